@@ -1,0 +1,107 @@
+package connect
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// OutgoingTokenTTL is the lifetime of tokens the app signs for its own calls
+// to the product (ACE uses three minutes).
+const OutgoingTokenTTL = 3 * time.Minute
+
+// SignRequest adds "Authorization: JWT <token>" to req, a request from the
+// app to the tenant's product REST API: HS256 with the tenant's shared
+// secret, iss = appKey, qsh computed relative to the tenant baseUrl (so the
+// Confluence context path /wiki is excluded), exp = now + OutgoingTokenTTL.
+func SignRequest(req *http.Request, t *Tenant, appKey string, now time.Time) error {
+	if t == nil || t.SharedSecret == "" {
+		return fmt.Errorf("%w: no shared secret", ErrUnknownTenant)
+	}
+	base, err := url.Parse(t.BaseURL)
+	if err != nil {
+		return fmt.Errorf("connect: tenant baseUrl: %w", err)
+	}
+	if !sameOrigin(base, req.URL) {
+		return fmt.Errorf("connect: refusing to sign a request to %s for tenant %s", req.URL.Host, base.Host)
+	}
+	qsh, err := QueryStringHashURL(req.Method, req.URL, base.EscapedPath())
+	if err != nil {
+		return err
+	}
+	claims := jwt.MapClaims{
+		"iss": appKey,
+		"iat": now.Unix(),
+		"exp": now.Add(OutgoingTokenTTL).Unix(),
+		"qsh": qsh,
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(t.SharedSecret.Reveal()))
+	if err != nil {
+		return fmt.Errorf("connect: sign: %w", err)
+	}
+	req.Header.Set("Authorization", "JWT "+tok)
+	return nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
+// Transport is an http.RoundTripper that signs every request to one tenant
+// with SignRequest. It clones requests before changing them, drops bodies
+// on GET and HEAD, and refuses requests to any other origin.
+type Transport struct {
+	Tenant *Tenant
+	AppKey string
+	Base   http.RoundTripper // nil: http.DefaultTransport
+	Now    func() time.Time  // nil: time.Now
+}
+
+// RoundTrip implements http.RoundTripper.
+func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	now := time.Now
+	if tr.Now != nil {
+		now = tr.Now
+	}
+	r := req.Clone(req.Context())
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		r.Body, r.GetBody, r.ContentLength = nil, nil, 0
+		r.Header.Del("Content-Length")
+	}
+	if err := SignRequest(r, tr.Tenant, tr.AppKey, now()); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	base := tr.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r)
+}
+
+// ErrRedirect is returned when the product answers a signed request with a
+// redirect: a signed client never follows redirects, so a token is never
+// sent to another host or re-sent with a qsh for a different path.
+var ErrRedirect = errors.New("connect: redirect not followed")
+
+// NewClient returns an http.Client that signs requests to the tenant and
+// never follows redirects. base may be nil.
+func NewClient(t *Tenant, appKey string, base http.RoundTripper, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport: &Transport{Tenant: t, AppKey: appKey, Base: base},
+		Timeout:   timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			return fmt.Errorf("%w: to %s", ErrRedirect, req.URL.Redacted())
+		},
+	}
+}
