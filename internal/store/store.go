@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// Driver names a supported database.
+type Driver string
+
+// The supported databases.
+const (
+	SQLite   Driver = "sqlite"
+	Postgres Driver = "postgres"
+)
+
+// Config says which database to open and how.
+type Config struct {
+	Driver Driver
+	// DSN is, for SQLite, the database file path (its folder must exist);
+	// for PostgreSQL, a postgres:// URL. It may hold a password: never log it.
+	DSN    string
+	Cipher *Cipher          // encrypts stored credentials; required
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+	// ConnectTimeout bounds the first connection (default 10 s).
+	ConnectTimeout time.Duration
+}
+
+// Store is the app's database. It is safe for concurrent use.
+type Store struct {
+	db     *gorm.DB
+	sqlDB  *sql.DB
+	driver Driver
+	cipher *Cipher
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// ErrUnavailable wraps failures to reach the database at Open.
+var ErrUnavailable = errors.New("store: database unavailable")
+
+// Open connects to the database, checks that it answers and applies all
+// pending migrations. Connection failures wrap ErrUnavailable.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Cipher == nil {
+		return nil, errors.New("store: no cipher configured")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	timeout := cfg.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+
+	var dialector gorm.Dialector
+	switch cfg.Driver {
+	case SQLite:
+		if cfg.DSN == "" || strings.ContainsAny(cfg.DSN, "?#") {
+			return nil, fmt.Errorf("store: invalid SQLite path %q", cfg.DSN)
+		}
+		dialector = sqlite.Open(sqliteDSN(cfg.DSN))
+	case Postgres:
+		if _, err := url.Parse(cfg.DSN); err != nil {
+			return nil, errors.New("store: invalid PostgreSQL URL")
+		}
+		dialector = postgres.New(postgres.Config{DSN: cfg.DSN})
+	default:
+		return nil, fmt.Errorf("store: unsupported driver %q", cfg.Driver)
+	}
+
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		DisableAutomaticPing:   true,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return now().UTC() },
+		Logger:                 newGormLogger(log),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %v", ErrUnavailable, cfg.Driver, redactErr(err, cfg.DSN))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("%w: connect to %s: %v", ErrUnavailable, cfg.Driver, redactErr(err, cfg.DSN))
+	}
+	s := &Store{db: db, sqlDB: sqlDB, driver: cfg.Driver, cipher: cfg.Cipher, log: log, now: now}
+	if err := s.migrate(ctx, migrations()); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// sqliteDSN adds the pragmas every connection needs: WAL for concurrent
+// readers, a busy timeout instead of immediate SQLITE_BUSY, enforced foreign
+// keys, and immediate transactions so two writers queue on the busy timeout
+// instead of failing to upgrade a read lock.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	return path + "?" + q.Encode()
+}
+
+// redactErr returns err's message with the DSN's password removed, in case
+// a driver echoes the connection string.
+func redactErr(err error, dsn string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// Driver reports which database the store uses.
+func (s *Store) Driver() Driver { return s.driver }
+
+// SQLDB returns the underlying connection pool, for components that share
+// the database (River's drivers). Do not close it; call Store.Close.
+func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.sqlDB.Close() }
