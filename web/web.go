@@ -1,0 +1,26 @@
+// Package web holds the app's HTML templates and static assets, embedded in
+// the binary. It has no logic: internal/server parses the templates and
+// serves the assets.
+//
+// Templates: templates/layout.html defines "layout", the page frame every
+// Connect page uses (all.js from a configurable URL, content inside
+// <div class="ac-content">); every other file in templates/ defines
+// "title" and "content" for one page and is rendered inside the layout.
+package web
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// FS returns the embedded files: templates/*.html and static/*.
+func FS() fs.FS { return files }
+
+// Directory names inside FS.
+const (
+	TemplatesDir = "templates"
+	StaticDir    = "static"
+)
