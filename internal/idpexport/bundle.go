@@ -1,0 +1,347 @@
+package idpexport
+
+import (
+	"archive/zip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Names of the fixed files in a bundle, and its media type.
+const (
+	BundleReadmeName = "README.txt"
+	BundleScriptName = "remove-members.ps1"
+	MediaTypeZIP     = "application/zip"
+)
+
+// BundleFile is one Entra CSV to put into a bundle.
+type BundleFile struct {
+	Name string // file name in the ZIP, as returned in Part.FileName
+	// Open returns the file's bytes; it is called once, when the file is
+	// copied into the ZIP, and the reader is closed afterwards.
+	Open func() (io.ReadCloser, error)
+	// GroupName is the display name of the Entra group (the name of the
+	// synced Atlassian group).
+	GroupName string
+	// EntraGroupID is the group's Entra object ID when known (a Microsoft
+	// Graph connection resolved it); "" otherwise.
+	EntraGroupID string
+	Part, Parts  int // 1-based part number and number of parts of the group
+	Rows         int // members in the file
+	// SHA256 is the recorded hash of the file (lowercase hex); when set,
+	// the copied bytes are checked against it.
+	SHA256 string
+}
+
+// BundleInfo describes the run a bundle is for.
+type BundleInfo struct {
+	RunID   int64
+	RunDate time.Time // the ZIP entries get this date (midnight UTC) as modification time
+	DryRun  bool
+	// Options are the tenant's Entra CSV options the files were written
+	// with; they change the upload hints (example row).
+	Options EntraOptions
+}
+
+// BundleFileName returns the name of a run's bundle, e.g.
+// "user-cleanup-run-42-2026-11-28[-dry-run]-entra-remove-members.zip".
+func BundleFileName(info BundleInfo) string {
+	s := "user-cleanup-run-" + strconv.FormatInt(info.RunID, 10) + "-" + info.RunDate.Format(time.DateOnly)
+	if info.DryRun {
+		s += "-dry-run"
+	}
+	return s + "-entra-remove-members.zip"
+}
+
+// ErrChecksum is returned by WriteBundle when a file's bytes do not match
+// its recorded SHA-256.
+var ErrChecksum = errors.New("idpexport: file content does not match its recorded SHA-256")
+
+// WriteBundle writes a ZIP with README.txt, remove-members.ps1 and the
+// files (sorted by name), streaming each file from its opener. The same
+// input gives the same bytes: entries carry the run date as their time.
+// Names must be safe (SafeName leaves them unchanged), end in ".csv" and be
+// unique ignoring case.
+func WriteBundle(w io.Writer, files []BundleFile, info BundleInfo) error {
+	if info.RunDate.IsZero() {
+		return errors.New("idpexport: bundle needs the run date")
+	}
+	files = slices.Clone(files)
+	slices.SortFunc(files, func(a, b BundleFile) int { return strings.Compare(a.Name, b.Name) })
+	seen := map[string]bool{strings.ToLower(BundleReadmeName): true, strings.ToLower(BundleScriptName): true}
+	for _, f := range files {
+		switch {
+		case f.Name == "" || SafeName(f.Name) != f.Name || !strings.HasSuffix(f.Name, ".csv"):
+			return fmt.Errorf("idpexport: bundle file name %q is not a safe .csv name", f.Name)
+		case seen[strings.ToLower(f.Name)]:
+			return fmt.Errorf("idpexport: bundle file name %q is used twice (names are compared ignoring case)", f.Name)
+		case f.Open == nil:
+			return fmt.Errorf("idpexport: bundle file %q has no opener", f.Name)
+		}
+		seen[strings.ToLower(f.Name)] = true
+	}
+
+	mod := time.Date(info.RunDate.Year(), info.RunDate.Month(), info.RunDate.Day(), 0, 0, 0, 0, time.UTC)
+	zw := zip.NewWriter(w)
+	create := func(name string) (io.Writer, error) {
+		return zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: mod})
+	}
+	for _, fixed := range []struct{ name, body string }{
+		{BundleReadmeName, Readme(files, info)},
+		{BundleScriptName, Script(files, info)},
+	} {
+		ew, err := create(fixed.name)
+		if err != nil {
+			return fmt.Errorf("idpexport: writing bundle: %w", err)
+		}
+		if _, err := io.WriteString(ew, fixed.body); err != nil {
+			return fmt.Errorf("idpexport: writing bundle: %w", err)
+		}
+	}
+	for _, f := range files {
+		ew, err := create(f.Name)
+		if err != nil {
+			return fmt.Errorf("idpexport: writing bundle: %w", err)
+		}
+		if err := copyFile(ew, f); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("idpexport: writing bundle: %w", err)
+	}
+	return nil
+}
+
+func copyFile(dst io.Writer, f BundleFile) (err error) {
+	rc, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("idpexport: opening %q for the bundle: %w", f.Name, err)
+	}
+	defer func() {
+		if cerr := rc.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("idpexport: closing %q: %w", f.Name, cerr)
+		}
+	}()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(dst, h), rc); err != nil {
+		return fmt.Errorf("idpexport: copying %q into the bundle: %w", f.Name, err)
+	}
+	if f.SHA256 != "" && !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), f.SHA256) {
+		return fmt.Errorf("%w: %q", ErrChecksum, f.Name)
+	}
+	return nil
+}
+
+// displayText replaces control and invisible format characters with a
+// space so that a group name cannot break the layout of a text file.
+func displayText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// Readme returns the README.txt of a bundle (CRLF line endings).
+func Readme(files []BundleFile, info BundleInfo) string {
+	var b strings.Builder
+	line := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		b.WriteString(crlf)
+	}
+	line("User Cleanup - Microsoft Entra ID bulk-remove files")
+	line("Run %d of %s", info.RunID, info.RunDate.Format(time.DateOnly))
+	line("")
+	if info.DryRun {
+		line("*** DRY RUN ***")
+		line("These files come from a DRY RUN: nothing was changed in Atlassian.")
+		line("Uploading a file WILL remove its members from the Entra group.")
+		line("Upload them only if you really want to remove these members.")
+		line("")
+	}
+	line("Each CSV file removes members from exactly one Entra group. The file has")
+	line("no group column: you choose the group in the portal, so upload every file")
+	line("to the group listed for it below and to no other.")
+	line("")
+	line("Files")
+	line("-----")
+	if len(files) == 0 {
+		line("(none: the run had no members of groups synced from Entra ID)")
+	}
+	for _, f := range files {
+		line("%s", f.Name)
+		line("  Entra group:  %s", displayText(f.GroupName))
+		if f.EntraGroupID != "" {
+			line("  Object ID:    %s", displayText(f.EntraGroupID))
+		} else {
+			line("  Object ID:    not known - find the group by its exact display name")
+		}
+		if f.Parts > 1 {
+			line("  Part:         %d of %d", f.Part, f.Parts)
+		}
+		line("  Members:      %d", f.Rows)
+		if f.SHA256 != "" {
+			line("  SHA-256:      %s", f.SHA256)
+		}
+	}
+	line("")
+	line("How to upload (repeat for every file)")
+	line("-------------------------------------")
+	line("1. Sign in to the Microsoft Entra admin center (https://entra.microsoft.com)")
+	line("   as at least a Groups Administrator, or as an owner of the group.")
+	line("2. Go to Entra ID > Groups > All groups and open the group listed for the")
+	line("   file. When an object ID is listed, check that the group has it.")
+	line("3. Select Members > Bulk operations > Remove members. (Some tenants show")
+	line("   \"Remove members\" directly on the Members page.)")
+	line("4. Download is not needed: this file already is the filled-in template.")
+	line("   Upload this file unchanged. Do not open and save it in Excel first.")
+	line("5. Wait for \"File uploaded successfully\", then select Submit.")
+	line("6. Open \"Bulk operation results\". Total Requests must equal the number of")
+	line("   members listed for the file. If it is lower, a row was skipped: contact")
+	line("   support. If there are failures, download the results file to see why.")
+	if info.Options.ExampleRow {
+		line("   The files start with Microsoft's example row (\"Example: ...\"). If the")
+		line("   portal counts it, Total Requests is one more than the member count and")
+		line("   that one row fails; this is expected.")
+	}
+	line("7. Users lose their Jira and Confluence access only after the next")
+	line("   provisioning cycle of the Atlassian Cloud enterprise application (about")
+	line("   every 40 minutes), or at once with \"Provision on demand\". If this group")
+	line("   was a user's only assignment to the application, provisioning")
+	line("   deactivates the user's whole Atlassian account.")
+	line("")
+	line("PowerShell alternative")
+	line("----------------------")
+	line("%s removes the same members through Microsoft Graph PowerShell.", BundleScriptName)
+	line("Extract the ZIP, open PowerShell in the extracted folder and run:")
+	line("  Install-Module Microsoft.Graph.Groups, Microsoft.Graph.Users -Scope CurrentUser")
+	line("  .\\%s -WhatIf    # shows what would be removed, changes nothing", BundleScriptName)
+	line("  .\\%s            # removes the members", BundleScriptName)
+	line("It signs in with the delegated permissions GroupMember.ReadWrite.All and")
+	line("User.Read.All and prints one line per member: removed or failed.")
+	return b.String()
+}
+
+// psQuote returns s as a PowerShell single-quoted string. PowerShell also
+// treats the typographic single quotes as quotes, so those are doubled too;
+// control characters become spaces.
+func psQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range displayText(s) {
+		switch r {
+		case '\'', '\u2018', '\u2019', '\u201A', '\u201B':
+			b.WriteRune(r)
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// Script returns remove-members.ps1 of a bundle: UTF-8 with BOM (Windows
+// PowerShell 5.1 reads BOM-less scripts as ANSI) and CRLF line endings.
+func Script(files []BundleFile, info BundleInfo) string {
+	var b strings.Builder
+	b.WriteString(bom)
+	dry := ""
+	if info.DryRun {
+		dry = "\n  DRY RUN: these files come from a dry run; running this script still\n  removes the members from the Entra groups."
+	}
+	var table strings.Builder
+	for _, f := range files {
+		id := ""
+		if isGUID(f.EntraGroupID) {
+			id = f.EntraGroupID
+		}
+		fmt.Fprintf(&table, "    @{ File = %s; Group = %s; GroupId = %s }\n", psQuote(f.Name), psQuote(f.GroupName), psQuote(id))
+	}
+	s := strings.NewReplacer(
+		"{{RUN}}", strconv.FormatInt(info.RunID, 10),
+		"{{DATE}}", info.RunDate.Format(time.DateOnly),
+		"{{DRY}}", dry,
+		"{{HEADER}}", psQuote(EntraMemberHeader),
+		"{{LEGACY}}", psQuote(EntraLegacyVersionRow),
+		"{{FILES}}", table.String(),
+	).Replace(scriptTemplate)
+	b.WriteString(strings.ReplaceAll(s, "\n", crlf))
+	return b.String()
+}
+
+const scriptTemplate = `#Requires -Modules Microsoft.Graph.Authentication, Microsoft.Graph.Groups, Microsoft.Graph.Users
+<#
+.SYNOPSIS
+  Removes the members listed in this bundle's CSV files from their Entra ID groups.
+.DESCRIPTION
+  Generated by User Cleanup for run {{RUN}} of {{DATE}}.{{DRY}}
+  Run it from the extracted bundle. It reads the same CSV files as the portal
+  upload (UTF-8 BOM, optional version:v1.0 and Example rows are skipped),
+  finds each group by object ID or by its exact display name (exactly one
+  group must match), resolves every member with Get-MgUser and removes it
+  with Remove-MgGroupMemberDirectoryObjectByRef. Use -WhatIf first.
+#>
+[CmdletBinding(SupportsShouldProcess = $true)]
+param()
+
+$ErrorActionPreference = 'Stop'
+$Header = {{HEADER}}
+$Legacy = {{LEGACY}}
+$Files = @(
+{{FILES}})
+
+function Read-MemberIds([string] $Path) {
+    foreach ($line in Get-Content -LiteralPath $Path -Encoding UTF8) {
+        $id = $line.Trim([char]0xFEFF, [char]0x20, [char]0x09, [char]0x22)
+        if ($id -eq '' -or $id -eq $Legacy -or $id -eq $Header -or $id -like 'Example:*') { continue }
+        $id
+    }
+}
+
+Connect-MgGraph -Scopes 'GroupMember.ReadWrite.All', 'User.Read.All' -NoWelcome
+
+$removed = 0
+$failed = 0
+foreach ($f in $Files) {
+    $path = Join-Path -Path $PSScriptRoot -ChildPath $f.File
+    try {
+        if ($f.GroupId) {
+            $groups = @(Get-MgGroup -GroupId $f.GroupId)
+        } else {
+            $filter = "displayName eq '" + ($f.Group -replace "'", "''") + "'"
+            $groups = @(Get-MgGroup -Filter $filter -All)
+        }
+    } catch {
+        Write-Warning ("{0}: cannot read Entra group '{1}': {2}" -f $f.File, $f.Group, $_.Exception.Message)
+        $failed += @(Read-MemberIds $path).Count
+        continue
+    }
+    if ($groups.Count -ne 1) {
+        Write-Warning ("{0}: expected exactly one Entra group named '{1}', found {2}; file skipped" -f $f.File, $f.Group, $groups.Count)
+        $failed += @(Read-MemberIds $path).Count
+        continue
+    }
+    $groupId = $groups[0].Id
+    foreach ($id in Read-MemberIds $path) {
+        if (-not $PSCmdlet.ShouldProcess($id, "Remove from Entra group '$($f.Group)'")) { continue }
+        try {
+            $user = Get-MgUser -UserId $id -Property Id
+            Remove-MgGroupMemberDirectoryObjectByRef -GroupId $groupId -DirectoryObjectId $user.Id
+            $removed++
+            [pscustomobject]@{ Member = $id; Group = $f.Group; Result = 'removed' }
+        } catch {
+            $failed++
+            [pscustomobject]@{ Member = $id; Group = $f.Group; Result = 'failed: ' + $_.Exception.Message }
+        }
+    }
+}
+Write-Host ("Removed: {0}  Failed: {1}" -f $removed, $failed)
+`
