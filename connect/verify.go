@@ -63,142 +63,178 @@ type productClaims struct {
 }
 
 // TokenFromRequest extracts the JWT from the "jwt" query parameter or from
-// "Authorization: JWT <token>". A token in both places is rejected.
+// "Authorization: JWT <token>". Page loads carry it in the query, webhooks,
+// lifecycle callbacks and browser API calls in the header. A token given
+// more than once (two "jwt" parameters, two JWT Authorization headers, or
+// query and header together) is rejected with ErrDuplicateToken, so two
+// layers can never disagree about which token was verified. Tokens in a
+// request body are never read.
+//
+// The query is split on "&" only, like the Java servlet parsing the qsh is
+// defined by: "a=1;jwt=x" is one parameter "a", not a token.
 func TokenFromRequest(r *http.Request) (string, error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil && strings.Contains(r.URL.RawQuery, "jwt=") {
-		return "", fmt.Errorf("%w: %v", ErrMalformedRequest, err)
-	}
-	fromQuery := q["jwt"]
-	if len(fromQuery) > 1 {
-		return "", ErrDuplicateToken
-	}
-	h := r.Header.Values("Authorization")
-	var fromHeader string
-	for _, v := range h {
-		scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
-		if ok && strings.EqualFold(scheme, "JWT") {
-			if fromHeader != "" {
-				return "", ErrDuplicateToken
-			}
-			fromHeader = strings.TrimSpace(tok)
+	var (
+		fromQuery string
+		inQuery   bool
+	)
+	rawQuery := r.URL.RawQuery
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		rawName, rawValue, _ := strings.Cut(pair, "=")
+		if !mayBeJWTName(rawName) {
+			continue
 		}
+		name, err := url.QueryUnescape(rawName)
+		if err != nil || name != "jwt" {
+			continue
+		}
+		if inQuery {
+			return "", ErrDuplicateToken
+		}
+		v, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return "", fmt.Errorf("%w: bad jwt escape", ErrMalformedRequest)
+		}
+		fromQuery, inQuery = v, true
+	}
+	var (
+		fromHeader string
+		inHeader   bool
+	)
+	for _, v := range r.Header.Values("Authorization") {
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if !strings.EqualFold(scheme, "JWT") {
+			continue
+		}
+		if inHeader {
+			return "", ErrDuplicateToken
+		}
+		fromHeader, inHeader = strings.TrimSpace(tok), true
 	}
 	switch {
-	case len(fromQuery) == 1 && fromHeader != "":
+	case inQuery && inHeader:
 		return "", ErrDuplicateToken
-	case len(fromQuery) == 1:
-		if fromQuery[0] == "" {
-			return "", ErrNoToken
-		}
-		return fromQuery[0], nil
-	case fromHeader != "":
+	case inQuery && fromQuery != "":
+		return fromQuery, nil
+	case inHeader && fromHeader != "":
 		return fromHeader, nil
 	}
 	return "", ErrNoToken
 }
 
+// mayBeJWTName is a cheap pre-filter: an escaped name that decodes to "jwt"
+// is "jwt" itself or contains a percent escape.
+func mayBeJWTName(raw string) bool {
+	return raw == "jwt" || strings.IndexByte(raw, '%') >= 0
+}
+
 // Verify authenticates r, addressed to app, under the qsh policy. On
 // success it returns the verified Auth; every failure wraps one of the
 // package's error values.
+//
+// Order of checks: token extraction (single source), decoding, algorithm
+// pinned to HS256, iss present, tenant lookup by iss, constant-time HMAC
+// with the tenant's shared secret, then (only for authenticated tokens)
+// installed state, app, exp/iat/nbf with at most MaxLeeway, and the qsh
+// policy. Nothing about a tenant is revealed before the signature checks.
 func (v *Verifier) Verify(r *http.Request, app App, policy QSHPolicy) (*Auth, error) {
 	raw, err := TokenFromRequest(r)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if v.Now != nil {
-		now = v.Now
+	tok, err := parseToken(raw)
+	if err != nil {
+		return nil, err
 	}
-	leeway := min(max(v.Leeway, 0), MaxLeeway)
-
-	// Read iss without trusting it, to find the tenant's secret.
-	var unverified productClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(raw, &unverified); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedToken, err)
+	if tok.header.Alg != jwt.SigningMethodHS256.Alg() {
+		return nil, fmt.Errorf("%w: %q", ErrBadAlgorithm, tok.header.Alg)
 	}
-	if unverified.Issuer == "" {
+	if tok.claims.Issuer == "" {
 		return nil, fmt.Errorf("%w: iss", ErrMissingClaim)
 	}
-	tenant, err := v.Store.GetTenant(r.Context(), unverified.Issuer)
+	if v.Store == nil {
+		return nil, errors.New("connect: verifier has no tenant store")
+	}
+	tenant, err := v.Store.GetTenant(r.Context(), tok.claims.Issuer)
 	if err != nil {
 		if errors.Is(err, ErrUnknownTenant) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("connect: load tenant: %w", err)
 	}
+	if err := tok.verifyHS256(tenant.SharedSecret); err != nil {
+		return nil, err
+	}
+	if tenant.ClientKey != tok.claims.Issuer {
+		return nil, ErrIssuerMismatch
+	}
 	if !tenant.Installed() {
 		return nil, ErrTenantUninstalled
 	}
 	if tenant.AppKey != "" && app.Key != "" && tenant.AppKey != app.Key {
-		// A token of a tenant of the other app (e.g. the Jira app's tenant
-		// calling the Confluence app's URLs).
+		// A tenant of the other app (e.g. the Jira app's tenant calling
+		// the Confluence app's URLs).
 		return nil, fmt.Errorf("%w: tenant belongs to another app", ErrUnknownTenant)
 	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	if err := tok.claims.checkTimes(now(), clampLeeway(v.Leeway)); err != nil {
+		return nil, err
+	}
+	if err := checkQSH(r, app, tok.claims.QSH, policy); err != nil {
+		return nil, err
+	}
+	return &Auth{ClientKey: tenant.ClientKey, AccountID: tok.claims.Subject, Tenant: tenant, App: app}, nil
+}
 
-	var claims productClaims
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(leeway),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(now),
-	)
-	_, err = parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
-		return []byte(tenant.SharedSecret.Reveal()), nil
-	})
-	if err != nil {
-		return nil, classifyJWTError(err)
-	}
-	if claims.Issuer != tenant.ClientKey {
-		return nil, ErrIssuerMismatch
-	}
-	if claims.IssuedAt == nil {
-		return nil, fmt.Errorf("%w: iat", ErrMissingClaim)
-	}
-	if claims.QSH == "" {
-		return nil, fmt.Errorf("%w: qsh", ErrMissingClaim)
+// checkQSH applies the qsh policy to a verified token.
+func checkQSH(r *http.Request, app App, qsh string, policy QSHPolicy) error {
+	if qsh == "" {
+		return fmt.Errorf("%w: qsh", ErrMissingClaim)
 	}
 	switch policy {
 	case QSHContext:
-		if claims.QSH != ContextQSH {
-			return nil, ErrComputedTokenOnAPI
+		if qsh != ContextQSH {
+			return ErrComputedTokenOnAPI
 		}
-	default:
-		if claims.QSH == ContextQSH {
-			return nil, ErrContextTokenOnPage
+		return nil
+	case QSHComputed:
+		if qsh == ContextQSH {
+			return ErrContextTokenOnPage
 		}
-		base, err := url.Parse(app.BaseURL)
+		basePath, err := baseURLPath(app.BaseURL)
 		if err != nil {
-			return nil, fmt.Errorf("connect: app baseUrl: %w", err)
+			return err
 		}
-		want, err := QueryStringHash(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, base.EscapedPath())
+		want, err := QueryStringHash(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if !hmac.Equal([]byte(want), []byte(claims.QSH)) {
-			return nil, ErrQSHMismatch
+		if !hmac.Equal([]byte(want), []byte(qsh)) {
+			return ErrQSHMismatch
 		}
+		return nil
 	}
-	return &Auth{ClientKey: tenant.ClientKey, AccountID: claims.Subject, Tenant: tenant, App: app}, nil
+	return fmt.Errorf("connect: unknown qsh policy %d", policy)
 }
 
-func classifyJWTError(err error) error {
-	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return fmt.Errorf("%w: %v", ErrMalformedToken, err)
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && strings.Contains(err.Error(), "signing method"):
-		return ErrBadAlgorithm
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return ErrBadAlgorithm
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return ErrBadSignature
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return ErrExpired
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued), errors.Is(err, jwt.ErrTokenNotValidYet):
-		return ErrIssuedInFuture
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return fmt.Errorf("%w: exp", ErrMissingClaim)
+// baseURLPath returns the escaped path of an absolute base URL without a
+// trailing slash ("" for a host-only URL).
+func baseURLPath(baseURL string) (string, error) {
+	_, afterScheme, ok := strings.Cut(baseURL, "://")
+	if !ok || afterScheme == "" {
+		return "", fmt.Errorf("connect: app baseUrl %q is not absolute", baseURL)
 	}
-	return fmt.Errorf("%w: %v", ErrMalformedToken, err)
+	i := strings.IndexByte(afterScheme, '/')
+	if i < 0 {
+		return "", nil
+	}
+	p := afterScheme[i:]
+	if strings.ContainsAny(p, "?#") {
+		return "", fmt.Errorf("connect: app baseUrl %q has a query or fragment", baseURL)
+	}
+	return strings.TrimSuffix(p, "/"), nil
 }
