@@ -16,6 +16,13 @@ const (
 	// exports (and, when connected, direct removal) for users whose access
 	// comes from IdP-synced groups.
 	ActionEntra = "entra"
+
+	// ActionIdPExport is a planned row routed to the identity-provider
+	// bulk-remove file of the row's group (GroupSynced, IdentityProvider set).
+	ActionIdPExport = "idp-export"
+	// ActionIdPRemove is a planned row removed directly in the identity
+	// provider (Microsoft Graph) because the cleanup's Entra mode is direct.
+	ActionIdPRemove = "idp-remove"
 )
 
 // Outcomes of one affected-user row.
