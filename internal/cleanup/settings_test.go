@@ -1,0 +1,281 @@
+package cleanup
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	testGUID1 = "0b3f3c2e-6a51-4f5b-9d0e-2c7b1a9e4f10"
+	testGUID2 = "5d6c9f4a-1e2b-4c3d-8a7f-6b5e4d3c2b1a"
+)
+
+// fieldKeys returns the sorted field names of fe.
+func fieldKeys(fe FieldErrors) []string {
+	keys := make([]string, 0, len(fe))
+	for k := range fe {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestDefaultSettingsValid(t *testing.T) {
+	if fe := DefaultSettings().Validate(); fe != nil {
+		t.Fatalf("DefaultSettings().Validate() = %v", fe)
+	}
+	s := DefaultSettings()
+	if s.Activity != (ActivityBands{ActiveDays: 15, LowUsageDays: 30}) ||
+		s.Export.MaxRowsPerFile != 10_000 || s.Export.Identifier != IdentifierUPN ||
+		s.IdentityProvider.FollowUpAfter() != time.Hour {
+		t.Errorf("DefaultSettings() = %+v", s)
+	}
+}
+
+func TestSettingsValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Settings)
+		want   []string // invalid fields
+	}{
+		{"valid full", func(s *Settings) {
+			s.OrgID = "8a7b6c5d-1234-4e5f-9abc-def012345678"
+			s.CompanyDomains = []string{"example.com", "@Example.NO"}
+			s.LicensingGroups = map[string][]string{"confluence": {"g-conf"}}
+			s.IdentityProvider = IdPSettings{
+				Provider:             ProviderEntra,
+				ProvisioningEnabled:  map[string]bool{"jira-software": true},
+				GroupOverrides:       map[string]bool{"g1": false},
+				GroupMappings:        map[string]string{"g1": "Jira Users (Entra)"},
+				Entra:                EntraConnection{TenantID: "contoso.onmicrosoft.com", ClientID: testGUID2, SecretSet: true},
+				FollowUpAfterMinutes: 90,
+			}
+			s.Export.Identifier = IdentifierObjectID
+		}, nil},
+		{"bad org id", func(s *Settings) { s.OrgID = "org id with spaces" }, []string{"orgId"}},
+		{"bad company domain", func(s *Settings) { s.CompanyDomains = []string{"example"} }, []string{"companyDomains"}},
+		{"unknown provider", func(s *Settings) { s.IdentityProvider.Provider = "okta" }, []string{"identityProvider.provider"}},
+		{"tenant without client", func(s *Settings) { s.IdentityProvider.Entra.TenantID = testGUID1 }, []string{"identityProvider.entra.clientId"}},
+		{"client not a GUID", func(s *Settings) {
+			s.IdentityProvider.Entra = EntraConnection{TenantID: testGUID1, ClientID: "my-app"}
+		}, []string{"identityProvider.entra.clientId"}},
+		{"bad tenant", func(s *Settings) {
+			s.IdentityProvider.Entra = EntraConnection{TenantID: "not a tenant", ClientID: testGUID2}
+		}, []string{"identityProvider.entra.tenantId"}},
+		{"empty mapping", func(s *Settings) { s.IdentityProvider.GroupMappings = map[string]string{"g1": ""} }, []string{"identityProvider.groupMappings.g1"}},
+		{"follow-up zero", func(s *Settings) { s.IdentityProvider.FollowUpAfterMinutes = 0 }, []string{"identityProvider.followUpAfterMinutes"}},
+		{"bad exception id", func(s *Settings) { s.Exceptions.AccountIDs = []string{"a b"} }, []string{"exceptions.accountIds"}},
+		{"bands reversed", func(s *Settings) { s.Activity = ActivityBands{ActiveDays: 30, LowUsageDays: 15} }, []string{"activity.lowUsageDays"}},
+		{"bands equal", func(s *Settings) { s.Activity = ActivityBands{ActiveDays: 30, LowUsageDays: 30} }, []string{"activity.lowUsageDays"}},
+		{"bands out of range", func(s *Settings) { s.Activity = ActivityBands{ActiveDays: 0, LowUsageDays: 4000} },
+			[]string{"activity.activeDays", "activity.lowUsageDays"}},
+		{"max rows 0", func(s *Settings) { s.Export.MaxRowsPerFile = 0 }, []string{"export.maxRowsPerFile"}},
+		{"max rows too many", func(s *Settings) { s.Export.MaxRowsPerFile = 1_000_001 }, []string{"export.maxRowsPerFile"}},
+		{"max rows limit ok", func(s *Settings) { s.Export.MaxRowsPerFile = 1_000_000 }, nil},
+		{"unknown identifier", func(s *Settings) { s.Export.Identifier = "mail" }, []string{"export.identifier"}},
+		{"object id without connection", func(s *Settings) { s.Export.Identifier = IdentifierObjectID }, []string{"export.identifier"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := DefaultSettings()
+			tt.modify(&s)
+			fe := s.Validate()
+			if diff := cmp.Diff(tt.want, fieldKeys(fe), cmp.Comparer(func(a, b []string) bool { return len(a) == 0 && len(b) == 0 || slices.Equal(a, b) })); diff != "" {
+				t.Errorf("invalid fields (-want +got):\n%s\nerrors: %v", diff, fe)
+			}
+		})
+	}
+}
+
+func TestSettingsInputApply(t *testing.T) {
+	verified := mustTime(t, "2026-11-01T10:00:00Z")
+	cur := DefaultSettings()
+	cur.OrgID = "org-1"
+	cur.APIKeySet, cur.APIKeyVerifiedAt = true, &verified
+	cur.IdentityProvider.Provider = ProviderEntra
+	cur.IdentityProvider.Entra = EntraConnection{TenantID: testGUID1, ClientID: testGUID2, SecretSet: true, VerifiedAt: &verified}
+	key := func(s string) *Secret { v := Secret(s); return &v }
+
+	tests := []struct {
+		name        string
+		in          SettingsInput
+		wantKeySet  bool
+		wantKeyVer  bool
+		wantEntra   bool
+		wantEntraV  bool
+		wantChanges SecretChanges
+	}{
+		{"keep everything", SettingsInput{Settings: cur}, true, true, true, true, SecretChanges{}},
+		{"client cannot set server-owned fields", func() SettingsInput {
+			s := cur
+			s.APIKeySet, s.APIKeyVerifiedAt = false, nil
+			s.IdentityProvider.Entra.SecretSet = false
+			return SettingsInput{Settings: s}
+		}(), true, true, true, true, SecretChanges{}},
+		{"new key is unverified", SettingsInput{Settings: cur, APIKey: key("  ATATT3xFfGF0new  ")}, true, false, true, true,
+			SecretChanges{APIKey: key("ATATT3xFfGF0new")}},
+		{"remove key", SettingsInput{Settings: cur, APIKey: key("")}, false, false, true, true, SecretChanges{APIKey: key("")}},
+		{"org change clears verification", func() SettingsInput {
+			s := cur
+			s.OrgID = "org-2"
+			return SettingsInput{Settings: s}
+		}(), true, false, true, true, SecretChanges{}},
+		{"new Entra secret", SettingsInput{Settings: cur, EntraClientSecret: key("s3cr3t~value")}, true, true, true, false,
+			SecretChanges{EntraClientSecret: key("s3cr3t~value")}},
+		{"client change clears Entra verification", func() SettingsInput {
+			s := cur
+			s.IdentityProvider.Entra.ClientID = testGUID1
+			return SettingsInput{Settings: s}
+		}(), true, true, true, false, SecretChanges{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ch := tt.in.Apply(cur)
+			if got.APIKeySet != tt.wantKeySet || (got.APIKeyVerifiedAt != nil) != tt.wantKeyVer ||
+				got.IdentityProvider.Entra.SecretSet != tt.wantEntra || (got.IdentityProvider.Entra.VerifiedAt != nil) != tt.wantEntraV {
+				t.Errorf("Apply = keySet %v verified %v entraSet %v entraVerified %v; want %v %v %v %v",
+					got.APIKeySet, got.APIKeyVerifiedAt != nil, got.IdentityProvider.Entra.SecretSet, got.IdentityProvider.Entra.VerifiedAt != nil,
+					tt.wantKeySet, tt.wantKeyVer, tt.wantEntra, tt.wantEntraV)
+			}
+			if diff := cmp.Diff(tt.wantChanges, ch); diff != "" {
+				t.Errorf("SecretChanges (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSettingsInputValidate(t *testing.T) {
+	cur := DefaultSettings()
+	key := func(s string) *Secret { v := Secret(s); return &v }
+	tests := []struct {
+		name string
+		in   SettingsInput
+		want []string
+	}{
+		{"key without org", SettingsInput{Settings: cur, APIKey: key("abc")}, []string{"orgId"}},
+		{"key with spaces", func() SettingsInput {
+			s := cur
+			s.OrgID = "org-1"
+			return SettingsInput{Settings: s, APIKey: key("abc def")}
+		}(), []string{"apiKey"}},
+		{"secret with newline", SettingsInput{Settings: cur, EntraClientSecret: key("a\nb")}, []string{"entraClientSecret"}},
+		{"valid", func() SettingsInput {
+			s := cur
+			s.OrgID = "org-1"
+			return SettingsInput{Settings: s, APIKey: key("abc")}
+		}(), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := fieldKeys(tt.in.Validate(cur))
+			if !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+				t.Errorf("invalid fields = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretsNeverLeak proves the write-only credentials cannot be returned:
+// Settings has no field for them, and a SettingsInput that is marshalled,
+// printed or logged by mistake shows no secret.
+func TestSecretsNeverLeak(t *testing.T) {
+	const apiKey, clientSecret = "ATATT-super-secret-key", "entra-client-secret-value"
+	var in SettingsInput
+	body := fmt.Sprintf(`{"orgId":"org-1","apiKey":%q,"entraClientSecret":%q,"apiKeySet":false}`, apiKey, clientSecret)
+	if err := json.Unmarshal([]byte(body), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.APIKey == nil || in.APIKey.Reveal() != apiKey || in.EntraClientSecret.Reveal() != clientSecret {
+		t.Fatalf("decoded input = %#v", in)
+	}
+	s, ch := in.Apply(DefaultSettings())
+	if !s.APIKeySet || ch.APIKey.Reveal() != apiKey {
+		t.Fatalf("Apply did not take the key: %+v", s)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	logger.Info("settings", "input", in.APIKey, "changes", ch.APIKey)
+	view, _ := json.Marshal(s)
+	inJSON, _ := json.Marshal(in)
+	for name, out := range map[string]string{
+		"settings JSON": string(view),
+		"input JSON":    string(inJSON),
+		"%v":            fmt.Sprintf("%v %v", *in.APIKey, *in.EntraClientSecret),
+		"%#v":           fmt.Sprintf("%#v", in),
+		"%+v":           fmt.Sprintf("%+v", ch),
+		"slog":          logs.String(),
+	} {
+		if strings.Contains(out, apiKey) || strings.Contains(out, clientSecret) {
+			t.Errorf("%s leaks a secret: %s", name, out)
+		}
+	}
+	if !strings.Contains(string(view), `"apiKeySet":true`) {
+		t.Errorf("settings JSON lacks apiKeySet: %s", view)
+	}
+}
+
+func TestClassifyGroups(t *testing.T) {
+	products := []ProductAccess{
+		{Key: ProductJiraSoftware, Name: "Jira Software", GroupIDs: []string{"g-jsw", "g-jsw-entra", "g-multi"}},
+		{Key: ProductJiraServiceDesk, Name: "Jira Service Management", GroupIDs: []string{"g-multi", "g-jsm"}},
+	}
+	org := []OrgGroup{
+		{ID: "g-jsw", Name: "jira-software-users", Modifiable: true, MemberCount: 40},
+		{ID: "g-jsw-entra", Name: "JSW Entra", ExternalSynced: true, MemberCount: 12},
+		{ID: "g-multi", Name: "jira-all", Modifiable: true, MemberCount: 3},
+		{ID: "g-jsm", Name: "jsm-agents", Modifiable: true, MemberCount: 5},
+		{ID: "g-ext", Name: "contractors", ManagedBy: "external", Modifiable: true, MemberCount: 7},
+		{ID: "g-conf", Name: "confluence-users", Modifiable: true, MemberCount: 20},
+	}
+	site := []SiteGroup{{ID: "g-site", Name: "site-only"}, {ID: "g-jsw", Name: "old name"}}
+	s := DefaultSettings()
+	s.LicensingGroups = map[string][]string{ProductConfluence: {"g-conf"}}
+	s.IdentityProvider.ProvisioningEnabled = map[string]bool{ProductJiraServiceDesk: true}
+	s.IdentityProvider.GroupOverrides = map[string]bool{"g-multi": false, "g-site": true}
+	s.IdentityProvider.GroupMappings = map[string]string{"g-jsw-entra": testGUID1}
+
+	no, yes := false, true
+	jsw := ProductRef{Key: ProductJiraSoftware, Name: "Jira Software"}
+	jsm := ProductRef{Key: ProductJiraServiceDesk, Name: "Jira Service Management"}
+	conf := ProductRef{Key: ProductConfluence, Name: "Confluence"}
+	wantUnconfigured := []GroupInfo{
+		{ID: "g-ext", Name: "contractors", Products: []ProductRef{}, MemberCount: 7, SyncedDetected: true, Synced: true, Source: SyncSourceDetected, Removal: RemovalIdPUnconfigured},
+		{ID: "g-conf", Name: "confluence-users", Products: []ProductRef{conf}, Licensing: true, MemberCount: 20, Source: SyncSourceNone, Removal: RemovalAtlassian},
+		{ID: "g-multi", Name: "jira-all", Products: []ProductRef{jsm, jsw}, Licensing: true, MemberCount: 3, SyncedOverride: &no, Source: SyncSourceAdmin, Removal: RemovalAtlassian},
+		{ID: "g-jsw", Name: "jira-software-users", Products: []ProductRef{jsw}, Licensing: true, MemberCount: 40, Source: SyncSourceNone, Removal: RemovalAtlassian},
+		{ID: "g-jsw-entra", Name: "JSW Entra", Products: []ProductRef{jsw}, Licensing: true, MemberCount: 12, SyncedDetected: true, Synced: true, Source: SyncSourceDetected, Removal: RemovalIdPUnconfigured},
+		{ID: "g-jsm", Name: "jsm-agents", Products: []ProductRef{jsm}, Licensing: true, MemberCount: 5, Synced: true, Source: SyncSourceProvisioning, Removal: RemovalIdPUnconfigured},
+		{ID: "g-site", Name: "site-only", Products: []ProductRef{}, MemberCount: -1, SyncedOverride: &yes, Synced: true, Source: SyncSourceAdmin, Removal: RemovalIdPUnconfigured},
+	}
+	// Sorted by name: "JSW Entra" sorts before lower-case names (byte order).
+	sortByName := func(gs []GroupInfo) {
+		slices.SortFunc(gs, func(a, b GroupInfo) int { return strings.Compare(a.Name, b.Name) })
+	}
+	sortByName(wantUnconfigured)
+	if diff := cmp.Diff(wantUnconfigured, ClassifyGroups(products, org, site, s)); diff != "" {
+		t.Errorf("ClassifyGroups without IdP (-want +got):\n%s", diff)
+	}
+
+	s.IdentityProvider.Provider = ProviderEntra
+	wantEntra := slices.Clone(wantUnconfigured)
+	for i := range wantEntra {
+		g := &wantEntra[i]
+		if g.Synced {
+			g.Removal, g.IdentityProvider, g.IdPGroup = RemovalIdP, ProviderEntra, g.Name
+		}
+		if g.ID == "g-jsw-entra" {
+			g.IdPGroup = testGUID1
+		}
+	}
+	if diff := cmp.Diff(wantEntra, ClassifyGroups(products, org, site, s)); diff != "" {
+		t.Errorf("ClassifyGroups with Entra (-want +got):\n%s", diff)
+	}
+}
