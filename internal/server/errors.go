@@ -1,0 +1,171 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// problem is an error translated for the client.
+type problem struct {
+	Status     int
+	Message    string            // safe to show
+	Fields     map[string]string // for 400: per-field messages
+	RetryAfter time.Duration     // for 503
+	Log        bool              // log the cause at error level
+}
+
+// classify is the one error→status table of the app.
+func classify(err error) problem {
+	var (
+		httpErr  *echo.HTTPError
+		tooLarge *http.MaxBytesError
+		auth     *authError
+		denied   *forbiddenError
+	)
+	switch {
+	// Request too large, from our limit or connect's lifecycle limit.
+	case errors.As(err, &tooLarge), errors.Is(err, connect.ErrBodyTooLarge):
+		return problem{Status: http.StatusRequestEntityTooLarge, Message: "The request is too large."}
+
+	// Connect verification: lifecycle and authenticated routes.
+	case errors.Is(err, connect.ErrBadPayload), errors.Is(err, connect.ErrMalformedRequest):
+		return problem{Status: http.StatusBadRequest, Message: "The request is malformed."}
+	case errors.Is(err, connect.ErrKeyFetch):
+		return problem{Status: http.StatusServiceUnavailable, Message: "Atlassian's install key could not be fetched; try again.", RetryAfter: 5 * time.Second, Log: true}
+	case errors.As(err, &auth), isConnectAuthError(err):
+		return problem{Status: http.StatusUnauthorized, Message: "Authentication failed. Reload the page to sign in again."}
+
+	// Authenticated but not allowed.
+	case errors.As(err, &denied):
+		return problem{Status: http.StatusForbidden, Message: denied.msg}
+
+	// Echo's own errors (unknown route, wrong method) pass through.
+	case errors.As(err, &httpErr):
+		msg := http.StatusText(httpErr.Code)
+		if m, ok := httpErr.Message.(string); ok && m != "" {
+			msg = m
+		}
+		return problem{Status: httpErr.Code, Message: msg, Log: httpErr.Code >= 500}
+	}
+
+	// Domain errors by kind.
+	var de *cleanup.Error
+	hasDomain := errors.As(err, &de)
+	safe := "The request failed."
+	if hasDomain && de.Message != "" {
+		safe = de.Message
+	}
+	switch cleanup.KindOf(err) {
+	case cleanup.KindInvalid:
+		p := problem{Status: http.StatusBadRequest, Message: safe}
+		var fe cleanup.FieldErrors
+		if errors.As(err, &fe) {
+			p.Fields = map[string]string(fe)
+		} else if de.Field != "" {
+			p.Fields = map[string]string{de.Field: de.Message}
+		}
+		return p
+	case cleanup.KindNotFound:
+		return problem{Status: http.StatusNotFound, Message: safe}
+	case cleanup.KindConflict, cleanup.KindExternallyManaged:
+		return problem{Status: http.StatusConflict, Message: safe}
+	case cleanup.KindForbidden:
+		return problem{Status: http.StatusForbidden, Message: safe}
+	case cleanup.KindUnauthorized, cleanup.KindNotConfigured:
+		// Stored credentials or settings are missing or rejected: the
+		// admin must fix the configuration. Not 401, which the pages
+		// treat as an expired session.
+		return problem{Status: http.StatusUnprocessableEntity, Message: safe}
+	case cleanup.KindUnavailable:
+		return problem{Status: http.StatusServiceUnavailable, Message: safe, RetryAfter: cleanup.RetryAfterOf(err), Log: true}
+	}
+	return problem{Status: http.StatusInternalServerError, Message: "Something went wrong. Try again, and contact support if it keeps happening.", Log: true}
+}
+
+// isConnectAuthError reports whether err is a connect token rejection.
+func isConnectAuthError(err error) bool {
+	for _, target := range []error{
+		connect.ErrNoToken, connect.ErrDuplicateToken, connect.ErrMalformedToken,
+		connect.ErrBadAlgorithm, connect.ErrBadSignature, connect.ErrExpired,
+		connect.ErrIssuedInFuture, connect.ErrMissingClaim, connect.ErrUnknownTenant,
+		connect.ErrTenantUninstalled, connect.ErrQSHMismatch, connect.ErrContextTokenOnPage,
+		connect.ErrComputedTokenOnAPI, connect.ErrAudienceMismatch, connect.ErrIssuerMismatch,
+		connect.ErrHostNotAllowed,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorBody is the JSON error response.
+type errorBody struct {
+	Error     string            `json:"error"`
+	Fields    map[string]string `json:"fields,omitempty"`
+	RequestID string            `json:"requestId,omitempty"`
+}
+
+// handleError is the echo.HTTPErrorHandler: it classifies err, logs it and
+// writes an HTML page (page routes) or JSON (everything else).
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		s.log.WarnContext(c.Request().Context(), "error after response started",
+			"error", err.Error(), "path", c.Request().URL.Path, "request_id", requestIDOf(c))
+		return
+	}
+	p := classify(err)
+	ctx := c.Request().Context()
+	switch {
+	case p.Log:
+		s.log.ErrorContext(ctx, "request failed", "error", err.Error(), "status", p.Status,
+			"path", c.Request().URL.Path, "request_id", requestIDOf(c), "client_key", clientKeyOf(c))
+	case p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden:
+		// The reason is safe to log (connect errors never carry tokens).
+		s.log.InfoContext(ctx, "request rejected", "reason", err.Error(), "status", p.Status,
+			"path", c.Request().URL.Path, "request_id", requestIDOf(c), "client_key", clientKeyOf(c))
+	default:
+		s.log.DebugContext(ctx, "request error", "error", err.Error(), "status", p.Status, "request_id", requestIDOf(c))
+	}
+	if p.RetryAfter > 0 {
+		secs := int((p.RetryAfter + time.Second - 1) / time.Second)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	} else if p.Status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "30")
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.Status)
+		return
+	}
+	var werr error
+	if html, _ := c.Get(keyHTML).(bool); html {
+		werr = s.renderError(c, p)
+	} else {
+		werr = c.JSON(p.Status, errorBody{Error: p.Message, Fields: p.Fields, RequestID: requestIDOf(c)})
+	}
+	if werr != nil {
+		s.log.WarnContext(ctx, "write error response", "error", werr.Error(), "request_id", requestIDOf(c))
+	}
+}
+
+func (s *Server) renderError(c echo.Context, p problem) error {
+	heading := http.StatusText(p.Status)
+	if heading == "" {
+		heading = fmt.Sprintf("Error %d", p.Status)
+	}
+	data := s.pageData(c)
+	data.Status = p.Status
+	data.Heading = heading
+	data.Message = p.Message
+	data.Fields = p.Fields
+	data.RequestID = requestIDOf(c)
+	return s.render(c, p.Status, "error.html", data)
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/connect"
+)
+
+// healthTimeout bounds the database check of /healthz.
+const healthTimeout = 2 * time.Second
+
+// healthz answers 200 when the database answers, 503 otherwise.
+func (s *Server) healthz(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(c.Request().Context(), healthTimeout)
+	defer cancel()
+	if err := s.cfg.Health.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "health check failed", "error", err.Error())
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// staticFiles serves web/static.
+func (s *Server) staticFiles(fsys http.FileSystem) echo.HandlerFunc {
+	h := http.StripPrefix("/static/", http.FileServer(fsys))
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=300")
+		h.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}
+
+// descriptor serves the app's rendered atlassian-connect.json.
+func (s *Server) descriptor(app connect.App) echo.HandlerFunc {
+	body := s.cfg.Descriptors[app.Product]
+	return func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/json", body)
+	}
+}
+
+// installed handles the signed install. It must answer 200 or 204, or the
+// product marks the installation failed.
+func (s *Server) installed(app connect.App) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		t, err := s.cfg.Lifecycle.Installed(c.Request(), app)
+		if err != nil {
+			return err
+		}
+		c.Set(keyClientKey, t.ClientKey)
+		s.admins.Forget(t.ClientKey)
+		s.log.InfoContext(c.Request().Context(), "tenant installed", "client_key", t.ClientKey,
+			"product", t.ProductType, "base_url", t.BaseURL)
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+func (s *Server) uninstalled(app connect.App) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.cfg.Lifecycle.Uninstalled(c.Request(), app); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+func (s *Server) enabled(app connect.App) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.cfg.Lifecycle.Enabled(c.Request(), app); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+func (s *Server) disabled(app connect.App) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.cfg.Lifecycle.Disabled(c.Request(), app); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+// meResponse identifies the caller of the API.
+type meResponse struct {
+	ClientKey string          `json:"clientKey"`
+	AccountID string          `json:"accountId"`
+	Product   connect.Product `json:"product"`
+}
+
+// me returns who is calling: the first API route, used by pages to check
+// their token and by tests of the API group.
+func (s *Server) me(c echo.Context) error {
+	a, _ := connect.AuthFrom(c.Request().Context())
+	return c.JSON(http.StatusOK, meResponse{ClientKey: a.ClientKey, AccountID: a.AccountID, Product: a.App.Product})
+}

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/connect"
+)
+
+// routes is the one route table. Every route sits in exactly one group,
+// and the group decides how it is authenticated.
+func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
+	e.Use(s.requestID, s.logRequests, s.recoverPanics, s.setSecurityHeaders, s.limitBody)
+
+	// Public: no authentication.
+	public := group{e: e}
+	public.get("/healthz", s.healthz)
+	public.get("/static/*", s.staticFiles(static))
+
+	for _, app := range s.cfg.Apps {
+		p := "/" + string(app.Product)
+
+		public.get(p+"/atlassian-connect.json", s.descriptor(app), s.noStore)
+
+		// Lifecycle: verified by the Lifecycle (signed install, or the
+		// tenant's shared secret for enabled/disabled).
+		lc := group{e: e, prefix: p, mw: []echo.MiddlewareFunc{s.noStore, s.asJSON}}
+		lc.post("/installed", s.installed(app))
+		lc.post("/uninstalled", s.uninstalled(app))
+		lc.post("/enabled", s.enabled(app))
+		lc.post("/disabled", s.disabled(app))
+
+		// Pages: page JWT with a qsh computed for the request, product
+		// admins only.
+		pages := group{e: e, prefix: p, mw: []echo.MiddlewareFunc{
+			s.noStore, s.asHTML, s.authenticate(app, connect.QSHComputed), s.requireAdmin,
+		}}
+		pages.get("/admin/settings", s.page("settings.html"))
+		pages.get("/admin/cleanup", s.page("cleanup.html"))
+		pages.get("/dialogs/export-data", s.page("export-data.html"))
+
+		// API: context JWTs from AP.context.getToken() only, product
+		// admins only.
+		api := group{e: e, prefix: p + "/api", mw: []echo.MiddlewareFunc{
+			s.noStore, s.asJSON, s.authenticate(app, connect.QSHContext), s.requireAdmin,
+		}}
+		api.get("/me", s.me)
+	}
+}
+
+// group registers routes under a prefix with shared middleware. Unlike
+// echo.Group it adds no catch-all routes, so groups may share a prefix and
+// unknown paths get the global 404.
+type group struct {
+	e      *echo.Echo
+	prefix string
+	mw     []echo.MiddlewareFunc
+}
+
+func (g group) get(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.e.GET(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
+}
+
+func (g group) post(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.e.POST(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
+}

@@ -1,0 +1,167 @@
+// Package server is the app's HTTP layer, built on Echo (the only package
+// that imports it). routes.go is the single route table, grouped by how
+// each route is authenticated:
+//
+//   - public: the two Connect descriptors, /healthz and /static/;
+//   - lifecycle: POST {installed,uninstalled,enabled,disabled} per product,
+//     verified by connect (signed install for install/uninstall);
+//   - pages: iframe pages and dialogs, which need a page JWT with a qsh
+//     computed for the request and a user who administers the product;
+//   - API: JSON endpoints the pages call with AP.context.getToken() tokens
+//     (context qsh only), also for product admins only.
+//
+// Handlers return errors; errors.go holds the one table that maps them to
+// HTTP statuses, rendered as an HTML page inside the iframe for pages and
+// as JSON for everything else.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/web"
+)
+
+// Lifecycle verifies and applies the Connect lifecycle callbacks.
+// *connect.Lifecycle implements it.
+type Lifecycle interface {
+	Installed(r *http.Request, app connect.App) (*connect.Tenant, error)
+	Uninstalled(r *http.Request, app connect.App) error
+	Enabled(r *http.Request, app connect.App) error
+	Disabled(r *http.Request, app connect.App) error
+}
+
+// Verifier authenticates requests from the product and from the app's own
+// pages. *connect.Verifier implements it.
+type Verifier interface {
+	Verify(r *http.Request, app connect.App, policy connect.QSHPolicy) (*connect.Auth, error)
+}
+
+// AdminChecker reports whether the user administers the tenant's product
+// (Jira: ADMINISTER permission; Confluence: the administer operation).
+type AdminChecker interface {
+	IsAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error)
+}
+
+// Pinger checks that a dependency (the database) answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config holds everything the server needs. Apps, Descriptors, Lifecycle,
+// Verifier, Admin and Health are required.
+type Config struct {
+	// BaseURL is the public URL of the backend (scheme and host, no path).
+	BaseURL string
+	// Apps are the Connect apps served, one per product; each is routed
+	// under "/{product}".
+	Apps []connect.App
+	// Descriptors holds the rendered descriptor JSON of each app.
+	Descriptors map[connect.Product][]byte
+
+	Lifecycle Lifecycle
+	Verifier  Verifier
+	Admin     AdminChecker
+	Health    Pinger
+
+	// HostScriptURL is the URL of Atlassian's all.js (or a local bridge in
+	// tests and the demo).
+	HostScriptURL string
+	// FrameAncestors are the origins allowed to frame pages, for example
+	// "https://*.atlassian.net". 'self' is always allowed.
+	FrameAncestors []string
+	// MaxBodyBytes limits request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// AdminCacheTTL and AdminCacheSize bound the admin-check cache
+	// (defaults 60 s and 10,000 entries).
+	AdminCacheTTL  time.Duration
+	AdminCacheSize int
+
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+}
+
+// Server is the HTTP handler of the app.
+type Server struct {
+	echo       *echo.Echo
+	cfg        Config
+	log        *slog.Logger
+	now        func() time.Time
+	pages      *renderer
+	admins     *adminCache
+	secHeaders map[string]string
+	https      bool
+}
+
+// New validates cfg and builds the server with all routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Lifecycle == nil || cfg.Verifier == nil || cfg.Admin == nil || cfg.Health == nil {
+		return nil, errors.New("server: Lifecycle, Verifier, Admin and Health are required")
+	}
+	if len(cfg.Apps) == 0 {
+		return nil, errors.New("server: no apps configured")
+	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("server: invalid BaseURL %q", cfg.BaseURL)
+	}
+	for _, app := range cfg.Apps {
+		if app.Product != connect.Jira && app.Product != connect.Confluence {
+			return nil, fmt.Errorf("server: unsupported product %q", app.Product)
+		}
+		if len(cfg.Descriptors[app.Product]) == 0 {
+			return nil, fmt.Errorf("server: no descriptor for %s", app.Product)
+		}
+	}
+	if cfg.HostScriptURL == "" {
+		return nil, errors.New("server: HostScriptURL is required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	pages, err := newRenderer(web.FS())
+	if err != nil {
+		return nil, err
+	}
+	static, err := fs.Sub(web.FS(), web.StaticDir)
+	if err != nil {
+		return nil, fmt.Errorf("server: static files: %w", err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		now:    now,
+		pages:  pages,
+		admins: newAdminCache(cfg.Admin, cfg.AdminCacheTTL, cfg.AdminCacheSize, now),
+		https:  base.Scheme == "https",
+	}
+	s.secHeaders = securityHeaders(cfg.HostScriptURL, cfg.FrameAncestors, s.https)
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	s.echo = e
+	s.routes(e, http.FS(static))
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
