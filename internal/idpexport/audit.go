@@ -3,7 +3,6 @@ package idpexport
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,16 +34,19 @@ const NeverActive = "never"
 
 // AuditCSVWriter writes a run's affected users as CSV for people and
 // spreadsheets: UTF-8 BOM (so Excel reads the UTF-8 names correctly),
-// RFC 4180 quoting, CRLF, one header row. Cells a spreadsheet would run as a
-// formula (leading =, +, -, @, tab, CR) get a leading "'" (OWASP "CSV
-// injection"). lastActive is one column, "product=time;product=time" with
-// products sorted and times in RFC 3339 UTC ("never" for a zero time), so
-// the columns do not depend on which products exist. Times are RFC 3339 in
-// UTC. Memory does not depend on the number of rows.
+// RFC 4180 quoting (a field is quoted when it contains a comma, quote, CR or
+// LF or starts with a space; quotes are doubled; the content is kept byte
+// for byte), CRLF after every record, one header row. Cells a spreadsheet
+// would run as a formula (leading =, +, -, @, tab, CR) get a leading "'"
+// (OWASP "CSV injection"). lastActive is one column,
+// "product=time;product=time" with products sorted, times in RFC 3339 UTC
+// and "never" for a zero time, so the columns do not depend on which
+// products exist. Times are RFC 3339 in UTC, "" when unset. Rows are
+// appended to a reused buffer (no encoding/csv: it is several times slower
+// and drops a lone CR), so memory does not depend on the number of rows.
 type AuditCSVWriter struct {
 	buf    *bufio.Writer
-	csv    *csv.Writer
-	record []string
+	line   []byte
 	scr    []byte
 	keys   []string
 	err    error
@@ -57,13 +59,16 @@ func NewAuditCSVWriter(w io.Writer) (*AuditCSVWriter, error) {
 	if w == nil {
 		return nil, errors.New("idpexport: NewAuditCSVWriter needs a writer")
 	}
-	a := &AuditCSVWriter{buf: bufio.NewWriterSize(w, 64<<10), record: make([]string, len(auditColumns))}
-	a.csv = csv.NewWriter(a.buf)
-	a.csv.UseCRLF = true
-	if _, err := a.buf.WriteString(bom); err != nil {
-		return nil, fmt.Errorf("idpexport: writing audit CSV: %w", err)
+	a := &AuditCSVWriter{buf: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 512)}
+	a.line = append(a.line, bom...)
+	for i, c := range auditColumns {
+		if i > 0 {
+			a.line = append(a.line, ',')
+		}
+		a.line = append(a.line, c...)
 	}
-	if err := a.csv.Write(auditColumns[:]); err != nil {
+	a.line = append(a.line, crlf...)
+	if _, err := a.buf.Write(a.line); err != nil {
 		return nil, fmt.Errorf("idpexport: writing audit CSV: %w", err)
 	}
 	return a, nil
@@ -77,42 +82,48 @@ func (a *AuditCSVWriter) Write(u cleanup.AffectedUser) error {
 	if a.err != nil {
 		return a.err
 	}
-	r := a.record
-	r[0] = strconv.FormatInt(u.RunID, 10)
-	r[1] = strconv.FormatBool(u.DryRun)
-	r[2] = NeutralizeCell(u.AccountID)
-	r[3] = NeutralizeCell(u.Name)
-	r[4] = NeutralizeCell(u.Email)
-	r[5] = NeutralizeCell(u.AccountType)
-	r[6] = NeutralizeCell(u.Product)
-	r[7] = NeutralizeCell(u.GroupID)
-	r[8] = NeutralizeCell(u.GroupName)
-	r[9] = strconv.FormatBool(u.GroupSynced)
-	r[10] = NeutralizeCell(u.IdentityProvider)
-	r[11] = NeutralizeCell(a.lastActive(u.LastActive))
-	r[12] = NeutralizeCell(u.Reason)
-	r[13] = NeutralizeCell(u.Action)
-	r[14] = NeutralizeCell(u.Outcome)
-	r[15] = NeutralizeCell(u.Message)
-	r[16] = formatTime(u.CreatedAt)
-	r[17] = formatTime(u.UpdatedAt)
-	if err := a.csv.Write(r); err != nil {
+	b := a.line[:0]
+	b = strconv.AppendInt(b, u.RunID, 10)
+	b = append(b, ',')
+	b = strconv.AppendBool(b, u.DryRun)
+	b = appendCell(b, u.AccountID)
+	b = appendCell(b, u.Name)
+	b = appendCell(b, u.Email)
+	b = appendCell(b, u.AccountType)
+	b = appendCell(b, u.Product)
+	b = appendCell(b, u.GroupID)
+	b = appendCell(b, u.GroupName)
+	b = append(b, ',')
+	b = strconv.AppendBool(b, u.GroupSynced)
+	b = appendCell(b, u.IdentityProvider)
+	a.scr = a.appendLastActive(a.scr[:0], u.LastActive)
+	b = appendCell(b, a.scr)
+	b = appendCell(b, u.Reason)
+	b = appendCell(b, u.Action)
+	b = appendCell(b, u.Outcome)
+	b = appendCell(b, u.Message)
+	b = append(b, ',')
+	b = appendTime(b, u.CreatedAt)
+	b = append(b, ',')
+	b = appendTime(b, u.UpdatedAt)
+	b = append(b, crlf...)
+	a.line = b
+	if _, err := a.buf.Write(b); err != nil {
 		a.err = fmt.Errorf("idpexport: writing audit CSV: %w", err)
 		return a.err
 	}
 	return nil
 }
 
-func (a *AuditCSVWriter) lastActive(m map[string]time.Time) string {
+func (a *AuditCSVWriter) appendLastActive(b []byte, m map[string]time.Time) []byte {
 	if len(m) == 0 {
-		return ""
+		return b
 	}
 	a.keys = a.keys[:0]
 	for k := range m {
 		a.keys = append(a.keys, k)
 	}
 	slices.Sort(a.keys)
-	b := a.scr[:0]
 	for i, k := range a.keys {
 		if i > 0 {
 			b = append(b, ';')
@@ -125,8 +136,51 @@ func (a *AuditCSVWriter) lastActive(m map[string]time.Time) string {
 			b = t.UTC().AppendFormat(b, time.RFC3339)
 		}
 	}
-	a.scr = b
-	return string(b)
+	return b
+}
+
+// appendCell appends a comma and s as a neutralised, RFC 4180-quoted field.
+func appendCell[S ~string | ~[]byte](b []byte, s S) []byte {
+	b = append(b, ',')
+	if len(s) == 0 {
+		return b
+	}
+	formula := false
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		formula = true
+	}
+	quote := s[0] == ' '
+	for i := 0; i < len(s) && !quote; i++ {
+		switch s[i] {
+		case ',', '"', '\r', '\n':
+			quote = true
+		}
+	}
+	if !quote {
+		if formula {
+			b = append(b, '\'')
+		}
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	if formula {
+		b = append(b, '\'')
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	return t.UTC().AppendFormat(b, time.RFC3339)
 }
 
 // Close flushes the rows. It does not close the underlying writer.
@@ -138,21 +192,10 @@ func (a *AuditCSVWriter) Close() error {
 	if a.err != nil {
 		return a.err
 	}
-	a.csv.Flush()
-	if err := a.csv.Error(); err != nil {
-		return fmt.Errorf("idpexport: writing audit CSV: %w", err)
-	}
 	if err := a.buf.Flush(); err != nil {
 		return fmt.Errorf("idpexport: writing audit CSV: %w", err)
 	}
 	return nil
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
 }
 
 // NeutralizeCell prefixes a cell that a spreadsheet would evaluate as a
