@@ -206,8 +206,10 @@ func Readme(files []BundleFile, info BundleInfo) string {
 	line("   Upload this file unchanged. Do not open and save it in Excel first.")
 	line("5. Wait for \"File uploaded successfully\", then select Submit.")
 	line("6. Open \"Bulk operation results\". Total Requests must equal the number of")
-	line("   members listed for the file. If it is lower, a row was skipped: contact")
-	line("   support. If there are failures, download the results file to see why.")
+	line("   members listed for the file. If it is lower, a row was skipped: upload")
+	line("   the file again or use the script below (members already removed then")
+	line("   fail harmlessly). If there are failures, download the results file to")
+	line("   see why.")
 	if info.Options.ExampleRow {
 		line("   The files start with Microsoft's example row (\"Example: ...\"). If the")
 		line("   portal counts it, Total Requests is one more than the member count and")
