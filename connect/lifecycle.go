@@ -76,8 +76,8 @@ type Lifecycle struct {
 	AllowedHosts []string         // tenant baseUrl host patterns; nil: DefaultAllowedHosts()
 	Now          func() time.Time // nil: time.Now
 	MaxBodyBytes int64            // 0: DefaultMaxBodyBytes
-	// Leeway tolerated on exp/iat of signed installs, clamped to
-	// [0, MaxLeeway]; zero means 0.
+	// Leeway tolerated on exp/iat/nbf of signed installs: 0 means
+	// DefaultLeeway, negative none; at most MaxLeeway.
 	Leeway time.Duration
 }
 
@@ -112,7 +112,7 @@ func (l *Lifecycle) verifier() *Verifier {
 	if l.Verifier != nil {
 		return l.Verifier
 	}
-	return &Verifier{Store: l.Store, Now: l.Now}
+	return &Verifier{Store: l.Store, Now: l.Now, Leeway: l.Leeway}
 }
 
 // Installed verifies a signed "installed" callback and saves the tenant
@@ -279,7 +279,7 @@ func (l *Lifecycle) verifySigned(r *http.Request, app App) (*tokenClaims, []byte
 	if c.Issuer == "" {
 		return nil, nil, fmt.Errorf("%w: iss", ErrMissingClaim)
 	}
-	if err := c.checkTimes(l.now(), clampLeeway(l.Leeway)); err != nil {
+	if err := c.checkTimes(l.now(), effectiveLeeway(l.Leeway)); err != nil {
 		return nil, nil, err
 	}
 	if !audienceMatches(c.Audience, app.BaseURL) {

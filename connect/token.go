@@ -122,6 +122,14 @@ func (c *tokenClaims) checkTimes(now time.Time, leeway time.Duration) error {
 	return nil
 }
 
-func clampLeeway(d time.Duration) time.Duration {
-	return min(max(d, 0), MaxLeeway)
+// effectiveLeeway maps a configured leeway to the one applied: 0 means
+// DefaultLeeway, negative means none, and MaxLeeway is the ceiling.
+func effectiveLeeway(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultLeeway
+	case d < 0:
+		return 0
+	}
+	return min(d, MaxLeeway)
 }

@@ -25,8 +25,12 @@ const (
 	QSHContext
 )
 
-// MaxLeeway is the largest clock skew tolerated on exp and iat.
+// MaxLeeway is the largest clock skew tolerated on exp, iat and nbf.
 const MaxLeeway = 30 * time.Second
+
+// DefaultLeeway is the clock skew tolerated when none is configured.
+// Product clocks may run ahead of ours, so a small leeway on iat is needed.
+const DefaultLeeway = 10 * time.Second
 
 // Auth is the verified identity of a request from the product.
 type Auth struct {
@@ -54,7 +58,7 @@ func AuthFrom(ctx context.Context) (*Auth, bool) {
 type Verifier struct {
 	Store  TenantStore
 	Now    func() time.Time // nil: time.Now
-	Leeway time.Duration    // clamped to [0, MaxLeeway]; zero means 0
+	Leeway time.Duration    // 0: DefaultLeeway; negative: none; at most MaxLeeway
 }
 
 type productClaims struct {
@@ -181,7 +185,7 @@ func (v *Verifier) Verify(r *http.Request, app App, policy QSHPolicy) (*Auth, er
 	if v.Now != nil {
 		now = v.Now
 	}
-	if err := tok.claims.checkTimes(now(), clampLeeway(v.Leeway)); err != nil {
+	if err := tok.claims.checkTimes(now(), effectiveLeeway(v.Leeway)); err != nil {
 		return nil, err
 	}
 	if err := checkQSH(r, app, tok.claims.QSH, policy); err != nil {
