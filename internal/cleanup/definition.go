@@ -191,6 +191,9 @@ func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
 		if idp.Provider != ProviderEntra {
 			fe.Add("action", "the Microsoft Entra ID action needs Microsoft Entra ID configured as the identity provider in settings")
 		}
+		if len(d.LicensingGroupIDs) > 0 && !anySynced(d.LicensingGroupIDs, known) {
+			fe.Add("licensingGroupIds", "none of the selected licensing groups is synced from the identity provider: the Microsoft Entra ID action would do nothing")
+		}
 	case "":
 		fe.Add("action", "choose an action")
 	default:
@@ -217,4 +220,13 @@ func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
 		return nil
 	}
 	return fe
+}
+
+func anySynced(ids []string, known map[string]GroupInfo) bool {
+	for _, id := range ids {
+		if g, ok := known[id]; ok && g.Synced {
+			return true
+		}
+	}
+	return false
 }

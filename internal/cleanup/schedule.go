@@ -149,9 +149,8 @@ func NextRun(s Schedule, after time.Time) (time.Time, error) {
 
 func (c compiledSchedule) next(after time.Time) (time.Time, error) {
 	local := after.In(c.loc)
-	// Start a day early: resolving a gap can move a wall time past midnight
-	// boundaries only forward, so yesterday's candidates are all <= after,
-	// but checking them costs nothing and keeps the loop obviously right.
+	// Start a day early: a candidate of the previous local date can resolve
+	// (through a gap) to an instant on this date; checking it is cheap.
 	y, m, d := local.Date()
 	horizon := horizonDays
 	if c.cron != nil {

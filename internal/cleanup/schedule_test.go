@@ -224,3 +224,26 @@ func TestBandsAndDaysSince(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCron checks that any expression either fails to parse with an
+// error or yields strictly increasing run times, never a panic.
+func FuzzParseCron(f *testing.F) {
+	for _, s := range []string{"* * * * *", "*/15 2 * * *", "0 12 13 * FRI", "0 0 29 2 *", "50/5 8-18/5 1,15 JAN-JUN mon-fri", "@daily"} {
+		f.Add(s)
+	}
+	after := time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, expr string) {
+		if _, err := ParseCron(expr); err != nil {
+			return
+		}
+		s := Schedule{Frequency: FrequencyCron, Cron: expr, TimeZone: "Europe/Oslo"}
+		first, err := NextRun(s, after)
+		if err != nil {
+			t.Fatalf("NextRun(%q): %v", expr, err)
+		}
+		second, err := NextRun(s, first)
+		if err != nil || !second.After(first) || !first.After(after) {
+			t.Fatalf("NextRun(%q): %s then %s (%v)", expr, first, second, err)
+		}
+	})
+}
