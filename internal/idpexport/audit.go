@@ -2,14 +2,13 @@ package idpexport
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/example/usercleanup/internal/cleanup"
 )
@@ -219,54 +218,18 @@ type AuditMeta struct {
 	GeneratedAt time.Time `json:"generatedAt"`
 }
 
-// auditJSONRow is one user of the audit JSON. lastActive maps each product
-// to an RFC 3339 time, or null when the user never used it.
-type auditJSONRow struct {
-	RunID            int64                `json:"runId"`
-	DryRun           bool                 `json:"dryRun"`
-	AccountID        string               `json:"accountId"`
-	Name             string               `json:"name"`
-	Email            string               `json:"email"`
-	AccountType      string               `json:"accountType"`
-	Product          string               `json:"product"`
-	GroupID          string               `json:"groupId"`
-	GroupName        string               `json:"groupName"`
-	GroupSynced      bool                 `json:"groupSynced"`
-	IdentityProvider string               `json:"identityProvider"`
-	LastActive       map[string]*jsonTime `json:"lastActive"`
-	Reason           string               `json:"reason"`
-	Action           string               `json:"action"`
-	Outcome          string               `json:"outcome"`
-	Message          string               `json:"message"`
-	CreatedAt        *jsonTime            `json:"createdAt"`
-	UpdatedAt        *jsonTime            `json:"updatedAt"`
-}
-
-// jsonTime marshals as RFC 3339 in UTC, seconds precision.
-type jsonTime time.Time
-
-func (t jsonTime) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(time.RFC3339)+4)
-	b = append(b, '"')
-	b = time.Time(t).UTC().AppendFormat(b, time.RFC3339)
-	return append(b, '"'), nil
-}
-
-func optTime(t time.Time) *jsonTime {
-	if t.IsZero() {
-		return nil
-	}
-	j := jsonTime(t)
-	return &j
-}
-
 // AuditJSONWriter writes a run's affected users as one JSON object
 // {"runId":…,"dryRun":…,"generatedAt":…,"users":[…]}, one user per line,
-// without holding rows in memory. Strings are not HTML-escaped.
+// without holding rows in memory. Each user has the audit CSV's fields;
+// "lastActive" is an object mapping each product to an RFC 3339 time, or
+// null when the user never used it; unset times are null. Strings are
+// escaped exactly like encoding/json without HTML escaping; rows are built
+// by hand in a reused buffer because reflection made this writer the
+// slowest part of an export.
 type AuditJSONWriter struct {
 	buf    *bufio.Writer
-	enc    *json.Encoder
-	scr    bytes.Buffer
+	line   []byte
+	keys   []string
 	rows   int
 	err    error
 	closed bool
@@ -278,21 +241,15 @@ func NewAuditJSONWriter(w io.Writer, meta AuditMeta) (*AuditJSONWriter, error) {
 	if w == nil {
 		return nil, errors.New("idpexport: NewAuditJSONWriter needs a writer")
 	}
-	a := &AuditJSONWriter{buf: bufio.NewWriterSize(w, 64<<10)}
-	a.enc = json.NewEncoder(&a.scr)
-	a.enc.SetEscapeHTML(false)
-	head := struct {
-		RunID       int64     `json:"runId"`
-		DryRun      bool      `json:"dryRun"`
-		GeneratedAt *jsonTime `json:"generatedAt"`
-	}{meta.RunID, meta.DryRun, optTime(meta.GeneratedAt)}
-	if err := a.enc.Encode(head); err != nil {
-		return nil, fmt.Errorf("idpexport: writing audit JSON: %w", err)
-	}
-	b := bytes.TrimSuffix(a.scr.Bytes(), []byte("\n"))
-	b = bytes.TrimSuffix(b, []byte("}"))
-	a.buf.Write(b)
-	if _, err := a.buf.WriteString(`,"users":[`); err != nil {
+	a := &AuditJSONWriter{buf: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 1024)}
+	b := append(a.line[:0], `{"runId":`...)
+	b = strconv.AppendInt(b, meta.RunID, 10)
+	b = append(b, `,"dryRun":`...)
+	b = strconv.AppendBool(b, meta.DryRun)
+	b = append(b, `,"generatedAt":`...)
+	b = appendJSONTime(b, meta.GeneratedAt)
+	b = append(b, `,"users":[`...)
+	if _, err := a.buf.Write(b); err != nil {
 		return nil, fmt.Errorf("idpexport: writing audit JSON: %w", err)
 	}
 	return a, nil
@@ -306,32 +263,127 @@ func (a *AuditJSONWriter) Write(u cleanup.AffectedUser) error {
 	if a.err != nil {
 		return a.err
 	}
-	row := auditJSONRow{
-		RunID: u.RunID, DryRun: u.DryRun, AccountID: u.AccountID, Name: u.Name, Email: u.Email,
-		AccountType: u.AccountType, Product: u.Product, GroupID: u.GroupID, GroupName: u.GroupName,
-		GroupSynced: u.GroupSynced, IdentityProvider: u.IdentityProvider,
-		LastActive: make(map[string]*jsonTime, len(u.LastActive)),
-		Reason:     u.Reason, Action: u.Action, Outcome: u.Outcome, Message: u.Message,
-		CreatedAt: optTime(u.CreatedAt), UpdatedAt: optTime(u.UpdatedAt),
-	}
-	for k, t := range u.LastActive {
-		row.LastActive[k] = optTime(t)
-	}
-	a.scr.Reset()
-	if err := a.enc.Encode(row); err != nil {
-		a.err = fmt.Errorf("idpexport: writing audit JSON: %w", err)
-		return a.err
-	}
+	b := a.line[:0]
 	if a.rows > 0 {
-		a.buf.WriteByte(',')
+		b = append(b, ',')
 	}
-	a.buf.WriteByte('\n')
-	if _, err := a.buf.Write(bytes.TrimSuffix(a.scr.Bytes(), []byte("\n"))); err != nil {
+	b = append(b, "\n{\"runId\":"...)
+	b = strconv.AppendInt(b, u.RunID, 10)
+	b = append(b, `,"dryRun":`...)
+	b = strconv.AppendBool(b, u.DryRun)
+	b = appendJSONField(b, "accountId", u.AccountID)
+	b = appendJSONField(b, "name", u.Name)
+	b = appendJSONField(b, "email", u.Email)
+	b = appendJSONField(b, "accountType", u.AccountType)
+	b = appendJSONField(b, "product", u.Product)
+	b = appendJSONField(b, "groupId", u.GroupID)
+	b = appendJSONField(b, "groupName", u.GroupName)
+	b = append(b, `,"groupSynced":`...)
+	b = strconv.AppendBool(b, u.GroupSynced)
+	b = appendJSONField(b, "identityProvider", u.IdentityProvider)
+	b = append(b, `,"lastActive":{`...)
+	a.keys = a.keys[:0]
+	for k := range u.LastActive {
+		a.keys = append(a.keys, k)
+	}
+	slices.Sort(a.keys)
+	for i, k := range a.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONTime(b, u.LastActive[k])
+	}
+	b = append(b, '}')
+	b = appendJSONField(b, "reason", u.Reason)
+	b = appendJSONField(b, "action", u.Action)
+	b = appendJSONField(b, "outcome", u.Outcome)
+	b = appendJSONField(b, "message", u.Message)
+	b = append(b, `,"createdAt":`...)
+	b = appendJSONTime(b, u.CreatedAt)
+	b = append(b, `,"updatedAt":`...)
+	b = appendJSONTime(b, u.UpdatedAt)
+	b = append(b, '}')
+	a.line = b
+	if _, err := a.buf.Write(b); err != nil {
 		a.err = fmt.Errorf("idpexport: writing audit JSON: %w", err)
 		return a.err
 	}
 	a.rows++
 	return nil
+}
+
+// appendJSONField appends ,"key":"value"; key must not need escaping.
+func appendJSONField(b []byte, key, value string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, value)
+}
+
+// appendJSONTime appends t as an RFC 3339 UTC string, or null when zero.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string the way encoding/json does
+// with HTML escaping off: invalid UTF-8 becomes U+FFFD, U+2028 and U+2029
+// are escaped for JavaScript.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Close ends the array and the object and flushes. It does not close the

@@ -308,3 +308,22 @@ func FuzzAuditCell(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONString: the hand-written string escaping equals encoding/json's
+// (HTML escaping off), so the audit JSON is what encoding/json would write.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"b\s`, "\b\f\n\r\t\x00\x1f\x7f", "<&>", "\u2028\u2029", "\xff\xfe", "Jürgen 日本"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); string(got) != strings.TrimSuffix(want.String(), "\n") {
+			t.Fatalf("appendJSONString(%q) = %s, encoding/json gives %s", s, got, want.String())
+		}
+	})
+}
