@@ -68,6 +68,10 @@ func jiraPages[T any](ctx context.Context, cl *caller, endpoint string, q url.Va
 		if err := cl.getJSON(ctx, endpoint+"?"+q.Encode(), op, &p); err != nil {
 			return err
 		}
+		if p.StartAt != startAt {
+			return &cleanup.Error{Kind: cleanup.KindOther,
+				Message: fmt.Sprintf("%s answered startAt=%d with the page at %d while %s; stopped to avoid a loop", cl.service, startAt, p.StartAt, op)}
+		}
 		if err := fn(p.Values); err != nil {
 			return err
 		}

@@ -1,0 +1,512 @@
+package atlassian
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// OrgSearchLimit is the page size used for Organizations searches.
+const OrgSearchLimit = 100
+
+// Org is the Organizations (admin) and User management REST API of one
+// organization, called with its API key. It implements cleanup.OrgDirectory.
+type Org struct {
+	cl     *caller
+	orgID  string
+	orgURL string // <OrgAPIURL>/admin/{v1,v2}/orgs/<orgId> is built from it
+	umURL  string
+	hook   func(groupID string) bool
+
+	mu     sync.Mutex
+	synced map[string]bool   // group id -> synced from an IdP (from Groups)
+	intern map[string]string // group ids, product keys, statuses: shared across users
+}
+
+var _ cleanup.OrgDirectory = (*Org)(nil)
+
+// NewOrg returns the client of the organization. The API key is sent as a
+// Bearer token and appears nowhere else.
+func NewOrg(creds cleanup.OrgCredentials, o Options) (*Org, error) {
+	if strings.TrimSpace(creds.OrgID) == "" {
+		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Field: "orgId", Message: "the organization ID is not set"}
+	}
+	if strings.TrimSpace(creds.APIKey) == "" {
+		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Field: "apiKey", Message: "the organization API key is not set"}
+	}
+	o = o.withDefaults()
+	var urls [2]string
+	for i, raw := range []string{o.OrgAPIURL, o.UserMgmtURL} {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, cleanup.Invalid([]string{"orgApiUrl", "userMgmtUrl"}[i], "%q is not an http(s) URL", raw)
+		}
+		urls[i] = strings.TrimSuffix(u.String(), "/")
+	}
+	rt, timeout := o.baseTransport()
+	hc := &http.Client{Transport: rt, Timeout: timeout, CheckRedirect: noRedirect}
+	key := strings.TrimSpace(creds.APIKey)
+	auth := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+key) }
+	org := &Org{
+		cl:     newCaller(hc, o, "Organizations API", auth),
+		orgID:  strings.TrimSpace(creds.OrgID),
+		orgURL: urls[0], umURL: urls[1],
+		hook:   o.GroupSynced,
+		synced: map[string]bool{},
+		intern: map[string]string{},
+	}
+	return org, nil
+}
+
+func (g *Org) v1(path string) string {
+	return g.orgURL + "/admin/v1/orgs/" + url.PathEscape(g.orgID) + path
+}
+
+func (g *Org) v2(path string) string {
+	return g.orgURL + "/admin/v2/orgs/" + url.PathEscape(g.orgID) + "/directories/-" + path
+}
+
+// TestConnection checks the organization ID and API key by reading the
+// organization and one page of its groups. The error says what is wrong.
+func (g *Org) TestConnection(ctx context.Context) error {
+	err := g.cl.getJSON(ctx, g.v1(""), "reading the organization", nil)
+	if err == nil {
+		var page orgGroupPage
+		err = g.cl.doJSON(ctx, call{method: http.MethodPost, url: g.v2("/groups/search"), body: map[string]any{"limit": 1}, op: "searching groups"}, &page)
+	}
+	if err == nil {
+		return nil
+	}
+	var e *cleanup.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	msg := e.Message
+	switch e.Kind {
+	case cleanup.KindUnauthorized:
+		msg = "The API key was rejected: check that it was copied completely and has not expired or been revoked."
+	case cleanup.KindNotFound:
+		msg = "This API key cannot see an organization with this ID: check the organization ID (Atlassian Administration → Settings → API keys)."
+	case cleanup.KindForbidden:
+		msg = "The API key lacks a permission the app needs: create an API key without scopes as an organization admin."
+	}
+	return &cleanup.Error{Kind: e.Kind, Message: msg, RetryAfter: e.RetryAfter, Err: err}
+}
+
+type orgLinks struct {
+	Self string `json:"self"`
+	Prev string `json:"prev"`
+	Next string `json:"next"`
+}
+
+type orgGroup struct {
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	Description      string `json:"description"`
+	ExternalSynced   bool   `json:"externalSynced"`
+	ManagedBy        string `json:"managedBy"`
+	ManagementAccess *struct {
+		Modifiable bool `json:"modifiable"`
+	} `json:"managementAccess"`
+	Counts *struct {
+		Members *int `json:"members"`
+	} `json:"counts"`
+}
+
+type orgGroupPage struct {
+	Data  []orgGroup `json:"data"`
+	Links orgLinks   `json:"links"`
+}
+
+// Groups lists all groups of the organization with their sync flags, and
+// remembers which are synced from an identity provider (for removals).
+func (g *Org) Groups(ctx context.Context) ([]cleanup.OrgGroup, error) {
+	guard := newPageGuard(g.cl.service, "listing groups", g.cl.o.MaxPages)
+	var out []cleanup.OrgGroup
+	cursor := ""
+	for {
+		if err := guard.visit(cursor); err != nil {
+			return nil, err
+		}
+		body := map[string]any{"limit": OrgSearchLimit, "expand": []string{"counts"}}
+		if cursor != "" {
+			body["cursor"] = cursor
+		}
+		var page orgGroupPage
+		if err := g.cl.doJSON(ctx, call{method: http.MethodPost, url: g.v2("/groups/search"), body: body, op: "listing groups"}, &page); err != nil {
+			return nil, err
+		}
+		for _, d := range page.Data {
+			og := cleanup.OrgGroup{ID: d.ID, Name: d.Name, Description: d.Description, ExternalSynced: d.ExternalSynced,
+				ManagedBy: d.ManagedBy, Modifiable: true, MemberCount: -1}
+			if d.ManagementAccess != nil {
+				og.Modifiable = d.ManagementAccess.Modifiable
+			}
+			if d.Counts != nil && d.Counts.Members != nil {
+				og.MemberCount = *d.Counts.Members
+			}
+			out = append(out, og)
+		}
+		if page.Links.Next == "" {
+			break
+		}
+		if len(page.Data) == 0 {
+			return nil, guard.noProgress()
+		}
+		cursor = page.Links.Next
+	}
+	g.mu.Lock()
+	for _, og := range out {
+		g.synced[og.ID] = og.SyncedFromIdP()
+	}
+	g.mu.Unlock()
+	return out, nil
+}
+
+type orgUser struct {
+	AccountID        string   `json:"accountId"`
+	AccountType      string   `json:"accountType"`
+	Status           string   `json:"status"`
+	AddedToOrg       string   `json:"addedToOrg"`
+	Name             string   `json:"name"`
+	Email            string   `json:"email"`
+	ClaimStatus      string   `json:"claimStatus"`
+	ManagementSource *string  `json:"managementSource"`
+	PlatformRoles    []string `json:"platformRoles"`
+	ProductAccess    []struct {
+		Key                 string `json:"key"`
+		ID                  string `json:"id"`
+		LastActiveTimestamp string `json:"lastActiveTimestamp"`
+	} `json:"productAccess"`
+	Groups []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"groups"`
+}
+
+type orgUserPage struct {
+	Data  []orgUser `json:"data"`
+	Links orgLinks  `json:"links"`
+}
+
+// SearchUsers returns one page of users with product access (last active
+// per product), group ids and platform roles, starting at cursor.
+func (g *Org) SearchUsers(ctx context.Context, q cleanup.UserQuery, cursor string) (cleanup.UserPage, error) {
+	return g.searchPage(ctx, q, "", cursor)
+}
+
+func (g *Org) searchPage(ctx context.Context, q cleanup.UserQuery, claim, cursor string) (cleanup.UserPage, error) {
+	if q.Limit < 0 {
+		return cleanup.UserPage{}, cleanup.Invalid("limit", "must not be negative")
+	}
+	limit := q.Limit
+	if limit == 0 || limit > OrgSearchLimit {
+		limit = OrgSearchLimit
+	}
+	body := map[string]any{"limit": limit, "expand": []string{"productAccess", "groups", "platformRoles"}}
+	if cursor != "" {
+		body["cursor"] = cursor
+	}
+	if len(q.AccountIDs) > 0 {
+		body["accountIds"] = q.AccountIDs
+	}
+	if len(q.GroupIDs) > 0 {
+		body["groupIds"] = q.GroupIDs
+	}
+	if claim != "" {
+		body["claimStatus"] = claim
+	}
+	var page orgUserPage
+	if err := g.cl.doJSON(ctx, call{method: http.MethodPost, url: g.v2("/users/search"), body: body, op: "searching users"}, &page); err != nil {
+		return cleanup.UserPage{}, err
+	}
+	if page.Links.Next != "" && page.Links.Next == cursor {
+		return cleanup.UserPage{}, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API returned the same cursor it was given while searching users; stopped to avoid a loop"}
+	}
+	if page.Links.Next != "" && len(page.Data) == 0 {
+		return cleanup.UserPage{}, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API announced more users but sent an empty page; stopped"}
+	}
+	out := cleanup.UserPage{Users: make([]cleanup.OrgUser, 0, len(page.Data)), Next: page.Links.Next}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, d := range page.Data {
+		u, err := g.toOrgUser(d)
+		if err != nil {
+			return cleanup.UserPage{}, err
+		}
+		out.Users = append(out.Users, u)
+	}
+	return out, nil
+}
+
+// in interns s (group ids, product keys, statuses). g.mu is held.
+func (g *Org) in(s string) string {
+	if v, ok := g.intern[s]; ok {
+		return v
+	}
+	if len(g.intern) < 100000 {
+		g.intern[s] = s
+	}
+	return s
+}
+
+// toOrgUser maps a v2 user. g.mu is held.
+func (g *Org) toOrgUser(d orgUser) (cleanup.OrgUser, error) {
+	if d.AccountID == "" {
+		return cleanup.OrgUser{}, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API returned a user without accountId"}
+	}
+	accountType := d.AccountType
+	if accountType == "" {
+		accountType = cleanup.AccountAtlassian
+	}
+	u := cleanup.OrgUser{
+		AccountID: d.AccountID, Name: d.Name, Email: d.Email, AccountType: g.in(accountType),
+		Status: g.in(d.Status), Managed: d.ClaimStatus == "managed",
+	}
+	if d.ManagementSource != nil {
+		u.ManagementSource = g.in(*d.ManagementSource)
+	}
+	if d.AddedToOrg != "" {
+		t, err := time.Parse(time.RFC3339, d.AddedToOrg)
+		if err != nil {
+			return cleanup.OrgUser{}, &cleanup.Error{Kind: cleanup.KindOther, Message: fmt.Sprintf("Organizations API returned a malformed addedToOrg for %s", d.AccountID), Err: err}
+		}
+		u.AddedToOrg = t
+	}
+	if len(d.ProductAccess) > 0 {
+		u.LastActive = make(map[string]time.Time, len(d.ProductAccess))
+		for _, p := range d.ProductAccess {
+			var t time.Time
+			if p.LastActiveTimestamp != "" {
+				var err error
+				if t, err = time.Parse(time.RFC3339, p.LastActiveTimestamp); err != nil {
+					return cleanup.OrgUser{}, &cleanup.Error{Kind: cleanup.KindOther, Message: fmt.Sprintf("Organizations API returned a malformed lastActiveTimestamp for %s", d.AccountID), Err: err}
+				}
+			}
+			if prev, ok := u.LastActive[p.Key]; !ok || t.After(prev) {
+				u.LastActive[g.in(p.Key)] = t // several sites of one product: the latest wins
+			}
+		}
+	}
+	if len(d.Groups) > 0 {
+		u.GroupIDs = make([]string, len(d.Groups))
+		for i, gr := range d.Groups {
+			u.GroupIDs[i] = g.in(gr.ID)
+		}
+	}
+	if len(d.PlatformRoles) > 0 {
+		u.Roles = make([]string, len(d.PlatformRoles))
+		for i, r := range d.PlatformRoles {
+			u.Roles[i] = g.in(r)
+		}
+	}
+	return u, nil
+}
+
+// EachUser follows every page of the search and calls fn with each page.
+func (g *Org) EachUser(ctx context.Context, q cleanup.UserQuery, fn func([]cleanup.OrgUser) error) error {
+	return g.eachUser(ctx, q, "", fn)
+}
+
+func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, fn func([]cleanup.OrgUser) error) error {
+	guard := newPageGuard(g.cl.service, "searching users", g.cl.o.MaxPages)
+	cursor := ""
+	for {
+		if err := guard.visit(cursor); err != nil {
+			return err
+		}
+		page, err := g.searchPage(ctx, q, claim, cursor)
+		if err != nil {
+			return err
+		}
+		if err := fn(page.Users); err != nil {
+			return err
+		}
+		if page.Next == "" {
+			return nil
+		}
+		cursor = page.Next
+	}
+}
+
+// ScanUsers reads every user matching q like EachUser, but splits the
+// search into its two disjoint halves, claimStatus "managed" and
+// "unmanaged" (every account is one or the other), and follows both cursor
+// chains concurrently. A cursor chain is sequential, so with per-request
+// latency above 1/rate one chain cannot use the rate budget; two can. fn
+// is never called concurrently; pages of the halves interleave. An
+// account seen twice (it changed claim status during the scan) is
+// reported once.
+func (g *Org) ScanUsers(ctx context.Context, q cleanup.UserQuery, fn func([]cleanup.OrgUser) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		seen     = map[string]struct{}{}
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for _, claim := range []string{"managed", "unmanaged"} {
+		wg.Go(func() {
+			err := g.eachUser(ctx, q, claim, func(users []cleanup.OrgUser) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if firstErr != nil {
+					return firstErr
+				}
+				fresh := users[:0:0]
+				for _, u := range users {
+					if _, dup := seen[u.AccountID]; !dup {
+						seen[u.AccountID] = struct{}{}
+						fresh = append(fresh, u)
+					}
+				}
+				return fn(fresh)
+			})
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// isSynced reports whether the group is known to be synced from an IdP.
+func (g *Org) isSynced(groupID string) bool {
+	g.mu.Lock()
+	s := g.synced[groupID]
+	g.mu.Unlock()
+	return s || (g.hook != nil && g.hook(groupID))
+}
+
+// RemoveGroupMember removes the account from the group (Organizations v2).
+// Removing a non-member succeeds; a group synced from an identity provider
+// gives KindExternallyManaged.
+func (g *Org) RemoveGroupMember(ctx context.Context, groupID, accountID string) error {
+	if groupID == "" {
+		return cleanup.Invalid("groupId", "a group id is required")
+	}
+	if accountID == "" {
+		return cleanup.Invalid("accountId", "an account id is required")
+	}
+	_, err := g.cl.do(ctx, call{method: http.MethodDelete,
+		url: g.v2("/groups/" + url.PathEscape(groupID) + "/memberships/" + url.PathEscape(accountID)),
+		op:  "removing " + accountID + " from group " + groupID, removal: true, synced: g.isSynced(groupID)})
+	return err
+}
+
+func (g *Org) userAction(ctx context.Context, accountID, action string) error {
+	if accountID == "" {
+		return cleanup.Invalid("accountId", "an account id is required")
+	}
+	_, err := g.cl.do(ctx, call{method: http.MethodPost, url: g.v2("/users/" + url.PathEscape(accountID) + "/" + action),
+		op: action + " " + accountID})
+	return err
+}
+
+// Suspend suspends the account's access to the organization's apps.
+func (g *Org) Suspend(ctx context.Context, accountID string) error {
+	return g.userAction(ctx, accountID, "suspend")
+}
+
+// Restore restores a suspended account.
+func (g *Org) Restore(ctx context.Context, accountID string) error {
+	return g.userAction(ctx, accountID, "restore")
+}
+
+// Deactivate deactivates a managed account through the User management
+// API. An account managed by an external directory gives
+// KindExternallyManaged; an unmanaged account KindForbidden.
+func (g *Org) Deactivate(ctx context.Context, accountID, message string) error {
+	if accountID == "" {
+		return cleanup.Invalid("accountId", "an account id is required")
+	}
+	var body any
+	if message != "" {
+		body = map[string]string{"message": message}
+	}
+	_, err := g.cl.do(ctx, call{method: http.MethodPost, url: g.umURL + "/users/" + url.PathEscape(accountID) + "/manage/lifecycle/disable",
+		body: body, op: "deactivating " + accountID})
+	return err
+}
+
+type lastActivePage struct {
+	Data struct {
+		ProductAccess []struct {
+			Key                 string `json:"key"`
+			LastActive          string `json:"last_active"`
+			LastActiveTimestamp string `json:"last_active_timestamp"`
+		} `json:"product_access"`
+		AddedToOrg string `json:"added_to_org"`
+	} `json:"data"`
+	Links struct {
+		Next string `json:"next"`
+	} `json:"links"`
+}
+
+// LastActive reads one user's last activity per product from the v1
+// last-active-dates endpoint (the fallback when a search lacks it). A
+// product the user can use but never used maps to the zero time.
+func (g *Org) LastActive(ctx context.Context, accountID string) (map[string]time.Time, error) {
+	if accountID == "" {
+		return nil, cleanup.Invalid("accountId", "an account id is required")
+	}
+	endpoint := g.v1("/directory/users/" + url.PathEscape(accountID) + "/last-active-dates")
+	guard := newPageGuard(g.cl.service, "reading last-active dates", g.cl.o.MaxPages)
+	out := map[string]time.Time{}
+	cursor := ""
+	for {
+		if err := guard.visit(cursor); err != nil {
+			return nil, err
+		}
+		u := endpoint
+		if cursor != "" {
+			u += "?" + url.Values{"cursor": {cursor}}.Encode()
+		}
+		var page lastActivePage
+		if err := g.cl.getJSON(ctx, u, "reading last-active dates of "+accountID, &page); err != nil {
+			return nil, err
+		}
+		for _, p := range page.Data.ProductAccess {
+			t, err := parseLastActive(p.LastActiveTimestamp, p.LastActive)
+			if err != nil {
+				return nil, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API returned a malformed last_active for " + accountID, Err: err}
+			}
+			if prev, ok := out[p.Key]; !ok || t.After(prev) {
+				out[p.Key] = t
+			}
+		}
+		next := page.Links.Next
+		if next == "" {
+			return out, nil
+		}
+		// links.next is a cursor or a URL carrying ?cursor=.
+		if nu, err := url.Parse(next); err == nil && nu.Query().Get("cursor") != "" {
+			next = nu.Query().Get("cursor")
+		}
+		cursor = next
+	}
+}
+
+func parseLastActive(ts, date string) (time.Time, error) {
+	switch {
+	case ts != "":
+		return time.Parse(time.RFC3339, ts)
+	case date != "":
+		return time.Parse(time.DateOnly, date)
+	}
+	return time.Time{}, nil
+}
