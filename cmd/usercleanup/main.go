@@ -1,0 +1,25 @@
+// Command usercleanup runs the User Cleanup backend: the Atlassian Connect
+// apps for Jira Cloud and Confluence Cloud that find inactive users and
+// remove their product access.
+//
+// Usage:
+//
+//	usercleanup [serve]   run the HTTP server (the default)
+//	usercleanup version   print the version
+//
+// Configuration comes from the environment; see README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "usercleanup: "+oneLine(err.Error()))
+		os.Exit(exitCode(err))
+	}
+}

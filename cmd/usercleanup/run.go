@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	usercleanup "github.com/example/usercleanup"
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/atlassian"
+	"github.com/example/usercleanup/internal/server"
+	"github.com/example/usercleanup/internal/store"
+)
+
+// Server timeouts. Writes may take a while for exports later; reads are
+// small (lifecycle payloads, JSON settings).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 20 * time.Second
+	dbConnectTimeout  = 10 * time.Second
+	outboundTimeout   = 30 * time.Second
+)
+
+// startupError marks a failure before the server started (bad
+// configuration, unreachable database, address in use): exit code 2.
+type startupError struct{ err error }
+
+func (e *startupError) Error() string { return e.err.Error() }
+func (e *startupError) Unwrap() error { return e.err }
+
+// usageError marks a bad command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// exitCode maps run's error to the process exit code.
+func exitCode(err error) int {
+	var se *startupError
+	var ue *usageError
+	if errors.As(err, &se) || errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+const usage = "usage: usercleanup [serve|version]"
+
+// run is the whole program; main only supplies the process environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if len(args) > 1 {
+		return &usageError{msg: fmt.Sprintf("unexpected arguments %q; %s", args[1:], usage)}
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, getenv, stderr)
+	case "version":
+		_, err := fmt.Fprintln(stdout, versionString())
+		return err
+	case "help", "-h", "-help", "--help":
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
+	}
+	return &usageError{msg: fmt.Sprintf("unknown command %q; %s", cmd, usage)}
+}
+
+func versionString() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("usercleanup %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// newLogger logs text to a terminal and JSON otherwise.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if f, ok := w.(interface{ Fd() uintptr }); ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve runs the HTTP server until ctx is done or SIGINT/SIGTERM arrives,
+// then drains it.
+func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return &startupError{err: err}
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+
+	key, keySource, err := prepareStorage(cfg, log)
+	if err != nil {
+		return &startupError{err: err}
+	}
+	log.Info("starting usercleanup", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
+
+	app, err := build(ctx, cfg, key, log)
+	if err != nil {
+		return &startupError{err: err}
+	}
+	defer app.close(log)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return &startupError{err: fmt.Errorf("ADDR: cannot listen on %s: %w", cfg.Addr, err)}
+	}
+	srv := &http.Server{
+		Handler:           app.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "jira_descriptor", cfg.BaseURL+"/jira/atlassian-connect.json",
+		"confluence_descriptor", cfg.BaseURL+"/confluence/atlassian-connect.json")
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// application is everything serve wires together.
+type application struct {
+	handler http.Handler
+	store   *store.Store
+}
+
+func (a *application) close(log *slog.Logger) {
+	if err := a.store.Close(); err != nil {
+		log.Warn("close database", "error", err.Error())
+	}
+}
+
+// build opens the database and wires the Connect framework, the product
+// clients and the HTTP server.
+func build(ctx context.Context, cfg *config, key []byte, log *slog.Logger) (*application, error) {
+	cipher, err := store.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
+	}
+	st, err := store.Open(ctx, store.Config{
+		Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Cipher: cipher,
+		Logger: log, ConnectTimeout: dbConnectTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = st.Close()
+		}
+	}()
+
+	var apps []connect.App
+	descriptors := map[connect.Product][]byte{}
+	for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
+		params := connect.DescriptorParams{Product: p, BaseURL: cfg.BaseURL, AppKey: cfg.AppKey}
+		d, err := connect.RenderDescriptor(usercleanup.DescriptorTemplate, params)
+		if err != nil {
+			return nil, fmt.Errorf("descriptor for %s: %w", p, err)
+		}
+		descriptors[p] = d
+		apps = append(apps, params.App())
+	}
+
+	outbound := &http.Client{Timeout: outboundTimeout}
+	verifier := &connect.Verifier{Store: st, Leeway: 10 * time.Second}
+	lifecycle := &connect.Lifecycle{
+		Store:        st,
+		Keys:         connect.NewInstallKeyFetcher(cfg.InstallKeysURLs, outbound),
+		Verifier:     verifier,
+		AllowedHosts: cfg.AllowedHosts,
+		Leeway:       10 * time.Second,
+	}
+	srv, err := server.New(server.Config{
+		BaseURL:        cfg.BaseURL,
+		Apps:           apps,
+		Descriptors:    descriptors,
+		Lifecycle:      lifecycle,
+		Verifier:       verifier,
+		Admin:          &productAdmins{opts: atlassian.Options{HTTPClient: outbound, Logger: log}},
+		Health:         st,
+		HostScriptURL:  cfg.HostScriptURL,
+		FrameAncestors: cfg.frameAncestors(),
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return &application{handler: srv, store: st}, nil
+}
+
+// productAdmins asks the tenant's product whether a user is an admin
+// (server caches the answers).
+type productAdmins struct {
+	opts atlassian.Options
+}
+
+func (p *productAdmins) IsAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error) {
+	site, err := atlassian.NewSite(t, t.AppKey, p.opts)
+	if err != nil {
+		return false, fmt.Errorf("product client for %s: %w", t.ClientKey, err)
+	}
+	return site.IsAdmin(ctx, accountID)
+}
