@@ -91,13 +91,14 @@ const (
 )
 
 // ValidateIdentifier checks that s can be written as one member of the Entra
-// CSV. It returns s without surrounding spaces and "" when valid, or the
+// CSV. It returns s without surrounding spaces (U+0020 only: a tab or line
+// break is a data problem, not padding) and "" when valid, or the
 // problem (one of the Problem constants) when not. Valid identifiers are a
 // user principal name (exactly one "@" with text on both sides) or an object
 // ID (a GUID). Identifiers that a spreadsheet would run as a formula are
 // refused rather than escaped: a leading "'" would become part of the UPN.
 func ValidateIdentifier(s string) (normalized, problem string) {
-	s = strings.TrimSpace(s)
+	s = strings.Trim(s, " ")
 	switch {
 	case s == "":
 		return "", ProblemEmpty

@@ -274,7 +274,11 @@ func TestValidateIdentifier(t *testing.T) {
 		in, want, problem string
 	}{
 		{"alice@contoso.com", "alice@contoso.com", ""},
-		{"  alice@contoso.com\t", "alice@contoso.com", ""},
+		{"  alice@contoso.com  ", "alice@contoso.com", ""},
+		{"alice@contoso.com\t", "", ProblemControl},
+		{"alice@contoso.com\r\n", "", ProblemControl},
+		{"\talice@contoso.com", "", ProblemFormula},
+		{"\ralice@contoso.com", "", ProblemFormula},
 		{"o'brien!#^~_.x@contoso.com", "o'brien!#^~_.x@contoso.com", ""},
 		{"bob_fabrikam.com#EXT#@contoso.onmicrosoft.com", "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com", ""},
 		{"9832aad8-e4fe-496b-a604-95c6eF01ae75", "9832aad8-e4fe-496b-a604-95c6eF01ae75", ""},
