@@ -283,7 +283,22 @@ func TestEvaluateRemoveProductAccess(t *testing.T) {
 			if diff := cmp.Diff(tt.wantCounts, counts); diff != "" {
 				t.Errorf("counts (-want +got):\n%s", diff)
 			}
+			checkCountsPartition(t, counts)
 		})
+	}
+}
+
+// checkCountsPartition checks that every evaluated user is counted once.
+func checkCountsPartition(t *testing.T, c Counts) {
+	t.Helper()
+	sum := c.Matched + c.Protected + c.NotSelected + c.SkippedDeactivated + c.SkippedApps + c.SkippedCustomers +
+		c.SkippedSuspended + c.FilteredDomain + c.FilteredInternal + c.StillActive + c.NeverActiveExcluded +
+		c.NeverActiveTooNew + c.NeverActiveUnknownAge + c.NothingToDo
+	if sum != c.Evaluated {
+		t.Errorf("counters add up to %d, want Evaluated = %d: %+v", sum, c.Evaluated, c)
+	}
+	if c.Protected != c.ProtectedAdmins+c.ProtectedAccounts+c.ProtectedGroups {
+		t.Errorf("protected %d is not the sum of its reasons: %+v", c.Protected, c)
 	}
 }
 
@@ -393,6 +408,7 @@ func TestEvaluateActions(t *testing.T) {
 			if diff := cmp.Diff(tt.wantCounts, counts); diff != "" {
 				t.Errorf("counts (-want +got):\n%s", diff)
 			}
+			checkCountsPartition(t, counts)
 		})
 	}
 }
@@ -446,6 +462,7 @@ func TestEvaluateDomains(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("accounts (-want +got):\n%s", diff)
 			}
+			checkCountsPartition(t, c)
 			gotFiltered := Counts{FilteredDomain: c.FilteredDomain, FilteredInternal: c.FilteredInternal}
 			if diff := cmp.Diff(tt.wantFiltered, gotFiltered); diff != "" {
 				t.Errorf("filter counts (-want +got):\n%s", diff)
