@@ -210,11 +210,15 @@ type Part struct {
 // EntraWriter writes one group's members as Entra bulk-remove CSV files,
 // streaming: memory does not depend on the number of members.
 //
-// Members must arrive sorted by their ASCII-lowercased bytes, as
-// `ORDER BY lower(x)` in SQLite or `ORDER BY lower(x) COLLATE "C"` in
-// PostgreSQL gives them. Adjacent case-insensitive duplicates are written
-// once. A new part starts after MaxRowsPerFile members; every part is a
-// complete file with its own BOM and header.
+// Members must arrive sorted by their ASCII-lowercased bytes (spaces
+// around them ignored), as `ORDER BY lower(trim(x))` in SQLite or
+// `ORDER BY lower(trim(x) COLLATE "C")` in PostgreSQL gives them (both fold
+// ASCII only and compare bytes; a locale collation orders punctuation
+// differently and gets ErrNotSorted). Out-of-order input is an error rather
+// than a file with duplicates. Adjacent ASCII-case-insensitive duplicates
+// are written once, the first spelling kept. A new part starts after
+// MaxRowsPerFile members; every part is a complete file with its own BOM
+// and header.
 type EntraWriter struct {
 	open     OpenPart
 	naming   FileNames

@@ -473,3 +473,22 @@ func TestEntraWriterAllocsPerRow(t *testing.T) {
 		t.Errorf("%.0f allocations for %d rows (%.4f per row), want ~0 per row", allocs, n, perRow)
 	}
 }
+
+// The writer's order is the one the databases give for
+// ORDER BY lower(trim(x)) (SQLite) and lower(trim(x) COLLATE "C")
+// (PostgreSQL); this list is their output, captured once.
+func TestSQLOrderIsAccepted(t *testing.T) {
+	sqlOrder := []string{"_z@x", "A-b@x", "a.b@x", "a_b@x", "ab@x", "Bob@x", "Z@x", "Ä@x", "ä@x"}
+	parts, sink := writeAll(t, EntraOptions{NoBOM: true}, sqlOrder...)
+	want := EntraMemberHeader + crlf + strings.Join(sqlOrder, crlf) + crlf
+	if got := sink.parts[1].String(); got != want || parts[0].Rows != len(sqlOrder) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// A locale collation (en_US) puts "ab@x" before "a_b@x": refused.
+	sink2 := newMemSink()
+	w, _ := NewEntraWriter(sink2.open, testNames("g"), EntraOptions{})
+	_ = w.Write("ab@x")
+	if err := w.Write("a_b@x"); !errors.Is(err, ErrNotSorted) {
+		t.Errorf("locale order: got %v, want ErrNotSorted", err)
+	}
+}
