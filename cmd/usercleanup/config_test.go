@@ -44,8 +44,8 @@ func TestLoadConfig(t *testing.T) {
 			"CONNECT_ALLOWED_HOSTS":     "*.atlassian.net, Jira.Example.com", "HOST_SCRIPT_URL": "/static/bridge.js", "LOG_LEVEL": "DEBUG",
 		}, &config{
 			Addr: "127.0.0.1:9000", BaseURL: "https://cleanup.example.com",
-			Database:        databaseConfig{Driver: store.Postgres, DSN: "postgresql://u:p@db:5432/uc"},
-			AppKey:          "com.acme.cleanup", EncryptionKey: key,
+			Database: databaseConfig{Driver: store.Postgres, DSN: "postgresql://u:p@db:5432/uc"},
+			AppKey:   "com.acme.cleanup", EncryptionKey: key,
 			InstallKeysURLs: []string{"https://keys.example.com", "http://127.0.0.1:9999"},
 			AllowedHosts:    []string{"*.atlassian.net", "jira.example.com"},
 			HostScriptURL:   "/static/bridge.js", LogLevel: slog.LevelDebug,
