@@ -125,8 +125,10 @@ func (d Definition) Normalized() Definition {
 // Validate checks the definition against the tenant's groups (as
 // ClassifyGroups returns them) and settings. It returns one message per
 // invalid field keyed by the JSON field name (nested ones by path, e.g.
-// "schedule.timeZone"), or nil when the definition is valid.
+// "schedule.timeZone"), or nil when the definition is valid. It validates
+// d.Normalized(), which is what callers should store.
 func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
+	d = d.Normalized()
 	fe := FieldErrors{}
 	name := strings.TrimSpace(d.Name)
 	switch {
