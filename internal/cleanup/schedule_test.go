@@ -247,3 +247,21 @@ func FuzzParseCron(f *testing.F) {
 		}
 	})
 }
+
+func TestScheduleDescribe(t *testing.T) {
+	tests := []struct {
+		s    Schedule
+		want string
+	}{
+		{Schedule{Frequency: FrequencyDaily, TimeOfDay: "03:00"}, "daily at 03:00 (UTC)"},
+		{Schedule{Frequency: FrequencyWeekly, Weekdays: []string{"mon", "fri"}, TimeOfDay: "09:30", TimeZone: "Europe/Oslo"}, "weekly on mon, fri at 09:30 (Europe/Oslo)"},
+		{Schedule{Frequency: FrequencyMonthly, DayOfMonth: 31, TimeOfDay: "00:00"}, "monthly on day 31 at 00:00 (UTC)"},
+		{Schedule{Frequency: FrequencyCron, Cron: "0 3 * * *", TimeZone: "America/New_York"}, `cron "0 3 * * *" (America/New_York)`},
+		{Schedule{}, "not scheduled"},
+	}
+	for _, tt := range tests {
+		if got := tt.s.Describe(); got != tt.want {
+			t.Errorf("Describe() = %q, want %q", got, tt.want)
+		}
+	}
+}
