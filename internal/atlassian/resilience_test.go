@@ -78,8 +78,10 @@ func TestRetries(t *testing.T) {
 		wantRetry  time.Duration
 	}{
 		{
-			name:       "429 burst with Retry-After seconds",
-			fault:      func(time.Time) atlassiantest.Fault { return atlassiantest.Fault{Path: groupsPath, Status: 429, RetryAfter: "2", Times: 3} },
+			name: "429 burst with Retry-After seconds",
+			fault: func(time.Time) atlassiantest.Fault {
+				return atlassiantest.Fault{Path: groupsPath, Status: 429, RetryAfter: "2", Times: 3}
+			},
 			wantSleeps: []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second},
 		},
 		{
@@ -97,13 +99,17 @@ func TestRetries(t *testing.T) {
 			wantSleeps: []time.Duration{5 * time.Second},
 		},
 		{
-			name:       "502 without headers: exponential backoff",
-			fault:      func(time.Time) atlassiantest.Fault { return atlassiantest.Fault{Path: groupsPath, Status: 502, Times: 3} },
+			name: "502 without headers: exponential backoff",
+			fault: func(time.Time) atlassiantest.Fault {
+				return atlassiantest.Fault{Path: groupsPath, Status: 502, Times: 3}
+			},
 			wantSleeps: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second},
 		},
 		{
-			name:       "gives up after the wait budget",
-			fault:      func(time.Time) atlassiantest.Fault { return atlassiantest.Fault{Path: groupsPath, Status: 429, RetryAfter: "30", Times: 100} },
+			name: "gives up after the wait budget",
+			fault: func(time.Time) atlassiantest.Fault {
+				return atlassiantest.Fault{Path: groupsPath, Status: 429, RetryAfter: "30", Times: 100}
+			},
 			maxWait:    time.Minute,
 			wantSleeps: []time.Duration{30 * time.Second, 30 * time.Second},
 			wantKind:   cleanup.KindUnavailable,
