@@ -280,6 +280,9 @@ func TestStaticAndUnknown(t *testing.T) {
 	if r.status != http.StatusOK || !strings.Contains(r.body, ".ac-content") {
 		t.Errorf("GET /static/app.css = %d", r.status)
 	}
+	if r := get(t, e.URL+"/static/"); r.status != http.StatusNotFound {
+		t.Errorf("GET /static/ = %d, want 404 (no listing)", r.status)
+	}
 	r = get(t, e.URL+"/jira/no-such-page")
 	if r.status != http.StatusNotFound {
 		t.Errorf("unknown route = %d, want 404", r.status)
@@ -559,5 +562,28 @@ func TestLifecycle(t *testing.T) {
 	}
 	if got.SharedSecret.Reveal() != "jira-secret-0123456789" || !got.Installed() {
 		t.Errorf("stored tenant: installed=%v", got.Installed())
+	}
+
+	// enabled/disabled are signed with the shared secret (computed qsh).
+	for _, step := range []struct {
+		path    string
+		enabled bool
+	}{{"/disabled", false}, {"/enabled", true}} {
+		tok, err := connecttest.PageToken(tn, e.apps[connect.Jira], http.MethodPost, base+step.path, "", e.now, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := `{"key":"` + e.apps[connect.Jira].Key + `","clientKey":"` + tn.ClientKey + `","baseUrl":"` + tn.BaseURL + `","productType":"jira","eventType":"` + strings.TrimPrefix(step.path, "/") + `"}`
+		r := do(t, http.MethodPost, base+step.path, http.Header{"Authorization": {"JWT " + tok}, "Content-Type": {"application/json"}}, strings.NewReader(body))
+		if r.status != http.StatusNoContent {
+			t.Fatalf("POST %s = %d %s, want 204", step.path, r.status, r.body)
+		}
+		got, err := e.store.GetTenant(context.Background(), tn.ClientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Enabled != step.enabled {
+			t.Errorf("after %s: Enabled = %v, want %v", step.path, got.Enabled, step.enabled)
+		}
 	}
 }

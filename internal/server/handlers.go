@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,6 +30,9 @@ func (s *Server) healthz(c echo.Context) error {
 func (s *Server) staticFiles(fsys http.FileSystem) echo.HandlerFunc {
 	h := http.StripPrefix("/static/", http.FileServer(fsys))
 	return func(c echo.Context) error {
+		if strings.HasSuffix(c.Request().URL.Path, "/") {
+			return echo.ErrNotFound // no directory listings
+		}
 		c.Response().Header().Set("Cache-Control", "public, max-age=300")
 		h.ServeHTTP(c.Response(), c.Request())
 		return nil

@@ -78,7 +78,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if ck := clientKeyOf(c); ck != "" {
 			attrs = append(attrs, slog.String("client_key", ck))
 		}
-		s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+		level := slog.LevelInfo
+		if c.Path() == "/healthz" && c.Response().Status == http.StatusOK {
+			level = slog.LevelDebug // probes every few seconds
+		}
+		s.log.LogAttrs(c.Request().Context(), level, "request", attrs...)
 		return nil
 	}
 }

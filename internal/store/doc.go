@@ -16,7 +16,11 @@
 // migrations with the next Version. Never edit or reorder a migration that
 // has been released: write a new one. Give SQL per dialect where types
 // differ (SQLite and PostgreSQL fields), or an Apply function for steps
-// that need Go code.
+// that need Go code. Apply receives the migration's transaction: a
+// component with its own migration tool (River's rivermigrate) can run its
+// migrations there through the underlying *sql.Tx
+// (tx.Statement.ConnPool.(*sql.Tx)), so they share the lock and the
+// version record. Store.SQLDB exposes the pool for such components.
 //
 // # Secrets
 //
