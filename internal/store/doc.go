@@ -16,11 +16,12 @@
 // migrations with the next Version. Never edit or reorder a migration that
 // has been released: write a new one. Give SQL per dialect where types
 // differ (SQLite and PostgreSQL fields), or an Apply function for steps
-// that need Go code. Apply receives the migration's transaction: a
-// component with its own migration tool (River's rivermigrate) can run its
-// migrations there through the underlying *sql.Tx
-// (tx.Statement.ConnPool.(*sql.Tx)), so they share the lock and the
-// version record. Store.SQLDB exposes the pool for such components.
+// that need Go code (it runs inside the migration's transaction).
+//
+// River keeps its own schema history (table river_migration): run
+// rivermigrate's Migrate on Store.SQLDB after Open rather than inside one
+// of these migrations, since River documents that some of its migrations
+// cannot share a transaction.
 //
 // # Secrets
 //
