@@ -141,6 +141,8 @@ type Server struct {
 	secret          string
 	secretExpired   bool
 	denyGraph       bool
+	failWrites      int
+	failStatus      int
 	tokens          map[string]time.Time // token → expiry
 	users           map[string]*user     // by id
 	userOrder       []string
@@ -239,6 +241,14 @@ func (s *Server) SetDenyGraph(deny bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.denyGraph = deny
+}
+
+// FailWrites makes the next n writes (DELETE …/$ref, direct or in a batch)
+// answer status (for example 503) without a Retry-After header.
+func (s *Server) FailWrites(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failWrites, s.failStatus = n, status
 }
 
 // SetThrottle changes the write quota: writes per sliding window (0 = off).
@@ -802,6 +812,11 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
 	gid, uid := r.PathValue("group"), r.PathValue("user")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failWrites > 0 {
+		s.failWrites--
+		graphError(w, s.failStatus, "ServiceUnavailable", "The service is temporarily unavailable.")
+		return
+	}
 	if wait, ok := s.throttleWrite(); !ok {
 		s.stats.Throttled++
 		secs := max(wait.Seconds(), 0.001)
