@@ -41,8 +41,8 @@ func TestResolveUsers(t *testing.T) {
 
 	in := []string{
 		"alice@contoso.com",
-		"ALICE@contoso.com ", // same user, other spelling
-		"bob@fabrikam.com",   // guest, found by mail
+		"ALICE@contoso.com ",                            // same user, other spelling
+		"bob@fabrikam.com",                              // guest, found by mail
 		"bob_fabrikam.com#EXT#@contoso.onmicrosoft.com", // guest UPN with '#'
 		"o'neil@fabrikam.com",                           // quote doubled in $filter
 		"$adele@contoso.com",                            // $-prefixed UPN via $filter
@@ -57,14 +57,14 @@ func TestResolveUsers(t *testing.T) {
 	}
 	guestBob := cleanup.IdPUser{ObjectID: bob, UPN: "bob_fabrikam.com#EXT#@contoso.onmicrosoft.com", Mail: "bob@fabrikam.com", Guest: true}
 	want := map[string]cleanup.IdPUser{
-		"alice@contoso.com":  {ObjectID: alice, UPN: "alice@contoso.com", Mail: "alice@contoso.com"},
-		"ALICE@contoso.com ": {ObjectID: alice, UPN: "alice@contoso.com", Mail: "alice@contoso.com"},
-		"bob@fabrikam.com":   guestBob,
+		"alice@contoso.com":                             {ObjectID: alice, UPN: "alice@contoso.com", Mail: "alice@contoso.com"},
+		"ALICE@contoso.com ":                            {ObjectID: alice, UPN: "alice@contoso.com", Mail: "alice@contoso.com"},
+		"bob@fabrikam.com":                              guestBob,
 		"bob_fabrikam.com#EXT#@contoso.onmicrosoft.com": guestBob,
-		"o'neil@fabrikam.com": {ObjectID: oneil, UPN: "o'neil_fabrikam.com#EXT#@contoso.onmicrosoft.com", Mail: "o'neil@fabrikam.com", Guest: true},
-		"$adele@contoso.com":  {ObjectID: adele, UPN: "$adele@contoso.com", Mail: "adele@contoso.com"},
-		"dave@contoso.com":    {ObjectID: dave, UPN: "dave@contoso.onmicrosoft.com", Mail: "dave@contoso.com"},
-		"carol@old.example":   {ObjectID: carol, UPN: "carol@contoso.com", Mail: "carol@contoso.com"},
+		"o'neil@fabrikam.com":                           {ObjectID: oneil, UPN: "o'neil_fabrikam.com#EXT#@contoso.onmicrosoft.com", Mail: "o'neil@fabrikam.com", Guest: true},
+		"$adele@contoso.com":                            {ObjectID: adele, UPN: "$adele@contoso.com", Mail: "adele@contoso.com"},
+		"dave@contoso.com":                              {ObjectID: dave, UPN: "dave@contoso.onmicrosoft.com", Mail: "dave@contoso.com"},
+		"carol@old.example":                             {ObjectID: carol, UPN: "carol@contoso.com", Mail: "carol@contoso.com"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ResolveUsers (-want +got):\n%s", diff)
