@@ -49,5 +49,6 @@ CREATE TABLE tenants (
 CREATE UNIQUE INDEX tenants_client_key ON tenants (client_key);
 `,
 		},
+		migrationCleanupTables(),
 	}
 }
