@@ -112,20 +112,32 @@ func ValidateIdentifier(s string) (normalized, problem string) {
 		return "", ProblemFormula
 	}
 	at := -1
-	for i, r := range s {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c > ' ' && c < 0x7f && c != ',' && c != '"' && c != ';' && c != '@' {
+			continue // the common case: printable ASCII
+		}
 		switch {
-		case r == ',' || r == '"' || r == ';':
+		case c == ',' || c == '"' || c == ';':
 			return "", ProblemSeparator
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r))) ||
-			r == '\u2028' || r == '\u2029':
-			return "", ProblemControl
-		case r == ' ' || (r >= 0x80 && unicode.IsSpace(r)):
+		case c == ' ':
 			return "", ProblemSpace
-		case r == '@':
+		case c == '@':
 			if at >= 0 {
 				return "", ProblemNotUPN
 			}
 			at = i
+		case c < utf8.RuneSelf: // other control characters, DEL
+			return "", ProblemControl
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
+				return "", ProblemControl
+			case unicode.IsSpace(r):
+				return "", ProblemSpace
+			}
+			i += size - 1
 		}
 	}
 	if at < 0 {

@@ -427,6 +427,7 @@ func BenchmarkEntraWriter(b *testing.B) {
 	}
 	open := func(int) (io.WriteCloser, error) { return discardCloser{io.Discard}, nil }
 	b.ReportAllocs()
+	cpu, _ := processCPU()
 	b.ResetTimer()
 	rows := 0
 	for b.Loop() {
@@ -444,7 +445,7 @@ func BenchmarkEntraWriter(b *testing.B) {
 		}
 		rows += n
 	}
-	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	reportRows(b, rows, cpu)
 }
 
 // The Entra writer allocates per part, never per row.

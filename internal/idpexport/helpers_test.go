@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -67,4 +68,13 @@ func (s *memSink) open(part int) (io.WriteCloser, error) {
 	f := &memFile{fail: part == s.failAt}
 	s.parts[part] = f
 	return f, nil
+}
+
+// reportRows reports rows/s (wall clock) and, where the OS tells, rows per
+// CPU-second of the whole process (GC included) since cpuStart.
+func reportRows(b *testing.B, rows int, cpuStart time.Duration) {
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	if now, ok := processCPU(); ok && now > cpuStart {
+		b.ReportMetric(float64(rows)/(now-cpuStart).Seconds(), "rows/cpu-s")
+	}
 }
