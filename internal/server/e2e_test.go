@@ -83,7 +83,7 @@ type env struct {
 	now    time.Time
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -152,7 +152,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // install performs a signed install of a tenant of the product's app.
-func (e *env) install(t *testing.T, p connect.Product, clientKey, secret string) *connect.Tenant {
+func (e *env) install(t testing.TB, p connect.Product, clientKey, secret string) *connect.Tenant {
 	t.Helper()
 	site := "https://" + strings.ReplaceAll(clientKey, ":", "-") + ".atlassian.net"
 	if p == connect.Confluence {
@@ -170,7 +170,7 @@ func (e *env) install(t *testing.T, p connect.Product, clientKey, secret string)
 
 // pageURL returns the URL a product loads for a page, with the standard
 // query parameters and a page token for the account.
-func (e *env) pageURL(t *testing.T, tn *connect.Tenant, p connect.Product, path, accountID string) string {
+func (e *env) pageURL(t testing.TB, tn *connect.Tenant, p connect.Product, path, accountID string) string {
 	t.Helper()
 	u := e.apps[p].BaseURL + path + "?xdm_e=" + strings.TrimSuffix(tn.BaseURL, "/wiki") + "&xdm_c=channel-1&cp=&lic=none&cv=1001.0.0"
 	tok, err := connecttest.PageToken(tn, e.apps[p], http.MethodGet, u, accountID, e.now, 3*time.Minute)
@@ -186,7 +186,7 @@ type response struct {
 	body   string
 }
 
-func do(t *testing.T, method, url string, header http.Header, body io.Reader) response {
+func do(t testing.TB, method, url string, header http.Header, body io.Reader) response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
@@ -207,7 +207,7 @@ func do(t *testing.T, method, url string, header http.Header, body io.Reader) re
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-func get(t *testing.T, url string) response { t.Helper(); return do(t, http.MethodGet, url, nil, nil) }
+func get(t testing.TB, url string) response { t.Helper(); return do(t, http.MethodGet, url, nil, nil) }
 
 func TestDescriptors(t *testing.T) {
 	e := newEnv(t)
@@ -584,6 +584,22 @@ func TestLifecycle(t *testing.T) {
 		}
 		if got.Enabled != step.enabled {
 			t.Errorf("after %s: Enabled = %v, want %v", step.path, got.Enabled, step.enabled)
+		}
+	}
+}
+
+// BenchmarkPageLoad measures an authenticated admin page load through the
+// real handler stack (JWT verification with the SQLite tenant lookup,
+// cached admin check, template rendering), over loopback HTTP.
+func BenchmarkPageLoad(b *testing.B) {
+	e := newEnv(b)
+	tn := e.install(b, connect.Jira, "jira:bench", "bench-secret-0123456789")
+	e.admins.grant(tn.ClientKey, adminID)
+	u := e.pageURL(b, tn, connect.Jira, "/admin/settings", adminID)
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := get(b, u); r.status != http.StatusOK {
+			b.Fatalf("status %d", r.status)
 		}
 	}
 }
