@@ -2,10 +2,11 @@ package connect
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -28,25 +29,21 @@ const ContextQSH = "context-qsh"
 // Java compares UTF-16 code units, Go compares bytes: the orders differ only
 // between characters above U+FFFF and those in U+E000–U+FFFF.
 func CanonicalRequest(method, rawPath, rawQuery, basePath string) (string, error) {
-	path, err := canonicalPath(rawPath, basePath)
+	b, err := appendCanonical(make([]byte, 0, len(method)+len(rawPath)+len(rawQuery)+8), method, rawPath, rawQuery, basePath)
 	if err != nil {
 		return "", err
 	}
-	query, err := canonicalQuery(rawQuery)
-	if err != nil {
-		return "", err
-	}
-	return strings.ToUpper(method) + "&" + path + "&" + query, nil
+	return string(b), nil
 }
 
 // QueryStringHash returns the qsh claim for a request: the lowercase hex
 // SHA-256 of CanonicalRequest.
 func QueryStringHash(method, rawPath, rawQuery, basePath string) (string, error) {
-	c, err := CanonicalRequest(method, rawPath, rawQuery, basePath)
+	sum, err := qshSum(method, rawPath, rawQuery, basePath)
 	if err != nil {
 		return "", err
 	}
-	return hashCanonical(c), nil
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // QueryStringHashURL is QueryStringHash for a parsed URL.
@@ -54,11 +51,73 @@ func QueryStringHashURL(method string, u *url.URL, basePath string) (string, err
 	return QueryStringHash(method, u.EscapedPath(), u.RawQuery, basePath)
 }
 
+// qshSum is the binary qsh, built without intermediate strings.
+func qshSum(method, rawPath, rawQuery, basePath string) ([sha256.Size]byte, error) {
+	var stack [512]byte
+	b, err := appendCanonical(stack[:0], method, rawPath, rawQuery, basePath)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return sha256.Sum256(b), nil
+}
+
+// qshMatches reports in constant time whether claim is the lowercase hex
+// qsh of the request.
+func qshMatches(claim, method, rawPath, rawQuery, basePath string) (bool, error) {
+	want, err := qshSum(method, rawPath, rawQuery, basePath)
+	if err != nil {
+		return false, err
+	}
+	var got [sha256.Size]byte
+	if len(claim) != hex.EncodedLen(len(got)) || !isLowerHex(claim) {
+		return false, nil
+	}
+	if _, err := hex.Decode(got[:], []byte(claim)); err != nil {
+		return false, nil
+	}
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1, nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func hashCanonical(c string) string {
 	sum := sha256.Sum256([]byte(c))
 	return hex.EncodeToString(sum[:])
 }
 
+func appendCanonical(dst []byte, method, rawPath, rawQuery, basePath string) ([]byte, error) {
+	path, err := canonicalPath(rawPath, basePath)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(method); i++ {
+		c := method[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	dst = append(dst, '&')
+	for i := 0; i < len(path); i++ {
+		if path[i] == '&' {
+			dst = append(dst, "%26"...)
+		} else {
+			dst = append(dst, path[i])
+		}
+	}
+	dst = append(dst, '&')
+	return appendCanonicalQuery(dst, rawQuery)
+}
+
+// canonicalPath strips the base path and one trailing slash and ensures a
+// leading slash. "&" is escaped by appendCanonical.
 func canonicalPath(rawPath, basePath string) (string, error) {
 	p := rawPath
 	basePath = strings.TrimSuffix(basePath, "/")
@@ -73,71 +132,81 @@ func canonicalPath(rawPath, basePath string) (string, error) {
 		}
 	}
 	if p == "" {
-		p = "/"
+		return "/", nil
 	}
-	if len(p) > 1 && strings.HasSuffix(p, "/") {
+	if len(p) > 1 && p[len(p)-1] == '/' {
 		p = p[:len(p)-1]
 	}
-	if !strings.HasPrefix(p, "/") {
+	if p[0] != '/' {
 		p = "/" + p
 	}
-	return strings.ReplaceAll(p, "&", "%26"), nil
+	return p, nil
 }
 
+// queryParam is one decoded query parameter; encName is its RFC 3986
+// encoded name, the sort key.
 type queryParam struct {
 	encName string
-	values  []string // decoded
+	value   string // decoded
 }
 
+// canonicalQuery returns the canonical query string.
 func canonicalQuery(rawQuery string) (string, error) {
-	if rawQuery == "" {
-		return "", nil
+	b, err := appendCanonicalQuery(nil, rawQuery)
+	if err != nil {
+		return "", err
 	}
-	params := map[string]*queryParam{}
-	for _, pair := range strings.Split(rawQuery, "&") {
+	return string(b), nil
+}
+
+// appendCanonicalQuery sorts the parameters by (encoded name, decoded
+// value): this groups a repeated parameter, orders the groups by encoded
+// name and each group's values by their decoded form, as Java does.
+func appendCanonicalQuery(dst []byte, rawQuery string) ([]byte, error) {
+	if rawQuery == "" {
+		return dst, nil
+	}
+	var stack [16]queryParam
+	params := stack[:0]
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
 		if pair == "" {
 			continue
 		}
 		rawName, rawValue, _ := strings.Cut(pair, "=")
 		name, err := unescapeQuery(rawName)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		value, err := unescapeQuery(rawValue)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if name == "jwt" {
 			continue
 		}
-		p := params[name]
-		if p == nil {
-			p = &queryParam{encName: percentEncode(name)}
-			params[name] = p
-		}
-		p.values = append(p.values, value)
+		params = append(params, queryParam{encName: percentEncode(name), value: value})
 	}
-	list := make([]*queryParam, 0, len(params))
-	for _, p := range params {
-		sort.Strings(p.values)
-		list = append(list, p)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].encName < list[j].encName })
-	var b strings.Builder
-	for i, p := range list {
-		if i > 0 {
-			b.WriteByte('&')
+	slices.SortFunc(params, func(a, b queryParam) int {
+		if c := strings.Compare(a.encName, b.encName); c != 0 {
+			return c
 		}
-		b.WriteString(p.encName)
-		b.WriteByte('=')
-		for k, v := range p.values {
-			if k > 0 {
-				b.WriteByte(',')
+		return strings.Compare(a.value, b.value)
+	})
+	for i, p := range params {
+		if i > 0 && p.encName == params[i-1].encName {
+			dst = append(dst, ',')
+		} else {
+			if i > 0 {
+				dst = append(dst, '&')
 			}
-			b.WriteString(percentEncode(v))
+			dst = append(dst, p.encName...)
+			dst = append(dst, '=')
 		}
+		dst = appendPercentEncoded(dst, p.value)
 	}
-	return b.String(), nil
+	return dst, nil
 }
 
 // unescapeQuery decodes like a servlet container: "+" is a space, %XX is a
@@ -145,13 +214,38 @@ func canonicalQuery(rawQuery string) (string, error) {
 func unescapeQuery(s string) (string, error) {
 	v, err := url.QueryUnescape(s)
 	if err != nil {
-		return "", fmt.Errorf("%w: bad query escape: %v", ErrMalformedRequest, err)
+		return "", fmt.Errorf("%w: bad query escape: %w", ErrMalformedRequest, err)
 	}
 	return v, nil
 }
 
+// unreserved reports whether c is in RFC 3986's unreserved set.
+func unreserved(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
 // percentEncode applies RFC 3986 encoding: unreserved characters stay, every
-// other byte becomes %XX with upper-case hex.
+// other byte becomes %XX with upper-case hex. It returns s itself when
+// nothing needs escaping.
 func percentEncode(s string) string {
-	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i]) {
+			return string(appendPercentEncoded(make([]byte, 0, len(s)+16), s))
+		}
+	}
+	return s
+}
+
+func appendPercentEncoded(dst []byte, s string) []byte {
+	const hexUpper = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&15])
+		}
+	}
+	return dst
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -26,10 +27,25 @@ type tokenClaims struct {
 	Issuer    string           `json:"iss"`
 	Subject   string           `json:"sub"`
 	Audience  jwt.ClaimStrings `json:"aud"`
-	ExpiresAt *jwt.NumericDate `json:"exp"`
-	NotBefore *jwt.NumericDate `json:"nbf"`
-	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ExpiresAt *numericDate     `json:"exp"`
+	NotBefore *numericDate     `json:"nbf"`
+	IssuedAt  *numericDate     `json:"iat"`
 	QSH       string           `json:"qsh"`
+}
+
+// numericDate is a JWT NumericDate: seconds since the epoch, possibly
+// fractional. A string or any other JSON type fails decoding.
+type numericDate float64
+
+// maxNumericDate (year 5138) bounds time claims so conversions cannot
+// overflow.
+const maxNumericDate = 1e11
+
+func (d numericDate) valid() bool { return d >= 0 && d <= maxNumericDate }
+
+func (d numericDate) time() time.Time {
+	sec, frac := math.Modf(float64(d))
+	return time.Unix(int64(sec), int64(frac*1e9))
 }
 
 // parsedToken is a decoded but NOT yet verified JWT. The token is decoded
@@ -56,30 +72,35 @@ func parseToken(raw string) (*parsedToken, error) {
 		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformedToken)
 	}
 	p := &parsedToken{signingInput: raw[:len(h)+1+len(c)]}
-	if err := decodeSegment(h, &p.header); err != nil {
+	// One buffer holds the decoded header, claims and signature.
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, enc.DecodedLen(len(h))+enc.DecodedLen(len(c))+enc.DecodedLen(len(s)))
+	var err error
+	if buf, err = decodeSegment(buf, h, &p.header); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrMalformedToken, err)
 	}
-	if err := decodeSegment(c, &p.claims); err != nil {
+	if buf, err = decodeSegment(buf, c, &p.claims); err != nil {
 		return nil, fmt.Errorf("%w: claims: %w", ErrMalformedToken, err)
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
+	start := len(buf)
+	if buf, err = enc.AppendDecode(buf, []byte(s)); err != nil {
 		return nil, fmt.Errorf("%w: signature encoding", ErrMalformedToken)
 	}
-	p.signature = sig
+	p.signature = buf[start:]
 	return p, nil
 }
 
-func decodeSegment(seg string, v any) error {
-	buf := make([]byte, base64.RawURLEncoding.DecodedLen(len(seg)))
-	n, err := base64.RawURLEncoding.Decode(buf, []byte(seg))
+// decodeSegment base64url-decodes seg onto buf and JSON-decodes it into v.
+func decodeSegment(buf []byte, seg string, v any) ([]byte, error) {
+	start := len(buf)
+	buf, err := base64.RawURLEncoding.AppendDecode(buf, []byte(seg))
 	if err != nil {
-		return fmt.Errorf("base64: %w", err)
+		return buf, fmt.Errorf("base64: %w", err)
 	}
-	if err := json.Unmarshal(buf[:n], v); err != nil {
-		return fmt.Errorf("json: %w", err)
+	if err := json.Unmarshal(buf[start:], v); err != nil {
+		return buf, fmt.Errorf("json: %w", err)
 	}
-	return nil
+	return buf, nil
 }
 
 // verifyHS256 checks the HMAC-SHA256 signature in constant time. The
@@ -106,7 +127,12 @@ func (c *tokenClaims) checkTimes(now time.Time, leeway time.Duration) error {
 	if c.IssuedAt == nil {
 		return fmt.Errorf("%w: iat", ErrMissingClaim)
 	}
-	exp, iat := c.ExpiresAt.Time, c.IssuedAt.Time
+	for _, d := range []*numericDate{c.ExpiresAt, c.IssuedAt, c.NotBefore} {
+		if d != nil && !d.valid() {
+			return fmt.Errorf("%w: time claim out of range", ErrMalformedToken)
+		}
+	}
+	exp, iat := c.ExpiresAt.time(), c.IssuedAt.time()
 	if exp.Before(iat) {
 		return fmt.Errorf("%w: exp before iat", ErrMalformedToken)
 	}
@@ -116,7 +142,7 @@ func (c *tokenClaims) checkTimes(now time.Time, leeway time.Duration) error {
 	if now.Add(leeway).Before(iat) {
 		return ErrIssuedInFuture
 	}
-	if c.NotBefore != nil && now.Add(leeway).Before(c.NotBefore.Time) {
+	if c.NotBefore != nil && now.Add(leeway).Before(c.NotBefore.time()) {
 		return ErrIssuedInFuture
 	}
 	return nil

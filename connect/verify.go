@@ -2,7 +2,6 @@ package connect
 
 import (
 	"context"
-	"crypto/hmac"
 	"errors"
 	"fmt"
 	"net/http"
@@ -213,11 +212,11 @@ func checkQSH(r *http.Request, app App, qsh string, policy QSHPolicy) error {
 		if err != nil {
 			return err
 		}
-		want, err := QueryStringHash(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath)
+		ok, err := qshMatches(qsh, r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath)
 		if err != nil {
 			return err
 		}
-		if !hmac.Equal([]byte(want), []byte(qsh)) {
+		if !ok {
 			return ErrQSHMismatch
 		}
 		return nil

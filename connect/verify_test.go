@@ -114,6 +114,8 @@ func TestVerifyAttackTable(t *testing.T) {
 		{"iat in the future within leeway", inQuery(withClaims(func(c jwt.MapClaims) { c["iat"] = testNow.Add(5 * time.Second).Unix() })), connect.QSHComputed, nil, "acc-1"},
 		{"nbf in the future", inQuery(withClaims(func(c jwt.MapClaims) { c["nbf"] = testNow.Add(time.Minute).Unix() })), connect.QSHComputed, connect.ErrIssuedInFuture, ""},
 		{"exp before iat", inQuery(withClaims(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() })), connect.QSHComputed, connect.ErrMalformedToken, ""},
+		{"exp absurdly large", inQuery(withClaims(func(c jwt.MapClaims) { c["exp"] = 1e300 })), connect.QSHComputed, connect.ErrMalformedToken, ""},
+		{"exp as a string", inQuery(withClaims(func(c jwt.MapClaims) { c["exp"] = "1900000000" })), connect.QSHComputed, connect.ErrMalformedToken, ""},
 		{"exp missing", inQuery(withClaims(func(c jwt.MapClaims) { delete(c, "exp") })), connect.QSHComputed, connect.ErrMissingClaim, ""},
 		{"iat missing", inQuery(withClaims(func(c jwt.MapClaims) { delete(c, "iat") })), connect.QSHComputed, connect.ErrMissingClaim, ""},
 		{"iss missing", inQuery(withClaims(func(c jwt.MapClaims) { delete(c, "iss") })), connect.QSHComputed, connect.ErrMissingClaim, ""},

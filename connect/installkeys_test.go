@@ -1,0 +1,180 @@
+package connect_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/connect/connecttest"
+)
+
+func TestInstallKeyFetcherFallbackAndCache(t *testing.T) {
+	ks, err := connecttest.NewKeyServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	var primaryHits atomic.Int32
+	var primaryPath atomic.Value
+	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		primaryHits.Add(1)
+		primaryPath.Store(r.URL.Path)
+		http.Error(w, "gone", http.StatusBadGateway)
+	}))
+	defer primary.Close()
+
+	f := connect.NewInstallKeyFetcher([]string{primary.URL + "/keys/", " ", ks.URL + "/"}, nil)
+	ctx := context.Background()
+	k, err := f.PublicKey(ctx, ks.KID)
+	if err != nil {
+		t.Fatalf("PublicKey: %v", err)
+	}
+	if !k.Equal(&ks.Key.PublicKey) {
+		t.Fatal("wrong key")
+	}
+	if got, want := primaryPath.Load(), "/keys/"+ks.KID; got != want {
+		t.Errorf("primary asked for %v, want %v", got, want)
+	}
+	// Cached: neither server is asked again.
+	for range 3 {
+		if _, err := f.PublicKey(ctx, ks.KID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, s := primaryHits.Load(), ks.Hits(); p != 1 || s != 1 {
+		t.Errorf("hits primary=%d fallback=%d, want 1 and 1", p, s)
+	}
+}
+
+func TestInstallKeyFetcherCoalescesConcurrentLookups(t *testing.T) {
+	ks, err := connecttest.NewKeyServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	ks.Delay(100 * time.Millisecond)
+	f := connect.NewInstallKeyFetcher([]string{ks.URL}, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for range 10 {
+		wg.Go(func() {
+			_, err := f.PublicKey(context.Background(), ks.KID)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ks.Hits(); got != 1 {
+		t.Errorf("key server hits = %d, want 1", got)
+	}
+}
+
+func TestInstallKeyFetcherErrors(t *testing.T) {
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallDER, _ := x509.MarshalPKIXPublicKey(&small.PublicKey)
+	smallPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: smallDER})
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		kid     string
+		wantErr error
+	}{
+		{"not PEM", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("hello")) }, "k1", connect.ErrKeyFetch},
+		{"too small key", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(smallPEM) }, "k1", connect.ErrKeyFetch},
+		{"oversized answer", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(strings.Repeat("A", 32<<10))) }, "k1", connect.ErrKeyFetch},
+		{"server error", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }, "k1", connect.ErrKeyFetch},
+		{"bad kid never reaches the server", func(w http.ResponseWriter, _ *http.Request) { t.Error("server called") }, "../etc/passwd", connect.ErrMalformedToken},
+		{"overlong kid", func(w http.ResponseWriter, _ *http.Request) { t.Error("server called") }, strings.Repeat("a", 129), connect.ErrMalformedToken},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			f := connect.NewInstallKeyFetcher([]string{srv.URL}, srv.Client())
+			_, err := f.PublicKey(context.Background(), tc.kid)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+	f := connect.NewInstallKeyFetcher(nil, nil)
+	if _, err := f.PublicKey(context.Background(), "k"); !errors.Is(err, connect.ErrKeyFetch) {
+		t.Fatalf("no URLs: %v", err)
+	}
+}
+
+func TestInstallKeyFetcherFailureNotCached(t *testing.T) {
+	ks, err := connecttest.NewKeyServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	f := connect.NewInstallKeyFetcher([]string{ks.URL}, nil)
+	ks.Fail(http.StatusServiceUnavailable)
+	if _, err := f.PublicKey(context.Background(), ks.KID); !errors.Is(err, connect.ErrKeyFetch) {
+		t.Fatalf("down: %v", err)
+	}
+	ks.Fail(0)
+	if _, err := f.PublicKey(context.Background(), ks.KID); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+}
+
+func TestParseRSAPublicKeyPEM(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkix, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	tests := []struct {
+		name string
+		data []byte
+		ok   bool
+	}{
+		{"PKIX", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkix}), true},
+		{"PKCS1", pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&key.PublicKey)}), true},
+		{"private key block", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), false},
+		{"garbage in block", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte("xx")}), false},
+		{"empty", nil, false},
+	}
+	for _, tc := range tests {
+		k, err := connect.ParseRSAPublicKeyPEM(tc.data)
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if tc.ok && !k.Equal(&key.PublicKey) {
+			t.Errorf("%s: wrong key", tc.name)
+		}
+	}
+}
+
+func TestDefaultInstallKeyURLs(t *testing.T) {
+	got := connect.DefaultInstallKeyURLs()
+	want := []string{"https://asap-distribution.us-west-2.prod.atl-asap.net", "https://connect-install-keys.atlassian.com"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	got[0] = "mutated"
+	if connect.DefaultInstallKeyURLs()[0] == "mutated" {
+		t.Fatal("DefaultInstallKeyURLs shares its slice")
+	}
+}
