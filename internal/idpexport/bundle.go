@@ -68,7 +68,8 @@ var ErrChecksum = errors.New("idpexport: file content does not match its recorde
 // files (sorted by name), streaming each file from its opener. The same
 // input gives the same bytes: entries carry the run date as their time.
 // Names must be safe (SafeName leaves them unchanged), end in ".csv" and be
-// unique ignoring case.
+// unique ignoring case. On error, what was written to w is incomplete and
+// must be discarded.
 func WriteBundle(w io.Writer, files []BundleFile, info BundleInfo) error {
 	if info.RunDate.IsZero() {
 		return errors.New("idpexport: bundle needs the run date")

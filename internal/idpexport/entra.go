@@ -37,12 +37,12 @@ const MediaTypeCSV = "text/csv; charset=utf-8"
 // EntraOptions are the per-tenant switches of the Entra CSV. The zero value
 // is the current documented template: BOM, header, one member per line.
 type EntraOptions struct {
-	LegacyVersionRow bool // write "version:v1.0" as line 1 (pre-2025 templates)
-	ExampleRow       bool // write Microsoft's example row after the header
-	NoBOM            bool // omit the UTF-8 byte order mark
+	LegacyVersionRow bool `json:"legacyVersionRow"` // write "version:v1.0" as line 1 (pre-2025 templates)
+	ExampleRow       bool `json:"exampleRow"`       // write Microsoft's example row after the header
+	NoBOM            bool `json:"noBom"`            // omit the UTF-8 byte order mark
 	// MaxRowsPerFile splits a group's members into numbered parts of at
 	// most this many members; 0 means DefaultMaxRowsPerFile.
-	MaxRowsPerFile int
+	MaxRowsPerFile int `json:"maxRowsPerFile,omitempty"`
 }
 
 // Validate reports options that cannot be used.

@@ -165,8 +165,9 @@ type GroupRef struct {
 // order, such that no two stems are equal ignoring case (which would
 // collide on case-insensitive file systems and in a ZIP extracted there).
 // Groups whose stems collide get their group id as Disambiguator: the first
-// 8 characters, or the whole id when those are not enough. The result
-// depends only on the input, not on its order.
+// 8 characters, or up to 40 when those are not enough. The result depends
+// only on the input, not on its order. Groups with equal names and equal
+// ids still collide; WriteBundle refuses such names.
 func UniqueFileNames(groups []GroupRef, runDate time.Time, dryRun bool) []FileNames {
 	out := make([]FileNames, len(groups))
 	for i, g := range groups {
