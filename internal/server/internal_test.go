@@ -179,3 +179,35 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Error("HSTS sent for an http BASE_URL")
 	}
 }
+
+type errChecker struct{ err error }
+
+func (c errChecker) IsAdmin(context.Context, *connect.Tenant, string) (bool, error) { return false, c.err }
+
+func TestRequireAdminErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+	}{
+		{"unknown account is not an admin", cleanup.Errorf(cleanup.KindNotFound, "no such user"), http.StatusForbidden},
+		{"product unavailable", &cleanup.Error{Kind: cleanup.KindUnavailable, Message: "rate limited"}, http.StatusServiceUnavailable},
+		{"unexpected failure", errors.New("boom"), http.StatusInternalServerError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{log: slog.New(slog.DiscardHandler), admins: newAdminCache(errChecker{tc.err}, time.Minute, 10, time.Now)}
+			req := httptest.NewRequest(http.MethodGet, "/jira/admin/settings", nil)
+			req = req.WithContext(connect.WithAuth(req.Context(), &connect.Auth{ClientKey: "ck", AccountID: "acc", Tenant: &connect.Tenant{ClientKey: "ck"}}))
+			c := echo.New().NewContext(req, httptest.NewRecorder())
+			called := false
+			err := s.requireAdmin(func(echo.Context) error { called = true; return nil })(c)
+			if called {
+				t.Fatal("handler ran without an admin answer")
+			}
+			if got := classify(err).Status; got != tc.wantStatus {
+				t.Errorf("status = %d (%v), want %d", got, err, tc.wantStatus)
+			}
+		})
+	}
+}

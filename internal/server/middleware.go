@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/cleanup"
 )
 
 // Keys of values stored on the echo.Context.
@@ -253,6 +254,10 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			return errNotAdmin
 		}
 		admin, err := s.admins.IsAdmin(c.Request().Context(), a.Tenant, a.AccountID)
+		if cleanup.KindOf(err) == cleanup.KindNotFound {
+			// The product does not know the account: not an admin.
+			return errNotAdmin
+		}
 		if err != nil {
 			return fmt.Errorf("check admin permission: %w", err)
 		}
