@@ -273,9 +273,9 @@ func NewEntraWriter(open OpenPart, naming FileNames, opts EntraOptions) (*EntraW
 }
 
 // Write adds one member. It returns an *IdentifierError for an identifier
-// ValidateIdentifier refuses (nothing written, the writer stays usable),
-// ErrNotSorted for out-of-order input, or the I/O error of the destination
-// (the writer is then unusable; call Finish to release the open part).
+// ValidateIdentifier refuses (nothing written, the writer stays usable).
+// Any other error (ErrNotSorted, the destination's I/O error) is final:
+// later calls and Finish return it, and the caller discards the parts.
 func (w *EntraWriter) Write(identifier string) error {
 	if w.done {
 		return ErrClosed
@@ -292,7 +292,8 @@ func (w *EntraWriter) Write(identifier string) error {
 		case c == 0:
 			return nil // duplicate of the previous member
 		case c < 0:
-			return fmt.Errorf("%w: %q after %q", ErrNotSorted, id, w.prev)
+			w.err = fmt.Errorf("%w: %q after %q", ErrNotSorted, id, w.prev)
+			return w.err
 		}
 	}
 	if w.out != nil && w.rows == w.maxRows {

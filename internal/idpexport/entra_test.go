@@ -185,6 +185,15 @@ func TestEntraNotSorted(t *testing.T) {
 	if err := w.Write("A@x.com"); !errors.Is(err, ErrNotSorted) {
 		t.Fatalf("Write out of order: got %v, want ErrNotSorted", err)
 	}
+	if err := w.Write("c@x.com"); !errors.Is(err, ErrNotSorted) {
+		t.Errorf("Write after ErrNotSorted: got %v, want ErrNotSorted", err)
+	}
+	if parts, err := w.Finish(); !errors.Is(err, ErrNotSorted) || parts != nil {
+		t.Errorf("Finish after ErrNotSorted: got %v, %v; want no parts and ErrNotSorted", parts, err)
+	}
+	if sink.parts[1].closed != 1 {
+		t.Errorf("open part closed %d times, want 1", sink.parts[1].closed)
+	}
 }
 
 func TestEntraRefusedIdentifierKeepsWriterUsable(t *testing.T) {
