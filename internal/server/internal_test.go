@@ -182,7 +182,9 @@ func TestSecurityHeaders(t *testing.T) {
 
 type errChecker struct{ err error }
 
-func (c errChecker) IsAdmin(context.Context, *connect.Tenant, string) (bool, error) { return false, c.err }
+func (c errChecker) IsAdmin(context.Context, *connect.Tenant, string) (bool, error) {
+	return false, c.err
+}
 
 func TestRequireAdminErrors(t *testing.T) {
 	tests := []struct {
