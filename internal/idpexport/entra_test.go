@@ -502,3 +502,37 @@ func TestSQLOrderIsAccepted(t *testing.T) {
 		t.Errorf("locale order: got %v, want ErrNotSorted", err)
 	}
 }
+
+// BenchmarkEntraRun writes 1,000,000 members across 100 groups (one writer
+// per group, split at the default 10,000 rows), the shape of the issue's
+// end-to-end target, without a database. B/op shows memory per run of a
+// million rows: it is per group, not per row.
+func BenchmarkEntraRun(b *testing.B) {
+	const groups, perGroup = 100, 10000
+	ids := make([]string, perGroup)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("firstname.lastname%07d@contoso.example.com", i)
+	}
+	open := func(int) (io.WriteCloser, error) { return discardCloser{io.Discard}, nil }
+	b.ReportAllocs()
+	cpu, _ := processCPU()
+	rows := 0
+	for b.Loop() {
+		for g := range groups {
+			w, err := NewEntraWriter(open, testNames(fmt.Sprintf("group-%03d", g)), EntraOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, id := range ids {
+				if err := w.Write(id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := w.Finish(); err != nil {
+				b.Fatal(err)
+			}
+			rows += perGroup
+		}
+	}
+	reportRows(b, rows, cpu)
+}
