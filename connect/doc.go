@@ -1,0 +1,108 @@
+// Package connect is a small, security-hardened Atlassian Connect framework
+// for Jira Cloud and Confluence Cloud apps. It knows nothing about the app
+// built on it: it renders the app descriptor, verifies lifecycle callbacks
+// and every JWT the product sends, signs the app's own calls to the product,
+// and defines the tenant model the rest of the app keys its data by.
+//
+// # Actors and credentials
+//
+// A Connect app is a web service the product (Jira or Confluence) talks to.
+// One backend may serve several apps — here one per product, each under its
+// own baseUrl path ("https://host/jira", "https://host/confluence") and with
+// its own key. Each installation of an app in a site is a tenant, identified
+// by its opaque clientKey and holding a sharedSecret that the product sends
+// once, in the "installed" callback.
+//
+// There are three kinds of tokens, all JWTs:
+//
+//   - Signed install (RS256). The installed and uninstalled callbacks are
+//     signed by Atlassian's private key; the public key is fetched by the
+//     header "kid" from Atlassian's key CDN (InstallKeyFetcher). Nothing
+//     the tenant knows is needed, so even the first install is
+//     authenticated and a stolen sharedSecret cannot be used to re-install.
+//   - Product tokens (HS256 with the tenant's sharedSecret, iss = clientKey,
+//     sub = the acting user's accountId). Page and dialog loads carry them in
+//     ?jwt=, webhooks and enabled/disabled callbacks in "Authorization: JWT".
+//     Their qsh claim is the hash of the very request (see CanonicalRequest),
+//     so a token cannot be replayed on another URL.
+//   - Context tokens (HS256, qsh = "context-qsh") that the app's own browser
+//     code obtains with AP.context.getToken() and sends to the app's JSON
+//     APIs. They are not bound to a URL.
+//
+// The app signs its calls to the product with HS256 and the sharedSecret,
+// iss = the app key, and a qsh relative to the tenant's baseUrl
+// (SignRequest, Transport, NewClient).
+//
+// # Request flow
+//
+//	GET  {baseUrl}/atlassian-connect.json  RenderDescriptor (no auth)
+//	POST {baseUrl}/installed               Lifecycle.Installed   → 204
+//	POST {baseUrl}/uninstalled             Lifecycle.Uninstalled → 204
+//	POST {baseUrl}/enabled, /disabled      Lifecycle.Enabled / Disabled
+//	GET  {baseUrl}/admin/...  (?jwt=)      Verifier.Verify(r, app, QSHComputed)
+//	POST {baseUrl}/webhooks/... (header)   Verifier.Verify(r, app, QSHComputed)
+//	*    {baseUrl}/api/...    (header)     Verifier.Verify(r, app, QSHContext)
+//	app → product REST                     NewClient(tenant, app.Key, ...)
+//
+// The HTTP layer calls these and maps every error to a status with
+// errors.Is: all verification errors are 401 (ErrKeyFetch may be 503 so the
+// admin can retry), ErrBodyTooLarge 413. The error values' messages are safe
+// to show: they never contain tokens, secrets or keys. On success it stores
+// the *Auth on the request context with WithAuth; handlers read it with
+// AuthFrom and must still check product permissions (admin pages are
+// reachable by any user who knows the URL).
+//
+// # Security model
+//
+// Verification is deliberately strict and ordered so that nothing is
+// learned from a forged token:
+//
+//  1. Exactly one token source: a token in both the query and the header,
+//     two "jwt" parameters or two JWT headers is ErrDuplicateToken, so two
+//     layers can never verify different tokens. The query is split on "&"
+//     only (Java servlet semantics: "a=1;jwt=x" is not a token). Tokens in a
+//     request body are never read.
+//  2. The token is decoded once and its algorithm pinned before any key is
+//     chosen: HS256 for product tokens, RS256 for signed installs. "none",
+//     other HMAC sizes and the HS256-with-the-RSA-public-key confusion are
+//     ErrBadAlgorithm.
+//  3. The tenant is looked up by iss and the HMAC checked in constant time;
+//     only an authenticated token learns whether the tenant is uninstalled
+//     (ErrTenantUninstalled) or belongs to another app.
+//  4. exp and iat are required; the leeway is DefaultLeeway (at most
+//     MaxLeeway); iat in the future, nbf in the future and exp before iat
+//     are rejected.
+//  5. The qsh policy is per endpoint, never "any": QSHComputed requires the
+//     request's own hash and rejects "context-qsh" (the CVE-2021-26073
+//     class: context tokens accepted on lifecycle or page endpoints);
+//     QSHContext requires "context-qsh" and rejects computed ones. The
+//     computed qsh is compared in constant time.
+//
+// Signed installs additionally validate kid (a safe charset, so it cannot
+// change the key-server URL), fetch keys with a timeout from an ordered,
+// configurable list of key servers with fallback, cache them by kid, and
+// check aud (our baseUrl, one trailing slash tolerated), a computed qsh, and
+// that the body's clientKey equals iss. The tenant's baseUrl must be https
+// on an allow-listed host (DefaultAllowedHosts) so an install cannot point
+// the app's signed calls, and its sharedSecret, at another server. Bodies
+// are size-limited and kept verbatim (unknown fields included).
+//
+// A re-install with a valid signature replaces the sharedSecret; an
+// uninstalled tenant is kept (soft delete) and revived by a later signed
+// install. enabled/disabled may race with uninstalled (the product sends
+// them milliseconds apart): TenantStore.SetEnabled must refuse an
+// uninstalled tenant atomically, so uninstalled always wins.
+//
+// The signed-install JWT does not cover the request body. Within the
+// token's short lifetime, whoever holds a captured token could replay it
+// with another body for the same clientKey; TLS and the short exp are the
+// protection, as in every Connect framework.
+//
+// The app's own calls never follow redirects (a signed token would be sent
+// to another host or re-used for another path), refuse hosts other than the
+// tenant's, and drop bodies on GET and HEAD (the product rejects them).
+//
+// Connect is being retired by Atlassian (end of support December 2026);
+// this package keeps the tenant model independent of the token format so
+// that a Forge Remote front can replace it.
+package connect
