@@ -44,10 +44,12 @@
 //	*    {baseUrl}/api/...    (header)     Verifier.Verify(r, app, QSHContext)
 //	app → product REST                     NewClient(tenant, app.Key, ...)
 //
-// The HTTP layer calls these and maps every error to a status with
-// errors.Is: all verification errors are 401 (ErrKeyFetch may be 503 so the
-// admin can retry), ErrBodyTooLarge 413. The error values' messages are safe
-// to show: they never contain tokens, secrets or keys. On success it stores
+// The HTTP layer calls these and maps every error with HTTPStatus (401 for
+// authentication failures, 403 for a disallowed tenant host, 413 for an
+// oversized body, 503 when the install key is unavailable so the admin can
+// retry) and answers Reason(err)'s message, which never contains tokens,
+// secrets, keys or internal details; the full error goes to the log. On
+// success it stores
 // the *Auth on the request context with WithAuth; handlers read it with
 // AuthFrom and must still check product permissions (admin pages are
 // reachable by any user who knows the URL).
