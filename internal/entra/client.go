@@ -95,7 +95,7 @@ func New(ctx context.Context, c Config) (*Client, error) {
 		scope:   scope,
 		adapter: adapter,
 		graph:   msgraphsdk.NewGraphServiceClient(adapter),
-		limiter: newWriteLimiter(c.WritesPerWindow, c.Window, maxBatch, c.Now, c.Sleep),
+		limiter: newWriteLimiter(c.WritesPerWindow, c.Window, 2*maxBatch, c.Now, c.Sleep),
 		log:     c.Logger.With(slog.String("tenant_id", c.TenantID)),
 	}, nil
 }

@@ -9,9 +9,11 @@ import (
 // writeLimiter is a token bucket that keeps writes under a quota of n writes
 // in any window of length w. Graph counts the quota over a sliding window, so
 // a bucket that starts full with capacity n would allow up to 2n writes in the
-// first window. Instead the bucket holds at most one batch (burst) and
-// refills at (n-burst)/w, which bounds the writes in any window of length w by
-// burst + (n-burst) = n. Time and sleeping are injected.
+// first window. Instead the bucket holds a small burst b (two batches, at
+// most n/2) and refills at (n-b)/w, which bounds the writes in any window of
+// length w by b + (n-b) = n. A burst of two batches lets a round that was
+// late (a slow response, a delayed wake-up) be made up by the next one, so
+// the long-run rate stays at (n-b)/w. Time and sleeping are injected.
 type writeLimiter struct {
 	mu     sync.Mutex // held while waiting: writers queue behind each other
 	burst  float64
@@ -23,9 +25,9 @@ type writeLimiter struct {
 }
 
 func newWriteLimiter(n int, w time.Duration, burst int, now func() time.Time, sleep func(context.Context, time.Duration) error) *writeLimiter {
-	burst = max(1, min(burst, n))
+	burst = max(1, min(burst, n/2))
 	refill := n - burst
-	if refill <= 0 { // tiny quotas: the bound above degrades to 2n per window
+	if refill <= 0 { // n == 1: the bound above degrades to 2 per window
 		refill = n
 	}
 	return &writeLimiter{
