@@ -243,3 +243,11 @@ func TestValidateDescriptor(t *testing.T) {
 func module(d map[string]any, typ string) map[string]any {
 	return d["modules"].(map[string]any)[typ].([]any)[0].(map[string]any)
 }
+
+func TestDescriptorParamsApp(t *testing.T) {
+	p := connect.DescriptorParams{Product: connect.Confluence, BaseURL: "https://app.example.com/", AppKey: "com.example.app"}
+	want := connect.App{Key: "com.example.app.confluence", BaseURL: "https://app.example.com/confluence", Product: connect.Confluence}
+	if diff := cmp.Diff(want, p.App()); diff != "" {
+		t.Errorf("App (-want +got):\n%s", diff)
+	}
+}

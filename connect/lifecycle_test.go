@@ -584,3 +584,24 @@ func TestLifecycleCustomAllowedHostsAndLoopback(t *testing.T) {
 		t.Fatalf("default host with custom list: %v", err)
 	}
 }
+
+func TestLifecycleCustomBodyLimit(t *testing.T) {
+	f := newLifecycleFixture(t)
+	f.lc.MaxBodyBytes = 100
+	body := payloadJSON(t, validPayload()) // longer than 100 bytes
+	_, err := f.lc.Installed(lifecycleRequest("/installed", f.sign(t, installClaims("/installed")), body), jiraApp)
+	if !errors.Is(err, connect.ErrBodyTooLarge) {
+		t.Fatalf("err = %v, want ErrBodyTooLarge", err)
+	}
+	f.lc.MaxBodyBytes = int64(len(body))
+	if _, err := f.lc.Installed(lifecycleRequest("/installed", f.sign(t, installClaims("/installed")), body), jiraApp); err != nil {
+		t.Fatalf("body at the limit: %v", err)
+	}
+}
+
+func TestLifecycleMisconfigured(t *testing.T) {
+	lc := &connect.Lifecycle{}
+	if _, err := lc.Installed(lifecycleRequest("/installed", "x", nil), jiraApp); err == nil || connect.HTTPStatus(err) != http.StatusInternalServerError {
+		t.Fatalf("err = %v, want a 500-class configuration error", err)
+	}
+}

@@ -280,3 +280,34 @@ func TestErrorMessagesDoNotLeak(t *testing.T) {
 		t.Errorf("message (-want +got):\n%s", diff)
 	}
 }
+
+// TestVerifyAppBaseURLForms checks the qsh base path for apps mounted at
+// the root, under a path, and with a trailing slash in the baseUrl; an
+// unusable app baseUrl is an error, never a pass.
+func TestVerifyAppBaseURLForms(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		baseURL   string // the App's configured baseUrl
+		tokenBase string // the baseUrl the product computed the qsh against
+		pageURL   string
+		ok        bool
+	}{
+		{"https://app.example.com", "https://app.example.com", "https://app.example.com/admin/settings?lic=none", true},
+		{"https://app.example.com/", "https://app.example.com", "https://app.example.com/admin/settings?lic=none", true},
+		{"https://app.example.com/jira/", "https://app.example.com/jira", "https://app.example.com/jira/admin/settings?lic=none", true},
+		{"https://app.example.com", "https://app.example.com/jira", "https://app.example.com/jira/admin/settings", false},
+		{"app.example.com/jira", "https://app.example.com/jira", "https://app.example.com/jira/admin/settings", false},
+		{"https://app.example.com/jira?x=1", "https://app.example.com/jira", "https://app.example.com/jira/admin/settings", false},
+	}
+	for _, tc := range tests {
+		tok, err := connecttest.PageToken(f.a, connect.App{BaseURL: tc.tokenBase}, http.MethodGet, tc.pageURL, "", testNow, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app := connect.App{Key: jiraApp.Key, BaseURL: tc.baseURL, Product: connect.Jira}
+		_, err = f.verifier.Verify(httptest.NewRequest(http.MethodGet, connecttest.WithJWT(tc.pageURL, tok), nil), app, connect.QSHComputed)
+		if (err == nil) != tc.ok {
+			t.Errorf("baseUrl %q, token base %q: err = %v, want ok=%v", tc.baseURL, tc.tokenBase, err, tc.ok)
+		}
+	}
+}
