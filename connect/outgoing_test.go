@@ -162,3 +162,28 @@ func TestSignRequestErrors(t *testing.T) {
 		t.Errorf("Authorization = %q", req.Header.Get("Authorization"))
 	}
 }
+
+func TestSignRequestOrigin(t *testing.T) {
+	tn := &connect.Tenant{BaseURL: "https://acme.atlassian.net", SharedSecret: "s-0123456789abcdef"}
+	tests := []struct {
+		url string
+		ok  bool
+	}{
+		{"https://acme.atlassian.net/rest/api/3/myself", true},
+		{"https://ACME.atlassian.net:443/rest/api/3/myself", true},
+		{"https://acme.atlassian.net:8443/rest/api/3/myself", false},
+		{"http://acme.atlassian.net:443/rest/api/3/myself", false},
+		{"https://evil.atlassian.net/rest/api/3/myself", false},
+		{"https://acme.atlassian.net.evil.com/rest/api/3/myself", false},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequest(http.MethodGet, tc.url, nil)
+		err := connect.SignRequest(req, tn, "app", testNow)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.url, err, tc.ok)
+		}
+		if !tc.ok && req.Header.Get("Authorization") != "" {
+			t.Errorf("%s: Authorization set on a refused request", tc.url)
+		}
+	}
+}

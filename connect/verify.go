@@ -60,11 +60,6 @@ type Verifier struct {
 	Leeway time.Duration    // 0: DefaultLeeway; negative: none; at most MaxLeeway
 }
 
-type productClaims struct {
-	jwt.RegisteredClaims
-	QSH string `json:"qsh"`
-}
-
 // TokenFromRequest extracts the JWT from the "jwt" query parameter or from
 // "Authorization: JWT <token>". Page loads carry it in the query, webhooks,
 // lifecycle callbacks and browser API calls in the header. A token given
