@@ -189,3 +189,24 @@ func TestConfigRedactsSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestGraphCallsReportTokenFailures(t *testing.T) {
+	// Credentials that stop working after setup: every call reports the
+	// AADSTS reason, not a generic network error.
+	e := newEnv(t, entratest.Options{}, func(c *entra.Config) { c.ClientSecret = "rotated-away" })
+	g := e.srv.AddGroup("g", entratest.GroupFlags{})
+	calls := map[string]func() error{
+		"FindGroup":     func() error { _, err := e.graph.FindGroup(context.Background(), "g"); return err },
+		"MemberIDs":     func() error { _, err := e.graph.MemberIDs(context.Background(), g); return err },
+		"ResolveUsers":  func() error { _, err := e.graph.ResolveUsers(context.Background(), []string{"a@b.c"}); return err },
+		"RemoveMembers": func() error { _, err := e.graph.RemoveMembers(context.Background(), g, []string{"x"}); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			ce := wantKind(t, call(), cleanup.KindUnauthorized)
+			if ce.Field != "client_secret" {
+				t.Errorf("field = %q, want client_secret (message %q)", ce.Field, ce.Message)
+			}
+		})
+	}
+}

@@ -24,6 +24,8 @@ import (
 // or Graph fails as a whole, the results known so far are returned (still in
 // input order, ids without a known outcome left out) together with the
 // error; removals are idempotent, so the caller may simply retry the rest.
+// Graph answers 404 both for a user who is not a member and for a group
+// deleted after the pre-flight read; both are reported as not-member.
 func (c *Client) RemoveMembers(ctx context.Context, groupID string, objectIDs []string) ([]cleanup.RemovalResult, error) {
 	gid := strings.TrimSpace(groupID)
 	if gid == "" {

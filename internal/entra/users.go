@@ -123,7 +123,7 @@ func (c *Client) ResolveUsers(ctx context.Context, upns []string) (map[string]cl
 		}
 		var firstErr error
 		err := c.runBatch(ctx, "resolve users", reqs, false, func(i int, r subResult) {
-			u, err := c.userFromResult(ctx, todo[i].key, r)
+			u, err := c.userFromResult(ctx, r)
 			switch {
 			case err != nil && firstErr == nil:
 				firstErr = err
@@ -152,7 +152,7 @@ func (c *Client) ResolveUsers(ctx context.Context, upns []string) (map[string]cl
 
 // userFromResult interprets one lookup: a user, nil (not found) or an error
 // that stops the whole resolution (permissions, throttling, outage).
-func (c *Client) userFromResult(ctx context.Context, key string, r subResult) (*cleanup.IdPUser, error) {
+func (c *Client) userFromResult(ctx context.Context, r subResult) (*cleanup.IdPUser, error) {
 	switch {
 	case r.Status == http.StatusOK:
 		var one struct {
