@@ -396,16 +396,29 @@ func encodeScalar(buf *bytes.Buffer, v any) error {
 	return nil
 }
 
-// Module types whose entries need a name and a url.
-var pageModules = map[string]bool{
-	"adminPages": true, "generalPages": true, "configurePage": true, "postInstallPage": true,
+// isPageModule reports whether entries of the module type need a name and
+// a url.
+func isPageModule(typ string) bool {
+	switch typ {
+	case "adminPages", "generalPages", "configurePage", "postInstallPage":
+		return true
+	}
+	return false
 }
 
-var knownScopes = []string{
-	"READ", "WRITE", "DELETE", "PROJECT_ADMIN", "SPACE_ADMIN", "ADMIN", "ACT_AS_USER", "ACCESS_EMAIL_ADDRESSES",
+// knownScope reports whether s is a Connect scope (case-insensitive).
+func knownScope(s string) bool {
+	switch strings.ToUpper(s) {
+	case "READ", "WRITE", "DELETE", "PROJECT_ADMIN", "SPACE_ADMIN", "ADMIN", "ACT_AS_USER", "ACCESS_EMAIL_ADDRESSES":
+		return true
+	}
+	return false
 }
 
-var dialogSizes = []string{"small", "medium", "large", "x-large", "fullscreen", "maximum"}
+// dialogSizes are the values of a dialog's options.size.
+func dialogSizes() []string {
+	return []string{"small", "medium", "large", "x-large", "fullscreen", "maximum"}
+}
 
 // ValidateDescriptor checks the structure of a rendered descriptor: the
 // required fields and their patterns (app key, https baseUrl except on a
@@ -458,7 +471,7 @@ func ValidateDescriptor(data []byte) error {
 	scopes, _ := d["scopes"].([]any)
 	for _, s := range scopes {
 		str, _ := s.(string)
-		if !slices.Contains(knownScopes, strings.ToUpper(str)) {
+		if !knownScope(str) {
 			bad("unknown scope %v", s)
 		}
 	}
@@ -501,14 +514,14 @@ func validateModule(typ, where string, m map[string]any, seen map[string]string,
 		seen[key] = where
 	}
 	_, hasName := m["name"]
-	if hasName || pageModules[typ] || typ == "webSections" || typ == "webItems" {
+	if hasName || isPageModule(typ) || typ == "webSections" || typ == "webItems" {
 		name, _ := m["name"].(map[string]any)
 		if v, _ := name["value"].(string); strings.TrimSpace(v) == "" {
 			bad("%s.name.value is required", where)
 		}
 	}
 	u, hasURL := m["url"]
-	if hasURL || pageModules[typ] || typ == "dialogs" {
+	if hasURL || isPageModule(typ) || typ == "dialogs" {
 		s, _ := u.(string)
 		if !relativeURL(s) {
 			bad("%s.url %q must be a path relative to baseUrl", where, s)
@@ -528,8 +541,8 @@ func validateModule(typ, where string, m map[string]any, seen map[string]string,
 		opts, _ := m["options"].(map[string]any)
 		if size, ok := opts["size"]; ok {
 			s, _ := size.(string)
-			if !slices.Contains(dialogSizes, s) {
-				bad("%s.options.size %q is not one of %v", where, s, dialogSizes)
+			if !slices.Contains(dialogSizes(), s) {
+				bad("%s.options.size %q is not one of %v", where, s, dialogSizes())
 			}
 		}
 		if c, ok := opts["chrome"]; ok {

@@ -5,13 +5,15 @@ import (
 	"net/http"
 )
 
-// reasons lists the package's error values, most specific first.
-var reasons = []error{
-	ErrNoToken, ErrDuplicateToken, ErrMalformedToken, ErrMalformedRequest, ErrBadAlgorithm,
-	ErrBadSignature, ErrExpired, ErrIssuedInFuture, ErrMissingClaim, ErrUnknownTenant,
-	ErrTenantUninstalled, ErrQSHMismatch, ErrContextTokenOnPage, ErrComputedTokenOnAPI,
-	ErrAudienceMismatch, ErrIssuerMismatch, ErrHostNotAllowed, ErrKeyFetch, ErrBodyTooLarge,
-	ErrBadPayload, ErrRedirect, ErrInvalidDescriptor,
+// reasons lists the package's error values.
+func reasons() []error {
+	return []error{
+		ErrNoToken, ErrDuplicateToken, ErrMalformedToken, ErrMalformedRequest, ErrBadAlgorithm,
+		ErrBadSignature, ErrExpired, ErrIssuedInFuture, ErrMissingClaim, ErrUnknownTenant,
+		ErrTenantUninstalled, ErrQSHMismatch, ErrContextTokenOnPage, ErrComputedTokenOnAPI,
+		ErrAudienceMismatch, ErrIssuerMismatch, ErrHostNotAllowed, ErrKeyFetch, ErrBodyTooLarge,
+		ErrBadPayload, ErrRedirect, ErrInvalidDescriptor,
+	}
 }
 
 // Reason returns the package error value err wraps, or nil when err is not
@@ -22,7 +24,7 @@ func Reason(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, r := range reasons {
+	for _, r := range reasons() {
 		if errors.Is(err, r) {
 			return r
 		}

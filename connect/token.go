@@ -48,6 +48,22 @@ func (d numericDate) time() time.Time {
 	return time.Unix(int64(sec), int64(frac*1e9))
 }
 
+// Encoded JOSE headers products send, recognised without a JSON decode.
+const (
+	headerTypAlg = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9" // {"typ":"JWT","alg":"HS256"}
+	headerAlgTyp = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" // {"alg":"HS256","typ":"JWT"}
+	headerAlg    = "eyJhbGciOiJIUzI1NiJ9"                 // {"alg":"HS256"}
+)
+
+// knownHeader is the fast path for the common HS256 headers.
+func knownHeader(h string) (tokenHeader, bool) {
+	switch h {
+	case headerTypAlg, headerAlgTyp, headerAlg:
+		return tokenHeader{Alg: "HS256"}, true
+	}
+	return tokenHeader{}, false
+}
+
 // parsedToken is a decoded but NOT yet verified JWT. The token is decoded
 // exactly once; the signature is then checked over signingInput with the key
 // chosen from the (untrusted) header and issuer.
@@ -76,7 +92,9 @@ func parseToken(raw string) (*parsedToken, error) {
 	enc := base64.RawURLEncoding
 	buf := make([]byte, 0, enc.DecodedLen(len(h))+enc.DecodedLen(len(c))+enc.DecodedLen(len(s)))
 	var err error
-	if buf, err = decodeSegment(buf, h, &p.header); err != nil {
+	if known, ok := knownHeader(h); ok {
+		p.header = known // fast path for the headers products send
+	} else if buf, err = decodeSegment(buf, h, &p.header); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrMalformedToken, err)
 	}
 	if buf, err = decodeSegment(buf, c, &p.claims); err != nil {
