@@ -1,7 +1,9 @@
 package atlassian
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -203,8 +205,21 @@ func (g *Org) SearchUsers(ctx context.Context, q cleanup.UserQuery, cursor strin
 }
 
 func (g *Org) searchPage(ctx context.Context, q cleanup.UserQuery, claim, cursor string) (cleanup.UserPage, error) {
+	c, err := g.searchCall(q, claim, cursor)
+	if err != nil {
+		return cleanup.UserPage{}, err
+	}
+	res, err := g.cl.do(ctx, c)
+	if err != nil {
+		return cleanup.UserPage{}, err
+	}
+	return g.decodeUserPage(res.body, cursor)
+}
+
+// searchCall builds the users/search request for one page.
+func (g *Org) searchCall(q cleanup.UserQuery, claim, cursor string) (call, error) {
 	if q.Limit < 0 {
-		return cleanup.UserPage{}, cleanup.Invalid("limit", "must not be negative")
+		return call{}, cleanup.Invalid("limit", "must not be negative")
 	}
 	limit := q.Limit
 	if limit == 0 || limit > OrgSearchLimit {
@@ -223,15 +238,46 @@ func (g *Org) searchPage(ctx context.Context, q cleanup.UserQuery, claim, cursor
 	if claim != "" {
 		body["claimStatus"] = claim
 	}
+	return call{method: http.MethodPost, url: g.v2("/users/search"), body: body, op: "searching users"}, nil
+}
+
+var (
+	errSameCursor = &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API returned the same cursor it was given while searching users; stopped to avoid a loop"}
+	errEmptyPage  = &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API announced more users but sent an empty page; stopped"}
+)
+
+// nextCursor extracts links.next from a users/search answer without
+// decoding the users, so the next request can start while they are. When
+// "links" is the answer's last member (as Atlassian sends it) only that
+// tail is decoded; otherwise the whole answer is.
+func nextCursor(body []byte) (string, error) {
+	var p struct {
+		Links orgLinks `json:"links"`
+	}
+	if i := bytes.LastIndex(body, []byte(`"links"`)); i > 0 {
+		tail := append([]byte{'{'}, body[i:]...)
+		if json.Unmarshal(tail, &p) == nil {
+			return p.Links.Next, nil
+		}
+		p.Links = orgLinks{}
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return "", &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API answered searching users with malformed JSON", Err: err}
+	}
+	return p.Links.Next, nil
+}
+
+// decodeUserPage decodes a users/search answer to the request at cursor.
+func (g *Org) decodeUserPage(body []byte, cursor string) (cleanup.UserPage, error) {
 	var page orgUserPage
-	if err := g.cl.doJSON(ctx, call{method: http.MethodPost, url: g.v2("/users/search"), body: body, op: "searching users"}, &page); err != nil {
-		return cleanup.UserPage{}, err
+	if err := json.Unmarshal(body, &page); err != nil {
+		return cleanup.UserPage{}, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API answered searching users with malformed JSON", Err: err}
 	}
 	if page.Links.Next != "" && page.Links.Next == cursor {
-		return cleanup.UserPage{}, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API returned the same cursor it was given while searching users; stopped to avoid a loop"}
+		return cleanup.UserPage{}, errSameCursor
 	}
 	if page.Links.Next != "" && len(page.Data) == 0 {
-		return cleanup.UserPage{}, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API announced more users but sent an empty page; stopped"}
+		return cleanup.UserPage{}, errEmptyPage
 	}
 	out := cleanup.UserPage{Users: make([]cleanup.OrgUser, 0, len(page.Data)), Next: page.Links.Next}
 	g.mu.Lock()
@@ -316,23 +362,62 @@ func (g *Org) EachUser(ctx context.Context, q cleanup.UserQuery, fn func([]clean
 }
 
 func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, fn func([]cleanup.OrgUser) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops a prefetch still in flight
+	type fetched struct {
+		res response
+		err error
+	}
+	fetch := func(cursor string) <-chan fetched {
+		ch := make(chan fetched, 1)
+		c, err := g.searchCall(q, claim, cursor)
+		if err != nil {
+			ch <- fetched{err: err}
+			return ch
+		}
+		go func() {
+			res, err := g.cl.do(ctx, c)
+			ch <- fetched{res, err}
+		}()
+		return ch
+	}
 	guard := newPageGuard(g.cl.service, "searching users", g.cl.o.MaxPages)
 	cursor := ""
+	if err := guard.visit(cursor); err != nil {
+		return err
+	}
+	pending := fetch(cursor)
 	for {
-		if err := guard.visit(cursor); err != nil {
+		f := <-pending
+		if f.err != nil {
+			return f.err
+		}
+		// Start the next request before decoding this page: the cursor chain
+		// is sequential, decoding and fn need not be.
+		next, err := nextCursor(f.res.body)
+		if err != nil {
 			return err
 		}
-		page, err := g.searchPage(ctx, q, claim, cursor)
+		if next != "" {
+			if next == cursor {
+				return errSameCursor
+			}
+			if err := guard.visit(next); err != nil {
+				return err
+			}
+			pending = fetch(next)
+		}
+		page, err := g.decodeUserPage(f.res.body, cursor)
 		if err != nil {
 			return err
 		}
 		if err := fn(page.Users); err != nil {
 			return err
 		}
-		if page.Next == "" {
+		if next == "" {
 			return nil
 		}
-		cursor = page.Next
+		cursor = next
 	}
 }
 

@@ -60,6 +60,7 @@ type Cloud struct {
 	calls   []Call
 	counts  map[string]int
 	total   int
+	limited int // requests answered 429 by the rate limiter
 	latency time.Duration
 	rate    float64
 	burst   int
@@ -213,12 +214,19 @@ func (c *Cloud) Requests() (byRoute map[string]int, total int) {
 	return m, c.total
 }
 
+// RateLimited returns how many requests the rate limiter answered with 429.
+func (c *Cloud) RateLimited() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limited
+}
+
 // ResetRequests clears the request counters and recorded calls.
 func (c *Cloud) ResetRequests() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.counts = map[string]int{}
-	c.total = 0
+	c.total, c.limited = 0, 0
 	c.calls = nil
 }
 
@@ -272,17 +280,28 @@ func (c *Cloud) middleware(server string, next http.Handler) http.Handler {
 		allowed := true
 		if limited {
 			remaining, full, wait, allowed = c.take(server)
+			if !allowed {
+				c.limited++
+			}
 		}
 		fault := c.matchFault(r)
 		burst := c.burst
 		c.mu.Unlock()
 
-		if latency > 0 {
-			select {
-			case <-time.After(latency):
-			case <-r.Context().Done():
-				return
+		// Latency is the server's response time: the handler runs at once
+		// and the answer is held back until the latency has passed.
+		due := time.Now().Add(latency)
+		hold := func() bool {
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					return false
+				}
 			}
+			return true
 		}
 		if limited {
 			h := w.Header()
@@ -295,11 +314,16 @@ func (c *Cloud) middleware(server string, next http.Handler) http.Handler {
 			if !allowed {
 				h.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 				h.Set("RateLimit-Reason", "jira-burst-based")
-				writeRateLimited(w, server)
+				if hold() {
+					writeRateLimited(w, server)
+				}
 				return
 			}
 		}
 		if fault != nil {
+			if !hold() {
+				return
+			}
 			if fault.Truncate {
 				truncate(w, r, next)
 				return
@@ -313,7 +337,20 @@ func (c *Cloud) middleware(server string, next http.Handler) http.Handler {
 			writeStatus(w, server, fault.Status)
 			return
 		}
-		next.ServeHTTP(w, r)
+		if latency <= 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		if !hold() {
+			return
+		}
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 	})
 }
 

@@ -202,7 +202,7 @@ func (c *Cloud) userSearch(w http.ResponseWriter, r *http.Request) {
 			groups[-1] = true // unknown ids match nothing, but still filter
 		}
 	}
-	data := make([]map[string]any, 0, limit)
+	data := make([]v2User, 0, limit)
 	i := pos
 	for ; i < len(c.users) && len(data) < limit; i++ {
 		u := c.users[i]
@@ -226,52 +226,79 @@ func (c *Cloud) userSearch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "links": links})
 }
 
+// v2User is the Organizations v2 user object (camelCase).
+type v2User struct {
+	AccountID        string       `json:"accountId"`
+	AccountType      string       `json:"accountType"`
+	Status           string       `json:"status"`
+	AccountStatus    string       `json:"accountStatus"`
+	MembershipStatus string       `json:"membershipStatus"`
+	AddedToOrg       string       `json:"addedToOrg"`
+	Name             string       `json:"name"`
+	Nickname         string       `json:"nickname"`
+	Email            string       `json:"email,omitempty"`
+	EmailVerified    *bool        `json:"emailVerified,omitempty"`
+	ClaimStatus      string       `json:"claimStatus"`
+	ManagementSource *string      `json:"managementSource"`
+	PlatformRoles    *[]string    `json:"platformRoles,omitempty"`
+	ProductAccess    *[]v2Product `json:"productAccess,omitempty"`
+	Groups           *[]v2Group   `json:"groups,omitempty"`
+}
+
+type v2Product struct {
+	Key                 string `json:"key"`
+	ID                  string `json:"id"`
+	LastActiveTimestamp string `json:"lastActiveTimestamp,omitempty"`
+}
+
+type v2Group struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
 // userJSON is the v2 user object. c.mu is held.
-func (c *Cloud) userJSON(u *user, expand map[string]bool) map[string]any {
-	accountStatus, membership := "active", "active"
+func (c *Cloud) userJSON(u *user, expand map[string]bool) v2User {
+	v := v2User{
+		AccountID: u.id, AccountType: u.accountType, Status: u.status, AccountStatus: "active",
+		MembershipStatus: "active", AddedToOrg: time.Unix(u.added, 0).UTC().Format(time.RFC3339),
+		Name: u.name, Nickname: strings.Fields(u.name + " x")[0], ClaimStatus: "unmanaged",
+	}
 	switch u.status {
 	case cleanup.StatusSuspended:
-		membership = "suspended"
+		v.MembershipStatus = "suspended"
 	case cleanup.StatusDeactivated:
-		accountStatus = "inactive"
-	}
-	claim := "unmanaged"
-	if u.managed {
-		claim = "managed"
-	}
-	v := map[string]any{
-		"accountId": u.id, "accountType": u.accountType, "status": u.status, "accountStatus": accountStatus,
-		"membershipStatus": membership, "addedToOrg": time.Unix(u.added, 0).UTC().Format(time.RFC3339),
-		"name": u.name, "nickname": strings.Fields(u.name + " x")[0], "claimStatus": claim,
+		v.AccountStatus = "inactive"
 	}
 	if u.email != "" {
-		v["email"], v["emailVerified"] = u.email, true
+		verified := true
+		v.Email, v.EmailVerified = u.email, &verified
 	}
 	if u.managed {
-		v["managementSource"] = u.source
-	} else {
-		v["managementSource"] = nil
+		v.ClaimStatus = "managed"
+		src := u.source
+		v.ManagementSource = &src
 	}
 	if expand["platformRoles"] {
-		v["platformRoles"] = append([]string{}, u.roles...)
+		roles := append([]string{}, u.roles...)
+		v.PlatformRoles = &roles
 	}
 	if expand["productAccess"] {
-		pa := make([]map[string]string, 0, len(u.activity))
+		pa := make([]v2Product, 0, len(u.activity))
 		for _, a := range u.activity {
-			p := map[string]string{"key": productKeys[a.product], "id": "site-" + productKeys[a.product]}
+			p := v2Product{Key: productKeys[a.product], ID: "site-" + productKeys[a.product]}
 			if a.at != 0 {
-				p["lastActiveTimestamp"] = time.Unix(a.at, 0).UTC().Format(time.RFC3339)
+				p.LastActiveTimestamp = time.Unix(a.at, 0).UTC().Format(time.RFC3339)
 			}
 			pa = append(pa, p)
 		}
-		v["productAccess"] = pa
+		v.ProductAccess = &pa
 	}
 	if expand["groups"] {
-		gs := make([]map[string]string, 0, len(u.groups))
+		gs := make([]v2Group, 0, len(u.groups))
 		for _, g := range u.groups {
-			gs = append(gs, map[string]string{"id": c.groups[g].ID, "name": c.groups[g].Name})
+			gs = append(gs, v2Group{ID: c.groups[g].ID, Name: c.groups[g].Name})
 		}
-		v["groups"] = gs
+		v.Groups = &gs
 	}
 	return v
 }

@@ -1,0 +1,77 @@
+// Command ucbench runs the User Cleanup benchmarks against in-process fakes
+// and prints the figures. Each benchmark is a subcommand:
+//
+//	ucbench org-read --users 100000 --latency 20ms --rate 100
+//
+// Run "ucbench help" for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+)
+
+// command is one benchmark.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout io.Writer) error
+}
+
+// commands lists the subcommands; add new benchmarks here.
+func commands() map[string]command {
+	return map[string]command{
+		"org-read":     {summary: "read a whole organization from the fake Atlassian cloud under latency and a rate limit", run: runOrgRead},
+		"graph-remove": {summary: "remove members from a group of the fake Microsoft Graph under the 3,000-writes-per-150-s quota", run: runGraphRemove},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "ucbench:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage: ucbench <command> [flags]; ucbench help lists the commands")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmds := commands()
+	if len(args) == 0 {
+		usage(stderr, cmds)
+		return errUsage
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" {
+		usage(stdout, cmds)
+		return nil
+	}
+	cmd, ok := cmds[name]
+	if !ok {
+		usage(stderr, cmds)
+		return fmt.Errorf("unknown command %q", name)
+	}
+	return cmd.run(ctx, args[1:], stdout)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("usage: ucbench <command> [flags]\n\ncommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-12s %s\n", n, cmds[n].summary)
+	}
+	b.WriteString("\nRun ucbench <command> -h for the command's flags.\n")
+	fmt.Fprint(w, b.String())
+}
