@@ -508,3 +508,48 @@ func TestSeedFacts(t *testing.T) {
 		t.Errorf("seed not deterministic:\n%s", diff)
 	}
 }
+
+func TestOrgProductGroups(t *testing.T) {
+	c := newCloud(t, atlassiantest.Options{Seed: 14, Users: 50})
+	org := newOrg(t, c, fastOptions(c))
+	g := groupsByName(c)
+	names := func(gs []cleanup.OrgGroup) []string {
+		var out []string
+		for _, x := range gs {
+			out = append(out, x.Name)
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		resources []string
+		want      []string
+	}{
+		{"confluence site", []string{atlassian.ResourceARI(cleanup.ProductConfluence, c.Site(connect.Confluence).CloudID())},
+			[]string{atlassiantest.GroupConfluence, atlassiantest.GroupEntraConfluence}},
+		{"jira software", []string{atlassian.ResourceARI(cleanup.ProductJiraSoftware, c.Site(connect.Jira).CloudID())},
+			[]string{atlassiantest.GroupJiraSoftware, atlassiantest.GroupEntraJira}},
+		{"confluence on a jira site", []string{atlassian.ResourceARI(cleanup.ProductConfluence, c.Site(connect.Jira).CloudID())}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := org.ProductGroups(context.Background(), tc.resources, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, names(got), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The synced licensing group is known as synced afterwards.
+	got, _ := org.ProductGroups(context.Background(), tests[0].resources, nil)
+	for _, x := range got {
+		if x.ID == g[atlassiantest.GroupEntraConfluence].ID && !x.SyncedFromIdP() {
+			t.Errorf("entra group not flagged as synced")
+		}
+	}
+	if _, err := org.ProductGroups(context.Background(), nil, nil); cleanup.KindOf(err) != cleanup.KindInvalid {
+		t.Errorf("no resources = %v, want invalid", err)
+	}
+}

@@ -130,7 +130,42 @@ type orgGroupPage struct {
 // Groups lists all groups of the organization with their sync flags, and
 // remembers which are synced from an identity provider (for removals).
 func (g *Org) Groups(ctx context.Context) ([]cleanup.OrgGroup, error) {
-	guard := newPageGuard(g.cl.service, "listing groups", g.cl.o.MaxPages)
+	return g.searchGroups(ctx, nil, "listing groups")
+}
+
+// Roles that make a group a licensing group of a product.
+const (
+	RoleUser  = "atlassian/user"  // product access without admin permissions
+	RoleAdmin = "atlassian/admin" // product access with admin permissions
+)
+
+// ResourceARI returns the Atlassian Resource Identifier of a product on a
+// site, as the Organizations API filters by it ("ari:cloud:confluence::site/<cloudId>").
+func ResourceARI(productKey, cloudID string) string {
+	return "ari:cloud:" + productKey + "::site/" + cloudID
+}
+
+// ProductGroups lists the groups whose role assignments grant access to
+// any of the resources (see ResourceARI) with any of the roles (default
+// RoleUser and RoleAdmin): the licensing groups of a product.
+//
+// This is how Confluence's licensing groups are found: Confluence has no
+// application-role API (Site.Products returns nil for it), while the
+// Organizations groups search filters groups by resourceIds and roleIds.
+// It works for Jira products too.
+func (g *Org) ProductGroups(ctx context.Context, resourceIDs, roleIDs []string) ([]cleanup.OrgGroup, error) {
+	if len(resourceIDs) == 0 {
+		return nil, cleanup.Invalid("resourceIds", "at least one resource is required")
+	}
+	if len(roleIDs) == 0 {
+		roleIDs = []string{RoleUser, RoleAdmin}
+	}
+	return g.searchGroups(ctx, map[string]any{"resourceIds": resourceIDs, "roleIds": roleIDs}, "listing licensing groups")
+}
+
+// searchGroups follows every page of a groups search with the filters.
+func (g *Org) searchGroups(ctx context.Context, filters map[string]any, op string) ([]cleanup.OrgGroup, error) {
+	guard := newPageGuard(g.cl.service, op, g.cl.o.MaxPages)
 	var out []cleanup.OrgGroup
 	cursor := ""
 	for {
@@ -138,11 +173,14 @@ func (g *Org) Groups(ctx context.Context) ([]cleanup.OrgGroup, error) {
 			return nil, err
 		}
 		body := map[string]any{"limit": OrgSearchLimit, "expand": []string{"counts"}}
+		for k, v := range filters {
+			body[k] = v
+		}
 		if cursor != "" {
 			body["cursor"] = cursor
 		}
 		var page orgGroupPage
-		if err := g.cl.doJSON(ctx, call{method: http.MethodPost, url: g.v2("/groups/search"), body: body, op: "listing groups"}, &page); err != nil {
+		if err := g.cl.doJSON(ctx, call{method: http.MethodPost, url: g.v2("/groups/search"), body: body, op: op}, &page); err != nil {
 			return nil, err
 		}
 		for _, d := range page.Data {

@@ -305,11 +305,13 @@ func (c *Cloud) userJSON(u *user, expand map[string]bool) v2User {
 
 func (c *Cloud) groupSearch(w http.ResponseWriter, r *http.Request) {
 	var q struct {
-		Cursor     string   `json:"cursor"`
-		Limit      int      `json:"limit"`
-		GroupIDs   []string `json:"groupIds"`
-		GroupNames []string `json:"groupNames"`
-		SearchTerm string   `json:"searchTerm"`
+		Cursor      string   `json:"cursor"`
+		Limit       int      `json:"limit"`
+		GroupIDs    []string `json:"groupIds"`
+		GroupNames  []string `json:"groupNames"`
+		SearchTerm  string   `json:"searchTerm"`
+		ResourceIDs []string `json:"resourceIds"`
+		RoleIDs     []string `json:"roleIds"`
 	}
 	if !decodeBody(w, r, &q) {
 		return
@@ -323,7 +325,8 @@ func (c *Cloud) groupSearch(w http.ResponseWriter, r *http.Request) {
 	match := func(g *group) bool {
 		return (len(q.GroupIDs) == 0 || slices.Contains(q.GroupIDs, g.ID)) &&
 			(len(q.GroupNames) == 0 || slices.Contains(q.GroupNames, g.Name)) &&
-			(q.SearchTerm == "" || strings.Contains(strings.ToLower(g.Name), strings.ToLower(q.SearchTerm)))
+			(q.SearchTerm == "" || strings.Contains(strings.ToLower(g.Name), strings.ToLower(q.SearchTerm))) &&
+			c.grants(g, q.ResourceIDs, q.RoleIDs)
 	}
 	c.mu.Lock()
 	data := make([]map[string]any, 0, limit)
@@ -353,6 +356,29 @@ func (c *Cloud) groupSearch(w http.ResponseWriter, r *http.Request) {
 		links["next"] = encodeCursor("g", i)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "links": links})
+}
+
+// grants reports whether the group has a role assignment on one of the
+// resources with one of the roles (empty filters match everything).
+// Licensing groups hold "atlassian/user" on every site of their products.
+func (c *Cloud) grants(g *group, resourceIDs, roleIDs []string) bool {
+	if len(resourceIDs) == 0 && len(roleIDs) == 0 {
+		return true
+	}
+	if len(roleIDs) > 0 && !slices.Contains(roleIDs, "atlassian/user") {
+		return false
+	}
+	if len(resourceIDs) == 0 {
+		return len(g.Products) > 0
+	}
+	for _, p := range g.Products {
+		for _, s := range c.sites {
+			if productOfSite(s.product, p) && slices.Contains(resourceIDs, "ari:cloud:"+p+"::site/"+s.cloudID) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (c *Cloud) orgRemove(w http.ResponseWriter, r *http.Request) {

@@ -505,3 +505,12 @@ func (s *Site) confluenceUser(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	writeJSON(w, http.StatusOK, v)
 }
+
+// productOfSite reports whether the product key is served by a site of the
+// product type (Jira Software and JSM by Jira sites).
+func productOfSite(site connect.Product, productKey string) bool {
+	if site == connect.Confluence {
+		return productKey == cleanup.ProductConfluence
+	}
+	return productKey != cleanup.ProductConfluence
+}
