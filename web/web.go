@@ -13,14 +13,17 @@ import (
 	"io/fs"
 )
 
-//go:embed templates static
+//go:embed templates static host
 var files embed.FS
 
-// FS returns the embedded files: templates/*.html and static/*.
+// FS returns the embedded files: templates/*.html, static/* and host/*.
 func FS() fs.FS { return files }
 
 // Directory names inside FS.
 const (
 	TemplatesDir = "templates"
 	StaticDir    = "static"
+	// HostDir holds the host page that plays the product in tests and the
+	// demo (host.html, host-bridge.js); internal/server.HostPage serves it.
+	HostDir = "host"
 )

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -51,6 +52,10 @@ type pageData struct {
 	ProductName   string
 	SiteURL       string // the tenant's display URL (or base URL)
 	AccountID     string
+	// APIBase is the path of the product's JSON API ("/jira/api") that
+	// the page's script calls; Script is the page's module in static/js.
+	APIBase string
+	Script  string
 
 	// Error page.
 	Status    int
@@ -82,6 +87,7 @@ func (s *Server) pageData(c echo.Context) pageData {
 			d.SiteURL = a.Tenant.BaseURL
 		}
 		d.AccountID = a.AccountID
+		d.APIBase = "/" + string(a.App.Product) + "/api"
 	}
 	return d
 }
@@ -100,9 +106,14 @@ func (s *Server) render(c echo.Context, status int, page string, data pageData) 
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// page serves a placeholder page for an authenticated admin.
+// page serves an admin page (or dialog) for an authenticated admin: the
+// server-rendered frame of the page and its script module, which loads
+// the data through the JSON API with AP.context.getToken() tokens.
 func (s *Server) page(name string) echo.HandlerFunc {
+	script := strings.TrimSuffix(name, path.Ext(name)) + ".js"
 	return func(c echo.Context) error {
-		return s.render(c, http.StatusOK, name, s.pageData(c))
+		d := s.pageData(c)
+		d.Script = script
+		return s.render(c, http.StatusOK, name, d)
 	}
 }

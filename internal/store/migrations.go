@@ -4,7 +4,7 @@ package store
 // migrations at the end with the next version number; never change one
 // that has been released. See the package documentation.
 func migrations() []Migration {
-	return []Migration{
+	return append([]Migration{
 		{
 			Version: 1,
 			Name:    "tenants",
@@ -50,5 +50,5 @@ CREATE UNIQUE INDEX tenants_client_key ON tenants (client_key);
 `,
 		},
 		migrationCleanupTables(),
-	}
+	}, migrationRiver()...)
 }

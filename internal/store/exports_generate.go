@@ -1,0 +1,642 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
+)
+
+// Defaults of ExporterConfig.
+const (
+	DefaultExportBatchSize = 20_000
+)
+
+// Messages written to run rows by the export.
+const (
+	// ManualPrefix starts the message of a row the Entra file cannot carry.
+	ManualPrefix = "Needs manual action: "
+	// GuestMessage flags a B2B guest in an Entra file.
+	GuestMessage = "B2B guest (#EXT#): check that this is the user's principal name in Entra before uploading"
+)
+
+// ExporterConfig tunes an Exporter; the zero value is usable.
+type ExporterConfig struct {
+	// BatchSize is the number of rows read per keyset query (default
+	// DefaultExportBatchSize).
+	BatchSize int
+	// ChunkSize is the size of the stored chunks (default
+	// DefaultExportChunkSize).
+	ChunkSize int
+	Logger    *slog.Logger // nil: discard
+}
+
+// Exporter generates and stores the export files of finished runs: one
+// Entra bulk-remove CSV per identity-provider group (split into parts), the
+// audit CSV and JSON of all the run's rows and, when there are Entra files,
+// the ZIP bundle. It implements cleanup.Exporter.
+//
+// Generation streams rows from the database in keyset batches straight
+// through the idpexport writers into stored chunks, so memory does not grow
+// with the number of rows. It happens once per run: when the run already
+// has complete files, GenerateRunExports does nothing. Files become visible
+// only when all of them are written (see migrationExportFiles); the files
+// of an attempt that failed are deleted by the next attempt.
+type Exporter struct {
+	s     *Store
+	batch int
+	chunk int
+	log   *slog.Logger
+}
+
+// NewExporter returns an Exporter that reads and writes through s.
+func NewExporter(s *Store, cfg ExporterConfig) *Exporter {
+	e := &Exporter{s: s, batch: cfg.BatchSize, chunk: cfg.ChunkSize, log: cfg.Logger}
+	if e.batch <= 0 {
+		e.batch = DefaultExportBatchSize
+	}
+	if e.chunk <= 0 {
+		e.chunk = DefaultExportChunkSize
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	return e
+}
+
+// exportRun is what generation needs to know about a run.
+type exportRun struct {
+	clientKey string
+	id        int64
+	dryRun    bool
+	date      time.Time
+	settings  cleanup.Settings
+	created   time.Time
+}
+
+// generation is the state of one GenerateRunExports call.
+type generation struct {
+	e       *Exporter
+	run     exportRun
+	opts    idpexport.EntraOptions
+	insert  *sql.Stmt // INSERT of one chunk
+	free    [][]byte  // chunk buffers to reuse
+	entra   []cleanup.ExportFile
+	checked bool
+}
+
+// GenerateRunExports implements cleanup.Exporter.
+func (e *Exporter) GenerateRunExports(ctx context.Context, clientKey string, runID int64) (err error) {
+	s := e.s
+	run, err := e.loadRun(ctx, clientKey, runID)
+	if err != nil {
+		return err
+	}
+	var done int
+	if err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM export_files WHERE run_id = ? AND client_key = ? AND complete`),
+		runID, clientKey).Scan(&done); err != nil {
+		return fmt.Errorf("store: exports of run %d: %w", runID, err)
+	}
+	if done > 0 {
+		e.log.DebugContext(ctx, "exports already generated", "client_key", clientKey, "run_id", runID)
+		return nil
+	}
+	if err := e.deleteIncomplete(ctx, clientKey, runID); err != nil {
+		return err
+	}
+	opts := idpexport.EntraOptions{
+		LegacyVersionRow: run.settings.Export.LegacyVersionRow,
+		ExampleRow:       run.settings.Export.ExampleRow,
+		NoBOM:            run.settings.Export.NoBOM,
+		MaxRowsPerFile:   run.settings.Export.MaxRowsPerFile,
+	}
+	if err := opts.Validate(); err != nil {
+		return &cleanup.Error{Kind: cleanup.KindInvalid, Field: "export", Message: "The run's export settings are invalid.", Err: err}
+	}
+	insert, err := s.sqlDB.PrepareContext(ctx, s.rebind(`INSERT INTO export_chunks (file_id, seq, data) VALUES (?, ?, ?)`))
+	if err != nil {
+		return fmt.Errorf("store: prepare export: %w", err)
+	}
+	defer insert.Close()
+	g := &generation{e: e, run: run, opts: opts, insert: insert}
+	defer func() {
+		if err != nil {
+			// Leave nothing half-written behind; the next attempt retries.
+			if derr := e.deleteIncomplete(context.WithoutCancel(ctx), clientKey, runID); derr != nil {
+				e.log.WarnContext(ctx, "delete incomplete exports", "client_key", clientKey, "run_id", runID, "error", derr.Error())
+			}
+		}
+	}()
+	start := time.Now()
+	entraRows, err := g.writeEntraFiles(ctx)
+	if err != nil {
+		return err
+	}
+	auditRows, err := g.writeAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if err := g.writeBundle(ctx); err != nil {
+		return err
+	}
+	if _, err := s.sqlDB.ExecContext(ctx, s.rebind(`UPDATE export_files SET complete = TRUE WHERE run_id = ? AND client_key = ?`),
+		runID, clientKey); err != nil {
+		return fmt.Errorf("store: complete exports of run %d: %w", runID, err)
+	}
+	e.log.InfoContext(ctx, "run exports generated", "client_key", clientKey, "run_id", runID,
+		"entra_files", len(g.entra), "entra_rows", entraRows, "audit_rows", auditRows,
+		"duration", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+func (e *Exporter) deleteIncomplete(ctx context.Context, clientKey string, runID int64) error {
+	s := e.s
+	if _, err := s.sqlDB.ExecContext(ctx, s.rebind(`DELETE FROM export_files WHERE run_id = ? AND client_key = ? AND NOT complete`),
+		runID, clientKey); err != nil {
+		return fmt.Errorf("store: delete incomplete exports of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+func (e *Exporter) loadRun(ctx context.Context, clientKey string, runID int64) (exportRun, error) {
+	s := e.s
+	r := exportRun{clientKey: clientKey, id: runID}
+	var (
+		settings string
+		started  sql.NullTime
+	)
+	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT dry_run, settings, started_at, created_at FROM runs WHERE id = ? AND client_key = ?`),
+		runID, clientKey).Scan(&r.dryRun, &settings, &started, &r.created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, &cleanup.Error{Kind: cleanup.KindNotFound, Message: "No such run."}
+	}
+	if err != nil {
+		return r, fmt.Errorf("store: read run %d: %w", runID, err)
+	}
+	r.date = r.created.UTC()
+	if started.Valid {
+		r.date = started.Time.UTC()
+	}
+	r.settings = cleanup.DefaultSettings()
+	if err := json.Unmarshal([]byte(settings), &r.settings); err != nil {
+		return r, fmt.Errorf("store: settings snapshot of run %d: %w", runID, err)
+	}
+	return r, nil
+}
+
+// buffer returns a chunk buffer, reusing released ones.
+func (g *generation) buffer() []byte {
+	if n := len(g.free); n > 0 {
+		b := g.free[n-1]
+		g.free = g.free[:n-1]
+		return b
+	}
+	return make([]byte, 0, g.e.chunk)
+}
+
+func (g *generation) release(w *chunkWriter) {
+	if w != nil && w.buf != nil {
+		g.free = append(g.free, w.buf[:0])
+		w.buf = nil
+	}
+}
+
+// newFile creates an incomplete export file and a writer for its bytes.
+func (g *generation) newFile(ctx context.Context, f cleanup.ExportFile) (*chunkWriter, error) {
+	f.ClientKey, f.RunID, f.DryRun, f.CreatedAt = g.run.clientKey, g.run.id, g.run.dryRun, g.e.s.exportTime()
+	if f.Part == 0 {
+		f.Part, f.Parts = 1, 1
+	}
+	id, err := g.e.s.createExportFile(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return newChunkWriter(ctx, g.insert, id, g.buffer()), nil
+}
+
+// exportGroup is one identity-provider group of a run.
+type exportGroup struct {
+	id, name, provider string
+	naming             idpexport.FileNames
+}
+
+// groups lists the run's identity-provider groups with unique file names.
+func (g *generation) groups(ctx context.Context) (map[string]*exportGroup, error) {
+	s := g.e.s
+	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT group_id, MAX(group_name), MAX(identity_provider) FROM run_users
+		WHERE run_id = ? AND client_key = ? AND action = ? GROUP BY group_id`),
+		g.run.id, g.run.clientKey, cleanup.ActionIdPExport)
+	if err != nil {
+		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
+	}
+	defer rows.Close()
+	var list []*exportGroup
+	for rows.Next() {
+		var gr exportGroup
+		if err := rows.Scan(&gr.id, &gr.name, &gr.provider); err != nil {
+			return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
+		}
+		if gr.provider == "" {
+			gr.provider = cleanup.ProviderEntra
+		}
+		list = append(list, &gr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
+	}
+	refs := make([]idpexport.GroupRef, len(list))
+	for i, gr := range list {
+		refs[i] = idpexport.GroupRef{ID: gr.id, Name: gr.name}
+	}
+	names := idpexport.UniqueFileNames(refs, g.run.date, g.run.dryRun)
+	out := make(map[string]*exportGroup, len(list))
+	for i, gr := range list {
+		gr.naming = names[i]
+		out[gr.id] = gr
+	}
+	return out, nil
+}
+
+// idpGroup is the identity-provider group an Atlassian group maps to.
+func (g *generation) idpGroup(gr *exportGroup) string {
+	if m := g.run.settings.IdentityProvider.GroupMappings[gr.id]; m != "" {
+		return m
+	}
+	return gr.name
+}
+
+// rowNote is a message to record on one run row.
+type rowNote struct {
+	id      int64
+	manual  bool
+	message string
+}
+
+// groupFile is one part of a group being written.
+type groupFile struct {
+	id int64
+	w  *chunkWriter
+}
+
+// writeEntraFiles writes the Entra files of every group, reading the
+// idp-export rows in keyset batches ordered by (group_id, email_key).
+func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
+	s := g.e.s
+	groups, err := g.groups(ctx)
+	if err != nil || len(groups) == 0 {
+		return 0, err
+	}
+	collate := ""
+	if s.driver == Postgres {
+		collate = ` COLLATE "C"` // byte order, as the Entra writer expects
+	}
+	first, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users
+		WHERE run_id = ? AND action = ? AND client_key = ?
+		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
+	if err != nil {
+		return 0, fmt.Errorf("store: prepare export rows: %w", err)
+	}
+	defer first.Close()
+	next, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users
+		WHERE run_id = ? AND action = ? AND client_key = ?
+		AND (group_id`+collate+`, email_key`+collate+`, id) > (?, ?, ?)
+		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
+	if err != nil {
+		return 0, fmt.Errorf("store: prepare export rows: %w", err)
+	}
+	defer next.Close()
+
+	var (
+		cur     *exportGroup
+		writer  *idpexport.EntraWriter
+		parts   []groupFile
+		notes   []rowNote
+		total   int64
+		lastGrp string
+		lastKey string
+		lastID  int64
+		started bool
+	)
+	finishGroup := func() error {
+		if writer == nil {
+			return nil
+		}
+		w := writer
+		writer = nil
+		written, err := w.Finish()
+		for _, p := range parts {
+			g.release(p.w)
+		}
+		if err != nil {
+			return fmt.Errorf("store: export group %q of run %d: %w", cur.id, g.run.id, err)
+		}
+		if len(written) != len(parts) {
+			return fmt.Errorf("store: export group %q of run %d: %d parts written, %d opened", cur.id, g.run.id, len(written), len(parts))
+		}
+		for i, p := range written {
+			f := parts[i]
+			if f.w.SHA256() != p.SHA256 || f.w.size != p.Bytes {
+				return fmt.Errorf("store: export group %q of run %d: stored part %d differs from what was written", cur.id, g.run.id, p.Part)
+			}
+			if err := s.finishExportFile(ctx, f.id, p.FileName, len(written), int64(p.Rows), p.Bytes, p.SHA256); err != nil {
+				return err
+			}
+			g.entra = append(g.entra, cleanup.ExportFile{
+				ID: f.id, Kind: cleanup.ExportKindEntra, IdentityProvider: cur.provider, GroupID: cur.id,
+				GroupName: cur.name, IdPGroup: g.idpGroup(cur), Part: p.Part, Parts: len(written),
+				FileName: p.FileName, Rows: int64(p.Rows), Size: p.Bytes, SHA256: p.SHA256,
+			})
+		}
+		parts = parts[:0]
+		return nil
+	}
+	startGroup := func(gr *exportGroup) error {
+		cur = gr
+		open := func(part int) (io.WriteCloser, error) {
+			w, err := g.newFile(ctx, cleanup.ExportFile{
+				Kind: cleanup.ExportKindEntra, IdentityProvider: gr.provider, GroupID: gr.id, GroupName: gr.name,
+				IdPGroup: g.idpGroup(gr), Part: part, Parts: part,
+				FileName: gr.naming.Entra(part, part+1), ContentType: idpexport.MediaTypeCSV,
+			})
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, groupFile{id: w.fileID, w: w})
+			return w, nil
+		}
+		var err error
+		writer, err = idpexport.NewEntraWriter(open, gr.naming, g.opts)
+		return err
+	}
+	defer func() {
+		if writer != nil {
+			_, _ = writer.Finish()
+		}
+	}()
+
+	for {
+		var rows *sql.Rows
+		if !started {
+			rows, err = first.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, g.run.clientKey, g.e.batch)
+		} else {
+			rows, err = next.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, g.run.clientKey,
+				lastGrp, lastKey, lastID, g.e.batch)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store: read export rows of run %d: %w", g.run.id, err)
+		}
+		n := 0
+		var (
+			id          int64
+			grp, em, ek sql.RawBytes
+		)
+		for rows.Next() {
+			if err := rows.Scan(&id, &grp, &em, &ek); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("store: read export rows of run %d: %w", g.run.id, err)
+			}
+			n++
+			if cur == nil || string(grp) != cur.id {
+				if err := finishGroup(); err != nil {
+					rows.Close()
+					return 0, err
+				}
+				gr := groups[string(grp)]
+				if gr == nil { // a row added after the group list was read
+					rows.Close()
+					return 0, fmt.Errorf("store: export rows of run %d changed during the export", g.run.id)
+				}
+				if err := startGroup(gr); err != nil {
+					rows.Close()
+					return 0, err
+				}
+			}
+			email := string(em)
+			norm, problem := idpexport.ValidateIdentifier(email)
+			switch {
+			case problem != "":
+				notes = append(notes, rowNote{id: id, manual: true, message: ManualPrefix + problem})
+			default:
+				if idpexport.IsGuestUPN(norm) {
+					notes = append(notes, rowNote{id: id, message: GuestMessage})
+				}
+				if err := writer.Write(norm); err != nil {
+					rows.Close()
+					return 0, fmt.Errorf("store: export group %q of run %d: %w", cur.id, g.run.id, err)
+				}
+				total++
+			}
+			lastID = id
+			lastGrp = cur.id
+			lastKey = string(ek)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, fmt.Errorf("store: read export rows of run %d: %w", g.run.id, err)
+		}
+		started = true
+		if err := g.recordNotes(ctx, notes); err != nil {
+			return 0, err
+		}
+		notes = notes[:0]
+		if n < g.e.batch {
+			break
+		}
+	}
+	if err := finishGroup(); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// recordNotes marks rows the Entra file could not carry as needing manual
+// action and flags guests, in one transaction.
+func (g *generation) recordNotes(ctx context.Context, notes []rowNote) error {
+	if len(notes) == 0 {
+		return nil
+	}
+	s := g.e.s
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: record export notes: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	now := s.now().UTC()
+	manual, err := tx.PrepareContext(ctx, s.rebind(`UPDATE run_users SET outcome = ?, message = ?, updated_at = ? WHERE id = ? AND run_id = ?`))
+	if err != nil {
+		return fmt.Errorf("store: record export notes: %w", err)
+	}
+	defer manual.Close()
+	flag, err := tx.PrepareContext(ctx, s.rebind(`UPDATE run_users SET message = ?, updated_at = ? WHERE id = ? AND run_id = ?`))
+	if err != nil {
+		return fmt.Errorf("store: record export notes: %w", err)
+	}
+	defer flag.Close()
+	for _, n := range notes {
+		if n.manual {
+			_, err = manual.ExecContext(ctx, cleanup.OutcomeManual, n.message, now, n.id, g.run.id)
+		} else {
+			_, err = flag.ExecContext(ctx, n.message, now, n.id, g.run.id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: record export note on row %d: %w", n.id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: record export notes: %w", err)
+	}
+	return nil
+}
+
+// writeAudit writes the audit CSV and JSON of all the run's rows in one
+// pass in id order.
+func (g *generation) writeAudit(ctx context.Context) (int64, error) {
+	s := g.e.s
+	csvName, jsonName := idpexport.AuditFileNames(g.run.id, g.run.date, g.run.dryRun)
+	cw, err := g.newFile(ctx, cleanup.ExportFile{Kind: cleanup.ExportKindAuditCSV, FileName: csvName, ContentType: idpexport.MediaTypeCSV})
+	if err != nil {
+		return 0, err
+	}
+	defer g.release(cw)
+	jw, err := g.newFile(ctx, cleanup.ExportFile{Kind: cleanup.ExportKindAuditJSON, FileName: jsonName, ContentType: idpexport.MediaTypeJSON})
+	if err != nil {
+		return 0, err
+	}
+	defer g.release(jw)
+	csvOut, err := idpexport.NewAuditCSVWriter(cw)
+	if err != nil {
+		return 0, err
+	}
+	jsonOut, err := idpexport.NewAuditJSONWriter(jw, idpexport.AuditMeta{RunID: g.run.id, DryRun: g.run.dryRun, GeneratedAt: g.e.s.exportTime()})
+	if err != nil {
+		return 0, err
+	}
+	stmt, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, account_id, name, email, account_type, product, group_id,
+		group_name, group_synced, identity_provider, last_active, reason, action, outcome, message, created_at, updated_at
+		FROM run_users WHERE run_id = ? AND client_key = ? AND id > ? ORDER BY id LIMIT ?`))
+	if err != nil {
+		return 0, fmt.Errorf("store: prepare audit rows: %w", err)
+	}
+	defer stmt.Close()
+
+	sc := newAuditScanner(g.run.id, g.run.dryRun)
+	var (
+		lastID int64
+		total  int64
+	)
+	for {
+		rows, err := stmt.QueryContext(ctx, g.run.id, g.run.clientKey, lastID, g.e.batch)
+		if err != nil {
+			return 0, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+		}
+		n := 0
+		for rows.Next() {
+			u, err := sc.scan(rows)
+			if err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+			}
+			if err := csvOut.Write(*u); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			if err := jsonOut.Write(*u); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			lastID = u.ID
+			n++
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+		}
+		total += int64(n)
+		if n < g.e.batch {
+			break
+		}
+	}
+	if err := csvOut.Close(); err != nil {
+		return 0, err
+	}
+	if err := jsonOut.Close(); err != nil {
+		return 0, err
+	}
+	for _, w := range []*chunkWriter{cw, jw} {
+		if err := w.Close(); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.finishExportFile(ctx, cw.fileID, csvName, 1, total, cw.size, cw.SHA256()); err != nil {
+		return 0, err
+	}
+	if err := s.finishExportFile(ctx, jw.fileID, jsonName, 1, total, jw.size, jw.SHA256()); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// writeBundle writes the ZIP of the run's Entra files, when there are any.
+func (g *generation) writeBundle(ctx context.Context) error {
+	if len(g.entra) == 0 {
+		return nil
+	}
+	info := idpexport.BundleInfo{RunID: g.run.id, RunDate: g.run.date, DryRun: g.run.dryRun, Options: g.opts}
+	files := make([]idpexport.BundleFile, 0, len(g.entra))
+	var rows int64
+	for _, f := range g.entra {
+		f := f
+		bf := idpexport.BundleFile{
+			Name: f.FileName, GroupName: f.IdPGroup, Part: f.Part, Parts: f.Parts, Rows: int(f.Rows), SHA256: f.SHA256,
+			Open: func() (io.ReadCloser, error) { return g.e.s.OpenExportFile(ctx, f) },
+		}
+		if isObjectID(f.IdPGroup) {
+			bf.EntraGroupID, bf.GroupName = f.IdPGroup, f.GroupName
+		}
+		files = append(files, bf)
+		rows += f.Rows
+	}
+	name := idpexport.BundleFileName(info)
+	w, err := g.newFile(ctx, cleanup.ExportFile{Kind: cleanup.ExportKindBundle, FileName: name, ContentType: idpexport.MediaTypeZIP})
+	if err != nil {
+		return err
+	}
+	defer g.release(w)
+	if err := idpexport.WriteBundle(w, files, info); err != nil {
+		return fmt.Errorf("store: bundle of run %d: %w", g.run.id, err)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return g.e.s.finishExportFile(ctx, w.fileID, name, 1, rows, w.size, w.SHA256())
+}
+
+// isObjectID reports whether s looks like an Entra object id (a GUID).
+func isObjectID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,625 @@
+package store
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
+)
+
+var updateExports = flag.Bool("update-exports", false, "rewrite testdata/exports/*.golden")
+
+var exportT0 = time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
+
+// testRunUser is one run_users row for the tests.
+type testRunUser struct {
+	account, name, email string
+	group, groupName     string
+	synced               bool
+	action, outcome      string
+	lastActive, reason   string
+	product, accountType string
+	identityProvider     string
+}
+
+// insertRun inserts a finished run (or an unfinished one) with a settings
+// snapshot, as the run engine would, and returns its id.
+func insertRun(tb testing.TB, s *Store, clientKey string, dryRun, finished bool, settings cleanup.Settings) int64 {
+	tb.Helper()
+	js, err := json.Marshal(settings)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var fin any
+	status := "running"
+	if finished {
+		fin, status = exportT0.Add(time.Hour), "succeeded"
+	}
+	var id int64
+	err = s.sqlDB.QueryRowContext(context.Background(), s.rebind(`INSERT INTO runs
+		(client_key, cleanup_name, definition, settings, trigger, dry_run, status, phase, queued_at, started_at, finished_at, created_at, updated_at)
+		VALUES (?, 'Inactive users', '{}', ?, 'manual', ?, ?, 'done', ?, ?, ?, ?, ?) RETURNING id`),
+		clientKey, string(js), dryRun, status, exportT0, exportT0, fin, exportT0, exportT0).Scan(&id)
+	if err != nil {
+		tb.Fatalf("insert run: %v", err)
+	}
+	return id
+}
+
+// insertRunUsers inserts rows in the given order.
+func insertRunUsers(tb testing.TB, s *Store, clientKey string, runID int64, users []testRunUser) {
+	tb.Helper()
+	ctx := context.Background()
+	tx, err := s.sqlDB.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for i, u := range users {
+		if u.action == "" {
+			u.action = cleanup.ActionIdPExport
+		}
+		if u.outcome == "" {
+			u.outcome = cleanup.OutcomePending
+		}
+		if u.lastActive == "" {
+			u.lastActive = `{"jira-software":"2025-01-02T03:04:05Z"}`
+		}
+		if u.account == "" {
+			u.account = fmt.Sprintf("acc-%d", i)
+		}
+		if u.synced && u.identityProvider == "" {
+			u.identityProvider = cleanup.ProviderEntra
+		}
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO run_users
+			(run_id, client_key, account_id, name, email, account_type, product, group_id, group_name, group_synced,
+			 identity_provider, last_active, reason, action, outcome, email_key, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			runID, clientKey, u.account, u.name, u.email, u.accountType, u.product, u.group, u.groupName, u.synced,
+			u.identityProvider, u.lastActive, u.reason, u.action, u.outcome, strings.ToLower(strings.TrimSpace(u.email)),
+			exportT0, exportT0)
+		if err != nil {
+			tb.Fatalf("insert run user %d: %v", i, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// readExport returns the stored bytes of f.
+func readExport(tb testing.TB, s *Store, f cleanup.ExportFile) []byte {
+	tb.Helper()
+	rc, err := s.OpenExportFile(context.Background(), f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		tb.Fatalf("read %s: %v", f.FileName, err)
+	}
+	return b
+}
+
+func checkGolden(tb testing.TB, name string, got []byte) {
+	tb.Helper()
+	path := filepath.Join("testdata", "exports", name+".golden")
+	if *updateExports {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("%v (run with -update-exports to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		tb.Errorf("%s differs from %s:\n%s", name, path, cmp.Diff(string(want), string(got)))
+	}
+}
+
+// sampleRun is a run over two synced groups and one unsynced group:
+// unsorted input, a case-variant duplicate, a guest, and rows the Entra
+// file cannot carry.
+func sampleRun() []testRunUser {
+	jira := func(email string) testRunUser {
+		return testRunUser{email: email, name: "N " + email, group: "g-jira", groupName: "jira-users", synced: true,
+			product: "jira-software", accountType: "atlassian", reason: "inactive for 412 days"}
+	}
+	conf := func(email string) testRunUser {
+		return testRunUser{email: email, name: "N " + email, group: "g-conf", groupName: "Confluence: Users", synced: true,
+			product: "confluence", accountType: "atlassian", reason: "never active"}
+	}
+	return []testRunUser{
+		jira("zoe@example.com"),
+		jira("Bob@Example.com"),
+		conf("carol@example.com"),
+		jira("alice@example.com"),
+		jira("bob@example.com"), // duplicate of Bob@Example.com
+		jira("bad,comma@example.com"),
+		jira(""),
+		jira("ext_user_other.org#EXT#@example.onmicrosoft.com"),
+		conf("=cmd@example.com"),
+		conf("dave@example.com"),
+		{email: "erin@example.com", name: "=HYPERLINK(\"x\")", group: "g-plain", groupName: "staff", product: "jira-software",
+			action: cleanup.ActionRemoveProductAccess, outcome: cleanup.OutcomeDone, reason: "inactive for 99 days",
+			lastActive: `{"confluence":null,"jira-software":"2025-06-01T00:00:00Z"}`},
+	}
+}
+
+func entraFiles(files []cleanup.ExportFile) []cleanup.ExportFile {
+	var out []cleanup.ExportFile
+	for _, f := range files {
+		if f.Kind == cleanup.ExportKindEntra {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func fileOfKind(tb testing.TB, files []cleanup.ExportFile, kind string) cleanup.ExportFile {
+	tb.Helper()
+	for _, f := range files {
+		if f.Kind == kind {
+			return f
+		}
+	}
+	tb.Fatalf("no %s file in %v", kind, files)
+	return cleanup.ExportFile{}
+}
+
+// fileSummary is what the tests compare of a listed file.
+type fileSummary struct {
+	Kind, Group, IdPGroup, Name string
+	Part, Parts                 int
+	Rows                        int64
+}
+
+func summarize(files []cleanup.ExportFile) []fileSummary {
+	out := make([]fileSummary, len(files))
+	for i, f := range files {
+		out[i] = fileSummary{Kind: f.Kind, Group: f.GroupID, IdPGroup: f.IdPGroup, Name: f.FileName, Part: f.Part, Parts: f.Parts, Rows: f.Rows}
+	}
+	return out
+}
+
+func TestGenerateRunExports(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			// A tiny chunk size makes every file span many chunks.
+			e := NewExporter(s, ExporterConfig{BatchSize: 3, ChunkSize: 7})
+			settings := cleanup.DefaultSettings()
+			settings.IdentityProvider.GroupMappings = map[string]string{"g-jira": "SG-Jira-Users"}
+			runID := insertRun(t, s, "tenant-a", false, true, settings)
+			insertRunUsers(t, s, "tenant-a", runID, sampleRun())
+
+			if err := e.GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				t.Fatalf("GenerateRunExports: %v", err)
+			}
+			got, err := s.RunExports(ctx, "tenant-a", runID)
+			if err != nil {
+				t.Fatalf("RunExports: %v", err)
+			}
+			if !got.Finished || got.DryRun {
+				t.Errorf("Finished, DryRun = %v, %v; want true, false", got.Finished, got.DryRun)
+			}
+			want := []fileSummary{
+				{Kind: "audit-csv", Name: "user-cleanup-run-" + fmt.Sprint(runID) + "-2026-11-28-affected-users.csv", Part: 1, Parts: 1, Rows: 11},
+				{Kind: "audit-json", Name: "user-cleanup-run-" + fmt.Sprint(runID) + "-2026-11-28-affected-users.json", Part: 1, Parts: 1, Rows: 11},
+				{Kind: "bundle", Name: "user-cleanup-run-" + fmt.Sprint(runID) + "-2026-11-28-entra-remove-members.zip", Part: 1, Parts: 1, Rows: 6},
+				{Kind: "entra", Group: "g-conf", IdPGroup: "Confluence: Users", Name: "Confluence_ Users-7ef0b5ee-2026-11-28-remove-members.csv", Part: 1, Parts: 1, Rows: 2},
+				{Kind: "entra", Group: "g-jira", IdPGroup: "SG-Jira-Users", Name: "jira-users-2026-11-28-remove-members.csv", Part: 1, Parts: 1, Rows: 4},
+			}
+			if diff := cmp.Diff(want, summarize(got.Files)); diff != "" {
+				t.Errorf("files (-want +got):\n%s", diff)
+			}
+			for _, f := range got.Files {
+				data := readExport(t, s, f)
+				sum := sha256.Sum256(data)
+				if hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(data)) != f.Size {
+					t.Errorf("%s: stored %d bytes with sha %x, recorded %d bytes %s", f.FileName, len(data), sum, f.Size, f.SHA256)
+				}
+				if f.ClientKey != "tenant-a" || f.RunID != runID {
+					t.Errorf("%s: tenant, run = %q, %d", f.FileName, f.ClientKey, f.RunID)
+				}
+				if f.Kind == cleanup.ExportKindEntra {
+					checkGolden(t, "entra-"+f.GroupID, data)
+					if f.ContentType != idpexport.MediaTypeCSV {
+						t.Errorf("%s: content type %q", f.FileName, f.ContentType)
+					}
+				}
+			}
+
+			// Rows the Entra file cannot carry need manual action; guests are flagged.
+			notes := rowNotes(t, s, runID)
+			wantNotes := map[string][2]string{
+				"bad,comma@example.com": {"manual", ManualPrefix + idpexport.ProblemSeparator},
+				"":                      {"manual", ManualPrefix + idpexport.ProblemEmpty},
+				"=cmd@example.com":      {"manual", ManualPrefix + idpexport.ProblemFormula},
+				"ext_user_other.org#EXT#@example.onmicrosoft.com": {"pending", GuestMessage},
+			}
+			if diff := cmp.Diff(wantNotes, notes); diff != "" {
+				t.Errorf("row notes (-want +got):\n%s", diff)
+			}
+
+			// The audit CSV and JSON carry every row, after the notes.
+			csvData := readExport(t, s, fileOfKind(t, got.Files, cleanup.ExportKindAuditCSV))
+			if n := bytes.Count(csvData, []byte("\r\n")); n != 12 {
+				t.Errorf("audit CSV has %d lines, want 12 (header + 11)", n)
+			}
+			if !bytes.Contains(csvData, []byte(`'=HYPERLINK(""x"")`)) {
+				t.Errorf("audit CSV does not neutralise the formula name:\n%s", csvData)
+			}
+			var doc struct {
+				RunID int64 `json:"runId"`
+				Users []struct {
+					Email      string             `json:"email"`
+					Outcome    string             `json:"outcome"`
+					Message    string             `json:"message"`
+					LastActive map[string]*string `json:"lastActive"`
+				} `json:"users"`
+			}
+			if err := json.Unmarshal(readExport(t, s, fileOfKind(t, got.Files, cleanup.ExportKindAuditJSON)), &doc); err != nil {
+				t.Fatalf("audit JSON: %v", err)
+			}
+			if doc.RunID != runID || len(doc.Users) != 11 {
+				t.Fatalf("audit JSON run %d with %d users, want %d and 11", doc.RunID, len(doc.Users), runID)
+			}
+			if u := doc.Users[5]; u.Email != "bad,comma@example.com" || u.Outcome != "manual" {
+				t.Errorf("audit JSON user 6 = %+v, want the manual row", u)
+			}
+			if la := doc.Users[10].LastActive; la["confluence"] != nil || la["jira-software"] == nil || *la["jira-software"] != "2025-06-01T00:00:00Z" {
+				t.Errorf("audit JSON lastActive = %v", la)
+			}
+
+			// The bundle holds README, script and the Entra files byte for byte.
+			zr := openZip(t, readExport(t, s, fileOfKind(t, got.Files, cleanup.ExportKindBundle)))
+			var names []string
+			for _, zf := range zr.File {
+				names = append(names, zf.Name)
+			}
+			wantNames := []string{"README.txt", "remove-members.ps1", "Confluence_ Users-7ef0b5ee-2026-11-28-remove-members.csv", "jira-users-2026-11-28-remove-members.csv"}
+			if diff := cmp.Diff(wantNames, names); diff != "" {
+				t.Errorf("bundle entries (-want +got):\n%s", diff)
+			}
+			for _, f := range entraFiles(got.Files) {
+				if got, want := zipEntry(t, zr, f.FileName), readExport(t, s, f); !bytes.Equal(got, want) {
+					t.Errorf("bundle copy of %s differs", f.FileName)
+				}
+			}
+			if readme := string(zipEntry(t, zr, "README.txt")); !strings.Contains(readme, "SG-Jira-Users") {
+				t.Errorf("README does not name the mapped Entra group:\n%s", readme)
+			}
+
+			// Regenerated never: a second call changes nothing.
+			if err := e.GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				t.Fatalf("second GenerateRunExports: %v", err)
+			}
+			again, err := s.RunExports(ctx, "tenant-a", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(got, again); diff != "" {
+				t.Errorf("second generation changed the files (-first +second):\n%s", diff)
+			}
+
+			// Another tenant sees nothing and cannot generate.
+			if _, err := s.RunExports(ctx, "tenant-b", runID); cleanup.KindOf(err) != cleanup.KindNotFound {
+				t.Errorf("RunExports as another tenant: %v, want not found", err)
+			}
+			if err := e.GenerateRunExports(ctx, "tenant-b", runID); cleanup.KindOf(err) != cleanup.KindNotFound {
+				t.Errorf("GenerateRunExports as another tenant: %v, want not found", err)
+			}
+		})
+	}
+}
+
+// rowNotes returns outcome and message of rows that have a message, by e-mail.
+func rowNotes(tb testing.TB, s *Store, runID int64) map[string][2]string {
+	tb.Helper()
+	rows, err := s.sqlDB.Query(s.rebind(`SELECT email, outcome, message FROM run_users WHERE run_id = ? AND message <> ''`), runID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string][2]string{}
+	for rows.Next() {
+		var email, outcome, msg string
+		if err := rows.Scan(&email, &outcome, &msg); err != nil {
+			tb.Fatal(err)
+		}
+		out[email] = [2]string{outcome, msg}
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func openZip(tb testing.TB, data []byte) *zip.Reader {
+	tb.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		tb.Fatalf("bundle is not a ZIP: %v", err)
+	}
+	return zr
+}
+
+func zipEntry(tb testing.TB, zr *zip.Reader, name string) []byte {
+	tb.Helper()
+	rc, err := zr.Open(name)
+	if err != nil {
+		tb.Fatalf("bundle entry %s: %v", name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func TestGenerateRunExportsOptionsAndParts(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		dryRun    bool
+		export    cleanup.ExportOptions
+		wantFiles []string
+		wantRows  []int64
+	}{
+		{
+			name:      "split into parts",
+			export:    cleanup.ExportOptions{MaxRowsPerFile: 2, Identifier: cleanup.IdentifierUPN},
+			wantFiles: []string{"jira-users-2026-11-28-remove-members-part1.csv", "jira-users-2026-11-28-remove-members-part2.csv", "jira-users-2026-11-28-remove-members-part3.csv"},
+			wantRows:  []int64{2, 2, 1},
+		},
+		{
+			name:      "dry run legacy example no BOM",
+			dryRun:    true,
+			export:    cleanup.ExportOptions{LegacyVersionRow: true, ExampleRow: true, NoBOM: true, MaxRowsPerFile: 10, Identifier: cleanup.IdentifierUPN},
+			wantFiles: []string{"jira-users-2026-11-28-dry-run-remove-members.csv"},
+			wantRows:  []int64{5},
+		},
+	}
+	for _, b := range backends(t) {
+		for _, tc := range tests {
+			t.Run(b.name+"/"+tc.name, func(t *testing.T) {
+				s := openStore(t, b.config(t))
+				settings := cleanup.DefaultSettings()
+				settings.Export = tc.export
+				runID := insertRun(t, s, "tenant-a", tc.dryRun, true, settings)
+				var users []testRunUser
+				for _, e := range []string{"e@x.com", "c@x.com", "a@x.com", "d@x.com", "b@x.com"} {
+					users = append(users, testRunUser{email: e, group: "g1", groupName: "jira-users", synced: true})
+				}
+				insertRunUsers(t, s, "tenant-a", runID, users)
+				if err := NewExporter(s, ExporterConfig{BatchSize: 2}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.RunExports(ctx, "tenant-a", runID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.DryRun != tc.dryRun {
+					t.Errorf("DryRun = %v", got.DryRun)
+				}
+				var names []string
+				var rows []int64
+				var all []byte
+				for _, f := range entraFiles(got.Files) {
+					names = append(names, f.FileName)
+					rows = append(rows, f.Rows)
+					if f.Parts != len(tc.wantFiles) {
+						t.Errorf("%s: parts = %d", f.FileName, f.Parts)
+					}
+					all = append(all, readExport(t, s, f)...)
+				}
+				if diff := cmp.Diff(tc.wantFiles, names); diff != "" {
+					t.Errorf("files (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tc.wantRows, rows); diff != "" {
+					t.Errorf("rows (-want +got):\n%s", diff)
+				}
+				checkGolden(t, strings.ReplaceAll(tc.name, " ", "-"), all)
+				bundle := fileOfKind(t, got.Files, cleanup.ExportKindBundle)
+				if tc.dryRun != strings.Contains(bundle.FileName, "-dry-run-") {
+					t.Errorf("bundle name %q, dry run %v", bundle.FileName, tc.dryRun)
+				}
+			})
+		}
+	}
+}
+
+func TestGenerateRunExportsRecovery(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			runID := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+			insertRunUsers(t, s, "tenant-a", runID, []testRunUser{{email: "a@x.com", group: "g1", groupName: "G", synced: true}})
+
+			// A crashed attempt left an incomplete file with a chunk.
+			stale, err := s.createExportFile(ctx, cleanup.ExportFile{ClientKey: "tenant-a", RunID: runID, Kind: cleanup.ExportKindEntra,
+				GroupID: "g1", Part: 1, Parts: 1, FileName: "x.csv", ContentType: idpexport.MediaTypeCSV, CreatedAt: exportT0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.sqlDB.Exec(s.rebind(`INSERT INTO export_chunks (file_id, seq, data) VALUES (?, 0, ?)`), stale, []byte("partial")); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.RunExports(ctx, "tenant-a", runID); err != nil || len(got.Files) != 0 {
+				t.Fatalf("incomplete files listed: %v, %v", got.Files, err)
+			}
+			if _, err := s.ExportFile(ctx, stale); cleanup.KindOf(err) != cleanup.KindNotFound {
+				t.Errorf("ExportFile(incomplete) = %v, want not found", err)
+			}
+
+			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				t.Fatalf("GenerateRunExports after a crash: %v", err)
+			}
+			got, err := s.RunExports(ctx, "tenant-a", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := make([]string, 0, len(got.Files))
+			for _, f := range got.Files {
+				kinds = append(kinds, f.Kind)
+				if f.ID == stale {
+					t.Errorf("the stale file %d survived", stale)
+				}
+			}
+			if diff := cmp.Diff([]string{"audit-csv", "audit-json", "bundle", "entra"}, kinds); diff != "" {
+				t.Errorf("kinds (-want +got):\n%s", diff)
+			}
+			var chunks int
+			if err := s.sqlDB.QueryRow(s.rebind(`SELECT COUNT(*) FROM export_chunks WHERE file_id = ?`), stale).Scan(&chunks); err != nil || chunks != 0 {
+				t.Errorf("chunks of the stale file: %d, %v", chunks, err)
+			}
+		})
+	}
+}
+
+func TestGenerateRunExportsWithoutIdPRows(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			runID := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+			insertRunUsers(t, s, "tenant-a", runID, []testRunUser{{email: "a@x.com", group: "g1", groupName: "G",
+				action: cleanup.ActionRemoveProductAccess, outcome: cleanup.OutcomeDone}})
+			// Another tenant's run with IdP rows must not leak in.
+			other := insertRun(t, s, "tenant-b", false, true, cleanup.DefaultSettings())
+			insertRunUsers(t, s, "tenant-b", other, []testRunUser{{email: "b@x.com", group: "g1", groupName: "G", synced: true}})
+
+			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.RunExports(ctx, "tenant-a", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, f := range got.Files {
+				kinds = append(kinds, f.Kind)
+			}
+			if diff := cmp.Diff([]string{"audit-csv", "audit-json"}, kinds); diff != "" {
+				t.Errorf("kinds (-want +got):\n%s", diff)
+			}
+			if f := fileOfKind(t, got.Files, cleanup.ExportKindAuditCSV); f.Rows != 1 {
+				t.Errorf("audit rows = %d, want 1", f.Rows)
+			}
+		})
+	}
+}
+
+func TestRunExportsPending(t *testing.T) {
+	s := openStore(t, sqliteConfig(t))
+	runID := insertRun(t, s, "tenant-a", true, false, cleanup.DefaultSettings())
+	got, err := s.RunExports(context.Background(), "tenant-a", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cleanup.RunExports{RunID: runID, DryRun: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("RunExports (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseLastActive(t *testing.T) {
+	tests := []struct {
+		in   string
+		want map[string]time.Time
+		err  bool
+	}{
+		{in: `{}`, want: map[string]time.Time{}},
+		{in: ``, want: map[string]time.Time{}},
+		{in: `{"jira":"2025-01-02T03:04:05Z"}`, want: map[string]time.Time{"jira": time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}},
+		{in: ` { "a" : null , "b":"" } `, want: map[string]time.Time{"a": {}, "b": {}}},
+		{in: `{"a\u0062":"2025-01-02T04:04:05+01:00"}`, want: map[string]time.Time{"ab": time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}},
+		{in: `{"a":"yesterday"}`, err: true},
+		{in: `[1]`, err: true},
+		{in: `{"a":1}`, err: true},
+	}
+	for _, tc := range tests {
+		sc := newAuditScanner(1, false)
+		err := sc.lastActive([]byte(tc.in))
+		if (err != nil) != tc.err {
+			t.Errorf("lastActive(%q) error = %v, want error %v", tc.in, err, tc.err)
+			continue
+		}
+		if tc.err {
+			continue
+		}
+		if diff := cmp.Diff(tc.want, sc.u.LastActive); diff != "" {
+			t.Errorf("lastActive(%q) (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}
+
+func TestChunkReaderWriter(t *testing.T) {
+	s := openStore(t, sqliteConfig(t))
+	ctx := context.Background()
+	runID := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+	insert, err := s.sqlDB.Prepare(s.rebind(`INSERT INTO export_chunks (file_id, seq, data) VALUES (?, ?, ?)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer insert.Close()
+	for _, size := range []int{0, 1, 9, 10, 11, 95} {
+		id, err := s.createExportFile(ctx, cleanup.ExportFile{ClientKey: "tenant-a", RunID: runID, Kind: cleanup.ExportKindAuditCSV,
+			GroupID: fmt.Sprint(size), FileName: "f", ContentType: "text/plain", CreatedAt: exportT0, Part: 1, Parts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte("0123456789abcdef"), 8)[:size]
+		w := newChunkWriter(ctx, insert, id, make([]byte, 0, 10))
+		// Odd write sizes cross chunk boundaries.
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 3)
+			if _, err := w.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		if w.size != int64(size) || w.SHA256() != hex.EncodeToString(sum[:]) {
+			t.Errorf("size %d: writer counted %d bytes, sha %s", size, w.size, w.SHA256())
+		}
+		var chunks int
+		if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_chunks WHERE file_id = ?`, id).Scan(&chunks); err != nil {
+			t.Fatal(err)
+		}
+		if want := (size + 9) / 10; chunks != want {
+			t.Errorf("size %d: %d chunks, want %d", size, chunks, want)
+		}
+		got := readExport(t, s, cleanup.ExportFile{ID: id})
+		if !bytes.Equal(got, data) && !(len(got) == 0 && size == 0) {
+			t.Errorf("size %d: read back %q", size, got)
+		}
+	}
+}

@@ -1,0 +1,534 @@
+// Scheduling and cleanup page: tabs Schedules / Manual cleanup / History.
+// Schedules and manual cleanups are Definitions (GET/POST /api/cleanups,
+// GET/PUT/DELETE /api/cleanups/{id}); "Dry run" and "Run now" start a run
+// (POST /api/cleanups/{id}/run) whose progress is polled from
+// GET /api/runs/{id} without blocking the page. History lists GET /api/runs
+// with "Show users" (GET /api/runs/{id}/users) and "Export data" (the
+// export-data dialog).
+import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate } from './api.js';
+import { describeSchedule, nextRun } from './schedule.js';
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 1000;
+const PAGE_SIZE = 25;
+
+const ACTIONS = {
+  review: 'Add to list for review',
+  'remove-product-access': 'Remove product access',
+  deactivate: 'Deactivate users (managed users only)',
+  entra: 'Microsoft Entra ID action',
+};
+const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed'];
+const ACTIVE_STATUSES = new Set(['queued', 'pending', 'available', 'scheduled', 'running', 'retryable']);
+
+let settings = null;
+let groups = [];
+let cleanups = [];
+
+// ---- tabs (WAI-ARIA tabs pattern: arrows move, Home/End jump) ----
+const tabs = [...document.querySelectorAll('[role="tab"]')];
+function selectTab(tab, focus) {
+  for (const t of tabs) {
+    const on = t === tab;
+    t.setAttribute('aria-selected', String(on));
+    t.tabIndex = on ? 0 : -1;
+    $(t.getAttribute('aria-controls')).hidden = !on;
+  }
+  if (focus) tab.focus();
+  if (tab.id === 'tab-history') loadHistory(0);
+  if (tab.id === 'tab-manual') renderManual();
+}
+for (const t of tabs) {
+  t.addEventListener('click', () => selectTab(t, false));
+  t.addEventListener('keydown', (e) => {
+    const i = tabs.indexOf(t);
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    selectTab(tabs[(to + tabs.length) % tabs.length], true);
+  });
+}
+
+// ---- field helpers ----
+function field(id, label, input, help) {
+  input.id = id;
+  if (help) input.setAttribute('aria-describedby', id + '-help');
+  return h('div', { class: 'uc-field' }, h('label', { for: id }, label), input, help ? h('p', { class: 'uc-help', id: id + '-help' }, help) : null);
+}
+function check(id, label, checked, dataField) {
+  return h('div', { class: 'uc-check' }, h('input', { type: 'checkbox', id, checked: !!checked, dataset: dataField ? { field: dataField } : undefined }), h('label', { for: id }, label));
+}
+function groupChecklist(prefix, legend, list, chosen, dataField, empty) {
+  const set = new Set(chosen || []);
+  return h('fieldset', { class: 'uc-field', dataset: { field: dataField } },
+    h('legend', {}, legend),
+    list.length === 0 ? h('p', { class: 'uc-empty' }, empty)
+      : h('div', { class: 'uc-checklist', id: prefix },
+        list.map((g) => check(prefix + '-' + g.id, g.name + (g.synced ? ' (synced)' : ''), set.has(g.id)))));
+}
+function checkedIDs(root, prefix) {
+  return [...root.querySelectorAll('#' + prefix + ' input:checked')].map((el) => el.id.slice(prefix.length + 1));
+}
+const idpConfigured = () => !!(settings && settings.identityProvider && settings.identityProvider.provider);
+
+// ---- the cleanup creation form ----
+function defaults(manual) {
+  return {
+    name: '', licensingGroupIds: [], extraGroupIds: [], exceptionsOverride: null, daysInactive: 90,
+    includeNeverActive: false, neverActiveMinAccountAgeDays: 30, emailDomains: [], externalOnly: false,
+    skipApps: true, skipCustomers: true, action: 'review', entraMode: 'export', manual: !!manual,
+    schedule: { active: true, frequency: 'weekly', weekdays: ['mon'], dayOfMonth: 1, timeOfDay: '03:00', timeZone: browserZone() },
+  };
+}
+function browserZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch (_) { return 'UTC'; }
+}
+function zones() {
+  try { return Intl.supportedValuesOf('timeZone'); } catch (_) { return ['UTC']; }
+}
+
+function cleanupForm(def, opts) {
+  const p = opts.prefix;
+  const d = Object.assign(defaults(def.manual), def);
+  const s = Object.assign(defaults(false).schedule, d.schedule || {});
+  const licensing = groups.filter((g) => g.licensing);
+  const others = groups.filter((g) => !g.licensing);
+  const exc = d.exceptionsOverride;
+
+  const actionOptions = Object.entries(ACTIONS).filter(([k]) => k !== 'entra' || idpConfigured() || d.action === 'entra');
+  const actionSel = h('select', { dataset: { field: 'action' } },
+    actionOptions.map(([k, v]) => h('option', { value: k, selected: d.action === k }, v)));
+  const entraMode = h('select', { dataset: { field: 'entraMode' } },
+    h('option', { value: 'export', selected: d.entraMode !== 'direct' }, 'Export the Entra "Bulk remove members" CSV per group'),
+    h('option', { value: 'direct', selected: d.entraMode === 'direct' }, 'Remove members through Microsoft Graph'));
+  const entraRow = field(p + '-entraMode', 'Microsoft Entra ID removal', entraMode);
+
+  const freq = h('select', { dataset: { field: 'schedule.frequency' } },
+    [['daily', 'Daily'], ['weekly', 'Weekly'], ['monthly', 'Monthly'], ['cron', 'Cron expression']].map(([k, v]) => h('option', { value: k, selected: s.frequency === k }, v)));
+  const weekdays = h('fieldset', { class: 'uc-field', dataset: { field: 'schedule.weekdays' } }, h('legend', {}, 'On'),
+    h('div', { class: 'uc-inline' }, ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((w) =>
+      check(p + '-wd-' + w, w[0].toUpperCase() + w.slice(1), (s.weekdays || []).includes(w)))));
+  const dom = field(p + '-dom', 'Day of the month', h('input', { type: 'number', min: '1', max: '31', value: String(s.dayOfMonth || 1), dataset: { field: 'schedule.dayOfMonth' } }));
+  const cron = field(p + '-cron', 'Cron expression (minute hour day month weekday)', h('input', { value: s.cron || '', spellcheck: 'false', dataset: { field: 'schedule.cron' } }));
+  const timeRow = field(p + '-time', 'Time', h('input', { type: 'time', value: s.timeOfDay || '03:00', dataset: { field: 'schedule.timeOfDay' } }));
+  const zoneList = h('datalist', { id: p + '-zones' }, zones().map((z) => h('option', { value: z })));
+  const zone = field(p + '-zone', 'Time zone', h('input', { value: s.timeZone || 'UTC', list: p + '-zones', spellcheck: 'false', dataset: { field: 'schedule.timeZone' } }));
+  const preview = h('p', { class: 'uc-next', id: p + '-next', role: 'status' });
+
+  const excBox = h('div', { class: 'uc-indent', hidden: !exc },
+    groupChecklist(p + '-excg', 'Exception groups', groups, exc ? exc.groupIds : (settings ? settings.exceptions.groupIds : []), 'exceptionsOverride.groupIds', 'No groups.'),
+    field(p + '-exca', 'Exception account IDs', h('textarea', { rows: '2', dataset: { field: 'exceptionsOverride.accountIds' } },
+      ((exc ? exc.accountIds : (settings ? settings.exceptions.accountIds : [])) || []).join('\n'))));
+
+  const form = h('form', { class: 'uc-form', novalidate: true, id: p + '-form' },
+    h('div', { class: 'uc-error-summary uc-message uc-message-error', role: 'alert', tabindex: '-1', hidden: true }),
+    field(p + '-name', 'Name', h('input', { value: d.name, required: true, dataset: { field: 'name' } })),
+    h('h3', {}, 'Selection criteria'),
+    groupChecklist(p + '-lic', 'Licensing groups', licensing, d.licensingGroupIds, 'licensingGroupIds', 'No licensing groups found.'),
+    groupChecklist(p + '-extra', 'Part of the following groups (in addition to licensing groups)', others, d.extraGroupIds, 'extraGroupIds', 'No other groups.'),
+    check(p + '-excOverride', 'Override the exceptions from settings for this cleanup', !!exc, 'exceptionsOverride'),
+    excBox,
+    field(p + '-days', 'Days inactive', h('input', { type: 'number', min: '1', value: String(d.daysInactive), dataset: { field: 'daysInactive' } }), 'Users without activity for this many days are selected.'),
+    check(p + '-never', 'Include users who were never active', d.includeNeverActive, 'includeNeverActive'),
+    field(p + '-minAge', 'Minimum account age for never-active users (days)', h('input', { type: 'number', min: '0', value: String(d.neverActiveMinAccountAgeDays), dataset: { field: 'neverActiveMinAccountAgeDays' } })),
+    field(p + '-domains', 'Matching e-mail domains', h('textarea', { rows: '2', dataset: { field: 'emailDomains' } }, (d.emailDomains || []).join('\n')), 'Only users with an e-mail in these domains; empty: all.'),
+    check(p + '-external', 'External users only', d.externalOnly, 'externalOnly'),
+    check(p + '-skipApps', 'Skip app and bot accounts', d.skipApps, 'skipApps'),
+    check(p + '-skipCustomers', 'Skip Jira Service Management customers', d.skipCustomers, 'skipCustomers'),
+    h('h3', {}, 'Cleanup action'),
+    field(p + '-action', 'Action', actionSel, idpConfigured() ? null : 'Configure an identity provider in Settings to use the Microsoft Entra ID action.'),
+    entraRow,
+    opts.manual ? null : h('div', {},
+      h('h3', {}, 'Time'),
+      h('div', { class: 'uc-toggle' }, h('input', { type: 'checkbox', role: 'switch', id: p + '-active', checked: !!s.active, dataset: { field: 'schedule.active' } }), h('label', { for: p + '-active' }, 'Active')),
+      field(p + '-freq', 'Frequency', freq), weekdays, dom, cron, timeRow, zone, zoneList, preview),
+    h('div', { class: 'uc-actions' }, opts.buttons(form)));
+
+  const q = (sel) => form.querySelector(sel);
+  function collect() {
+    const out = {
+      name: q('#' + p + '-name').value.trim(),
+      licensingGroupIds: checkedIDs(form, p + '-lic'),
+      extraGroupIds: checkedIDs(form, p + '-extra'),
+      exceptionsOverride: q('#' + p + '-excOverride').checked
+        ? { groupIds: checkedIDs(form, p + '-excg'), accountIds: splitList(q('#' + p + '-exca').value) } : null,
+      daysInactive: Number(q('#' + p + '-days').value || 0),
+      includeNeverActive: q('#' + p + '-never').checked,
+      neverActiveMinAccountAgeDays: Number(q('#' + p + '-minAge').value || 0),
+      emailDomains: splitList(q('#' + p + '-domains').value),
+      externalOnly: q('#' + p + '-external').checked,
+      skipApps: q('#' + p + '-skipApps').checked,
+      skipCustomers: q('#' + p + '-skipCustomers').checked,
+      action: actionSel.value,
+      entraMode: entraMode.value,
+      manual: !!opts.manual,
+    };
+    if (!opts.manual) {
+      const f = freq.value;
+      out.schedule = {
+        active: q('#' + p + '-active').checked, frequency: f,
+        timeOfDay: q('#' + p + '-time').value, timeZone: q('#' + p + '-zone').value.trim(),
+      };
+      if (f === 'weekly') out.schedule.weekdays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].filter((w) => q('#' + p + '-wd-' + w).checked);
+      if (f === 'monthly') out.schedule.dayOfMonth = Number(q('#' + p + '-dom').value || 0);
+      if (f === 'cron') out.schedule.cron = q('#' + p + '-cron').value.trim();
+    } else {
+      out.schedule = Object.assign({}, s, { active: false });
+    }
+    return out;
+  }
+  function sync() {
+    entraRow.hidden = actionSel.value !== 'entra';
+    q('#' + p + '-minAge').closest('.uc-field').hidden = !q('#' + p + '-never').checked;
+    excBox.hidden = !q('#' + p + '-excOverride').checked;
+    if (opts.manual) return;
+    const f = freq.value;
+    weekdays.hidden = f !== 'weekly';
+    dom.hidden = f !== 'monthly';
+    cron.hidden = f !== 'cron';
+    timeRow.hidden = f === 'cron';
+    const sched = collect().schedule;
+    const next = sched.active ? nextRun(sched, new Date()) : null;
+    preview.textContent = 'Next cleanup: ' + (!sched.active ? 'not scheduled (inactive)'
+      : next ? formatDate(next.toISOString()) + ' — ' + describeSchedule(sched) : describeSchedule(sched) + ' (shown after saving)');
+  }
+  form.addEventListener('input', sync);
+  form.addEventListener('change', sync);
+  sync();
+  form.collect = collect;
+  return form;
+}
+
+// ---- schedules ----
+function actionLabel(a) { return ACTIONS[a] || a; }
+function nextOf(c) { return c.nextRun || c.nextRunAt || c.next || null; }
+function lastOf(c) {
+  const l = c.lastRun || null;
+  if (l && typeof l === 'object') return formatDate(l.startedAt || l.createdAt) + (l.status ? ' · ' + l.status : '');
+  return formatDate(l || c.lastRunAt);
+}
+
+async function loadSchedules() {
+  const box = $('schedules');
+  stateMessage(box, 'loading', 'Loading schedules…');
+  try {
+    cleanups = listOf(await api('GET', '/cleanups'), 'cleanups');
+  } catch (err) {
+    stateMessage(box, 'error', 'Schedules could not be loaded. ' + err.message, loadSchedules);
+    return;
+  }
+  const scheduled = cleanups.filter((c) => !c.manual);
+  if (scheduled.length === 0) {
+    stateMessage(box, 'empty', 'No schedules yet. Add one to clean up inactive users automatically.');
+    return;
+  }
+  box.replaceChildren(h('table', { class: 'uc-table', id: 'schedules-table' },
+    h('thead', {}, h('tr', {}, ['Name', 'Action', 'Active', 'Next cleanup', 'Last run', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, scheduled.map((c) => {
+      const toggleID = 'active-' + c.id;
+      return h('tr', { dataset: { cleanup: String(c.id) } },
+        h('td', {}, c.name),
+        h('td', {}, actionLabel(c.action)),
+        h('td', {}, h('div', { class: 'uc-toggle' },
+          h('input', { type: 'checkbox', role: 'switch', id: toggleID, checked: !!(c.schedule && c.schedule.active), onchange: (e) => setActive(c, e.target) }),
+          h('label', { for: toggleID, class: 'uc-visually-hidden' }, 'Active: ' + c.name))),
+        h('td', {}, c.schedule && c.schedule.active ? formatDate(nextOf(c)) : '—'),
+        h('td', {}, lastOf(c)),
+        h('td', { class: 'uc-row-actions' },
+          h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => editSchedule(c) }, 'Edit'),
+          h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { run: 'dry' }, onclick: () => startRun(c, true) }, 'Dry run'),
+          h('button', { type: 'button', class: 'uc-button uc-button-warning', dataset: { run: 'now' }, onclick: (e) => confirmRun(e.target, c) }, 'Run now'),
+          h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: (e) => deleteCleanup(e.target, c) }, 'Delete')));
+    }))));
+}
+
+async function setActive(c, input) {
+  const def = Object.assign({}, c, { schedule: Object.assign({}, c.schedule, { active: input.checked }) });
+  input.disabled = true;
+  try {
+    await api('PUT', '/cleanups/' + c.id, def);
+    flag(input.checked ? 'Schedule activated' : 'Schedule paused', c.name, 'success');
+    await loadSchedules();
+  } catch (err) {
+    input.checked = !input.checked;
+    flag('Schedule not changed', err.message, 'error');
+  } finally {
+    input.disabled = false;
+  }
+}
+
+function inlineConfirm(anchor, text, yesLabel, onYes) {
+  const cell = anchor.closest('td, .uc-actions') || anchor.parentElement;
+  const old = [...cell.childNodes];
+  const cancel = () => { cell.replaceChildren(...old); anchor.focus(); };
+  const yes = h('button', { type: 'button', class: 'uc-button uc-button-danger', onclick: () => { cell.replaceChildren(...old); onYes(); } }, yesLabel);
+  cell.replaceChildren(h('span', { class: 'uc-confirm', role: 'alert' }, text), yes,
+    h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: cancel }, 'Cancel'));
+  yes.focus();
+}
+
+function confirmRun(button, c) {
+  inlineConfirm(button, actionLabel(c.action) + ' for the selected users now?', 'Run now', () => startRun(c, false));
+}
+
+function deleteCleanup(button, c) {
+  inlineConfirm(button, 'Delete "' + c.name + '"? Its history stays.', 'Delete', async () => {
+    try {
+      await api('DELETE', '/cleanups/' + c.id);
+      flag('Schedule deleted', c.name, 'success');
+    } catch (err) {
+      flag('Schedule not deleted', err.message, 'error');
+    }
+    loadSchedules();
+  });
+}
+
+function showEditor(def) {
+  const editor = $('schedule-editor');
+  const isNew = !def.id;
+  const form = cleanupForm(def, {
+    prefix: 'sched',
+    buttons: () => [
+      h('button', { type: 'submit', class: 'uc-button', id: 'save-schedule' }, isNew ? 'Create schedule' : 'Save'),
+      h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: closeEditor }, 'Cancel'),
+    ],
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const body = form.collect();
+    const btn = $('save-schedule');
+    btn.disabled = true;
+    try {
+      await api(isNew ? 'POST' : 'PUT', isNew ? '/cleanups' : '/cleanups/' + def.id, Object.assign({}, def, body));
+      flag(isNew ? 'Schedule created' : 'Schedule saved', body.name, 'success');
+      closeEditor();
+      loadSchedules();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400) showErrors(form, err);
+      else showErrors(form, { message: 'Nothing was saved. ' + err.message, fields: {} });
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  editor.replaceChildren(h('h2', {}, isNew ? 'Add schedule' : 'Edit schedule'), form);
+  editor.hidden = false;
+  $('schedules-list').hidden = true;
+  form.querySelector('input').focus();
+}
+function closeEditor() {
+  $('schedule-editor').hidden = true;
+  $('schedule-editor').replaceChildren();
+  $('schedules-list').hidden = false;
+  $('add-schedule').focus();
+}
+function editSchedule(c) { showEditor(c); }
+$('add-schedule').addEventListener('click', () => showEditor(defaults(false)));
+
+// ---- manual cleanup ----
+function renderManual() {
+  const box = $('manual-editor');
+  if (box.firstChild) return;
+  const form = cleanupForm(defaults(true), {
+    prefix: 'manual',
+    manual: true,
+    buttons: () => [
+      h('button', { type: 'submit', class: 'uc-button uc-button-default', id: 'manual-dry', dataset: { dry: '1' } }, 'Dry run'),
+      h('button', { type: 'submit', class: 'uc-button uc-button-warning', id: 'manual-run', dataset: { dry: '0' } }, 'Run now'),
+    ],
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const dry = !e.submitter || e.submitter.dataset.dry !== '0';
+    clearErrors(form);
+    const body = form.collect();
+    try {
+      const created = await api('POST', '/cleanups', body);
+      startRun(Object.assign({}, body, created), dry);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400) showErrors(form, err);
+      else showErrors(form, { message: 'The cleanup was not started. ' + err.message, fields: {} });
+    }
+  });
+  box.replaceChildren(form);
+}
+
+// ---- runs and progress ----
+function runID(r) { return r.runId !== undefined ? r.runId : r.id; }
+function counts(r) { return r.counts || {}; }
+function progress(r) {
+  const pr = r.progress || {};
+  const c = counts(r);
+  return { done: pr.evaluated !== undefined ? pr.evaluated : (c.evaluated || 0), total: pr.total !== undefined ? pr.total : (r.total || 0) };
+}
+
+async function startRun(c, dryRun) {
+  let res;
+  try {
+    res = await api('POST', '/cleanups/' + c.id + '/run', { dryRun });
+  } catch (err) {
+    flag(dryRun ? 'Dry run not started' : 'Cleanup not started', err.message, 'error');
+    return;
+  }
+  const id = runID(res);
+  const bar = h('progress', { max: '1', value: '0', 'aria-label': 'Progress of ' + c.name });
+  const text = h('span', {}, 'Starting…');
+  const item = h('div', { class: 'uc-progress', dataset: { runId: String(id), status: 'queued' } },
+    h('strong', {}, (dryRun ? 'Dry run: ' : 'Cleanup: ') + c.name), bar, text);
+  $('runs-progress').prepend(item);
+  flag(dryRun ? 'Dry run started' : 'Cleanup started', c.name, 'info');
+  poll(id, item, bar, text, c, dryRun);
+}
+
+async function poll(id, item, bar, text, c, dryRun) {
+  let failures = 0;
+  for (;;) {
+    let r;
+    try {
+      r = await api('GET', '/runs/' + id);
+      failures = 0;
+    } catch (err) {
+      if (++failures >= 5) { text.textContent = 'Progress unavailable: ' + err.message; return; }
+      await sleep(POLL_MS * failures);
+      continue;
+    }
+    const status = r.status || 'running';
+    item.dataset.status = status;
+    const { done, total } = progress(r);
+    if (total > 0) { bar.max = total; bar.value = Math.min(done, total); } else bar.removeAttribute('value');
+    if (!ACTIVE_STATUSES.has(status)) {
+      bar.max = 1; bar.value = 1;
+      const ct = counts(r);
+      text.replaceChildren(status + ' — evaluated ' + (ct.evaluated || done) + ', matched ' + (ct.matched || 0) + ' ',
+        h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); selectTab($('tab-history'), true); } }, 'Go to results'));
+      flag((dryRun ? 'Dry run ' : 'Cleanup ') + status, c.name + ': ' + (ct.matched || 0) + ' users matched', status === 'failed' ? 'error' : 'success');
+      return;
+    }
+    text.textContent = status + ' — evaluated ' + done + (total ? ' / ' + total : '') + ' users';
+    await sleep(POLL_MS);
+  }
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- history ----
+async function loadHistory(offset) {
+  const box = $('history-list');
+  $('run-users').hidden = true;
+  box.hidden = false;
+  stateMessage(box, 'loading', 'Loading history…');
+  let data;
+  try {
+    data = await api('GET', '/runs?limit=' + PAGE_SIZE + '&offset=' + offset);
+  } catch (err) {
+    stateMessage(box, 'error', 'History could not be loaded. ' + err.message, () => loadHistory(offset));
+    return;
+  }
+  const runs = listOf(data, 'runs');
+  if (runs.length === 0 && offset === 0) {
+    stateMessage(box, 'empty', 'No cleanups have run yet. Start a dry run from Schedules or Manual cleanup.');
+    return;
+  }
+  box.replaceChildren(
+    h('table', { class: 'uc-table', id: 'history-table' },
+      h('thead', {}, h('tr', {}, ['Name', 'Started', 'Dry run', 'Status', 'Evaluated', 'Matched', 'Failed', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, runs.map((r) => {
+        const ct = counts(r);
+        return h('tr', { dataset: { run: String(r.id) } },
+          h('td', {}, r.name || r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
+          h('td', {}, formatDate(r.startedAt || r.createdAt)),
+          h('td', {}, r.dryRun ? 'Yes' : 'No'),
+          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, r.status || '')),
+          h('td', { class: 'uc-num' }, String(ct.evaluated || 0)),
+          h('td', { class: 'uc-num' }, String(ct.matched || 0)),
+          h('td', { class: 'uc-num' }, String(r.failed !== undefined ? r.failed : (ct.failed || 0))),
+          h('td', { class: 'uc-row-actions' },
+            h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
+            h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data')));
+      }))),
+    pager(offset, runs.length, data, (o) => loadHistory(o)));
+}
+
+function statusTone(s) {
+  if (s === 'failed') return 'removed';
+  if (s === 'succeeded' || s === 'completed' || s === 'done') return 'success';
+  if (ACTIVE_STATUSES.has(s)) return 'inprogress';
+  return 'default';
+}
+
+function pager(offset, n, data, go) {
+  const total = data && typeof data.total === 'number' ? data.total : null;
+  const more = data && data.hasMore !== undefined ? !!data.hasMore : (total !== null ? offset + n < total : n === PAGE_SIZE);
+  if (offset === 0 && !more) return null;
+  return h('nav', { class: 'uc-pager', 'aria-label': 'Pages' },
+    h('button', { type: 'button', class: 'uc-button uc-button-subtle', disabled: offset === 0, onclick: () => go(Math.max(0, offset - PAGE_SIZE)) }, 'Previous'),
+    h('span', {}, (offset + 1) + '–' + (offset + n) + (total !== null ? ' of ' + total : '')),
+    h('button', { type: 'button', class: 'uc-button uc-button-subtle', disabled: !more, onclick: () => go(offset + PAGE_SIZE) }, 'Next'));
+}
+
+function openExport(r) {
+  try {
+    AP.dialog.create({ key: 'export-data', size: 'large', chrome: false, customData: { runId: r.id } })
+      .on('close', () => { const b = document.querySelector('[data-export="' + r.id + '"]'); if (b) b.focus(); });
+  } catch (err) {
+    flag('Export data is not available', 'The product could not open the dialog: ' + err.message, 'error');
+  }
+}
+
+async function showUsers(r, f) {
+  const box = $('run-users');
+  $('history-list').hidden = true;
+  box.hidden = false;
+  const q = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(f.offset || 0) });
+  if (f.outcome) q.set('outcome', f.outcome);
+  if (f.group) q.set('group', f.group);
+  const back = h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'users-back', onclick: () => { box.hidden = true; $('history-list').hidden = false; } }, '← Back to History');
+  const outcome = h('select', { id: 'filter-outcome' }, h('option', { value: '' }, 'All outcomes'), OUTCOMES.map((o) => h('option', { value: o, selected: f.outcome === o }, o)));
+  const group = h('select', { id: 'filter-group' }, h('option', { value: '' }, 'All groups'), groups.map((g) => h('option', { value: g.id, selected: f.group === g.id }, g.name)));
+  const filters = h('form', { class: 'uc-filters', onsubmit: (e) => { e.preventDefault(); showUsers(r, { offset: 0, outcome: outcome.value, group: group.value }); } },
+    h('div', { class: 'uc-field' }, h('label', { for: 'filter-outcome' }, 'Outcome'), outcome),
+    h('div', { class: 'uc-field' }, h('label', { for: 'filter-group' }, 'Group'), group),
+    h('button', { type: 'submit', class: 'uc-button uc-button-default' }, 'Filter'));
+  const results = h('div', { id: 'users-results' });
+  box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.name || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), filters, results);
+  stateMessage(results, 'loading', 'Loading users…');
+  let data;
+  try {
+    data = await api('GET', '/runs/' + r.id + '/users?' + q.toString());
+  } catch (err) {
+    stateMessage(results, 'error', 'Users could not be loaded. ' + err.message, () => showUsers(r, f));
+    return;
+  }
+  const users = listOf(data, 'users');
+  if (users.length === 0) {
+    stateMessage(results, 'empty', f.outcome || f.group ? 'No users match these filters.' : 'This cleanup did not select any users.');
+    return;
+  }
+  results.replaceChildren(
+    h('table', { class: 'uc-table', id: 'users-table' },
+      h('thead', {}, h('tr', {}, ['User', 'E-mail', 'Group', 'Reason', 'Action', 'Outcome'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, users.map((u) => h('tr', {},
+        h('td', {}, u.name || u.displayName || u.accountId),
+        h('td', {}, u.email || ''),
+        h('td', {}, (u.groupName || '') + (u.groupSynced ? ' (synced)' : '')),
+        h('td', {}, u.reason || ''),
+        h('td', {}, u.action || ''),
+        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, u.outcome || ''), u.message ? ' ' + u.message : ''))))),
+    pager(f.offset || 0, users.length, data, (o) => showUsers(r, Object.assign({}, f, { offset: o }))));
+  back.focus();
+}
+
+// ---- start ----
+async function init() {
+  const box = $('schedules');
+  stateMessage(box, 'loading', 'Loading…');
+  try {
+    const [s, g] = await Promise.all([api('GET', '/settings'), api('GET', '/groups').catch(() => [])]);
+    settings = s;
+    groups = listOf(g, 'groups');
+  } catch (err) {
+    stateMessage(box, 'error', 'The page could not be loaded. ' + err.message, init);
+    return;
+  }
+  loadSchedules();
+}
+init();
