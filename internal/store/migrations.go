@@ -50,5 +50,6 @@ CREATE UNIQUE INDEX tenants_client_key ON tenants (client_key);
 `,
 		},
 		migrationCleanupTables(),
+		migrationExportFiles(),
 	}, migrationRiver()...)
 }
