@@ -2,6 +2,8 @@ package store
 
 // migrationCleanupTables is schema version 2: tenant settings, cleanup
 // definitions, runs and their affected-user rows (the run history).
+// A run keeps snapshots of its definition, settings (no secrets) and
+// classified groups, so resuming it after a crash plans the same rows.
 //
 // runs.cleanup_id has no foreign key on purpose: a run's history survives
 // deleting its cleanup. UNIQUE(cleanup_id, scheduled_for) makes a second
@@ -44,6 +46,7 @@ CREATE TABLE runs (
 	cleanup_name TEXT NOT NULL DEFAULT '',
 	definition TEXT NOT NULL,
 	settings TEXT NOT NULL,
+	groups TEXT NOT NULL DEFAULT '[]',
 	trigger TEXT NOT NULL,
 	started_by TEXT NOT NULL DEFAULT '',
 	scheduled_for DATETIME,
@@ -123,6 +126,7 @@ CREATE TABLE runs (
 	cleanup_name TEXT NOT NULL DEFAULT '',
 	definition TEXT NOT NULL,
 	settings TEXT NOT NULL,
+	groups TEXT NOT NULL DEFAULT '[]',
 	trigger TEXT NOT NULL,
 	started_by TEXT NOT NULL DEFAULT '',
 	scheduled_for TIMESTAMPTZ,

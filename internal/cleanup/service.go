@@ -1,0 +1,402 @@
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Cleanup is a stored cleanup definition with its bookkeeping: the version
+// for optimistic concurrency (If-Match) and the schedule's next time.
+type Cleanup struct {
+	Definition
+	Version         int64      `json:"version"`
+	NextRunAt       *time.Time `json:"nextRunAt,omitempty"`
+	LastScheduledAt *time.Time `json:"lastScheduledAt,omitempty"`
+	ScheduleText    string     `json:"scheduleDescription,omitempty"`
+}
+
+// DueCleanup is a scheduled cleanup whose next time has come.
+type DueCleanup struct {
+	ClientKey string
+	Cleanup
+}
+
+// Page selects a page of a list (1-based).
+type Page struct {
+	Page    int
+	PerPage int
+}
+
+// Paging limits.
+const (
+	DefaultPerPage = 25
+	MaxPerPage     = 200
+)
+
+// Normalized clamps the page to valid values.
+func (p Page) Normalized() Page {
+	if p.Page < 1 {
+		p.Page = 1
+	}
+	if p.PerPage < 1 {
+		p.PerPage = DefaultPerPage
+	}
+	if p.PerPage > MaxPerPage {
+		p.PerPage = MaxPerPage
+	}
+	return p
+}
+
+// Offset is the number of items before the page.
+func (p Page) Offset() int { return (p.Page - 1) * p.PerPage }
+
+// RunUserFilter narrows a run's rows.
+type RunUserFilter struct {
+	Outcome string // "" for all
+	GroupID string
+	Action  string
+	Search  string // case-insensitive substring of name, e-mail or account id
+}
+
+// Credentials are a tenant's decrypted secrets, for the adapters only.
+type Credentials struct {
+	APIKey            Secret
+	EntraClientSecret Secret
+}
+
+// Store is the persistence the Service needs. Every method is scoped by
+// client key; another tenant's ids give KindNotFound.
+type Store interface {
+	// Settings returns the tenant's settings (DefaultSettings when none).
+	Settings(ctx context.Context, clientKey string) (Settings, error)
+	// SaveSettings stores s and applies the credential changes (sealed at
+	// rest) in one transaction.
+	SaveSettings(ctx context.Context, clientKey string, s Settings, ch SecretChanges) (Settings, error)
+	// Credentials returns the decrypted credentials.
+	Credentials(ctx context.Context, clientKey string) (Credentials, error)
+	// MarkAPIKeyVerified records a successful connection test, unless the
+	// organization id changed meanwhile.
+	MarkAPIKeyVerified(ctx context.Context, clientKey, orgID string, at time.Time) (Settings, error)
+
+	Cleanups(ctx context.Context, clientKey string) ([]Cleanup, error)
+	Cleanup(ctx context.Context, clientKey string, id int64) (Cleanup, error)
+	CreateCleanup(ctx context.Context, clientKey string, c Cleanup) (Cleanup, error)
+	// UpdateCleanup replaces the cleanup; ifVersion > 0 makes it
+	// conditional (KindConflict on a different version).
+	UpdateCleanup(ctx context.Context, clientKey string, c Cleanup, ifVersion int64) (Cleanup, error)
+	DeleteCleanup(ctx context.Context, clientKey string, id int64) error
+	// DueCleanups lists scheduled cleanups of all tenants whose next time is
+	// at or before now.
+	DueCleanups(ctx context.Context, now time.Time, limit int) ([]DueCleanup, error)
+	// SetNextRun stores a cleanup's next time (and, when not nil, its last
+	// scheduled time).
+	SetNextRun(ctx context.Context, clientKey string, id int64, next *time.Time, lastScheduled *time.Time) error
+
+	// CreateRun creates a queued run and schedules its first step in the
+	// same transaction. A scheduled run also stores the cleanup's last
+	// scheduled time and next time; a second run for the same cleanup and
+	// time is KindConflict.
+	CreateRun(ctx context.Context, r NewRun) (int64, error)
+	Runs(ctx context.Context, clientKey string, p Page) ([]Run, int, error)
+	// Run returns the run with live counts from its rows.
+	Run(ctx context.Context, clientKey string, id int64) (Run, error)
+	RunUsers(ctx context.Context, clientKey string, runID int64, f RunUserFilter, p Page) ([]AffectedUser, int, error)
+}
+
+// Service is what the JSON API calls: settings, groups, cleanups and runs
+// of the authenticated tenant.
+type Service struct {
+	store Store
+	conn  Connector
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewService returns a Service. now and log may be nil.
+func NewService(st Store, conn Connector, log *slog.Logger, now func() time.Time) (*Service, error) {
+	if st == nil || conn == nil {
+		return nil, errors.New("cleanup: service needs a Store and a Connector")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: st, conn: conn, log: log, now: now}, nil
+}
+
+// GetSettings returns the tenant's settings.
+func (s *Service) GetSettings(ctx context.Context, clientKey string) (Settings, error) {
+	return s.store.Settings(ctx, clientKey)
+}
+
+// SaveSettings validates and stores submitted settings.
+func (s *Service) SaveSettings(ctx context.Context, clientKey string, in SettingsInput) (Settings, error) {
+	cur, err := s.store.Settings(ctx, clientKey)
+	if err != nil {
+		return Settings{}, err
+	}
+	if fe := in.Validate(cur); len(fe) > 0 {
+		return Settings{}, fe.Err()
+	}
+	next, ch := in.Apply(cur)
+	return s.store.SaveSettings(ctx, clientKey, next, ch)
+}
+
+// TestConnection checks the organization id and API key and records the
+// verification time on success.
+func (s *Service) TestConnection(ctx context.Context, clientKey string) (Settings, error) {
+	cur, err := s.store.Settings(ctx, clientKey)
+	if err != nil {
+		return Settings{}, err
+	}
+	if !cur.OrgConfigured() {
+		return Settings{}, &Error{Kind: KindNotConfigured, Field: "apiKey", Message: "set the organization ID and API key first"}
+	}
+	org, err := s.conn.Org(ctx, clientKey)
+	if err != nil {
+		return Settings{}, err
+	}
+	if err := org.TestConnection(ctx); err != nil {
+		return Settings{}, err
+	}
+	return s.store.MarkAPIKeyVerified(ctx, clientKey, cur.OrgID, s.now().UTC())
+}
+
+// Groups returns the tenant's groups classified with its settings. Without
+// organization settings the groups come from the product only.
+func (s *Service) Groups(ctx context.Context, clientKey string) ([]GroupInfo, error) {
+	set, err := s.store.Settings(ctx, clientKey)
+	if err != nil {
+		return nil, err
+	}
+	return s.groups(ctx, clientKey, set)
+}
+
+func (s *Service) groups(ctx context.Context, clientKey string, set Settings) ([]GroupInfo, error) {
+	site, err := s.conn.Site(ctx, clientKey)
+	if err != nil {
+		return nil, err
+	}
+	products, err := site.Products(ctx)
+	if err != nil {
+		return nil, err
+	}
+	siteGroups, err := site.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var orgGroups []OrgGroup
+	if set.OrgConfigured() {
+		org, err := s.conn.Org(ctx, clientKey)
+		if err != nil {
+			return nil, err
+		}
+		if orgGroups, err = org.Groups(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return ClassifyGroups(products, orgGroups, siteGroups, set), nil
+}
+
+// ListCleanups returns the tenant's cleanups.
+func (s *Service) ListCleanups(ctx context.Context, clientKey string) ([]Cleanup, error) {
+	cs, err := s.store.Cleanups(ctx, clientKey)
+	for i := range cs {
+		cs[i].ScheduleText = describe(cs[i].Definition)
+	}
+	return cs, err
+}
+
+// GetCleanup returns one cleanup.
+func (s *Service) GetCleanup(ctx context.Context, clientKey string, id int64) (Cleanup, error) {
+	c, err := s.store.Cleanup(ctx, clientKey, id)
+	c.ScheduleText = describe(c.Definition)
+	return c, err
+}
+
+func describe(d Definition) string {
+	if d.Manual {
+		return "manual"
+	}
+	if !d.Schedule.Active {
+		return "paused"
+	}
+	return d.Schedule.Describe()
+}
+
+// prepare validates d against the tenant's groups and settings and sets
+// the schedule's next time.
+func (s *Service) prepare(ctx context.Context, clientKey string, d Definition) (Cleanup, error) {
+	d = d.Normalized()
+	set, err := s.store.Settings(ctx, clientKey)
+	if err != nil {
+		return Cleanup{}, err
+	}
+	groups, err := s.groups(ctx, clientKey, set)
+	if err != nil {
+		return Cleanup{}, err
+	}
+	if fe := d.Validate(groups, set); len(fe) > 0 {
+		return Cleanup{}, fe.Err()
+	}
+	c := Cleanup{Definition: d}
+	if d.Scheduled() {
+		now := s.now().UTC()
+		next, err := NextRun(d.Schedule, now)
+		if err != nil {
+			return Cleanup{}, err
+		}
+		next = next.UTC()
+		c.NextRunAt, c.LastScheduledAt = &next, &now
+	}
+	return c, nil
+}
+
+// CreateCleanup validates and stores a new cleanup.
+func (s *Service) CreateCleanup(ctx context.Context, clientKey string, d Definition) (Cleanup, error) {
+	c, err := s.prepare(ctx, clientKey, d)
+	if err != nil {
+		return Cleanup{}, err
+	}
+	c, err = s.store.CreateCleanup(ctx, clientKey, c)
+	c.ScheduleText = describe(c.Definition)
+	return c, err
+}
+
+// UpdateCleanup validates and replaces a cleanup; ifVersion > 0 (from
+// If-Match) makes a concurrent change a KindConflict error, else the last
+// write wins.
+func (s *Service) UpdateCleanup(ctx context.Context, clientKey string, id int64, d Definition, ifVersion int64) (Cleanup, error) {
+	if _, err := s.store.Cleanup(ctx, clientKey, id); err != nil {
+		return Cleanup{}, err
+	}
+	d.ID = id
+	c, err := s.prepare(ctx, clientKey, d)
+	if err != nil {
+		return Cleanup{}, err
+	}
+	c, err = s.store.UpdateCleanup(ctx, clientKey, c, ifVersion)
+	c.ScheduleText = describe(c.Definition)
+	return c, err
+}
+
+// DeleteCleanup deletes a cleanup; its runs stay in the history.
+func (s *Service) DeleteCleanup(ctx context.Context, clientKey string, id int64) error {
+	return s.store.DeleteCleanup(ctx, clientKey, id)
+}
+
+// StartRun queues a run of the cleanup now, started by the account, and
+// returns its id. The run's first step is scheduled with it.
+func (s *Service) StartRun(ctx context.Context, clientKey string, cleanupID int64, dryRun bool, accountID string) (int64, error) {
+	c, err := s.store.Cleanup(ctx, clientKey, cleanupID)
+	if err != nil {
+		return 0, err
+	}
+	set, err := s.store.Settings(ctx, clientKey)
+	if err != nil {
+		return 0, err
+	}
+	if !set.OrgConfigured() {
+		return 0, &Error{Kind: KindNotConfigured, Field: "settings", Message: "set the organization ID and API key in settings first"}
+	}
+	return s.store.CreateRun(ctx, NewRun{
+		ClientKey: clientKey, CleanupID: c.ID, CleanupName: c.Name,
+		Definition: c.Definition, Settings: set,
+		Trigger: TriggerManual, StartedBy: accountID, DryRun: dryRun,
+	})
+}
+
+// ListRuns returns a page of the tenant's runs, newest first, and the total.
+func (s *Service) ListRuns(ctx context.Context, clientKey string, p Page) ([]Run, int, error) {
+	return s.store.Runs(ctx, clientKey, p.Normalized())
+}
+
+// GetRun returns a run with its live counts.
+func (s *Service) GetRun(ctx context.Context, clientKey string, id int64) (Run, error) {
+	return s.store.Run(ctx, clientKey, id)
+}
+
+// RunUsers returns a page of a run's rows and the total matching the filter.
+func (s *Service) RunUsers(ctx context.Context, clientKey string, runID int64, f RunUserFilter, p Page) ([]AffectedUser, int, error) {
+	if _, err := s.store.Run(ctx, clientKey, runID); err != nil {
+		return nil, 0, err
+	}
+	switch f.Outcome {
+	case "", OutcomePending, OutcomeDone, OutcomeExported, OutcomeReview, OutcomeSkipped, OutcomeManual, OutcomeFailed:
+	default:
+		return nil, 0, Invalid("outcome", "unknown outcome %q", f.Outcome)
+	}
+	return s.store.RunUsers(ctx, clientKey, runID, f, p.Normalized())
+}
+
+// ScheduleDue starts the runs of scheduled cleanups whose time has come
+// (one run per cleanup, however many times were missed) and returns how
+// many it started. A run another instance already created for the same
+// time is skipped.
+func (s *Service) ScheduleDue(ctx context.Context, limit int) (int, error) {
+	now := s.now().UTC()
+	due, err := s.store.DueCleanups(ctx, now, limit)
+	if err != nil {
+		return 0, fmt.Errorf("due cleanups: %w", err)
+	}
+	started := 0
+	for _, dc := range due {
+		log := s.log.With("client_key", dc.ClientKey, "cleanup_id", dc.ID)
+		var last time.Time
+		if dc.LastScheduledAt != nil {
+			last = *dc.LastScheduledAt
+		}
+		d, err := DueRuns(dc.Schedule, last, now)
+		if err != nil {
+			log.WarnContext(ctx, "cleanup schedule invalid: not scheduling it", "error", err.Error())
+			if err := s.store.SetNextRun(ctx, dc.ClientKey, dc.ID, nil, nil); err != nil {
+				return started, err
+			}
+			continue
+		}
+		if last.IsZero() || !d.Due {
+			next := nilIfZero(d.Next)
+			var lastp *time.Time
+			if last.IsZero() {
+				lastp = &now
+			}
+			if err := s.store.SetNextRun(ctx, dc.ClientKey, dc.ID, next, lastp); err != nil {
+				return started, err
+			}
+			continue
+		}
+		set, err := s.store.Settings(ctx, dc.ClientKey)
+		if err != nil {
+			return started, err
+		}
+		at := d.ScheduledAt.UTC()
+		_, err = s.store.CreateRun(ctx, NewRun{
+			ClientKey: dc.ClientKey, CleanupID: dc.ID, CleanupName: dc.Name,
+			Definition: dc.Definition, Settings: set,
+			Trigger: TriggerSchedule, ScheduledFor: &at, NextRunAt: nilIfZero(d.Next),
+		})
+		switch {
+		case KindOf(err) == KindConflict:
+			log.InfoContext(ctx, "scheduled run already created", "scheduled_for", at)
+			continue
+		case err != nil:
+			return started, err
+		}
+		started++
+		log.InfoContext(ctx, "scheduled run queued", "scheduled_for", at, "missed_collapsed", d.Collapsed())
+	}
+	return started, nil
+}
+
+func nilIfZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
