@@ -20,11 +20,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
@@ -218,6 +220,12 @@ func (cl *caller) do(ctx context.Context, c call) (response, error) {
 		switch {
 		case err != nil && errors.As(err, &ce):
 			return response{}, err // e.g. body too large: retrying will not help
+		case errors.Is(err, errNoRedirect):
+			return response{}, &cleanup.Error{Kind: cleanup.KindOther,
+				Message: fmt.Sprintf("%s answered %s with a redirect, which is not followed", cl.service, c.op)}
+		case err != nil && !transientTransport(err):
+			return response{}, &cleanup.Error{Kind: cleanup.KindOther,
+				Message: fmt.Sprintf("%s: could not send the request (%s)", cl.service, c.op), Err: err}
 		case err != nil:
 			// Broken connection, timeout or truncated body: transient.
 			transient = true
@@ -241,6 +249,8 @@ func (cl *caller) do(ctx context.Context, c call) (response, error) {
 			wait = cl.backoff(attempt)
 		}
 		if waited+wait > cl.o.MaxWait {
+			cl.o.Logger.WarnContext(ctx, "atlassian: giving up", "service", cl.service, "op", c.op,
+				"status", res.status, "waited", waited, "attempts", attempt+1)
 			var e *cleanup.Error
 			if errors.As(failure, &e) {
 				e.RetryAfter = max(wait, time.Second)
@@ -255,6 +265,15 @@ func (cl *caller) do(ctx context.Context, c call) (response, error) {
 		}
 		waited += wait
 	}
+}
+
+// transientTransport reports whether a transport error is worth retrying:
+// network errors, timeouts and connections closed mid-answer. Anything else
+// (e.g. a request that cannot be signed) fails the same way every time.
+func transientTransport(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // backoff is capped exponential backoff with full jitter: the base doubles

@@ -458,7 +458,7 @@ func TestOrgLastActive(t *testing.T) {
 func TestSeedFacts(t *testing.T) {
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	c := newCloud(t, atlassiantest.Options{Seed: 13, Users: 2000, Now: func() time.Time { return now }})
-	var apps, customers, managed, unmanaged, synced, noEmail, suspended, deactivated, admins int
+	var apps, customers, managed, unmanaged, synced, noEmail, suspended, deactivated, admins, guests int
 	var oldest time.Time = now
 	for _, u := range c.Users() {
 		switch u.AccountType {
@@ -474,6 +474,15 @@ func TestSeedFacts(t *testing.T) {
 		}
 		if u.ManagementSource == cleanup.SourceSynced {
 			synced++
+			if u.UPN != u.Email {
+				t.Errorf("synced user %s: UPN %q != e-mail %q", u.AccountID, u.UPN, u.Email)
+			}
+		}
+		if u.Guest && u.Email != "" {
+			guests++
+			if !strings.Contains(u.UPN, "#EXT#") {
+				t.Errorf("guest %s has UPN %q", u.AccountID, u.UPN)
+			}
 		}
 		if u.Email == "" && u.AccountType == cleanup.AccountAtlassian {
 			noEmail++
@@ -494,7 +503,7 @@ func TestSeedFacts(t *testing.T) {
 		}
 	}
 	for name, n := range map[string]int{"apps": apps, "customers": customers, "managed": managed, "unmanaged": unmanaged,
-		"synced": synced, "hidden e-mail": noEmail, "suspended": suspended, "deactivated": deactivated, "admins": admins} {
+		"synced": synced, "hidden e-mail": noEmail, "suspended": suspended, "deactivated": deactivated, "admins": admins, "guests": guests} {
 		if n == 0 {
 			t.Errorf("seed has no %s", name)
 		}

@@ -346,3 +346,36 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTransportFailures(t *testing.T) {
+	var hits atomic.Int32
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Redirect(w, r, "https://elsewhere.example/steal", http.StatusFound)
+	}))
+	defer redirect.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+
+	clk := newFakeClock()
+	o := atlassian.Options{Sleep: clk.Sleep, Now: clk.Now, MaxWait: 10 * time.Second, Jitter: func(time.Duration) time.Duration { return 0 }}
+	newJira := func(base string) *atlassian.Site {
+		s, err := atlassian.NewSite(&connect.Tenant{ProductType: connect.Jira, BaseURL: base, SharedSecret: "x"}, "app", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	_, err := newJira(redirect.URL).Groups(context.Background())
+	if k := cleanup.KindOf(err); k != cleanup.KindOther || !strings.Contains(err.Error(), "redirect") || hits.Load() != 1 {
+		t.Errorf("redirect: kind %v, err %v, %d requests; want one request and a redirect error", k, err, hits.Load())
+	}
+	_, err = newJira(closedURL).Groups(context.Background())
+	if k := cleanup.KindOf(err); k != cleanup.KindUnavailable || cleanup.RetryAfterOf(err) == 0 {
+		t.Errorf("refused: kind %v (%v), want unavailable with RetryAfter", k, err)
+	}
+	if len(clk.Sleeps()) < 3 {
+		t.Errorf("refused connection retried %d times, want backoff retries", len(clk.Sleeps()))
+	}
+}

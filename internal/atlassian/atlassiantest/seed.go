@@ -37,6 +37,12 @@ type User struct {
 	LastActive map[string]time.Time
 	Roles      []string // platform roles
 	GroupIDs   []string // direct memberships, sorted by group index
+	// Guest marks an Entra B2B guest: unmanaged, member of IdP-synced groups,
+	// with a UPN that is not the e-mail.
+	Guest bool
+	// UPN is the user principal name in the identity provider: the e-mail
+	// for users synced from it, the #EXT# form for guests, "" otherwise.
+	UPN string
 }
 
 // Group is a seeded group.
@@ -73,6 +79,7 @@ type user struct {
 	status          string
 	source          string
 	managed         bool
+	guest           bool
 	added           int64
 	activity        []activity
 	roles           []string
@@ -149,6 +156,7 @@ func seed(c *Cloud, o Options) {
 				}
 			} else {
 				u.email = local + "@" + externalDomains[rng.IntN(len(externalDomains))]
+				u.guest = rng.IntN(10) == 0 // an Entra B2B guest, in synced groups
 			}
 			switch {
 			case i%97 == 11:
@@ -158,7 +166,7 @@ func seed(c *Cloud, o Options) {
 			case i%97 == 37:
 				u.email = local + "@localhost" // no dot in the domain
 			}
-			synced := u.source == cleanup.SourceSynced
+			synced := u.source == cleanup.SourceSynced || u.guest
 			if rng.IntN(10) < 7 || i < 3 {
 				join(u, pick(synced, gEJ, gJSW))
 			}
@@ -258,7 +266,13 @@ func (c *Cloud) export(u *user) User {
 	out := User{
 		AccountID: u.id, Name: u.name, Email: u.email, AccountType: u.accountType, Status: u.status,
 		Managed: u.managed, ManagementSource: u.source, AddedToOrg: time.Unix(u.added, 0).UTC(),
-		Roles: slices.Clone(u.roles), LastActive: map[string]time.Time{},
+		Roles: slices.Clone(u.roles), LastActive: map[string]time.Time{}, Guest: u.guest,
+	}
+	switch {
+	case u.guest && u.email != "":
+		out.UPN = strings.ReplaceAll(u.email, "@", "_") + "#EXT#@exampleorg.onmicrosoft.com"
+	case u.source == cleanup.SourceSynced:
+		out.UPN = u.email
 	}
 	for _, a := range u.activity {
 		var t time.Time
