@@ -46,6 +46,14 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 			s.noStore, s.asJSON, s.authenticate(app, connect.QSHContext), s.requireAdmin,
 		}}
 		api.get("/me", s.me)
+
+		// Exports: the listing is an API route; the download links it
+		// mints are public routes (an iframe link cannot carry a token)
+		// that check their own signature.
+		if s.cfg.Exports != nil {
+			api.get("/runs/:id/exports", s.runExports)
+			public.get(p+"/downloads/:fileId", s.download(app))
+		}
 	}
 }
 

@@ -86,6 +86,13 @@ type Config struct {
 	AdminCacheTTL  time.Duration
 	AdminCacheSize int
 
+	// Exports lists and serves the runs' export files (*store.Store); nil
+	// leaves the export and download routes out.
+	Exports Exports
+	// DownloadKey signs download links; required with Exports. Derive it
+	// from the encryption key with DeriveDownloadKey.
+	DownloadKey []byte
+
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
 }
@@ -124,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.HostScriptURL == "" {
 		return nil, errors.New("server: HostScriptURL is required")
+	}
+	if err := checkExportsConfig(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20

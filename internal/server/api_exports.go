@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// Exports lists and reads the stored export files of runs. *store.Store
+// implements it.
+type Exports interface {
+	// RunExports lists the complete files of one of the tenant's runs; a
+	// run of another tenant, or none, is a cleanup.KindNotFound error.
+	RunExports(ctx context.Context, clientKey string, runID int64) (cleanup.RunExports, error)
+	// ExportFile returns a complete file by id, of whichever tenant
+	// (cleanup.KindNotFound when there is none); the caller checks the
+	// tenant.
+	ExportFile(ctx context.Context, id int64) (cleanup.ExportFile, error)
+	// OpenExportFile streams the file's bytes.
+	OpenExportFile(ctx context.Context, f cleanup.ExportFile) (io.ReadCloser, error)
+}
+
+// checkExportsConfig validates the export settings of cfg.
+func checkExportsConfig(cfg Config) error {
+	if cfg.Exports != nil && len(cfg.DownloadKey) < DownloadKeySize {
+		return errors.New("server: Exports needs a DownloadKey of 32 bytes (see DeriveDownloadKey)")
+	}
+	return nil
+}
+
+// exportFileJSON is one file in the export listing.
+type exportFileJSON struct {
+	ID               int64  `json:"id"`
+	Kind             string `json:"kind"`
+	IdentityProvider string `json:"identityProvider,omitempty"`
+	GroupID          string `json:"groupId,omitempty"`
+	GroupName        string `json:"groupName,omitempty"`
+	IdPGroup         string `json:"idpGroup,omitempty"`
+	Rows             int64  `json:"rows"`
+	Part             int    `json:"part"`
+	Parts            int    `json:"parts"`
+	FileName         string `json:"fileName"`
+	ContentType      string `json:"contentType"`
+	Size             int64  `json:"size"`
+	SHA256           string `json:"sha256"`
+	DownloadURL      string `json:"downloadUrl"`
+}
+
+// runExportsJSON is the response of GET /api/runs/:id/exports.
+type runExportsJSON struct {
+	RunID int64 `json:"runId"`
+	// IdentityProvider lists the Entra files; empty when the run had no
+	// users whose access came from an identity-provider group.
+	IdentityProvider []exportFileJSON `json:"identityProvider"`
+	Audit            []exportFileJSON `json:"audit"`
+	Bundle           *exportFileJSON  `json:"bundle"`
+	DryRun           bool             `json:"dryRun"`
+	// Pending is true until the run has finished and its files are stored.
+	Pending bool `json:"pending"`
+	// LinksExpireAt is when the download URLs stop working; list again
+	// for fresh ones.
+	LinksExpireAt time.Time `json:"linksExpireAt"`
+}
+
+// errNoRun is the answer for a run id that is malformed or not the tenant's.
+var errNoRun = &cleanup.Error{Kind: cleanup.KindNotFound, Message: "No such run."}
+
+// runExports lists a run's export files with download links minted for the
+// requesting admin.
+func (s *Server) runExports(c echo.Context) error {
+	a, ok := connect.AuthFrom(c.Request().Context())
+	if !ok {
+		return &authError{err: connect.ErrNoToken}
+	}
+	runID, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || runID <= 0 {
+		return errNoRun
+	}
+	list, err := s.cfg.Exports.RunExports(c.Request().Context(), a.ClientKey, runID)
+	if err != nil {
+		return err
+	}
+	expires := s.now().Add(DownloadLinkTTL).Truncate(time.Second)
+	out := runExportsJSON{
+		RunID: runID, DryRun: list.DryRun, LinksExpireAt: expires.UTC(),
+		IdentityProvider: []exportFileJSON{}, Audit: []exportFileJSON{},
+		Pending: !list.Finished || len(list.Files) == 0,
+	}
+	for _, f := range list.Files {
+		if f.ClientKey != a.ClientKey { // defence in depth; the store scopes by tenant
+			return errNoRun
+		}
+		j := exportFileJSON{
+			ID: f.ID, Kind: f.Kind, IdentityProvider: f.IdentityProvider, GroupID: f.GroupID, GroupName: f.GroupName,
+			IdPGroup: f.IdPGroup, Rows: f.Rows, Part: f.Part, Parts: f.Parts, FileName: f.FileName,
+			ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256, DownloadURL: s.downloadURL(a, f.ID, expires),
+		}
+		switch f.Kind {
+		case cleanup.ExportKindEntra:
+			out.IdentityProvider = append(out.IdentityProvider, j)
+		case cleanup.ExportKindAuditCSV, cleanup.ExportKindAuditJSON:
+			out.Audit = append(out.Audit, j)
+		case cleanup.ExportKindBundle:
+			out.Bundle = &j
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
