@@ -15,7 +15,6 @@ func TestGraphRemove(t *testing.T) {
 		t.Fatalf("graph-remove: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"batches         15 with 300 sub-requests",
 		"removed 300, not-member 0, failed 0, unreported 0",
 		"lost removals   0",
 		"duplicated      0",
