@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,5 +313,133 @@ func TestBrowserNonAdminSees403(t *testing.T) {
 				t.Errorf("non-admin got the settings form")
 			}
 		})
+	}
+}
+
+// TestBrowserBridge checks the host page and the AP bridge themselves:
+// context tokens the API accepts, flags, and a dialog with its own page JWT,
+// custom data and close event.
+func TestBrowserBridge(t *testing.T) {
+	e := newUIEnv(t)
+	ctx := e.tab(t)
+	e.open(t, ctx, connect.Jira, "cleanup", e.admin)
+	f := e.frame(t, ctx, "/jira/admin/cleanup")
+	waitJS(t, f, "AP", `typeof window.AP === 'object'`)
+
+	// A context token from the host page works for the API, twice (a
+	// fresh token per request).
+	got := evalJS[string](t, f, `(async () => {
+		const ids = [];
+		for (let i = 0; i < 2; i++) {
+			const tok = await AP.context.getToken();
+			const r = await fetch('/jira/api/me', {headers: {Authorization: 'JWT ' + tok}});
+			if (!r.ok) return 'status ' + r.status;
+			ids.push((await r.json()).accountId);
+		}
+		return ids.join(',');
+	})()`)
+	if want := e.admin + "," + e.admin; got != want {
+		t.Errorf("/api/me with bridge tokens = %q, want %q", got, want)
+	}
+
+	// Flags appear on the host page.
+	evalJS[bool](t, f, `(AP.flag.create({title: 'Saved', body: 'It worked', type: 'success'}), true)`)
+	waitJS(t, ctx, "flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('It worked'))`)
+
+	// A dialog opens in its own frame with its own page JWT, reads its
+	// custom data and closes with data for the opener.
+	evalJS[bool](t, f, `(window.dialogResult = null, AP.dialog.create({key: 'export-data', customData: {runId: 42}}).on('close', d => { window.dialogResult = d; }), true)`)
+	waitJS(t, ctx, "dialog overlay", `!document.getElementById('host-dialog').hidden`)
+	d := e.frame(t, ctx, "/jira/dialogs/export-data")
+	waitJS(t, d, "dialog AP", `typeof window.AP === 'object'`)
+	if got := evalJS[float64](t, d, `AP.dialog.getCustomData().then(c => c.runId)`); got != 42 {
+		t.Errorf("dialog custom data runId = %v, want 42", got)
+	}
+	// The main page may not read the dialog's data.
+	if got := evalJS[string](t, f, `AP.dialog.getCustomData().then(() => 'answered', e => e.message)`); got != "not a dialog" {
+		t.Errorf("getCustomData from the opener = %q, want refusal", got)
+	}
+	evalJS[bool](t, d, `(AP.dialog.close({done: true}), true)`)
+	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
+	waitJS(t, f, "close event", `window.dialogResult && window.dialogResult.done === true`)
+}
+
+// TestHostPageAPI checks the host page's own endpoints: they refuse
+// requests without the header a cross-origin page cannot send, unknown
+// users and modules.
+func TestHostPageAPI(t *testing.T) {
+	st := connecttest.NewMemoryStore()
+	tn := &connect.Tenant{ClientKey: "k1", SharedSecret: "secret-0123456789", ProductType: connect.Jira, BaseURL: "https://x.atlassian.net"}
+	if err := st.SaveTenant(context.Background(), tn); err != nil {
+		t.Fatal(err)
+	}
+	app := connect.App{Key: "app.jira", BaseURL: "http://127.0.0.1:1/jira", Product: connect.Jira}
+	host, err := server.NewHostPage(server.HostPageConfig{
+		Sites:   []server.HostSite{{App: app, ClientKey: "k1"}},
+		Users:   []server.HostUser{{AccountID: "acc-1", Name: "A"}},
+		Tenants: st,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(path, body string, header bool) (int, string) {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if header {
+			req.Header.Set("X-Host-Page", "1")
+		}
+		rec := httptest.NewRecorder()
+		host.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	tests := []struct {
+		name, path, body string
+		header           bool
+		want             int
+	}{
+		{"token", "/host/api/token", `{"product":"jira","user":"acc-1"}`, true, http.StatusOK},
+		{"no header", "/host/api/token", `{"product":"jira","user":"acc-1"}`, false, http.StatusForbidden},
+		{"unknown user", "/host/api/token", `{"product":"jira","user":"nobody"}`, true, http.StatusBadRequest},
+		{"unknown product", "/host/api/token", `{"product":"bitbucket","user":"acc-1"}`, true, http.StatusBadRequest},
+		{"bad json", "/host/api/token", `{`, true, http.StatusBadRequest},
+		{"frame", "/host/api/frame", `{"product":"jira","user":"acc-1","key":"export-data"}`, true, http.StatusOK},
+		{"unknown module", "/host/api/frame", `{"product":"jira","user":"acc-1","key":"nope"}`, true, http.StatusBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, body := call(tc.path, tc.body, tc.header)
+			if got != tc.want {
+				t.Errorf("POST %s = %d %s, want %d", tc.path, got, body, tc.want)
+			}
+		})
+	}
+
+	// The frame URL is the module URL with the standard parameters and a
+	// page JWT the app's verifier accepts.
+	_, body := call("/host/api/frame", `{"product":"jira","user":"acc-1","key":"export-data"}`, true)
+	var out struct{ URL string }
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, out.URL, nil)
+	auth, err := (&connect.Verifier{Store: st}).Verify(req, app, connect.QSHComputed)
+	if err != nil {
+		t.Fatalf("frame URL %s does not verify: %v", out.URL, err)
+	}
+	if auth.AccountID != "acc-1" || auth.ClientKey != "k1" {
+		t.Errorf("frame token = %+v", auth)
+	}
+	for _, p := range []string{"xdm_e=https%3A%2F%2Fx.atlassian.net", "xdm_c=", "cp=", "lic=none", "cv="} {
+		if !strings.Contains(out.URL, p) {
+			t.Errorf("frame URL %s lacks %s", out.URL, p)
+		}
+	}
+
+	// An uninstalled tenant gets no tokens.
+	if err := st.MarkUninstalled(context.Background(), "k1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := call("/host/api/token", `{"product":"jira","user":"acc-1"}`, true); got != http.StatusConflict {
+		t.Errorf("token for an uninstalled tenant = %d, want 409", got)
 	}
 }

@@ -6,52 +6,63 @@
 import { api, h, listOf, stateMessage } from './api.js';
 
 const box = document.getElementById('exports');
+const PENDING_POLL_MS = 2000;
 
 function link(url, label, extra) {
   return h('a', { href: url, class: 'uc-button uc-button-default uc-download', download: '', rel: 'noopener' }, label, extra ? h('span', { class: 'uc-visually-hidden' }, ' ' + extra) : null);
 }
 
-function plural(n, one, many) { return n + ' ' + (n === 1 ? one : many); }
+function groupLabel(f) {
+  const name = f.groupName || f.idpGroup || f.groupId || '';
+  return f.parts > 1 ? name + ' (part ' + f.part + ' of ' + f.parts + ')' : name;
+}
 
-function render(run, data) {
-  const idp = data.identityProvider || data.idp || {};
-  const files = listOf(idp.files || data.idpFiles || [], 'files');
-  const zip = idp.zipUrl || idp.downloadUrl || (idp.zip && idp.zip.downloadUrl) || null;
-  const audit = data.audit || {};
-  const csv = audit.csvUrl || (audit.csv && audit.csv.downloadUrl) || null;
-  const json = audit.jsonUrl || (audit.json && audit.json.downloadUrl) || null;
-
+// render shows the listing of GET /api/runs/{id}/exports:
+// {runId, identityProvider: [file], audit: [file], bundle: file|null,
+//  dryRun, pending, linksExpireAt}; file: {kind, groupName, idpGroup,
+//  rows, part, parts, fileName, downloadUrl, ...}.
+function render(data) {
+  const files = listOf(data.identityProvider);
+  const audit = listOf(data.audit);
   const sections = [];
-  const idpSection = h('section', { id: 'idp-exports', 'aria-labelledby': 'idp-heading' }, h('h2', { id: 'idp-heading' }, 'Identity provider exports'));
+  if (data.dryRun) sections.push(h('p', { class: 'uc-message uc-message-warning', role: 'note' }, 'This was a dry run: nothing was changed. The files show what the cleanup would do.'));
+  const idpSection = h('section', { 'aria-labelledby': 'idp-heading' }, h('h2', { id: 'idp-heading' }, 'Identity provider exports'));
   if (files.length === 0) {
     idpSection.append(h('p', { class: 'uc-empty', id: 'no-idp' }, 'This cleanup did not affect any users in identity-provider groups.'));
-    idpSection.removeAttribute('id');
   } else {
+    idpSection.id = 'idp-exports';
     idpSection.append(
-      h('p', { class: 'uc-subtle' }, 'Upload each file in Microsoft Entra admin center → Groups → the group → Members → Bulk operations → Remove members.'),
+      h('p', { class: 'uc-subtle' }, 'One Microsoft Entra "Bulk remove members" file per group. In the Microsoft Entra admin center open the group → Members → Bulk operations → Remove members, and upload its file.'),
       h('table', { class: 'uc-table' },
         h('thead', {}, h('tr', {}, ['Group', 'Users', 'File'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, files.map((f) => h('tr', { dataset: { group: f.group || f.groupName || '' } },
-          h('td', {}, f.group || f.groupName || f.idpGroup || ''),
-          h('td', { class: 'uc-num' }, String(f.rows !== undefined ? f.rows : (f.users || 0))),
-          h('td', {}, link(f.downloadUrl || f.url, f.fileName || f.name || 'Download', 'for ' + (f.group || f.groupName || ''))))))),
-      zip ? h('p', {}, link(zip, 'Download all (ZIP)')) : null);
+        h('tbody', {}, files.map((f) => h('tr', { dataset: { group: f.groupName || '' } },
+          h('td', {}, groupLabel(f)),
+          h('td', { class: 'uc-num' }, String(f.rows)),
+          h('td', {}, link(f.downloadUrl, f.fileName, 'for ' + groupLabel(f))))))),
+      data.bundle ? h('p', {}, link(data.bundle.downloadUrl, 'Download all (ZIP)')) : null);
   }
   sections.push(idpSection);
   const auditSection = h('section', { 'aria-labelledby': 'audit-heading' }, h('h2', { id: 'audit-heading' }, 'Audit exports'),
-    h('p', { class: 'uc-subtle' }, 'Every affected user with the reason, action and outcome' + (run && run.dryRun ? ' (dry run: nothing was changed).' : '.')));
-  if (csv || json) auditSection.append(h('p', { class: 'uc-actions' }, csv ? link(csv, 'Audit log (CSV)') : null, json ? link(json, 'Audit log (JSON)') : null));
+    h('p', { class: 'uc-subtle' }, 'Every affected user with the reason, the action and its outcome.'));
+  const csv = audit.find((f) => f.kind === 'audit-csv');
+  const json = audit.find((f) => f.kind === 'audit-json');
+  if (csv || json) auditSection.append(h('p', { class: 'uc-actions' }, csv ? link(csv.downloadUrl, 'Audit log (CSV)') : null, json ? link(json.downloadUrl, 'Audit log (JSON)') : null));
   else auditSection.append(h('p', { class: 'uc-empty' }, 'No audit export is available for this run.'));
   sections.push(auditSection);
-  if (data.expiresAt) sections.push(h('p', { class: 'uc-help' }, 'Links expire ' + new Date(data.expiresAt).toLocaleTimeString() + '. Reopen this dialog for new ones.'));
+  if (data.linksExpireAt) sections.push(h('p', { class: 'uc-help' }, 'The links work until ' + new Date(data.linksExpireAt).toLocaleTimeString() + '. Reopen this dialog for new ones.'));
   box.replaceChildren(...sections);
 }
 
 async function load(runId) {
   stateMessage(box, 'loading', 'Preparing the exports…');
   try {
-    const [data, run] = await Promise.all([api('GET', '/runs/' + encodeURIComponent(runId) + '/exports'), api('GET', '/runs/' + encodeURIComponent(runId)).catch(() => null)]);
-    render(run, data || {});
+    const data = (await api('GET', '/runs/' + encodeURIComponent(runId) + '/exports')) || {};
+    if (data.pending) {
+      stateMessage(box, 'loading', 'The cleanup is still running; its exports appear when it has finished…');
+      setTimeout(() => load(runId), PENDING_POLL_MS);
+      return;
+    }
+    render(data);
   } catch (err) {
     stateMessage(box, 'error', 'The exports could not be loaded. ' + err.message, () => load(runId));
   }
