@@ -19,7 +19,9 @@ const ACTIONS = {
   entra: 'Microsoft Entra ID action',
 };
 const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed'];
-const ACTIVE_STATUSES = new Set(['queued', 'pending', 'available', 'scheduled', 'running', 'retryable']);
+const ACTIVE_STATUSES = new Set(['queued', 'running']);
+const STATUS_LABEL = { queued: 'Queued', running: 'Running', succeeded: 'Succeeded', partially_failed: 'Partially failed', failed: 'Failed' };
+const statusLabel = (s) => STATUS_LABEL[s] || s || '';
 
 let settings = null;
 let groups = [];
@@ -201,11 +203,11 @@ function cleanupForm(def, opts) {
 
 // ---- schedules ----
 function actionLabel(a) { return ACTIONS[a] || a; }
-function nextOf(c) { return c.nextRun || c.nextRunAt || c.next || null; }
+function nextOf(c) { return c.nextRunAt || null; }
 function lastOf(c) {
   const l = c.lastRun || null;
-  if (l && typeof l === 'object') return formatDate(l.startedAt || l.createdAt) + (l.status ? ' · ' + l.status : '');
-  return formatDate(l || c.lastRunAt);
+  if (l && typeof l === 'object') return formatDate(l.startedAt || l.queuedAt) + (l.status ? ' · ' + statusLabel(l.status) : '');
+  return formatDate(c.lastRunAt || c.lastScheduledAt);
 }
 
 async function loadSchedules() {
@@ -356,10 +358,12 @@ function renderManual() {
 // ---- runs and progress ----
 function runID(r) { return r.runId !== undefined ? r.runId : r.id; }
 function counts(r) { return r.counts || {}; }
+// progress returns how many users the run has evaluated, and of how many
+// when the API knows the total.
 function progress(r) {
   const pr = r.progress || {};
   const c = counts(r);
-  return { done: pr.evaluated !== undefined ? pr.evaluated : (c.evaluated || 0), total: pr.total !== undefined ? pr.total : (r.total || 0) };
+  return { done: pr.evaluated !== undefined ? pr.evaluated : (c.evaluated || 0), total: pr.total || r.total || 0 };
 }
 
 async function startRun(c, dryRun) {
@@ -399,12 +403,12 @@ async function poll(id, item, bar, text, c, dryRun) {
     if (!ACTIVE_STATUSES.has(status)) {
       bar.max = 1; bar.value = 1;
       const ct = counts(r);
-      text.replaceChildren(status + ' — evaluated ' + (ct.evaluated || done) + ', matched ' + (ct.matched || 0) + ' ',
+      text.replaceChildren(statusLabel(status) + ' — evaluated ' + (ct.evaluated || done) + ', matched ' + (ct.matched || 0) + ' ',
         h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); selectTab($('tab-history'), true); } }, 'Go to results'));
-      flag((dryRun ? 'Dry run ' : 'Cleanup ') + status, c.name + ': ' + (ct.matched || 0) + ' users matched', status === 'failed' ? 'error' : 'success');
+      flag((dryRun ? 'Dry run: ' : 'Cleanup: ') + statusLabel(status).toLowerCase(), c.name + ': ' + (ct.matched || 0) + ' users matched', status === 'succeeded' ? 'success' : 'error');
       return;
     }
-    text.textContent = status + ' — evaluated ' + done + (total ? ' / ' + total : '') + ' users';
+    text.textContent = statusLabel(status) + (r.phase ? ' (' + r.phase + ')' : '') + ' — evaluated ' + done + (total ? ' / ' + total : '') + ' users';
     await sleep(POLL_MS);
   }
 }
@@ -418,7 +422,7 @@ async function loadHistory(offset) {
   stateMessage(box, 'loading', 'Loading history…');
   let data;
   try {
-    data = await api('GET', '/runs?limit=' + PAGE_SIZE + '&offset=' + offset);
+    data = await api('GET', '/runs?page=' + (offset / PAGE_SIZE + 1) + '&perPage=' + PAGE_SIZE);
   } catch (err) {
     stateMessage(box, 'error', 'History could not be loaded. ' + err.message, () => loadHistory(offset));
     return;
@@ -434,13 +438,13 @@ async function loadHistory(offset) {
       h('tbody', {}, runs.map((r) => {
         const ct = counts(r);
         return h('tr', { dataset: { run: String(r.id) } },
-          h('td', {}, r.name || r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
-          h('td', {}, formatDate(r.startedAt || r.createdAt)),
+          h('td', {}, r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
+          h('td', {}, formatDate(r.startedAt || r.queuedAt)),
           h('td', {}, r.dryRun ? 'Yes' : 'No'),
-          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, r.status || '')),
+          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status))),
           h('td', { class: 'uc-num' }, String(ct.evaluated || 0)),
           h('td', { class: 'uc-num' }, String(ct.matched || 0)),
-          h('td', { class: 'uc-num' }, String(r.failed !== undefined ? r.failed : (ct.failed || 0))),
+          h('td', { class: 'uc-num' }, String(ct.failed || 0)),
           h('td', { class: 'uc-row-actions' },
             h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
             h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data')));
@@ -449,8 +453,8 @@ async function loadHistory(offset) {
 }
 
 function statusTone(s) {
-  if (s === 'failed') return 'removed';
-  if (s === 'succeeded' || s === 'completed' || s === 'done') return 'success';
+  if (s === 'failed' || s === 'partially_failed') return 'removed';
+  if (s === 'succeeded') return 'success';
   if (ACTIVE_STATUSES.has(s)) return 'inprogress';
   return 'default';
 }
@@ -478,7 +482,7 @@ async function showUsers(r, f) {
   const box = $('run-users');
   $('history-list').hidden = true;
   box.hidden = false;
-  const q = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(f.offset || 0) });
+  const q = new URLSearchParams({ page: String((f.offset || 0) / PAGE_SIZE + 1), perPage: String(PAGE_SIZE) });
   if (f.outcome) q.set('outcome', f.outcome);
   if (f.group) q.set('group', f.group);
   const back = h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'users-back', onclick: () => { box.hidden = true; $('history-list').hidden = false; } }, '← Back to History');
@@ -489,7 +493,7 @@ async function showUsers(r, f) {
     h('div', { class: 'uc-field' }, h('label', { for: 'filter-group' }, 'Group'), group),
     h('button', { type: 'submit', class: 'uc-button uc-button-default' }, 'Filter'));
   const results = h('div', { id: 'users-results' });
-  box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.name || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), filters, results);
+  box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.cleanupName || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), filters, results);
   stateMessage(results, 'loading', 'Loading users…');
   let data;
   try {
