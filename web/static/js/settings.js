@@ -230,20 +230,25 @@ form.addEventListener('submit', async (e) => {
 
 $('provider').addEventListener('change', () => { $('entra-fields').hidden = !$('provider').value; });
 
+// Test connection checks the stored organization ID and API key (the
+// server never receives a key just to test it), so unsaved changes must be
+// saved first.
 $('test-connection').addEventListener('click', async () => {
   const out = $('test-result');
   const button = $('test-connection');
-  button.disabled = true;
   out.className = '';
+  if ($('apiKey').value !== '' || $('orgId').value.trim() !== (current.orgId || '')) {
+    out.className = 'uc-result-error';
+    out.textContent = 'Save the settings first, then test the connection.';
+    return;
+  }
+  button.disabled = true;
   out.textContent = 'Testing the connection…';
   try {
-    const body = {};
-    if ($('orgId').value.trim() !== '') body.orgId = $('orgId').value.trim();
-    if ($('apiKey').value !== '') body.apiKey = $('apiKey').value;
-    const res = await api('POST', '/settings/test-connection', body);
-    const ok = !res || res.ok !== false;
-    out.className = ok ? 'uc-result-ok' : 'uc-result-error';
-    out.textContent = (ok ? 'Connected. ' : 'Connection failed. ') + ((res && (res.message || res.error)) || '');
+    const s = await api('POST', '/settings/test-connection');
+    if (s && s.orgId !== undefined) current = Object.assign({}, current, { apiKeyVerifiedAt: s.apiKeyVerifiedAt });
+    out.className = 'uc-result-ok';
+    out.textContent = 'Connected to organization ' + (current.orgId || '') + '.' + (s && s.apiKeyVerifiedAt ? ' Verified ' + formatDate(s.apiKeyVerifiedAt) + '.' : '');
   } catch (err) {
     out.className = 'uc-result-error';
     out.textContent = 'Connection failed: ' + err.message;
