@@ -317,7 +317,12 @@ func (cl *caller) once(ctx context.Context, c call, payload []byte) (response, h
 	}
 	defer resp.Body.Close()
 	cl.updatePace(resp.Header)
-	b, err := io.ReadAll(io.LimitReader(resp.Body, cl.o.MaxBodyBytes+1))
+	buf := bytes.NewBuffer(nil)
+	if n := resp.ContentLength; n > 0 && n <= cl.o.MaxBodyBytes {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, cl.o.MaxBodyBytes+1))
+	b := buf.Bytes()
 	if err != nil {
 		return response{}, resp.Header, fmt.Errorf("read response body: %w", err)
 	}

@@ -400,63 +400,74 @@ func (g *Org) EachUser(ctx context.Context, q cleanup.UserQuery, fn func([]clean
 }
 
 func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, fn func([]cleanup.OrgUser) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops a prefetch still in flight
-	type fetched struct {
-		res response
-		err error
-	}
-	fetch := func(cursor string) <-chan fetched {
-		ch := make(chan fetched, 1)
-		c, err := g.searchCall(q, claim, cursor)
-		if err != nil {
-			ch <- fetched{err: err}
-			return ch
-		}
-		go func() {
-			res, err := g.cl.do(ctx, c)
-			ch <- fetched{res, err}
-		}()
-		return ch
-	}
-	guard := newPageGuard(g.cl.service, "searching users", g.cl.o.MaxPages)
-	cursor := ""
-	if err := guard.visit(cursor); err != nil {
+	if _, err := g.searchCall(q, claim, ""); err != nil {
 		return err
 	}
-	pending := fetch(cursor)
-	for {
-		f := <-pending
-		if f.err != nil {
-			return f.err
-		}
-		// Start the next request before decoding this page: the cursor chain
-		// is sequential, decoding and fn need not be.
-		next, err := nextCursor(f.res.body)
-		if err != nil {
-			return err
-		}
-		if next != "" {
-			if next == cursor {
-				return errSameCursor
-			}
-			if err := guard.visit(next); err != nil {
-				return err
-			}
-			pending = fetch(next)
-		}
-		page, err := g.decodeUserPage(f.res.body, cursor)
-		if err != nil {
-			return err
-		}
-		if err := fn(page.Users); err != nil {
-			return err
-		}
-		if next == "" {
-			return nil
-		}
-		cursor = next
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		body   []byte
+		cursor string // the cursor the page was requested with
 	}
+	// The cursor chain is sequential: one goroutine follows it and only
+	// extracts each next cursor, while this one decodes the pages and calls
+	// fn. At most two pages wait in memory.
+	pages := make(chan page, 1)
+	var fetchErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(pages)
+		guard := newPageGuard(g.cl.service, "searching users", g.cl.o.MaxPages)
+		cursor := ""
+		for {
+			if err := guard.visit(cursor); err != nil {
+				fetchErr = err
+				return
+			}
+			c, _ := g.searchCall(q, claim, cursor) // validated above
+			res, err := g.cl.do(ctx, c)
+			if err != nil {
+				fetchErr = err
+				return
+			}
+			next, err := nextCursor(res.body)
+			if err == nil && next != "" && next == cursor {
+				err = errSameCursor
+			}
+			if err != nil {
+				fetchErr = err
+				return
+			}
+			select {
+			case pages <- page{res.body, cursor}:
+			case <-ctx.Done():
+				return
+			}
+			if next == "" {
+				return
+			}
+			cursor = next
+		}
+	})
+	var err error
+	for p := range pages {
+		var users cleanup.UserPage
+		if users, err = g.decodeUserPage(p.body, p.cursor); err == nil {
+			err = fn(users.Users)
+		}
+		if err != nil {
+			cancel()
+			break
+		}
+	}
+	wg.Wait() // the fetcher has stopped; fetchErr is safe to read
+	if err != nil {
+		return err
+	}
+	if fetchErr != nil {
+		return fetchErr
+	}
+	return ctx.Err()
 }
 
 // ScanUsers reads every user matching q like EachUser, but splits the

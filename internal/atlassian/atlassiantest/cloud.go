@@ -349,6 +349,7 @@ func (c *Cloud) middleware(server string, next http.Handler) http.Handler {
 		for k, vs := range rec.Header() {
 			w.Header()[k] = vs
 		}
+		w.Header().Set("Content-Length", strconv.Itoa(rec.Body.Len()))
 		w.WriteHeader(rec.Code)
 		_, _ = w.Write(rec.Body.Bytes())
 	})
