@@ -47,6 +47,11 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 		}}
 		api.get("/me", s.me)
 
+		// Cleanup API (api_cleanup.go): settings, groups, cleanups, runs.
+		if s.cfg.Cleanup != nil {
+			s.cleanupRoutes(api)
+		}
+
 		// Exports: the listing is an API route; the download links it
 		// mints are public routes (an iframe link cannot carry a token)
 		// that check their own signature.

@@ -93,6 +93,10 @@ type Config struct {
 	// from the encryption key with DeriveDownloadKey.
 	DownloadKey []byte
 
+	// Cleanup is the cleanup domain behind the JSON API (settings, groups,
+	// cleanups, runs: *cleanup.Service); nil leaves those routes out.
+	Cleanup CleanupService
+
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
 }

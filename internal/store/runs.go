@@ -541,3 +541,33 @@ func (c *CleanupStore) FinishRun(ctx context.Context, clientKey string, runID in
 		})
 	})
 }
+
+// RunRef names a run.
+type RunRef struct {
+	ClientKey string
+	ID        int64
+}
+
+// UnfinishedRuns lists runs not yet finished whose lease is free or
+// expired and that made no progress since idleSince (the zero time: any),
+// oldest first: the runs a crash or a lost job left behind.
+func (c *CleanupStore) UnfinishedRuns(ctx context.Context, idleSince time.Time, limit int) ([]RunRef, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	now := c.s.now().UTC()
+	q := c.s.db.WithContext(ctx).Model(&runRow{}).Select("client_key", "id").
+		Where("status IN ?", []string{cleanup.RunQueued, cleanup.RunRunning})
+	if !idleSince.IsZero() {
+		q = q.Where("updated_at < ? AND (lease_owner = '' OR lease_until IS NULL OR lease_until < ?)", idleSince.UTC(), now)
+	}
+	var rows []runRow
+	if err := q.Order("id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: unfinished runs: %w", err)
+	}
+	out := make([]RunRef, len(rows))
+	for i, r := range rows {
+		out[i] = RunRef{ClientKey: r.ClientKey, ID: r.ID}
+	}
+	return out, nil
+}

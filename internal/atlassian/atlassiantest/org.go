@@ -136,7 +136,14 @@ type userSearch struct {
 }
 
 // matches reports whether u passes the search filters. c.mu is held.
+//
+// The organization directory lists Atlassian accounts only (the documented
+// accountType is "atlassian"): app (bot) accounts and JSM customer accounts
+// are seen through the product APIs, which report their accountType.
 func (c *Cloud) matches(u *user, q *userSearch, groups map[int32]bool) bool {
+	if u.accountType != cleanup.AccountAtlassian {
+		return false
+	}
 	if len(q.AccountIDs) > 0 && !slices.Contains(q.AccountIDs, u.id) {
 		return false
 	}

@@ -298,6 +298,17 @@ func (c *Cloud) Users() []User {
 	return out
 }
 
+// AccountTypes counts the seeded accounts by account type.
+func (c *Cloud) AccountTypes() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := map[string]int{}
+	for _, u := range c.users {
+		m[u.accountType]++
+	}
+	return m
+}
+
 // User returns one user.
 func (c *Cloud) User(accountID string) (User, bool) {
 	c.mu.Lock()

@@ -1,0 +1,24 @@
+// Package jobs runs the app's background work on River
+// (github.com/riverqueue/river) over the app's own database: riversqlite on
+// the embedded SQLite (sharing the store's *sql.DB), riverpgxv5 on
+// PostgreSQL (a pgx pool from the same URL) with riverdatabasesql for
+// inserts inside the store's transactions.
+//
+// Two job kinds exist:
+//
+//   - run_step {clientKey, runID}: one bounded step of a cleanup run
+//     (cleanup.Engine.Step). The step commits its progress and, in the same
+//     transaction, inserts the run's next run_step (River InsertTx), so
+//     progress and continuation are committed together. A lease on the run
+//     row makes a duplicate job (a rescued job after a crash, two instances)
+//     harmless: it waits for the lease and finds the work done.
+//   - schedule_tick: a River periodic job (the elected leader inserts it, so
+//     one instance schedules) that starts the runs of due scheduled
+//     cleanups — the UNIQUE(cleanup_id, scheduled_for) constraint makes a
+//     second run for the same time impossible anyway — and re-enqueues
+//     runs that stalled (no progress for the rescue period, lease expired).
+//
+// On start the runtime enqueues a step for every unfinished run, so a run
+// interrupted by a crash resumes at once instead of waiting for River's
+// stuck-job rescue.
+package jobs

@@ -1,0 +1,305 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultWorkers       = 4
+	DefaultRescueAfter   = 5 * time.Minute
+	DefaultScheduleEvery = 30 * time.Second
+	DefaultPollInterval  = 200 * time.Millisecond
+	// MinRescueAfter keeps the derived step budget and lease sensible.
+	MinRescueAfter = 2 * time.Second
+)
+
+// Config configures a Runtime. Store and Connector are required; DSN is
+// required on PostgreSQL (the pgx pool of the workers).
+type Config struct {
+	Store     *store.Store
+	DSN       string // PostgreSQL URL; never logged
+	Connector cleanup.Connector
+	Exporter  cleanup.Exporter // nil: runs produce no export files
+	// Workers is the number of jobs worked at once (default 4).
+	Workers int
+	// RescueAfter is how long a job may run before River considers it stuck
+	// and retries it (River's RescueStuckJobsAfter, default 5 min). It also
+	// sets the run lease (a crashed worker's run resumes after it), the job
+	// timeout (4/5 of it) and the step budget (a quarter, at most 20 s).
+	RescueAfter time.Duration
+	// ScheduleEvery is the period of schedule_tick (default 30 s).
+	ScheduleEvery time.Duration
+	// PollInterval is how often workers look for new jobs (default 200 ms,
+	// at least 100 ms).
+	PollInterval time.Duration
+	// PageSize is the user search page size of evaluation (0: API maximum).
+	PageSize int
+	// InstanceID names this process in run leases (default random).
+	InstanceID string
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// RunStepArgs is the run_step job: the next step of one run.
+type RunStepArgs struct {
+	ClientKey string `json:"clientKey"`
+	RunID     int64  `json:"runId"`
+}
+
+// Kind implements river.JobArgs.
+func (RunStepArgs) Kind() string { return "run_step" }
+
+// ScheduleTickArgs is the periodic schedule_tick job.
+type ScheduleTickArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ScheduleTickArgs) Kind() string { return "schedule_tick" }
+
+// riverClient is what the runtime uses of a River client, whatever its
+// driver's transaction type.
+type riverClient interface {
+	Start(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Runtime is the background job system: the River client, the run engine
+// and the cleanup service whose runs it executes.
+type Runtime struct {
+	cfg      Config
+	log      *slog.Logger
+	cs       *store.CleanupStore
+	engine   *cleanup.Engine
+	service  *cleanup.Service
+	client   riverClient
+	insertTx func(ctx context.Context, tx *sql.Tx, args river.JobArgs) error
+	pool     *pgxpool.Pool
+	now      func() time.Time
+}
+
+// New builds the runtime; Start starts working jobs.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if cfg.Store == nil || cfg.Connector == nil {
+		return nil, errors.New("jobs: Store and Connector are required")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = DefaultRescueAfter
+	}
+	if cfg.RescueAfter < MinRescueAfter {
+		return nil, fmt.Errorf("jobs: rescue period %s is shorter than %s", cfg.RescueAfter, MinRescueAfter)
+	}
+	if cfg.ScheduleEvery <= 0 {
+		cfg.ScheduleEvery = DefaultScheduleEvery
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	cfg.PollInterval = max(cfg.PollInterval, 100*time.Millisecond)
+	if cfg.InstanceID == "" {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("jobs: instance id: %w", err)
+		}
+		cfg.InstanceID = hex.EncodeToString(b[:])
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	r := &Runtime{cfg: cfg, log: log, now: now}
+	r.cs = cfg.Store.Cleanups(r.enqueueStep)
+	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
+		Store: r.cs, Connector: cfg.Connector, Exporter: cfg.Exporter, Logger: log, Now: now,
+		StepBudget: min(cleanup.DefaultStepBudget, cfg.RescueAfter/4),
+		LeaseFor:   cfg.RescueAfter,
+		PageSize:   cfg.PageSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.engine = engine
+	if r.service, err = cleanup.NewService(r.cs, cfg.Connector, log, now); err != nil {
+		return nil, err
+	}
+
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &stepWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &tickWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	rc := &river.Config{
+		ID:                   "usercleanup-" + cfg.InstanceID,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers:              workers,
+		FetchPollInterval:    cfg.PollInterval,
+		FetchCooldown:        100 * time.Millisecond,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		JobTimeout:           cfg.RescueAfter * 4 / 5,
+		Logger:               log.With("component", "river"),
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.ScheduleEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return ScheduleTickArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "schedule_tick", RunOnStart: true},
+		)},
+	}
+	switch cfg.Store.Driver() {
+	case store.SQLite:
+		client, err := river.NewClient(riversqlite.New(cfg.Store.SQLDB()), rc)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: river client: %w", err)
+		}
+		r.client = client
+		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs) error {
+			_, err := client.InsertTx(ctx, tx, args, nil)
+			return err
+		}
+	case store.Postgres:
+		if cfg.DSN == "" {
+			return nil, errors.New("jobs: the PostgreSQL URL is required")
+		}
+		pool, err := pgxpool.New(ctx, cfg.DSN)
+		if err != nil {
+			return nil, errors.New("jobs: invalid PostgreSQL URL for the job queue")
+		}
+		client, err := river.NewClient(riverpgxv5.New(pool), rc)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("jobs: river client: %w", err)
+		}
+		// Inserts inside the store's (database/sql) transactions go
+		// through an insert-only client on the store's pool.
+		inserter, err := river.NewClient(riverdatabasesql.New(cfg.Store.SQLDB()), &river.Config{Workers: workers})
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("jobs: river insert client: %w", err)
+		}
+		r.pool, r.client = pool, client
+		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs) error {
+			_, err := inserter.InsertTx(ctx, tx, args, nil)
+			return err
+		}
+	default:
+		return nil, fmt.Errorf("jobs: unsupported database %q", cfg.Store.Driver())
+	}
+	return r, nil
+}
+
+// Service returns the cleanup service whose runs this runtime executes.
+func (r *Runtime) Service() *cleanup.Service { return r.service }
+
+// CleanupStore returns the store the runtime and the service share.
+func (r *Runtime) CleanupStore() *store.CleanupStore { return r.cs }
+
+// enqueueStep is the store's EnqueueFunc: the next step, in tx.
+func (r *Runtime) enqueueStep(ctx context.Context, tx *sql.Tx, clientKey string, runID int64) error {
+	return r.insertTx(ctx, tx, RunStepArgs{ClientKey: clientKey, RunID: runID})
+}
+
+// Start starts working jobs and enqueues a step for every unfinished run
+// (runs a crash interrupted resume now; a duplicate step is harmless).
+func (r *Runtime) Start(ctx context.Context) error {
+	if err := r.client.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: start: %w", err)
+	}
+	n, err := r.resume(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	r.log.InfoContext(ctx, "job runtime started", "instance", r.cfg.InstanceID, "workers", r.cfg.Workers,
+		"rescue_after", r.cfg.RescueAfter.String(), "resumed_runs", n)
+	return nil
+}
+
+// resume enqueues a step for unfinished runs idle since idleSince (zero:
+// all of them).
+func (r *Runtime) resume(ctx context.Context, idleSince time.Time) (int, error) {
+	runs, err := r.cs.UnfinishedRuns(ctx, idleSince, 1000)
+	if err != nil {
+		return 0, err
+	}
+	for _, ref := range runs {
+		if _, err := r.client.Insert(ctx, RunStepArgs{ClientKey: ref.ClientKey, RunID: ref.ID}, nil); err != nil {
+			return 0, fmt.Errorf("jobs: resume run %d: %w", ref.ID, err)
+		}
+	}
+	return len(runs), nil
+}
+
+// Stop stops fetching jobs, cancels the running ones (their steps release
+// their leases) and waits for them until ctx ends.
+func (r *Runtime) Stop(ctx context.Context) error {
+	err := r.client.StopAndCancel(ctx)
+	if r.pool != nil {
+		r.pool.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: stop: %w", err)
+	}
+	return nil
+}
+
+// stepWorker works run_step.
+type stepWorker struct {
+	river.WorkerDefaults[RunStepArgs]
+	rt *Runtime
+}
+
+func (w *stepWorker) Work(ctx context.Context, job *river.Job[RunStepArgs]) error {
+	owner := fmt.Sprintf("%s/job-%d/attempt-%d", w.rt.cfg.InstanceID, job.ID, job.Attempt)
+	res, err := w.rt.engine.Step(ctx, job.Args.ClientKey, job.Args.RunID, owner)
+	if err != nil {
+		return err
+	}
+	if res.RetryAfter > 0 {
+		return river.JobSnooze(res.RetryAfter)
+	}
+	return nil
+}
+
+// tickWorker works schedule_tick.
+type tickWorker struct {
+	river.WorkerDefaults[ScheduleTickArgs]
+	rt *Runtime
+}
+
+func (w *tickWorker) Work(ctx context.Context, job *river.Job[ScheduleTickArgs]) error {
+	started, err := w.rt.service.ScheduleDue(ctx, 100)
+	if err != nil {
+		return fmt.Errorf("schedule due cleanups: %w", err)
+	}
+	resumed, err := w.rt.resume(ctx, w.rt.now().Add(-w.rt.cfg.RescueAfter))
+	if err != nil {
+		return err
+	}
+	if started > 0 || resumed > 0 {
+		w.rt.log.InfoContext(ctx, "schedule tick", "started_runs", started, "resumed_runs", resumed)
+	}
+	return nil
+}

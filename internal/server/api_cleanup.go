@@ -1,0 +1,477 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// CleanupService is the cleanup domain as the JSON API uses it
+// (*cleanup.Service). Every call is scoped by the authenticated tenant's
+// client key, never one from the request.
+type CleanupService interface {
+	GetSettings(ctx context.Context, clientKey string) (cleanup.Settings, error)
+	SaveSettings(ctx context.Context, clientKey string, in cleanup.SettingsInput) (cleanup.Settings, error)
+	TestConnection(ctx context.Context, clientKey string) (cleanup.Settings, error)
+	Groups(ctx context.Context, clientKey string) ([]cleanup.GroupInfo, error)
+	ListCleanups(ctx context.Context, clientKey string) ([]cleanup.Cleanup, error)
+	GetCleanup(ctx context.Context, clientKey string, id int64) (cleanup.Cleanup, error)
+	CreateCleanup(ctx context.Context, clientKey string, d cleanup.Definition) (cleanup.Cleanup, error)
+	UpdateCleanup(ctx context.Context, clientKey string, id int64, d cleanup.Definition, ifVersion int64) (cleanup.Cleanup, error)
+	DeleteCleanup(ctx context.Context, clientKey string, id int64) error
+	StartRun(ctx context.Context, clientKey string, cleanupID int64, dryRun bool, accountID string) (int64, error)
+	ListRuns(ctx context.Context, clientKey string, p cleanup.Page) ([]cleanup.Run, int, error)
+	GetRun(ctx context.Context, clientKey string, id int64) (cleanup.Run, error)
+	RunUsers(ctx context.Context, clientKey string, runID int64, f cleanup.RunUserFilter, p cleanup.Page) ([]cleanup.AffectedUser, int, error)
+}
+
+// put and del complete group for the API's write routes.
+func (g group) put(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.e.PUT(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
+}
+
+func (g group) del(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.e.DELETE(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
+}
+
+// cleanupRoutes registers the cleanup API on the API group.
+func (s *Server) cleanupRoutes(api group) {
+	api.get("/settings", s.getSettings)
+	api.put("/settings", s.putSettings)
+	api.post("/settings/test-connection", s.testConnection)
+	api.get("/groups", s.listGroups)
+	api.get("/cleanups", s.listCleanups)
+	api.post("/cleanups", s.createCleanup)
+	api.get("/cleanups/:id", s.getCleanup)
+	api.put("/cleanups/:id", s.updateCleanup)
+	api.del("/cleanups/:id", s.deleteCleanup)
+	api.post("/cleanups/:id/run", s.startRun)
+	api.get("/runs", s.listRuns)
+	api.get("/runs/:id", s.getRun)
+	api.get("/runs/:id/users", s.runUsers)
+}
+
+// tenantOf returns the authenticated tenant's client key and account id.
+func tenantOf(c echo.Context) (clientKey, accountID string, err error) {
+	a, ok := connect.AuthFrom(c.Request().Context())
+	if !ok || a.ClientKey == "" {
+		return "", "", &authError{err: connect.ErrNoToken}
+	}
+	return a.ClientKey, a.AccountID, nil
+}
+
+// decodeJSON decodes the request body into v, refusing unknown fields and
+// trailing data, with the field at fault in the error.
+func decodeJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var maxErr *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &maxErr):
+			return err
+		case errors.Is(err, io.EOF):
+			return cleanup.Invalid("body", "the request body is empty; send a JSON object")
+		case errors.As(err, &typeErr):
+			field := typeErr.Field
+			if field == "" {
+				field = "body"
+			}
+			return cleanup.Invalid(field, "must be a JSON %s", typeErr.Type.Kind())
+		case errors.As(err, &syntaxErr):
+			return cleanup.Invalid("body", "is not valid JSON (at byte %d)", syntaxErr.Offset)
+		}
+		// Unknown fields and the like: the decoder's message names the
+		// field and holds nothing secret.
+		return cleanup.Invalid("body", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return cleanup.Invalid("body", "must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// pathID parses the :id path parameter; a malformed id is not found, like
+// an id of another tenant.
+func pathID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &cleanup.Error{Kind: cleanup.KindNotFound, Message: "not found"}
+	}
+	return id, nil
+}
+
+// pageOf reads page and perPage query parameters.
+func pageOf(c echo.Context) (cleanup.Page, error) {
+	var p cleanup.Page
+	for name, dst := range map[string]*int{"page": &p.Page, "perPage": &p.PerPage} {
+		raw := c.QueryParam(name)
+		if raw == "" {
+			continue
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return p, cleanup.Invalid(name, "must be a positive whole number")
+		}
+		*dst = n
+	}
+	if p.PerPage > cleanup.MaxPerPage {
+		return p, cleanup.Invalid("perPage", "must be at most %d", cleanup.MaxPerPage)
+	}
+	return p.Normalized(), nil
+}
+
+// pageBody is a page of a list.
+type pageBody[T any] struct {
+	Items   []T `json:"items"`
+	Page    int `json:"page"`
+	PerPage int `json:"perPage"`
+	Total   int `json:"total"`
+}
+
+func newPage[T any](items []T, p cleanup.Page, total int) pageBody[T] {
+	if items == nil {
+		items = []T{}
+	}
+	return pageBody[T]{Items: items, Page: p.Page, PerPage: p.PerPage, Total: total}
+}
+
+func (s *Server) getSettings(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	set, err := s.cfg.Cleanup.GetSettings(c.Request().Context(), ck)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, set)
+}
+
+func (s *Server) putSettings(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	var in cleanup.SettingsInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	set, err := s.cfg.Cleanup.SaveSettings(c.Request().Context(), ck, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, set)
+}
+
+func (s *Server) testConnection(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	set, err := s.cfg.Cleanup.TestConnection(c.Request().Context(), ck)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, set)
+}
+
+func (s *Server) listGroups(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	gs, err := s.cfg.Cleanup.Groups(c.Request().Context(), ck)
+	if err != nil {
+		return err
+	}
+	if gs == nil {
+		gs = []cleanup.GroupInfo{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"groups": gs})
+}
+
+func (s *Server) listCleanups(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	cs, err := s.cfg.Cleanup.ListCleanups(c.Request().Context(), ck)
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		cs = []cleanup.Cleanup{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"cleanups": cs})
+}
+
+// writeCleanup answers a cleanup with its version as the ETag.
+func writeCleanup(c echo.Context, status int, cl cleanup.Cleanup) error {
+	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(cl.Version, 10)))
+	return c.JSON(status, cl)
+}
+
+func (s *Server) getCleanup(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	cl, err := s.cfg.Cleanup.GetCleanup(c.Request().Context(), ck, id)
+	if err != nil {
+		return err
+	}
+	return writeCleanup(c, http.StatusOK, cl)
+}
+
+// decodeDefinition decodes a submitted definition over the defaults.
+func decodeDefinition(c echo.Context) (cleanup.Definition, error) {
+	// The body may carry read-only fields the API returned (version,
+	// nextRunAt...): accept and ignore them.
+	var in struct {
+		cleanup.Definition
+		Version         json.RawMessage `json:"version"`
+		NextRunAt       json.RawMessage `json:"nextRunAt"`
+		LastScheduledAt json.RawMessage `json:"lastScheduledAt"`
+		ScheduleText    json.RawMessage `json:"scheduleDescription"`
+	}
+	in.Definition = cleanup.DefaultDefinition()
+	if err := decodeJSON(c, &in); err != nil {
+		return cleanup.Definition{}, err
+	}
+	return in.Definition, nil
+}
+
+func (s *Server) createCleanup(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	d, err := decodeDefinition(c)
+	if err != nil {
+		return err
+	}
+	cl, err := s.cfg.Cleanup.CreateCleanup(c.Request().Context(), ck, d)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", c.Request().URL.Path+"/"+strconv.FormatInt(cl.ID, 10))
+	return writeCleanup(c, http.StatusCreated, cl)
+}
+
+// ifMatch parses If-Match: a version number, quoted or not; absent is 0
+// (last write wins).
+func ifMatch(c echo.Context) (int64, error) {
+	raw := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+	if raw == "" || raw == "*" {
+		return 0, nil
+	}
+	raw = strings.Trim(strings.TrimPrefix(raw, "W/"), `"`)
+	v, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || v < 1 {
+		return 0, cleanup.Invalid("If-Match", "must be the cleanup's version (its ETag)")
+	}
+	return v, nil
+}
+
+func (s *Server) updateCleanup(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	version, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	d, err := decodeDefinition(c)
+	if err != nil {
+		return err
+	}
+	cl, err := s.cfg.Cleanup.UpdateCleanup(c.Request().Context(), ck, id, d, version)
+	if err != nil {
+		return err
+	}
+	return writeCleanup(c, http.StatusOK, cl)
+}
+
+func (s *Server) deleteCleanup(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Cleanup.DeleteCleanup(c.Request().Context(), ck, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) startRun(c echo.Context) error {
+	ck, account, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		DryRun *bool `json:"dryRun"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.DryRun == nil {
+		return cleanup.Invalid("dryRun", "say whether this is a dry run (true or false)")
+	}
+	runID, err := s.cfg.Cleanup.StartRun(c.Request().Context(), ck, id, *in.DryRun, account)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int64{"runId": runID})
+}
+
+func (s *Server) listRuns(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	runs, total, err := s.cfg.Cleanup.ListRuns(c.Request().Context(), ck, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(runs, p, total))
+}
+
+// runBody is a run with its progress for the UI.
+type runBody struct {
+	cleanup.Run
+	Progress runProgress `json:"progress"`
+}
+
+// runProgress: users evaluated so far, and rows acted on of the rows the
+// apply phase has to act on.
+type runProgress struct {
+	Phase     string `json:"phase"`
+	Evaluated int    `json:"evaluated"`
+	Rows      int    `json:"rows"`
+	Settled   int    `json:"settled"` // rows no longer pending
+	Percent   int    `json:"percent"` // of the rows, once evaluation is done
+}
+
+func progressOf(r cleanup.Run) runProgress {
+	p := runProgress{Phase: r.Phase, Evaluated: r.Counts.Evaluated, Rows: r.Counts.Rows, Settled: r.Counts.Rows - r.Counts.Pending}
+	switch {
+	case r.Finished():
+		p.Percent = 100
+	case r.Phase != cleanup.PhaseEvaluate && p.Rows > 0:
+		p.Percent = p.Settled * 100 / p.Rows
+	}
+	return p
+}
+
+func (s *Server) getRun(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	run, err := s.cfg.Cleanup.GetRun(c.Request().Context(), ck, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, runBody{Run: run, Progress: progressOf(run)})
+}
+
+// runUserBody is one affected-user row as the API shows it.
+type runUserBody struct {
+	ID               int64             `json:"id"`
+	AccountID        string            `json:"accountId"`
+	Name             string            `json:"name"`
+	Email            string            `json:"email,omitempty"`
+	AccountType      string            `json:"accountType"`
+	Product          string            `json:"product,omitempty"`
+	GroupID          string            `json:"groupId,omitempty"`
+	GroupName        string            `json:"groupName,omitempty"`
+	GroupSynced      bool              `json:"groupSynced"`
+	IdentityProvider string            `json:"identityProvider,omitempty"`
+	LastActive       map[string]string `json:"lastActive"` // product → RFC 3339, "" = never
+	Reason           string            `json:"reason"`
+	Action           string            `json:"action"`
+	Outcome          string            `json:"outcome"`
+	Message          string            `json:"message,omitempty"`
+}
+
+func toRunUserBody(u cleanup.AffectedUser) runUserBody {
+	last := make(map[string]string, len(u.LastActive))
+	for k, t := range u.LastActive {
+		if t.IsZero() {
+			last[k] = ""
+		} else {
+			last[k] = t.UTC().Format("2006-01-02T15:04:05Z07:00")
+		}
+	}
+	return runUserBody{
+		ID: u.ID, AccountID: u.AccountID, Name: u.Name, Email: u.Email, AccountType: u.AccountType,
+		Product: u.Product, GroupID: u.GroupID, GroupName: u.GroupName, GroupSynced: u.GroupSynced,
+		IdentityProvider: u.IdentityProvider, LastActive: last, Reason: u.Reason, Action: u.Action,
+		Outcome: u.Outcome, Message: u.Message,
+	}
+}
+
+func (s *Server) runUsers(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	f := cleanup.RunUserFilter{
+		Outcome: c.QueryParam("outcome"), GroupID: c.QueryParam("group"),
+		Action: c.QueryParam("action"), Search: c.QueryParam("search"),
+	}
+	users, total, err := s.cfg.Cleanup.RunUsers(c.Request().Context(), ck, id, f, p)
+	if err != nil {
+		return err
+	}
+	items := make([]runUserBody, len(users))
+	for i, u := range users {
+		items[i] = toRunUserBody(u)
+	}
+	return c.JSON(http.StatusOK, newPage(items, p, total))
+}
