@@ -33,8 +33,12 @@ func seededSettings(e *env, t *testing.T, exceptionAccount string) cleanup.Setti
 // pick returns the seeded accounts the scenario names.
 func scenarioAccounts(t *testing.T, users []atlassiantest.User) (exception string) {
 	t.Helper()
+	// An account the cleanup would otherwise remove: a person inactive in
+	// Jira Software for more than a year.
 	for _, u := range users[3:] {
-		if u.AccountType == cleanup.AccountAtlassian && u.Status == cleanup.StatusActive && len(u.GroupIDs) > 1 {
+		last, ok := u.LastActive[cleanup.ProductJiraSoftware]
+		if u.AccountType == cleanup.AccountAtlassian && u.Status == cleanup.StatusActive && ok &&
+			!last.IsZero() && testNow.Sub(last) > 365*24*time.Hour {
 			return u.AccountID
 		}
 	}
