@@ -41,7 +41,8 @@ func TestOrgReadSmall(t *testing.T) {
 		t.Fatalf("org-read: %v\n%s", err, out.String())
 	}
 	for _, re := range []string{
-		`users read\s+450 `,
+		`organization\s+450 accounts`,
+		`users read\s+\d+ `,
 		`requests made\s+\d+ \(0 answered 429\)`,
 		`rate-limit floor\s+\S+`,
 		`ratio\s+\d+\.\d+`,

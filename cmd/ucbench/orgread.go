@@ -105,8 +105,11 @@ func runOrgRead(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "org-read: %d users, latency %s, rate %g req/s (burst %d), concurrency %d, split %v, GOMAXPROCS %d\n",
 		*users, *latency, *rate, *burst, *concurrency, *split, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(stdout, "seeded fake in          %s\n", seeded.Round(time.Millisecond))
-	fmt.Fprintf(stdout, "users read              %d (%d apps, %d customers, %d managed, %d synced, %d never active)\n",
-		s.users, s.apps, s.customers, s.managed, s.synced, s.neverActive)
+	types := cloud.AccountTypes()
+	fmt.Fprintf(stdout, "organization            %d accounts: %d atlassian, %d app, %d customer (the directory lists atlassian accounts)\n",
+		*users, types[cleanup.AccountAtlassian], types[cleanup.AccountApp], types[cleanup.AccountCustomer])
+	fmt.Fprintf(stdout, "users read              %d (%d managed, %d unmanaged, %d synced from an IdP, %d with a never-used product)\n",
+		s.users, s.managed, s.users-s.managed, s.synced, s.neverActive)
 	fmt.Fprintf(stdout, "groups read             %d (%d synced from an IdP)\n", len(groups), s.syncedGroups)
 	fmt.Fprintf(stdout, "requests made           %d (%d answered 429)\n", requests, cloud.RateLimited())
 	fmt.Fprintf(stdout, "wall time               %s\n", wall.Round(time.Millisecond))
@@ -130,18 +133,12 @@ func verdict(ok bool) string {
 // orgStats aggregates users as pages arrive, as the cleanup engine does:
 // a page is processed and dropped, never the whole organization held.
 type orgStats struct {
-	users, apps, customers, managed, synced, neverActive, syncedGroups int
+	users, managed, synced, neverActive, syncedGroups int
 }
 
 func (s *orgStats) add(users []cleanup.OrgUser) error {
 	for _, u := range users {
 		s.users++
-		switch u.AccountType {
-		case cleanup.AccountApp:
-			s.apps++
-		case cleanup.AccountCustomer:
-			s.customers++
-		}
 		if u.Managed {
 			s.managed++
 		}
