@@ -48,6 +48,11 @@ func (s *Store) GetTenant(ctx context.Context, clientKey string) (*connect.Tenan
 	if err != nil {
 		return nil, fmt.Errorf("store: get tenant: %w", err)
 	}
+	return s.tenantFromRow(&row)
+}
+
+// tenantFromRow opens the row's sealed secret and converts it.
+func (s *Store) tenantFromRow(row *tenantRow) (*connect.Tenant, error) {
 	secret, err := s.cipher.Open(row.SharedSecret, secretAAD(row.ClientKey))
 	if err != nil {
 		return nil, fmt.Errorf("store: tenant shared secret: %w", err)
