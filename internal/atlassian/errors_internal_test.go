@@ -134,3 +134,29 @@ func TestNextCursor(t *testing.T) {
 		t.Errorf("malformed: err = %v", err)
 	}
 }
+
+func TestUpdatePace(t *testing.T) {
+	now := time.Date(2026, 11, 28, 11, 0, 0, 0, time.UTC)
+	cl := newCaller(http.DefaultClient, Options{Now: func() time.Time { return now }}.withDefaults(), "Jira", nil)
+	tests := []struct {
+		name string
+		hdr  http.Header
+		want time.Duration
+	}{
+		{"plenty left", http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"80"}}, 0},
+		{"near limit flag only", http.Header{"X-Ratelimit-Nearlimit": {"true"}}, 100 * time.Millisecond},
+		{"refill rate from reset", http.Header{"X-Ratelimit-Limit": {"100"}, "X-Ratelimit-Remaining": {"10"},
+			"X-Ratelimit-Reset": {"2026-11-28T11:00:00.900Z"}}, 10 * time.Millisecond},
+		{"capped", http.Header{"X-Ratelimit-Nearlimit": {"true"}, "X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"9"},
+			"X-Ratelimit-Reset": {"2026-11-28T11:10Z"}}, 5 * time.Second},
+		{"no headers", http.Header{}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cl.updatePace(tc.hdr)
+			if cl.gap != tc.want {
+				t.Errorf("gap = %v, want %v", cl.gap, tc.want)
+			}
+		})
+	}
+}

@@ -386,3 +386,14 @@ func TestTransportFailures(t *testing.T) {
 		t.Errorf("refused connection retried %d times, want backoff retries", len(clk.Sleeps()))
 	}
 }
+
+func TestJiraProductsWithoutGroupIDs(t *testing.T) {
+	srv := loopServer(t, `[{"key":"jira-software","name":"Jira Software","groups":["jira-software-users"],"groupDetails":[]}]`)
+	s, err := atlassian.NewSite(&connect.Tenant{ProductType: connect.Jira, BaseURL: srv.URL, SharedSecret: "x"}, "app", atlassian.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Products(context.Background()); err == nil || !strings.Contains(err.Error(), "names 1 groups but details only 0") {
+		t.Errorf("err = %v, want a clear error instead of a partial list", err)
+	}
+}
