@@ -412,7 +412,7 @@ func truncate(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
 		}
 	}
-	fmt.Fprintf(&head, "Content-Length: %d\r\n\r\n", len(body)+1)
+	fmt.Fprintf(&head, "Content-Length: %d\r\n\r\n", len(body))
 	bw := bufio.NewWriter(conn)
 	_, _ = bw.Write(head.Bytes())
 	_, _ = bw.Write(body[:len(body)/2])
