@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
@@ -162,11 +163,138 @@ func (r *chunkReader) Close() error {
 	return nil
 }
 
-// chunkWriter stores what is written to it as chunks of one export file and
-// hashes it. Close stores the last, partial chunk.
-type chunkWriter struct {
+// chunkSink stores the chunks of export files.
+type chunkSink interface {
+	// buffer returns an empty buffer whose capacity is the chunk size.
+	buffer() []byte
+	// put stores data as chunk seq of the file. It takes data over and
+	// returns an empty buffer to continue with.
+	put(fileID int64, seq int, data []byte) ([]byte, error)
+	// release takes back a buffer that is no longer used.
+	release(buf []byte)
+}
+
+// stmtSink stores each chunk before put returns.
+type stmtSink struct {
 	ctx    context.Context
 	insert *sql.Stmt
+	size   int
+}
+
+func (s stmtSink) buffer() []byte { return make([]byte, 0, s.size) }
+func (s stmtSink) release([]byte) {}
+func (s stmtSink) put(fileID int64, seq int, data []byte) ([]byte, error) {
+	_, err := s.insert.ExecContext(s.ctx, fileID, seq, data)
+	return data[:0], err
+}
+
+// asyncSink stores chunks on a goroutine of its own, so that reading rows
+// and formatting them overlap with writing the previous chunk. At most max
+// buffers exist; put waits for a free one, which bounds memory. The first
+// error is kept and returned by every later call.
+type asyncSink struct {
+	ctx       context.Context
+	insert    *sql.Stmt
+	size      int
+	max       int
+	allocated int // buffers made; only the producer touches it
+	jobs      chan chunkJob
+	free      chan []byte
+	done      chan struct{}
+	closed    bool // only the producer touches it
+	mu        sync.Mutex
+	err       error
+}
+
+type chunkJob struct {
+	fileID  int64
+	seq     int
+	data    []byte
+	barrier chan struct{} // set: no data, closed when every earlier job is done
+}
+
+func newAsyncSink(ctx context.Context, insert *sql.Stmt, size, maxBuffers int) *asyncSink {
+	a := &asyncSink{ctx: ctx, insert: insert, size: size, max: maxBuffers,
+		jobs: make(chan chunkJob, maxBuffers), free: make(chan []byte, maxBuffers), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+func (a *asyncSink) run() {
+	defer close(a.done)
+	for j := range a.jobs {
+		if j.barrier != nil {
+			close(j.barrier)
+			continue
+		}
+		if a.failed() == nil {
+			if _, err := a.insert.ExecContext(a.ctx, j.fileID, j.seq, j.data); err != nil {
+				a.mu.Lock()
+				a.err = fmt.Errorf("store: write chunk %d of export file %d: %w", j.seq, j.fileID, err)
+				a.mu.Unlock()
+			}
+		}
+		a.free <- j.data[:0]
+	}
+}
+
+func (a *asyncSink) failed() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+func (a *asyncSink) buffer() []byte {
+	select {
+	case b := <-a.free:
+		return b
+	default:
+	}
+	if a.allocated < a.max {
+		a.allocated++
+		return make([]byte, 0, a.size)
+	}
+	return <-a.free
+}
+
+func (a *asyncSink) release(buf []byte) {
+	if buf != nil {
+		a.free <- buf[:0] // never blocks: at most max buffers exist
+	}
+}
+
+func (a *asyncSink) put(fileID int64, seq int, data []byte) ([]byte, error) {
+	if err := a.failed(); err != nil {
+		a.release(data)
+		return nil, err
+	}
+	a.jobs <- chunkJob{fileID: fileID, seq: seq, data: data}
+	return a.buffer(), nil
+}
+
+// sync waits until every chunk put so far is stored.
+func (a *asyncSink) sync() error {
+	b := make(chan struct{})
+	a.jobs <- chunkJob{barrier: b}
+	<-b
+	return a.failed()
+}
+
+// close stores the pending chunks and stops the goroutine. Later calls
+// only report the error.
+func (a *asyncSink) close() error {
+	if !a.closed {
+		a.closed = true
+		close(a.jobs)
+		<-a.done
+	}
+	return a.failed()
+}
+
+// chunkWriter stores what is written to it as chunks of one export file and
+// hashes it. Close stores the last, partial chunk and gives the buffer back.
+type chunkWriter struct {
+	sink   chunkSink
 	fileID int64
 	seq    int
 	buf    []byte // len = pending bytes, cap = chunk size
@@ -176,8 +304,8 @@ type chunkWriter struct {
 	closed bool
 }
 
-func newChunkWriter(ctx context.Context, insert *sql.Stmt, fileID int64, buf []byte) *chunkWriter {
-	return &chunkWriter{ctx: ctx, insert: insert, fileID: fileID, buf: buf[:0], sum: sha256.New()}
+func newChunkWriter(sink chunkSink, fileID int64) *chunkWriter {
+	return &chunkWriter{sink: sink, fileID: fileID, buf: sink.buffer(), sum: sha256.New()}
 }
 
 func (w *chunkWriter) Write(p []byte) (int, error) {
@@ -206,27 +334,31 @@ func (w *chunkWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	if _, err := w.insert.ExecContext(w.ctx, w.fileID, w.seq, w.buf); err != nil {
+	w.sum.Write(w.buf)
+	w.size += int64(len(w.buf))
+	buf, err := w.sink.put(w.fileID, w.seq, w.buf)
+	w.buf = buf
+	if err != nil {
 		w.err = fmt.Errorf("store: write chunk %d of export file %d: %w", w.seq, w.fileID, err)
 		return w.err
 	}
-	w.sum.Write(w.buf)
-	w.size += int64(len(w.buf))
 	w.seq++
-	w.buf = w.buf[:0]
 	return nil
 }
 
-// Close stores the last chunk. It is safe to call twice.
+// Close stores the last chunk and releases the buffer. It is safe to call
+// twice.
 func (w *chunkWriter) Close() error {
 	if w.closed {
 		return w.err
 	}
 	w.closed = true
-	if w.err != nil {
-		return w.err
+	if w.err == nil {
+		w.err = w.flush()
 	}
-	return w.flush()
+	w.sink.release(w.buf)
+	w.buf = nil
+	return w.err
 }
 
 // SHA256 returns the lowercase hex SHA-256 of the stored bytes.

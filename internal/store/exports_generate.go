@@ -19,6 +19,10 @@ const (
 	DefaultExportBatchSize = 20_000
 )
 
+// exportBuffers is the number of chunk buffers of a generation: one per
+// file open at a time (at most two) plus chunks waiting to be stored.
+const exportBuffers = 4
+
 // Messages written to run rows by the export.
 const (
 	// ManualPrefix starts the message of a row the Entra file cannot carry.
@@ -83,13 +87,11 @@ type exportRun struct {
 
 // generation is the state of one GenerateRunExports call.
 type generation struct {
-	e       *Exporter
-	run     exportRun
-	opts    idpexport.EntraOptions
-	insert  *sql.Stmt // INSERT of one chunk
-	free    [][]byte  // chunk buffers to reuse
-	entra   []cleanup.ExportFile
-	checked bool
+	e     *Exporter
+	run   exportRun
+	opts  idpexport.EntraOptions
+	sink  *asyncSink // stores the chunks
+	entra []cleanup.ExportFile
 }
 
 // GenerateRunExports implements cleanup.Exporter.
@@ -125,10 +127,12 @@ func (e *Exporter) GenerateRunExports(ctx context.Context, clientKey string, run
 		return fmt.Errorf("store: prepare export: %w", err)
 	}
 	defer insert.Close()
-	g := &generation{e: e, run: run, opts: opts, insert: insert}
+	g := &generation{e: e, run: run, opts: opts, sink: newAsyncSink(ctx, insert, e.chunk, exportBuffers)}
+	defer g.sink.close()
 	defer func() {
 		if err != nil {
 			// Leave nothing half-written behind; the next attempt retries.
+			_ = g.sink.close() // no chunk may arrive after the delete
 			if derr := e.deleteIncomplete(context.WithoutCancel(ctx), clientKey, runID); derr != nil {
 				e.log.WarnContext(ctx, "delete incomplete exports", "client_key", clientKey, "run_id", runID, "error", derr.Error())
 			}
@@ -139,19 +143,28 @@ func (e *Exporter) GenerateRunExports(ctx context.Context, clientKey string, run
 	if err != nil {
 		return err
 	}
+	entraDone := time.Now()
 	auditRows, err := g.writeAudit(ctx)
 	if err != nil {
 		return err
 	}
+	auditDone := time.Now()
 	if err := g.writeBundle(ctx); err != nil {
 		return err
 	}
+	if err := g.sink.close(); err != nil {
+		return err
+	}
+	bundleDone := time.Now()
 	if _, err := s.sqlDB.ExecContext(ctx, s.rebind(`UPDATE export_files SET complete = TRUE WHERE run_id = ? AND client_key = ?`),
 		runID, clientKey); err != nil {
 		return fmt.Errorf("store: complete exports of run %d: %w", runID, err)
 	}
 	e.log.InfoContext(ctx, "run exports generated", "client_key", clientKey, "run_id", runID,
 		"entra_files", len(g.entra), "entra_rows", entraRows, "audit_rows", auditRows,
+		"entra_duration", entraDone.Sub(start).Round(time.Millisecond).String(),
+		"audit_duration", auditDone.Sub(entraDone).Round(time.Millisecond).String(),
+		"bundle_duration", bundleDone.Sub(auditDone).Round(time.Millisecond).String(),
 		"duration", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
@@ -191,23 +204,6 @@ func (e *Exporter) loadRun(ctx context.Context, clientKey string, runID int64) (
 	return r, nil
 }
 
-// buffer returns a chunk buffer, reusing released ones.
-func (g *generation) buffer() []byte {
-	if n := len(g.free); n > 0 {
-		b := g.free[n-1]
-		g.free = g.free[:n-1]
-		return b
-	}
-	return make([]byte, 0, g.e.chunk)
-}
-
-func (g *generation) release(w *chunkWriter) {
-	if w != nil && w.buf != nil {
-		g.free = append(g.free, w.buf[:0])
-		w.buf = nil
-	}
-}
-
 // newFile creates an incomplete export file and a writer for its bytes.
 func (g *generation) newFile(ctx context.Context, f cleanup.ExportFile) (*chunkWriter, error) {
 	f.ClientKey, f.RunID, f.DryRun, f.CreatedAt = g.run.clientKey, g.run.id, g.run.dryRun, g.e.s.exportTime()
@@ -218,7 +214,7 @@ func (g *generation) newFile(ctx context.Context, f cleanup.ExportFile) (*chunkW
 	if err != nil {
 		return nil, err
 	}
-	return newChunkWriter(ctx, g.insert, id, g.buffer()), nil
+	return newChunkWriter(g.sink, id), nil
 }
 
 // exportGroup is one identity-provider group of a run.
@@ -230,26 +226,41 @@ type exportGroup struct {
 // groups lists the run's identity-provider groups with unique file names.
 func (g *generation) groups(ctx context.Context) (map[string]*exportGroup, error) {
 	s := g.e.s
-	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT group_id, MAX(group_name), MAX(identity_provider) FROM run_users
-		WHERE run_id = ? AND client_key = ? AND action = ? GROUP BY group_id`),
-		g.run.id, g.run.clientKey, cleanup.ActionIdPExport)
+	// The run's tenant was checked in loadRun; run_users of a run all
+	// belong to its tenant, and leaving client_key out keeps these
+	// queries on the covering index.
+	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT DISTINCT group_id FROM run_users WHERE run_id = ? AND action = ?`),
+		g.run.id, cleanup.ActionIdPExport)
 	if err != nil {
 		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
 	}
-	defer rows.Close()
 	var list []*exportGroup
 	for rows.Next() {
 		var gr exportGroup
-		if err := rows.Scan(&gr.id, &gr.name, &gr.provider); err != nil {
+		if err := rows.Scan(&gr.id); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
+		}
+		list = append(list, &gr)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
+	}
+	one, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT group_name, identity_provider FROM run_users
+		WHERE run_id = ? AND action = ? AND group_id = ? ORDER BY email_key`+g.collate()+`, id LIMIT 1`))
+	if err != nil {
+		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
+	}
+	defer one.Close()
+	for _, gr := range list {
+		if err := one.QueryRowContext(ctx, g.run.id, cleanup.ActionIdPExport, gr.id).Scan(&gr.name, &gr.provider); err != nil {
+			return nil, fmt.Errorf("store: export group %q of run %d: %w", gr.id, g.run.id, err)
 		}
 		if gr.provider == "" {
 			gr.provider = cleanup.ProviderEntra
 		}
-		list = append(list, &gr)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
 	}
 	refs := make([]idpexport.GroupRef, len(list))
 	for i, gr := range list {
@@ -262,6 +273,15 @@ func (g *generation) groups(ctx context.Context) (map[string]*exportGroup, error
 		out[gr.id] = gr
 	}
 	return out, nil
+}
+
+// collate is the collation that makes PostgreSQL compare bytes, as the
+// Entra writer expects (SQLite's default already does).
+func (g *generation) collate() string {
+	if g.e.s.driver == Postgres {
+		return ` COLLATE "C"`
+	}
+	return ""
 }
 
 // idpGroup is the identity-provider group an Atlassian group maps to.
@@ -293,19 +313,16 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 	if err != nil || len(groups) == 0 {
 		return 0, err
 	}
-	collate := ""
-	if s.driver == Postgres {
-		collate = ` COLLATE "C"` // byte order, as the Entra writer expects
-	}
+	collate := g.collate()
 	first, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users
-		WHERE run_id = ? AND action = ? AND client_key = ?
+		WHERE run_id = ? AND action = ?
 		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
 	if err != nil {
 		return 0, fmt.Errorf("store: prepare export rows: %w", err)
 	}
 	defer first.Close()
 	next, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users
-		WHERE run_id = ? AND action = ? AND client_key = ?
+		WHERE run_id = ? AND action = ?
 		AND (group_id`+collate+`, email_key`+collate+`, id) > (?, ?, ?)
 		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
 	if err != nil {
@@ -332,7 +349,7 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 		writer = nil
 		written, err := w.Finish()
 		for _, p := range parts {
-			g.release(p.w)
+			_ = p.w.Close() // closed by the Entra writer; this releases the buffer after an error
 		}
 		if err != nil {
 			return fmt.Errorf("store: export group %q of run %d: %w", cur.id, g.run.id, err)
@@ -384,10 +401,9 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 	for {
 		var rows *sql.Rows
 		if !started {
-			rows, err = first.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, g.run.clientKey, g.e.batch)
+			rows, err = first.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, g.e.batch)
 		} else {
-			rows, err = next.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, g.run.clientKey,
-				lastGrp, lastKey, lastID, g.e.batch)
+			rows, err = next.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, lastGrp, lastKey, lastID, g.e.batch)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("store: read export rows of run %d: %w", g.run.id, err)
@@ -505,12 +521,12 @@ func (g *generation) writeAudit(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer g.release(cw)
+	defer cw.Close() // after an error: gives the buffer back
 	jw, err := g.newFile(ctx, cleanup.ExportFile{Kind: cleanup.ExportKindAuditJSON, FileName: jsonName, ContentType: idpexport.MediaTypeJSON})
 	if err != nil {
 		return 0, err
 	}
-	defer g.release(jw)
+	defer jw.Close()
 	csvOut, err := idpexport.NewAuditCSVWriter(cw)
 	if err != nil {
 		return 0, err
@@ -605,12 +621,17 @@ func (g *generation) writeBundle(ctx context.Context) error {
 		files = append(files, bf)
 		rows += f.Rows
 	}
+	// The Entra files are read back from the database: wait for their
+	// last chunks.
+	if err := g.sink.sync(); err != nil {
+		return err
+	}
 	name := idpexport.BundleFileName(info)
 	w, err := g.newFile(ctx, cleanup.ExportFile{Kind: cleanup.ExportKindBundle, FileName: name, ContentType: idpexport.MediaTypeZIP})
 	if err != nil {
 		return err
 	}
-	defer g.release(w)
+	defer w.Close()
 	if err := idpexport.WriteBundle(w, files, info); err != nil {
 		return fmt.Errorf("store: bundle of run %d: %w", g.run.id, err)
 	}

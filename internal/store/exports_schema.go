@@ -9,10 +9,12 @@ package store
 // complete files; a generation that crashed leaves incomplete rows that the
 // next attempt deletes (the chunks go with them, ON DELETE CASCADE).
 // UNIQUE(run_id, kind, group_id, part) stops two writers producing the same
-// file twice. On PostgreSQL, run_users gets an index in byte order ("C"
-// collation), the order the Entra writer needs, so the keyset batches of
-// an export seek instead of sorting the run's rows again for every batch
-// (SQLite's run_users_export already compares bytes).
+// file twice.
+//
+// run_users_export_members covers the Entra pass of an export: the keyset
+// batches in (group_id, email_key, id) order read the index alone, never
+// the table. On PostgreSQL it is in byte order ("C" collation), the order
+// the Entra writer needs, so the batches seek instead of sorting.
 func migrationExportFiles() Migration {
 	return Migration{
 		Version: 3,
@@ -40,6 +42,7 @@ CREATE TABLE export_files (
 );
 CREATE UNIQUE INDEX export_files_key ON export_files (run_id, kind, group_id, part);
 CREATE INDEX export_files_client_run ON export_files (client_key, run_id);
+CREATE INDEX run_users_export_members ON run_users (run_id, action, group_id, email_key, email);
 CREATE TABLE export_chunks (
 	file_id INTEGER NOT NULL REFERENCES export_files (id) ON DELETE CASCADE,
 	seq INTEGER NOT NULL,
@@ -70,7 +73,7 @@ CREATE TABLE export_files (
 );
 CREATE UNIQUE INDEX export_files_key ON export_files (run_id, kind, group_id, part);
 CREATE INDEX export_files_client_run ON export_files (client_key, run_id);
-CREATE INDEX run_users_export_bytes ON run_users (run_id, action, group_id COLLATE "C", email_key COLLATE "C", id);
+CREATE INDEX run_users_export_members ON run_users (run_id, action, group_id COLLATE "C", email_key COLLATE "C", id) INCLUDE (email);
 CREATE TABLE export_chunks (
 	file_id BIGINT NOT NULL REFERENCES export_files (id) ON DELETE CASCADE,
 	seq INTEGER NOT NULL,

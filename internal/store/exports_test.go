@@ -594,7 +594,7 @@ func TestChunkReaderWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := bytes.Repeat([]byte("0123456789abcdef"), 8)[:size]
-		w := newChunkWriter(ctx, insert, id, make([]byte, 0, 10))
+		w := newChunkWriter(stmtSink{ctx: ctx, insert: insert, size: 10}, id)
 		// Odd write sizes cross chunk boundaries.
 		for rest := data; len(rest) > 0; {
 			n := min(len(rest), 3)
