@@ -21,6 +21,7 @@ import (
 	usercleanup "github.com/example/usercleanup"
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian"
+	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -112,6 +113,10 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return &startupError{err: err}
 	}
+	jcfg, err := loadJobsConfig(getenv)
+	if err != nil {
+		return &startupError{err: err}
+	}
 	log := newLogger(stderr, cfg.LogLevel)
 
 	key, keySource, err := prepareStorage(cfg, log)
@@ -120,7 +125,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	log.Info("starting usercleanup", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
 
-	app, err := build(ctx, cfg, key, log)
+	app, err := build(ctx, cfg, jcfg, key, log)
 	if err != nil {
 		return &startupError{err: err}
 	}
@@ -129,6 +134,10 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return &startupError{err: fmt.Errorf("ADDR: cannot listen on %s: %w", cfg.Addr, err)}
+	}
+	if err := app.startJobs(ctx); err != nil {
+		_ = ln.Close()
+		return &startupError{err: err}
 	}
 	srv := &http.Server{
 		Handler:           app.handler,
@@ -166,11 +175,30 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 
 // application is everything serve wires together.
 type application struct {
-	handler http.Handler
-	store   *store.Store
+	handler     http.Handler
+	store       *store.Store
+	jobs        *jobs.Runtime
+	jobsStarted bool
+}
+
+// startJobs starts the background job runtime.
+func (a *application) startJobs(ctx context.Context) error {
+	if err := a.jobs.Start(ctx); err != nil {
+		return err
+	}
+	a.jobsStarted = true
+	return nil
 }
 
 func (a *application) close(log *slog.Logger) {
+	if a.jobsStarted {
+		log.Info("stopping background jobs", "timeout", shutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		if err := a.jobs.Stop(ctx); err != nil {
+			log.Warn("stop background jobs", "error", err.Error())
+		}
+		cancel()
+	}
 	if err := a.store.Close(); err != nil {
 		log.Warn("close database", "error", err.Error())
 	}
@@ -178,7 +206,7 @@ func (a *application) close(log *slog.Logger) {
 
 // build opens the database and wires the Connect framework, the product
 // clients and the HTTP server.
-func build(ctx context.Context, cfg *config, key []byte, log *slog.Logger) (*application, error) {
+func build(ctx context.Context, cfg *config, jcfg jobsConfig, key []byte, log *slog.Logger) (*application, error) {
 	cipher, err := store.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
@@ -210,6 +238,10 @@ func build(ctx context.Context, cfg *config, key []byte, log *slog.Logger) (*app
 	}
 
 	outbound := &http.Client{Timeout: outboundTimeout}
+	workers, err := newJobs(ctx, cfg, jcfg, st, outbound, log)
+	if err != nil {
+		return nil, err
+	}
 	verifier := &connect.Verifier{Store: st, Leeway: 10 * time.Second}
 	lifecycle := &connect.Lifecycle{
 		Store:        st,
@@ -228,13 +260,14 @@ func build(ctx context.Context, cfg *config, key []byte, log *slog.Logger) (*app
 		Health:         st,
 		HostScriptURL:  cfg.HostScriptURL,
 		FrameAncestors: cfg.frameAncestors(),
+		Cleanup:        workers.Service(),
 		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	ok = true
-	return &application{handler: srv, store: st}, nil
+	return &application{handler: srv, store: st, jobs: workers}, nil
 }
 
 // productAdmins asks the tenant's product whether a user is an admin

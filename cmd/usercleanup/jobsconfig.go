@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/example/usercleanup/internal/atlassian"
+	"github.com/example/usercleanup/internal/entra"
+	"github.com/example/usercleanup/internal/jobs"
+	"github.com/example/usercleanup/internal/store"
+)
+
+// jobsConfig configures the background jobs and the clients they use.
+type jobsConfig struct {
+	Workers       int           // JOB_WORKERS (default 4)
+	RescueAfter   time.Duration // JOB_RESCUE_AFTER (default 5m)
+	ScheduleEvery time.Duration // JOB_SCHEDULE_EVERY (default 30s)
+	// AtlassianAPIURL is the Organizations and User management API base
+	// (ATLASSIAN_API_URL, default https://api.atlassian.com); tests and
+	// demos point it at a fake.
+	AtlassianAPIURL string
+}
+
+// loadJobsConfig reads the job settings from the environment.
+func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
+	var errs configErrors
+	c := jobsConfig{Workers: jobs.DefaultWorkers, RescueAfter: jobs.DefaultRescueAfter, ScheduleEvery: jobs.DefaultScheduleEvery,
+		AtlassianAPIURL: atlassian.DefaultAPIURL}
+	if raw := strings.TrimSpace(getenv("JOB_WORKERS")); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 256 {
+			errs = append(errs, badVar("JOB_WORKERS", "must be a whole number from 1 to 256, got %q", raw))
+		}
+		c.Workers = n
+	}
+	for _, d := range []struct {
+		name     string
+		dst      *time.Duration
+		min, max time.Duration
+	}{
+		{"JOB_RESCUE_AFTER", &c.RescueAfter, jobs.MinRescueAfter, 24 * time.Hour},
+		{"JOB_SCHEDULE_EVERY", &c.ScheduleEvery, time.Second, time.Hour},
+	} {
+		raw := strings.TrimSpace(getenv(d.name))
+		if raw == "" {
+			continue
+		}
+		v, err := time.ParseDuration(raw)
+		if err != nil || v < d.min || v > d.max {
+			errs = append(errs, badVar(d.name, "must be a duration from %s to %s such as 5m, got %q", d.min, d.max, raw))
+		}
+		*d.dst = v
+	}
+	if raw := strings.TrimSpace(getenv("ATLASSIAN_API_URL")); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+			errs = append(errs, badVar("ATLASSIAN_API_URL", "must be an http(s) URL without credentials"))
+		} else {
+			c.AtlassianAPIURL = strings.TrimSuffix(u.String(), "/")
+		}
+	}
+	if len(errs) > 0 {
+		return c, errs
+	}
+	return c, nil
+}
+
+// newJobs builds the job runtime: the tenant connector (product and
+// Organizations clients, Microsoft Graph), the export generator and River.
+func newJobs(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store, outbound *http.Client, log *slog.Logger) (*jobs.Runtime, error) {
+	conn := &jobs.Connector{
+		Tenants:     st,
+		Credentials: st.Cleanups(nil),
+		Atlassian: atlassian.Options{
+			HTTPClient: outbound, Logger: log,
+			OrgAPIURL: jcfg.AtlassianAPIURL, UserMgmtURL: jcfg.AtlassianAPIURL,
+		},
+		Entra: entra.Config{Logger: log},
+	}
+	dsn := ""
+	if cfg.Database.Driver == store.Postgres {
+		dsn = cfg.Database.DSN
+	}
+	rt, err := jobs.New(ctx, jobs.Config{
+		Store: st, DSN: dsn, Connector: conn,
+		Exporter:      store.NewExporter(st, store.ExporterConfig{Logger: log}),
+		Workers:       jcfg.Workers,
+		RescueAfter:   jcfg.RescueAfter,
+		ScheduleEvery: jcfg.ScheduleEvery,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("background jobs: %w", err)
+	}
+	return rt, nil
+}
