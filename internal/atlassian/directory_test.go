@@ -179,7 +179,9 @@ func TestOrgTestConnection(t *testing.T) {
 		{"ok", cleanup.OrgCredentials{OrgID: c.OrgID(), APIKey: "good-key"}, cleanup.KindOther},
 		{"wrong key", cleanup.OrgCredentials{OrgID: c.OrgID(), APIKey: "bad-key"}, cleanup.KindUnauthorized},
 		{"wrong org", cleanup.OrgCredentials{OrgID: "other-org", APIKey: "good-key"}, cleanup.KindNotFound},
+		{"missing scope", cleanup.OrgCredentials{OrgID: c.OrgID(), APIKey: "scoped-key"}, cleanup.KindForbidden},
 	}
+	c.AddScopedAPIKey("scoped-key")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			org, err := atlassian.NewOrg(tc.creds, fastOptions(c))

@@ -52,7 +52,7 @@ type Cloud struct {
 	limits map[string]*bucket // per server: "org", site base URLs
 
 	mu      sync.Mutex
-	keys    map[string]bool // API key -> may write
+	keys    map[string]keyAccess
 	users   []*user
 	byID    map[string]int
 	groups  []*group
@@ -115,7 +115,7 @@ func New(o Options) *Cloud {
 	c := &Cloud{
 		now:     o.Now,
 		orgID:   o.OrgID,
-		keys:    map[string]bool{o.APIKey: true},
+		keys:    map[string]keyAccess{o.APIKey: accessWrite},
 		byID:    map[string]int{},
 		byGroup: map[string]int{},
 		counts:  map[string]int{},
@@ -159,12 +159,32 @@ func (c *Cloud) Site(p connect.Product) *Site {
 	return nil
 }
 
+// keyAccess is what an API key may do.
+type keyAccess int
+
+const (
+	accessNone  keyAccess = iota + 1 // may read the organization, nothing else
+	accessRead                       // may read the directory
+	accessWrite                      // may also change it
+)
+
 // AddAPIKey accepts another API key for the organization; a key that may
 // not write gets 403 on every mutating call.
 func (c *Cloud) AddAPIKey(key string, canWrite bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.keys[key] = canWrite
+	c.keys[key] = accessRead
+	if canWrite {
+		c.keys[key] = accessWrite
+	}
+}
+
+// AddScopedAPIKey accepts an API key that lacks the directory scopes: it
+// may read the organization but gets 403 on every directory call.
+func (c *Cloud) AddScopedAPIKey(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keys[key] = accessNone
 }
 
 // SetLatency delays every response by d (real time).

@@ -49,7 +49,7 @@ func (c *Cloud) orgHandle(mux *http.ServeMux, pattern string, write bool, h http
 		c.count(pattern)
 		scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		c.mu.Lock()
-		canWrite, known := c.keys[key]
+		access, known := c.keys[key]
 		c.mu.Unlock()
 		if !ok || !strings.EqualFold(scheme, "Bearer") || !known {
 			if userMgmt {
@@ -67,7 +67,7 @@ func (c *Cloud) orgHandle(mux *http.ServeMux, pattern string, write bool, h http
 			writeJSON(w, http.StatusNotFound, orgErrors(http.StatusNotFound, "ADMIN-404-DIRECTORY", "Directory not found."))
 			return
 		}
-		if write && !canWrite {
+		if (write && access < accessWrite) || (access < accessRead && pattern != "GET /admin/v1/orgs/{orgId}") {
 			if userMgmt {
 				writeJSON(w, http.StatusForbidden, map[string]string{"key": "forbidden.action", "message": "The API key is not allowed to perform this action."})
 			} else {
