@@ -12,6 +12,12 @@
 // requests a Bearer API key. Faults can be injected (429 bursts with
 // Retry-After, 5xx, latency, truncated bodies, a token-bucket rate limit)
 // and every mutating call is recorded.
+//
+// All sites share the organization's groups and memberships. The
+// organization directory (users search) lists Atlassian accounts only; app
+// and customer accounts appear in product group memberships with their
+// accountType. The seed's facts are exported (Users, Groups, Members) so
+// tests can compute expectations independently of the clients.
 package atlassiantest
 
 import (
@@ -35,8 +41,8 @@ import (
 // one Jira and one Confluence site.
 type Options struct {
 	Seed        int64             // generator seed (same seed, same organization)
-	Users       int               // number of users (default 200)
-	ExtraGroups int               // non-licensing team groups (default 10)
+	Users       int               // accounts to seed (default 200): ~90% people, the rest app accounts and JSM customers
+	ExtraGroups int               // non-licensing team groups (default 10; negative: none)
 	Sites       []connect.Product // sites to serve (default Jira and Confluence)
 	OrgID       string            // default "org-0001"
 	APIKey      string            // the org API key with full permissions (default "test-org-api-key")
