@@ -563,3 +563,30 @@ func TestOrgProductGroups(t *testing.T) {
 		t.Errorf("no resources = %v, want invalid", err)
 	}
 }
+
+func TestClientsShareAndReplace(t *testing.T) {
+	cs := atlassian.NewClients(atlassian.Options{})
+	tenant := &connect.Tenant{ClientKey: "c1", AppKey: "app", ProductType: connect.Jira, BaseURL: "https://x.atlassian.net", SharedSecret: "s1"}
+	a, err := cs.Site(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := cs.Site(tenant)
+	if a != b {
+		t.Errorf("same installation got two clients")
+	}
+	reinstalled := *tenant
+	reinstalled.SharedSecret = "s2"
+	if c, _ := cs.Site(&reinstalled); c == a {
+		t.Errorf("a new shared secret reused the old client")
+	}
+	o1, _ := cs.Org(cleanup.OrgCredentials{OrgID: "o", APIKey: "k1"})
+	o2, _ := cs.Org(cleanup.OrgCredentials{OrgID: "o", APIKey: "k1"})
+	o3, _ := cs.Org(cleanup.OrgCredentials{OrgID: "o", APIKey: "k2"})
+	if o1 != o2 || o1 == o3 {
+		t.Errorf("org clients: same key shared %v, new key replaced %v", o1 == o2, o1 != o3)
+	}
+	if _, err := cs.Org(cleanup.OrgCredentials{OrgID: "o"}); cleanup.KindOf(err) != cleanup.KindNotConfigured {
+		t.Errorf("missing key = %v, want not configured", err)
+	}
+}
