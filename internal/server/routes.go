@@ -40,10 +40,11 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 		pages.get("/admin/cleanup", s.page("cleanup.html"))
 		pages.get("/dialogs/export-data", s.page("export-data.html"))
 
-		// API: context JWTs from AP.context.getToken() only, product
+		// API: context JWTs from AP.context.getToken() only, or Forge
+		// Invocation Tokens of the same installation (forge.go); product
 		// admins only.
 		api := group{e: e, prefix: p + "/api", mw: []echo.MiddlewareFunc{
-			s.noStore, s.asJSON, s.authenticate(app, connect.QSHContext), s.requireAdmin,
+			s.noStore, s.asJSON, s.authenticateAPI(app), s.requireAdmin,
 		}}
 		api.get("/me", s.me)
 

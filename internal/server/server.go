@@ -97,6 +97,11 @@ type Config struct {
 	// cleanups, runs: *cleanup.Service); nil leaves those routes out.
 	Cleanup CleanupService
 
+	// Forge authenticates Forge Invocation Tokens (Connect on Forge) on
+	// the API routes of apps it is enabled for (*connect.FITVerifier);
+	// nil: Connect context JWTs only.
+	Forge ForgeAuthenticator
+
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
 }
