@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,17 +12,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/google/go-cmp/cmp"
 
 	usercleanup "github.com/example/usercleanup"
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/connect/connecttest"
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
+	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -100,7 +107,8 @@ func newUIEnv(t *testing.T) *uiEnv {
 	}
 	t.Cleanup(ks.Close)
 
-	cipher, err := store.NewCipher(make([]byte, store.KeySize))
+	encKey := make([]byte, store.KeySize)
+	cipher, err := store.NewCipher(encKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +138,34 @@ func newUIEnv(t *testing.T) *uiEnv {
 		apps = append(apps, params.App())
 		e.apps[p] = params.App()
 	}
+	// The cleanup service and its River runtime, as `serve` wires them,
+	// with the fake cloud as Atlassian.
+	conn := &jobs.Connector{Tenants: st, Credentials: st.Cleanups(nil), Atlassian: atlassian.Options{
+		OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(), Logger: log,
+	}}
+	rt, err := jobs.New(ctx, jobs.Config{Store: st, Connector: conn, Logger: log,
+		Exporter: store.NewExporter(st, store.ExporterConfig{}), PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rt.Stop(sctx)
+	})
+	downloadKey, err := server.DeriveDownloadKey(encKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	verifier := &connect.Verifier{Store: st}
 	srv, err := server.New(server.Config{
+		Cleanup:     rt.Service(),
+		Exports:     st,
+		DownloadKey: downloadKey,
 		BaseURL:     appURL,
 		Apps:        apps,
 		Descriptors: descriptors,
@@ -248,6 +282,7 @@ func (e *uiEnv) frame(t *testing.T, ctx context.Context, path string) context.Co
 			if info.Type == "iframe" && strings.HasPrefix(info.URL, prefix) {
 				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
 				t.Cleanup(cancel)
+				failOnExceptions(t, fctx, path)
 				return fctx
 			}
 		}
@@ -256,6 +291,35 @@ func (e *uiEnv) frame(t *testing.T, ctx context.Context, path string) context.Co
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// failOnExceptions fails the test on any uncaught exception or unhandled
+// rejection in the frame from now on.
+func failOnExceptions(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+			msg := ex.ExceptionDetails.Text
+			if ex.ExceptionDetails.Exception != nil {
+				msg += " " + ex.ExceptionDetails.Exception.Description
+			}
+			mu.Lock()
+			seen = append(seen, msg)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen to %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range seen {
+			t.Errorf("uncaught JavaScript exception in %s: %s", path, m)
+		}
+	})
 }
 
 // waitJS polls a JavaScript predicate in ctx until it is truthy.
@@ -442,4 +506,223 @@ func TestHostPageAPI(t *testing.T) {
 	if got, _ := call("/host/api/token", `{"product":"jira","user":"acc-1"}`, true); got != http.StatusConflict {
 		t.Errorf("token for an uninstalled tenant = %d, want 409", got)
 	}
+}
+
+// apiGet calls the app's JSON API as the admin with a context token, as
+// the pages do, and decodes the answer into v.
+func (e *uiEnv) apiGet(t *testing.T, p connect.Product, path string, v any) {
+	t.Helper()
+	tok, err := connecttest.ContextToken(e.tenants[p], e.admin, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodGet, e.appURL+"/"+string(p)+"/api"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "JWT "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+// act runs browser actions in ctx and fails the test on error.
+func act(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+		t.Fatalf("%s: %v\npage text:\n%s", what, err, text)
+	}
+}
+
+// setValue replaces an input's value as a user would: focus, select all,
+// type.
+func setValue(t *testing.T, ctx context.Context, id, value string) {
+	t.Helper()
+	evalJS[bool](t, ctx, `(() => { const el = document.getElementById(`+jsString(id)+`); el.focus(); el.select && el.select(); return true; })()`)
+	act(t, ctx, "type into #"+id, chromedp.SendKeys(chromedp.ID(id), value))
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// unlabelled returns the ids (or tag names) of visible form controls
+// without a label: every input must have one.
+const unlabelledJS = `[...document.querySelectorAll('input, select, textarea')]
+	.filter(el => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+	.map(el => el.id || el.tagName).join(',')`
+
+// TestBrowserAdminFlow walks the admin through the product on the Jira
+// site: settings with "Is user provisioning enabled?", a schedule with the
+// Microsoft Entra ID action, a dry run with progress, History, "Show
+// users", the "Export data" dialog and the Entra CSV download.
+func TestBrowserAdminFlow(t *testing.T) {
+	e := newUIEnv(t)
+	ctx := e.tab(t)
+	const p = connect.Jira
+
+	// --- Settings ---
+	e.open(t, ctx, p, "settings", e.admin)
+	f := e.frame(t, ctx, "/jira/admin/settings")
+	waitJS(t, f, "settings form", `!document.getElementById('settings-form').hidden && document.querySelector('#products .uc-product, #products .uc-empty') !== null`)
+	if got := evalJS[string](t, f, unlabelledJS); got != "" {
+		t.Errorf("settings controls without a label: %s", got)
+	}
+	setValue(t, f, "orgId", e.cloud.OrgID())
+	setValue(t, f, "apiKey", "test-org-api-key")
+	evalJS[bool](t, f, `(() => { const s = document.getElementById('provider'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+	act(t, f, "save settings", chromedp.Click(chromedp.ID("save")))
+	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Settings saved'))`)
+	waitJS(t, f, "licensing groups of jira-software", `document.getElementById('prov-jira-software') !== null`)
+
+	// Test connection with the stored key.
+	act(t, f, "test connection", chromedp.Click(chromedp.ID("test-connection")))
+	waitJS(t, f, "connection result", `document.getElementById('test-result').className === 'uc-result-ok'`)
+
+	// "Is user provisioning enabled?" for Jira Software, saved and persisted.
+	if evalJS[bool](t, f, `document.getElementById('prov-jira-software').checked`) {
+		t.Fatal("provisioning already enabled before the toggle")
+	}
+	act(t, f, "toggle provisioning", chromedp.Click(chromedp.ID("prov-jira-software")), chromedp.Click(chromedp.ID("save")))
+	waitJS(t, f, "synced via provisioning", `[...document.querySelectorAll('[data-product="jira-software"] [data-source="provisioning"]')].length > 0`)
+	var set cleanup.Settings
+	e.apiGet(t, p, "/settings", &set)
+	if !set.IdentityProvider.ProvisioningEnabled["jira-software"] || set.IdentityProvider.Provider != cleanup.ProviderEntra || !set.APIKeySet {
+		t.Fatalf("settings after save = %+v, want provisioning on for jira-software, Entra, API key set", set.IdentityProvider)
+	}
+	screenshot(t, ctx, "settings")
+
+	// Bad input: the field is named next to it and nothing is saved.
+	setValue(t, f, "activeDays", "0")
+	setValue(t, f, "orgId", "changed-org")
+	act(t, f, "save invalid", chromedp.Click(chromedp.ID("save")))
+	waitJS(t, f, "field error", `document.querySelector('[data-error-for="activity.activeDays"]') !== null`)
+	if got := evalJS[string](t, f, `document.getElementById('activeDays').closest('.uc-field').querySelector('.uc-field-error').textContent`); !strings.Contains(got, "between 1 and") {
+		t.Errorf("activeDays error = %q", got)
+	}
+	if got := evalJS[string](t, f, `document.activeElement.id`); got != "activeDays" {
+		t.Errorf("focus after a failed save is on %q, want the invalid field", got)
+	}
+	var after cleanup.Settings
+	e.apiGet(t, p, "/settings", &after)
+	if after.OrgID != e.cloud.OrgID() || after.Activity.ActiveDays != set.Activity.ActiveDays {
+		t.Errorf("an invalid save changed the settings: orgId %q, activeDays %d", after.OrgID, after.Activity.ActiveDays)
+	}
+
+	// --- Scheduling and cleanup: a schedule with the Entra action ---
+	entraGroup, ok := e.cloud.GroupByName(atlassiantest.GroupEntraJira)
+	if !ok {
+		t.Fatal("seed has no Entra Jira group")
+	}
+	e.open(t, ctx, p, "cleanup", e.admin)
+	f = e.frame(t, ctx, "/jira/admin/cleanup")
+	waitJS(t, f, "schedules", `document.querySelector('#schedules .uc-state-empty') !== null`)
+	act(t, f, "add schedule", chromedp.Click(chromedp.ID("add-schedule")))
+	waitJS(t, f, "creation form", `document.getElementById('sched-form') !== null`)
+	if got := evalJS[string](t, f, unlabelledJS); got != "" {
+		t.Errorf("form controls without a label: %s", got)
+	}
+	if !evalJS[bool](t, f, `[...document.getElementById('sched-action').options].some(o => o.value === 'entra' && o.text === 'Microsoft Entra ID action')`) {
+		t.Fatal(`the form lacks "Microsoft Entra ID action" with an identity provider configured`)
+	}
+	setValue(t, f, "sched-name", "Entra leavers")
+	act(t, f, "choose group", chromedp.Click(chromedp.ID("sched-lic-"+entraGroup.ID)))
+	setValue(t, f, "sched-days", "30")
+	act(t, f, "never active", chromedp.Click(chromedp.ID("sched-never")))
+	setValue(t, f, "sched-minAge", "0")
+	evalJS[bool](t, f, `(() => { const s = document.getElementById('sched-action'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+	waitJS(t, f, "next cleanup preview", `document.getElementById('sched-next').textContent.startsWith('Next cleanup: ') && !document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
+	screenshot(t, ctx, "form")
+	act(t, f, "create schedule", chromedp.Click(chromedp.ID("save-schedule")))
+	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
+	row := evalJS[string](t, f, `document.querySelector('#schedules-table tbody tr').innerText`)
+	for _, want := range []string{"Entra leavers", "Microsoft Entra ID action"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("schedule row %q lacks %q", row, want)
+		}
+	}
+	screenshot(t, ctx, "schedules")
+
+	// --- Dry run with progress, without blocking the page ---
+	act(t, f, "dry run", chromedp.Click(chromedp.CSS(`#schedules-table button[data-run="dry"]`)))
+	waitJS(t, f, "progress", `document.querySelector('#runs-progress .uc-progress') !== null`)
+	// The page stays usable while the run goes on.
+	act(t, f, "switch tab during the run", chromedp.Click(chromedp.ID("tab-manual")), chromedp.Click(chromedp.ID("tab-schedules")))
+	waitJS(t, f, "run finished", `document.querySelector('#runs-progress .uc-progress').dataset.status === 'succeeded'`)
+
+	// --- History, Show users ---
+	act(t, f, "history", chromedp.Click(chromedp.ID("tab-history")))
+	waitJS(t, f, "history row", `document.querySelector('#history-table tbody tr') !== null`)
+	hist := evalJS[string](t, f, `[...document.querySelectorAll('#history-table tbody tr:first-child td')].map(td => td.textContent).join('|')`)
+	for _, want := range []string{"Entra leavers", "Yes", "Succeeded"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history row %q lacks %q", hist, want)
+		}
+	}
+	runID := evalJS[string](t, f, `document.querySelector('#history-table tbody tr').dataset.run`)
+	screenshot(t, ctx, "history")
+	act(t, f, "show users", chromedp.Click(chromedp.CSS(`#history-table tbody tr button`)))
+	waitJS(t, f, "users table", `document.querySelector('#users-table tbody tr') !== null`)
+	if !strings.Contains(evalJS[string](t, f, `document.getElementById('users-table').innerText`), entraGroup.Name) {
+		t.Errorf("the run's users do not show the Entra group")
+	}
+	act(t, f, "back to history", chromedp.Click(chromedp.ID("users-back")))
+
+	// --- Export data dialog and the Entra CSV ---
+	act(t, f, "export data", chromedp.Click(chromedp.CSS(`#history-table button[data-export]`)))
+	d := e.frame(t, ctx, "/jira/dialogs/export-data")
+	waitJS(t, d, "identity provider exports", `document.querySelector('#idp-exports a.uc-download') !== null`)
+	screenshot(t, ctx, "dialog")
+	href := evalJS[string](t, d, `document.querySelector('#idp-exports tr[data-group] a.uc-download').href`)
+	csv := evalJS[string](t, d, `fetch(document.querySelector('#idp-exports tr[data-group] a.uc-download').href).then(r => r.ok ? r.text() : 'status ' + r.status)`)
+
+	// The expected file: Microsoft's bulk-remove template (UTF-8 BOM,
+	// header, CRLF) with the e-mail of every row the run routed to Entra
+	// for the group, in e-mail order.
+	var users struct {
+		Items []struct {
+			Email, GroupID, Action string
+		}
+		Total int
+	}
+	e.apiGet(t, p, "/runs/"+runID+"/users?perPage=200&group="+entraGroup.ID, &users)
+	var emails []string
+	for _, u := range users.Items {
+		if u.Action == cleanup.ActionIdPExport && u.Email != "" {
+			emails = append(emails, u.Email)
+		}
+	}
+	if len(emails) == 0 {
+		t.Fatalf("the dry run routed nobody to Entra (%d rows)", users.Total)
+	}
+	slices.SortFunc(emails, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	want := "\ufeffMember object ID or user principal name [memberObjectIdOrUpn] Required\r\n" + strings.Join(emails, "\r\n") + "\r\n"
+	resp, err := http.Get(href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download = %d", resp.StatusCode)
+	}
+	if diff := cmp.Diff(want, string(body)); diff != "" {
+		t.Errorf("downloaded Entra CSV (-want +got):\n%s", diff)
+	}
+	// fetch() in the page decodes UTF-8 and drops the BOM, as a browser does.
+	if csv != strings.TrimPrefix(want, "\ufeff") {
+		t.Errorf("the link fetched in the page gave %q", csv)
+	}
+	act(t, d, "close dialog", chromedp.Click(chromedp.ID("close-dialog")))
+	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
 }

@@ -144,7 +144,7 @@ function cleanupForm(def, opts) {
       h('h3', {}, 'Time'),
       h('div', { class: 'uc-toggle' }, h('input', { type: 'checkbox', role: 'switch', id: p + '-active', checked: !!s.active, dataset: { field: 'schedule.active' } }), h('label', { for: p + '-active' }, 'Active')),
       field(p + '-freq', 'Frequency', freq), weekdays, dom, cron, timeRow, zone, zoneList, preview),
-    h('div', { class: 'uc-actions' }, opts.buttons(form)));
+    h('div', { class: 'uc-actions' }, opts.buttons()));
 
   const q = (sel) => form.querySelector(sel);
   function collect() {
