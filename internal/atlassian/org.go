@@ -279,10 +279,13 @@ func (g *Org) searchCall(q cleanup.UserQuery, claim, cursor string) (call, error
 	return call{method: http.MethodPost, url: g.v2("/users/search"), body: body, op: "searching users"}, nil
 }
 
-var (
-	errSameCursor = &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API returned the same cursor it was given while searching users; stopped to avoid a loop"}
-	errEmptyPage  = &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API announced more users but sent an empty page; stopped"}
-)
+func errSameCursor() error {
+	return &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API returned the same cursor it was given while searching users; stopped to avoid a loop"}
+}
+
+func errEmptyPage() error {
+	return &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API announced more users but sent an empty page; stopped"}
+}
 
 // nextCursor extracts links.next from a users/search answer without
 // decoding the users, so the next request can start while they are. When
@@ -312,10 +315,10 @@ func (g *Org) decodeUserPage(body []byte, cursor string) (cleanup.UserPage, erro
 		return cleanup.UserPage{}, &cleanup.Error{Kind: cleanup.KindOther, Message: "Organizations API answered searching users with malformed JSON", Err: err}
 	}
 	if page.Links.Next != "" && page.Links.Next == cursor {
-		return cleanup.UserPage{}, errSameCursor
+		return cleanup.UserPage{}, errSameCursor()
 	}
 	if page.Links.Next != "" && len(page.Data) == 0 {
-		return cleanup.UserPage{}, errEmptyPage
+		return cleanup.UserPage{}, errEmptyPage()
 	}
 	out := cleanup.UserPage{Users: make([]cleanup.OrgUser, 0, len(page.Data)), Next: page.Links.Next}
 	g.mu.Lock()
@@ -432,7 +435,7 @@ func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, f
 			}
 			next, err := nextCursor(res.body)
 			if err == nil && next != "" && next == cursor {
-				err = errSameCursor
+				err = errSameCursor()
 			}
 			if err != nil {
 				fetchErr = err
