@@ -32,7 +32,7 @@ const (
 func runOrgRead(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("org-read", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	users := fs.Int("users", 100000, "users in the organization")
+	users := fs.Int("users", 100000, "accounts to seed (about 90% people, whom the directory lists; the rest apps and JSM customers)")
 	latency := fs.Duration("latency", 20*time.Millisecond, "latency added to every response")
 	rate := fs.Float64("rate", 100, "rate limit in requests per second (0: none)")
 	burst := fs.Int("burst", 0, "rate-limit burst (default: one second's worth)")
