@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
@@ -329,18 +330,27 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: prepare export rows: %w", err)
 	}
 	defer next.Close()
+	after, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users
+		WHERE run_id = ? AND action = ? AND group_id`+collate+` > ?
+		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
+	if err != nil {
+		return 0, fmt.Errorf("store: prepare export rows: %w", err)
+	}
+	defer after.Close()
 
 	var (
-		cur     *exportGroup
-		writer  *idpexport.EntraWriter
-		parts   []groupFile
-		notes   []rowNote
-		total   int64
-		lastGrp string
-		lastKey string
-		lastID  int64
-		started bool
+		skipRest bool // the current group was written from memory: continue after it
+		cur      *exportGroup
+		writer   *idpexport.EntraWriter
+		parts    []groupFile
+		notes    []rowNote
+		total    int64
+		lastGrp  string
+		lastKey  string
+		lastID   int64
+		started  bool
 	)
+	var recordParts func(written []idpexport.Part) error
 	finishGroup := func() error {
 		if writer == nil {
 			return nil
@@ -354,6 +364,9 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 		if err != nil {
 			return fmt.Errorf("store: export group %q of run %d: %w", cur.id, g.run.id, err)
 		}
+		return recordParts(written)
+	}
+	recordParts = func(written []idpexport.Part) error {
 		if len(written) != len(parts) {
 			return fmt.Errorf("store: export group %q of run %d: %d parts written, %d opened", cur.id, g.run.id, len(written), len(parts))
 		}
@@ -374,9 +387,8 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 		parts = parts[:0]
 		return nil
 	}
-	startGroup := func(gr *exportGroup) error {
-		cur = gr
-		open := func(part int) (io.WriteCloser, error) {
+	openPart := func(gr *exportGroup) idpexport.OpenPart {
+		return func(part int) (io.WriteCloser, error) {
 			w, err := g.newFile(ctx, cleanup.ExportFile{
 				Kind: cleanup.ExportKindEntra, IdentityProvider: gr.provider, GroupID: gr.id, GroupName: gr.name,
 				IdPGroup: g.idpGroup(gr), Part: part, Parts: part,
@@ -388,9 +400,42 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 			parts = append(parts, groupFile{id: w.fileID, w: w})
 			return w, nil
 		}
+	}
+	startGroup := func(gr *exportGroup) error {
+		cur = gr
 		var err error
-		writer, err = idpexport.NewEntraWriter(open, gr.naming, g.opts)
+		writer, err = idpexport.NewEntraWriter(openPart(gr), gr.naming, g.opts)
 		return err
+	}
+	// sortInMemory rewrites the current group from memory when the
+	// database order was not the writer's (e-mail keys lower-cased beyond
+	// ASCII): its parts so far are dropped and its rows sorted in Go.
+	sortInMemory := func() error {
+		_, _ = writer.Finish()
+		writer = nil
+		for _, p := range parts {
+			_ = p.w.Close()
+		}
+		if err := g.sink.sync(); err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if _, err := s.sqlDB.ExecContext(ctx, s.rebind(`DELETE FROM export_files WHERE id = ?`), p.id); err != nil {
+				return fmt.Errorf("store: drop part of export group %q: %w", cur.id, err)
+			}
+		}
+		parts = parts[:0]
+		if err := g.recordNotes(ctx, notes); err != nil {
+			return err
+		}
+		notes = notes[:0]
+		g.e.log.WarnContext(ctx, "export group not in writer order, sorting it in memory",
+			"client_key", g.run.clientKey, "run_id", g.run.id, "group_id", cur.id)
+		written, err := g.writeGroupSorted(ctx, cur, openPart(cur))
+		if err != nil {
+			return err
+		}
+		return recordParts(written)
 	}
 	defer func() {
 		if writer != nil {
@@ -400,9 +445,13 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 
 	for {
 		var rows *sql.Rows
-		if !started {
+		switch {
+		case !started:
 			rows, err = first.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, g.e.batch)
-		} else {
+		case skipRest:
+			rows, err = after.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, lastGrp, g.e.batch)
+			skipRest = false
+		default:
 			rows, err = next.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, lastGrp, lastKey, lastID, g.e.batch)
 		}
 		if err != nil {
@@ -413,6 +462,7 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 			id          int64
 			grp, em, ek sql.RawBytes
 		)
+	scan:
 		for rows.Next() {
 			if err := rows.Scan(&id, &grp, &em, &ek); err != nil {
 				rows.Close()
@@ -445,13 +495,24 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 				}
 				if err := writer.Write(norm); err != nil {
 					rows.Close()
-					return 0, fmt.Errorf("store: export group %q of run %d: %w", cur.id, g.run.id, err)
+					if !errors.Is(err, idpexport.ErrNotSorted) {
+						return 0, fmt.Errorf("store: export group %q of run %d: %w", cur.id, g.run.id, err)
+					}
+					if err := sortInMemory(); err != nil {
+						return 0, err
+					}
+					lastGrp, cur, skipRest = cur.id, nil, true
+					break scan
 				}
 				total++
 			}
 			lastID = id
 			lastGrp = cur.id
 			lastKey = string(ek)
+		}
+		if skipRest {
+			started = true
+			continue
 		}
 		err = rows.Err()
 		rows.Close()
@@ -471,6 +532,56 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	return total, nil
+}
+
+// writeGroupSorted writes one group's Entra files from its rows sorted in
+// memory. It is the fallback for a group whose rows the database did not
+// return in the writer's order (e-mail keys lower-cased beyond ASCII), so
+// its memory grows with that group only.
+func (g *generation) writeGroupSorted(ctx context.Context, gr *exportGroup, open idpexport.OpenPart) ([]idpexport.Part, error) {
+	s := g.e.s
+	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, email FROM run_users WHERE run_id = ? AND action = ? AND group_id = ? ORDER BY id`),
+		g.run.id, cleanup.ActionIdPExport, gr.id)
+	if err != nil {
+		return nil, fmt.Errorf("store: read export group %q of run %d: %w", gr.id, g.run.id, err)
+	}
+	var (
+		ids   []string
+		notes []rowNote
+	)
+	for rows.Next() {
+		var (
+			id    int64
+			email string
+		)
+		if err := rows.Scan(&id, &email); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: read export group %q of run %d: %w", gr.id, g.run.id, err)
+		}
+		norm, problem := idpexport.ValidateIdentifier(email)
+		switch {
+		case problem != "":
+			notes = append(notes, rowNote{id: id, manual: true, message: ManualPrefix + problem})
+		default:
+			if idpexport.IsGuestUPN(norm) {
+				notes = append(notes, rowNote{id: id, message: GuestMessage})
+			}
+			ids = append(ids, norm)
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("store: read export group %q of run %d: %w", gr.id, g.run.id, err)
+	}
+	if err := g.recordNotes(ctx, notes); err != nil {
+		return nil, err
+	}
+	written, _, err := idpexport.WriteEntraGroup(open, gr.naming, g.opts, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: export group %q of run %d: %w", gr.id, g.run.id, err)
+	}
+	return written, nil
 }
 
 // recordNotes marks rows the Entra file could not carry as needing manual
@@ -543,43 +654,43 @@ func (g *generation) writeAudit(ctx context.Context) (int64, error) {
 	}
 	defer stmt.Close()
 
-	sc := newAuditScanner(g.run.id, g.run.dryRun)
-	var (
-		lastID int64
-		total  int64
-	)
-	for {
-		rows, err := stmt.QueryContext(ctx, g.run.id, g.run.clientKey, lastID, g.e.batch)
-		if err != nil {
-			return 0, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+	// Two goroutines share the work: this one reads and converts rows,
+	// the other formats them into both files (whose chunks a third one
+	// stores), so the database driver and the writers overlap.
+	batches := make([]auditBatch, auditBatches)
+	free := make(chan *auditBatch, auditBatches)
+	for i := range batches {
+		batches[i].users = make([]cleanup.AffectedUser, auditBatchRows)
+		for j := range batches[i].users {
+			batches[i].users[j].LastActive = make(map[string]time.Time, 4)
 		}
-		n := 0
-		for rows.Next() {
-			u, err := sc.scan(rows)
+		free <- &batches[i]
+	}
+	full := make(chan *auditBatch, auditBatches)
+	var failed atomic.Bool
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range full {
+			for i := 0; i < b.n && err == nil; i++ {
+				if err = csvOut.Write(b.users[i]); err == nil {
+					err = jsonOut.Write(b.users[i])
+				}
+			}
 			if err != nil {
-				rows.Close()
-				return 0, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+				failed.Store(true)
 			}
-			if err := csvOut.Write(*u); err != nil {
-				rows.Close()
-				return 0, err
-			}
-			if err := jsonOut.Write(*u); err != nil {
-				rows.Close()
-				return 0, err
-			}
-			lastID = u.ID
-			n++
+			free <- b
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return 0, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
-		}
-		total += int64(n)
-		if n < g.e.batch {
-			break
-		}
+		written <- err
+	}()
+	total, readErr := g.readAudit(ctx, stmt, free, full, &failed)
+	close(full)
+	if err := <-written; err != nil {
+		return 0, err
+	}
+	if readErr != nil {
+		return 0, readErr
 	}
 	if err := csvOut.Close(); err != nil {
 		return 0, err
@@ -597,6 +708,71 @@ func (g *generation) writeAudit(ctx context.Context) (int64, error) {
 	}
 	if err := s.finishExportFile(ctx, jw.fileID, jsonName, 1, total, jw.size, jw.SHA256()); err != nil {
 		return 0, err
+	}
+	return total, nil
+}
+
+// Audit pipeline sizes: batches in flight and rows per batch.
+const (
+	auditBatches   = 4
+	auditBatchRows = 256
+)
+
+// auditBatch is a batch of converted rows handed to the writing goroutine.
+type auditBatch struct {
+	users []cleanup.AffectedUser
+	n     int
+}
+
+// readAudit reads all the run's rows in id order in keyset batches,
+// converts them into batches taken from free and sends those to full. It
+// stops early when failed is set (the writer gave up).
+func (g *generation) readAudit(ctx context.Context, stmt *sql.Stmt, free <-chan *auditBatch, full chan<- *auditBatch, failed *atomic.Bool) (int64, error) {
+	sc := newAuditScanner(g.run.id, g.run.dryRun)
+	var (
+		lastID int64
+		total  int64
+		b      *auditBatch
+	)
+	send := func() {
+		if b != nil && b.n > 0 {
+			full <- b
+			b = nil
+		}
+	}
+	defer send()
+	for !failed.Load() {
+		rows, err := stmt.QueryContext(ctx, g.run.id, g.run.clientKey, lastID, g.e.batch)
+		if err != nil {
+			return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+		}
+		n := 0
+		for rows.Next() {
+			if b == nil {
+				b = <-free
+				b.n = 0
+			}
+			u := &b.users[b.n]
+			if err := sc.scan(rows, u); err != nil {
+				rows.Close()
+				return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+			}
+			b.n++
+			lastID = u.ID
+			n++
+			if b.n == len(b.users) {
+				send()
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+		}
+		total += int64(n)
+		if n < g.e.batch {
+			break
+		}
 	}
 	return total, nil
 }

@@ -15,10 +15,11 @@ const maxInterned = 16 << 10
 // auditScanner turns run_users rows into cleanup.AffectedUser values for
 // the audit writers with few allocations: it scans into reused raw
 // buffers, shares the strings that repeat from row to row (product, group,
-// reason, action, outcome …) and reuses one AffectedUser and one LastActive
-// map. The returned *AffectedUser is valid until the next scan.
+// reason, action, outcome …) and fills the caller's AffectedUser and its
+// LastActive map in place.
 type auditScanner struct {
-	u       cleanup.AffectedUser
+	runID   int64
+	dryRun  bool
 	intern  map[string]string
 	raw     [13]sql.RawBytes
 	dest    []any
@@ -29,9 +30,7 @@ type auditScanner struct {
 }
 
 func newAuditScanner(runID int64, dryRun bool) *auditScanner {
-	sc := &auditScanner{intern: make(map[string]string, 256)}
-	sc.u.RunID, sc.u.DryRun = runID, dryRun
-	sc.u.LastActive = make(map[string]time.Time, 4)
+	sc := &auditScanner{runID: runID, dryRun: dryRun, intern: make(map[string]string, 256)}
 	r := &sc.raw
 	// id, account_id, name, email, account_type, product, group_id,
 	// group_name, group_synced, identity_provider, last_active, reason,
@@ -56,13 +55,15 @@ func (sc *auditScanner) str(b []byte) string {
 	return s
 }
 
-func (sc *auditScanner) scan(rows *sql.Rows) (*cleanup.AffectedUser, error) {
+// scan reads the current row into u. u.LastActive must not be nil; it is
+// cleared and refilled.
+func (sc *auditScanner) scan(rows *sql.Rows, u *cleanup.AffectedUser) error {
 	if err := rows.Scan(sc.dest...); err != nil {
-		return nil, err
+		return err
 	}
 	r := &sc.raw
-	u := &sc.u
 	u.ID = sc.id
+	u.RunID, u.DryRun = sc.runID, sc.dryRun
 	u.AccountID = string(r[0])
 	u.Name = string(r[1])
 	u.Email = string(r[2])
@@ -72,8 +73,8 @@ func (sc *auditScanner) scan(rows *sql.Rows) (*cleanup.AffectedUser, error) {
 	u.GroupName = sc.str(r[6])
 	u.GroupSynced = sc.synced
 	u.IdentityProvider = sc.str(r[7])
-	if err := sc.lastActive(r[8]); err != nil {
-		return nil, fmt.Errorf("row %d: last_active: %w", sc.id, err)
+	if err := sc.lastActive(r[8], u.LastActive); err != nil {
+		return fmt.Errorf("row %d: last_active: %w", sc.id, err)
 	}
 	u.Reason = sc.str(r[9])
 	u.Action = sc.str(r[10])
@@ -81,14 +82,13 @@ func (sc *auditScanner) scan(rows *sql.Rows) (*cleanup.AffectedUser, error) {
 	u.Message = sc.str(r[12])
 	u.CreatedAt = sc.created.UTC()
 	u.UpdatedAt = sc.updated.UTC()
-	return u, nil
+	return nil
 }
 
-// lastActive fills the reused map from the column's JSON object of product
+// lastActive fills m from the column's JSON object of product
 // keys to RFC 3339 times ("" or null: never). The flat form the run engine
 // writes is parsed by hand; anything else falls back to encoding/json.
-func (sc *auditScanner) lastActive(b []byte) error {
-	m := sc.u.LastActive
+func (sc *auditScanner) lastActive(b []byte, m map[string]time.Time) error {
 	clear(m)
 	if ok := sc.parseFlat(b, m); ok {
 		return nil

@@ -564,7 +564,8 @@ func TestParseLastActive(t *testing.T) {
 	}
 	for _, tc := range tests {
 		sc := newAuditScanner(1, false)
-		err := sc.lastActive([]byte(tc.in))
+		got := map[string]time.Time{"stale": {}}
+		err := sc.lastActive([]byte(tc.in), got)
 		if (err != nil) != tc.err {
 			t.Errorf("lastActive(%q) error = %v, want error %v", tc.in, err, tc.err)
 			continue
@@ -572,7 +573,7 @@ func TestParseLastActive(t *testing.T) {
 		if tc.err {
 			continue
 		}
-		if diff := cmp.Diff(tc.want, sc.u.LastActive); diff != "" {
+		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("lastActive(%q) (-want +got):\n%s", tc.in, diff)
 		}
 	}
@@ -621,5 +622,105 @@ func TestChunkReaderWriter(t *testing.T) {
 		if !bytes.Equal(got, data) && !(len(got) == 0 && size == 0) {
 			t.Errorf("size %d: read back %q", size, got)
 		}
+	}
+}
+
+// TestGenerateRunExportsManyRows crosses every batch boundary: keyset
+// queries, the audit pipeline's batches, file parts and chunks.
+func TestGenerateRunExportsManyRows(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, sqliteConfig(t))
+	settings := cleanup.DefaultSettings()
+	settings.Export.MaxRowsPerFile = 100
+	runID := insertRun(t, s, "tenant-a", false, true, settings)
+	const n = 1000
+	users := make([]testRunUser, n)
+	for i := range users {
+		users[i] = testRunUser{email: fmt.Sprintf("u%04d@x.com", (i*7919)%n), group: fmt.Sprintf("g%d", i%3), groupName: fmt.Sprintf("G%d", i%3), synced: true}
+	}
+	insertRunUsers(t, s, "tenant-a", runID, users)
+	if err := NewExporter(s, ExporterConfig{BatchSize: 97, ChunkSize: 1000}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.RunExports(ctx, "tenant-a", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []string
+	for _, f := range entraFiles(got.Files) {
+		lines := strings.Split(strings.TrimSuffix(string(readExport(t, s, f)), "\r\n"), "\r\n")
+		if int64(len(lines)-1) != f.Rows || f.Rows > 100 {
+			t.Errorf("%s: %d lines for %d rows", f.FileName, len(lines), f.Rows)
+		}
+		members = append(members, lines[1:]...)
+	}
+	if len(members) != n {
+		t.Fatalf("%d members in the Entra files, want %d", len(members), n)
+	}
+	var doc struct {
+		Users []struct {
+			ID    int64  `json:"id"`
+			Email string `json:"email"`
+		} `json:"users"`
+	}
+	if err := json.Unmarshal(readExport(t, s, fileOfKind(t, got.Files, cleanup.ExportKindAuditJSON)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Users) != n {
+		t.Fatalf("audit JSON has %d users, want %d", len(doc.Users), n)
+	}
+	for i, u := range doc.Users {
+		if want := users[i].email; u.Email != want {
+			t.Fatalf("audit JSON user %d = %s, want %s (id order)", i, u.Email, want)
+		}
+	}
+}
+
+// TestGenerateRunExportsNonASCIIOrder covers e-mail keys lower-cased beyond
+// ASCII (as the run engine stores them): the database order then differs
+// from the Entra writer's, and the group is sorted in memory instead.
+func TestGenerateRunExportsNonASCIIOrder(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			runID := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+			var users []testRunUser
+			add := func(group string, emails ...string) {
+				for _, e := range emails {
+					users = append(users, testRunUser{email: e, group: group, groupName: "G-" + group, synced: true})
+				}
+			}
+			add("g0", "b@x.com", "a@x.com")
+			add("g1", "éa@x.com", "z@x.com", "Éb@x.com", "a@x.com", "bad,x@x.com")
+			add("g2", "c@x.com", "d@x.com", "e@x.com")
+			insertRunUsers(t, s, "tenant-a", runID, users)
+			if err := NewExporter(s, ExporterConfig{BatchSize: 2}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				t.Fatalf("GenerateRunExports: %v", err)
+			}
+			got, err := s.RunExports(ctx, "tenant-a", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			members := map[string][]string{}
+			for _, f := range entraFiles(got.Files) {
+				lines := strings.Split(strings.TrimSuffix(string(readExport(t, s, f)), "\r\n"), "\r\n")
+				members[f.GroupID] = append(members[f.GroupID], lines[1:]...)
+			}
+			want := map[string][]string{
+				"g0": {"a@x.com", "b@x.com"},
+				"g1": {"a@x.com", "z@x.com", "Éb@x.com", "éa@x.com"},
+				"g2": {"c@x.com", "d@x.com", "e@x.com"},
+			}
+			if diff := cmp.Diff(want, members); diff != "" {
+				t.Errorf("members (-want +got):\n%s", diff)
+			}
+			if n := len(entraFiles(got.Files)); n != 3 {
+				t.Errorf("%d Entra files, want 3 (no leftovers of the dropped attempt)", n)
+			}
+			if notes := rowNotes(t, s, runID); notes["bad,x@x.com"][0] != cleanup.OutcomeManual {
+				t.Errorf("notes = %v, want the refused row manual", notes)
+			}
+		})
 	}
 }
