@@ -1,0 +1,378 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/store"
+)
+
+// Targets of the export benchmark.
+const (
+	exportTargetRowsPerSec = 500_000
+	exportTargetMiB        = 100
+)
+
+// exportBenchColumns are the run_users columns the benchmark fills.
+const exportBenchColumns = `run_id, client_key, account_id, name, email, account_type, product, group_id, group_name,
+	group_synced, identity_provider, last_active, reason, action, outcome, email_key, created_at, updated_at`
+
+const exportBenchClientKey = "bench-tenant"
+
+// runExport seeds a run with --rows idp-export rows across --groups groups
+// in a fresh database, then times store.Exporter generating every file of
+// the run (Entra files, audit CSV and JSON, bundle) and prints rows/s and
+// peak memory next to the floor: the time the database's own command-line
+// client needs to dump the same rows as CSV.
+func runExport(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	rows := fs.Int("rows", 1_000_000, "idp-export rows in the run")
+	groups := fs.Int("groups", 100, "identity-provider groups the rows are spread over")
+	db := fs.String("db", "sqlite", "database: sqlite or postgres")
+	pgURL := fs.String("postgres-url", os.Getenv("TEST_POSTGRES_URL"), "PostgreSQL URL for --db postgres (a temporary schema is created and dropped)")
+	batch := fs.Int("batch", store.DefaultExportBatchSize, "rows per keyset query")
+	chunk := fs.Int("chunk", store.DefaultExportChunkSize, "stored chunk size in bytes")
+	maxRows := fs.Int("max-rows-per-file", cleanup.DefaultMaxRowsPerFile, "Entra rows per file before splitting")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the generation to this file")
+	floor := fs.Bool("floor", true, "also time the database client dumping the same rows (sqlite3 or psql)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *rows <= 0 || *groups <= 0 || *groups > *rows || *batch <= 0 || *chunk <= 0 || *maxRows <= 0 {
+		return errors.New("export: --rows, --groups, --batch, --chunk and --max-rows-per-file must be positive and --groups at most --rows")
+	}
+
+	key := make([]byte, store.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	cipher, err := store.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "ucbench-export-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	cfg := store.Config{Cipher: cipher}
+	var dropSchema func()
+	switch *db {
+	case "sqlite":
+		cfg.Driver, cfg.DSN = store.SQLite, filepath.Join(dir, "bench.db")
+	case "postgres":
+		if *pgURL == "" {
+			return errors.New("export: --db postgres needs --postgres-url or TEST_POSTGRES_URL")
+		}
+		dsn, drop, err := benchSchema(ctx, *pgURL)
+		if err != nil {
+			return err
+		}
+		dropSchema = drop
+		cfg.Driver, cfg.DSN = store.Postgres, dsn
+	default:
+		return fmt.Errorf("export: unknown --db %q (sqlite or postgres)", *db)
+	}
+	if dropSchema != nil {
+		defer dropSchema()
+	}
+	st, err := store.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	seedStart := time.Now()
+	runID, err := seedExportRun(ctx, st, *rows, *groups, *maxRows)
+	if err != nil {
+		return err
+	}
+	seeded := time.Since(seedStart)
+
+	// Measure the generation alone: collect the seeding's garbage and reset
+	// the peak-RSS counter (Linux: writing 5 to clear_refs).
+	runtime.GC()
+	resetPeak := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	exp := store.NewExporter(st, store.ExporterConfig{BatchSize: *batch, ChunkSize: *chunk, Logger: log})
+	start := time.Now()
+	err = exp.GenerateRunExports(ctx, exportBenchClientKey, runID)
+	elapsed := time.Since(start)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	hwm, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	list, err := st.RunExports(ctx, exportBenchClientKey, runID)
+	if err != nil {
+		return err
+	}
+	var entraFiles, entraRows, bytes int64
+	sizes := map[string]int64{}
+	for _, f := range list.Files {
+		bytes += f.Size
+		sizes[f.Kind] += f.Size
+		if f.Kind == cleanup.ExportKindEntra {
+			entraFiles++
+			entraRows += f.Rows
+		}
+	}
+	if entraRows != int64(*rows) {
+		return fmt.Errorf("export: Entra files hold %d rows, want %d", entraRows, *rows)
+	}
+
+	rate := float64(*rows) / elapsed.Seconds()
+	fmt.Fprintf(stdout, "database                %s\n", *db)
+	fmt.Fprintf(stdout, "rows / groups           %d / %d (seeded in %s)\n", *rows, *groups, seeded.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "files                   %d Entra (%d rows, %.1f MiB), audit CSV %.1f MiB, audit JSON %.1f MiB, bundle %.1f MiB\n",
+		entraFiles, entraRows, mib(sizes[cleanup.ExportKindEntra]), mib(sizes[cleanup.ExportKindAuditCSV]),
+		mib(sizes[cleanup.ExportKindAuditJSON]), mib(sizes[cleanup.ExportKindBundle]))
+	fmt.Fprintf(stdout, "generation              %s for %.1f MiB stored\n", elapsed.Round(time.Millisecond), mib(bytes))
+	fmt.Fprintf(stdout, "throughput              %.0f rows/s (target >= %d: %s)\n", rate, exportTargetRowsPerSec, verdict(rate >= exportTargetRowsPerSec))
+	peakNote := ""
+	if !resetPeak {
+		peakNote = " (includes seeding: clear_refs unavailable)"
+	}
+	fmt.Fprintf(stdout, "peak memory (VmHWM)     %.1f MiB%s (target < %d MiB: %s)\n", mib(hwm), peakNote, exportTargetMiB, verdict(hwm < exportTargetMiB<<20))
+	fmt.Fprintf(stdout, "Go allocations          %.1f MiB in %d objects (%.1f per row), %d GCs\n",
+		mib(int64(after.TotalAlloc-before.TotalAlloc)), after.Mallocs-before.Mallocs,
+		float64(after.Mallocs-before.Mallocs)/float64(*rows), after.NumGC-before.NumGC)
+
+	if *floor {
+		fl, tool, err := dumpFloor(ctx, *db, cfg.DSN, runID)
+		switch {
+		case err != nil:
+			fmt.Fprintf(stdout, "floor                   not measured: %v\n", err)
+		default:
+			fmt.Fprintf(stdout, "floor (%s CSV dump)  %s for the same two reads (Entra order + id order): %.0f rows/s; generation takes %.2fx the floor\n",
+				tool, fl.Round(time.Millisecond), float64(*rows)/fl.Seconds(), elapsed.Seconds()/fl.Seconds())
+		}
+	}
+	return nil
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// seedExportRun inserts a finished run and its rows with multi-row INSERTs.
+func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows int) (int64, error) {
+	db := st.SQLDB()
+	pg := st.Driver() == store.Postgres
+	settings := cleanup.DefaultSettings()
+	settings.IdentityProvider.Provider = cleanup.ProviderEntra
+	settings.Export.MaxRowsPerFile = maxRows
+	js, err := json.Marshal(settings)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	var runID int64
+	err = db.QueryRowContext(ctx, rebind(pg, `INSERT INTO runs (client_key, cleanup_name, definition, settings, trigger, dry_run,
+		status, phase, queued_at, started_at, finished_at, created_at, updated_at)
+		VALUES (?, 'bench', '{}', ?, 'manual', ?, 'succeeded', 'done', ?, ?, ?, ?, ?) RETURNING id`),
+		exportBenchClientKey, string(js), false, now, now, now, now, now).Scan(&runID)
+	if err != nil {
+		return 0, fmt.Errorf("seed run: %w", err)
+	}
+
+	const perStmt = 500
+	const cols = 18
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO run_users (" + exportBenchColumns + ") VALUES ")
+	for i := 0; i < perStmt; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString("(?" + strings.Repeat(",?", cols-1) + ")")
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	full, err := tx.PrepareContext(ctx, rebind(pg, sb.String()))
+	if err != nil {
+		return 0, fmt.Errorf("seed rows: %w", err)
+	}
+	defer full.Close()
+	args := make([]any, 0, perStmt*cols)
+	lastActive := `{"confluence":null,"jira-software":"` + now.AddDate(-1, 0, 0).Format(time.RFC3339) + `"}`
+	flush := func(n int) error {
+		if n == perStmt {
+			_, err := full.ExecContext(ctx, args...)
+			return err
+		}
+		q := "INSERT INTO run_users (" + exportBenchColumns + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?"+strings.Repeat(",?", cols-1)+"),", n), ",")
+		_, err := tx.ExecContext(ctx, rebind(pg, q), args...)
+		return err
+	}
+	n := 0
+	for i := 0; i < rows; i++ {
+		g := i % groups
+		email := fmt.Sprintf("user%07d@example.com", i)
+		if i%7 == 0 {
+			email = fmt.Sprintf("User%07d@Example.com", i)
+		}
+		args = append(args, runID, exportBenchClientKey, fmt.Sprintf("557058:%08x", i), fmt.Sprintf("User %d", i), email,
+			"atlassian", "jira-software", fmt.Sprintf("group-%03d", g), fmt.Sprintf("Entra Group %03d", g),
+			true, cleanup.ProviderEntra, lastActive, fmt.Sprintf("inactive for %d days", 90+i%400),
+			cleanup.ActionIdPExport, cleanup.OutcomeExported, strings.ToLower(email), now, now)
+		n++
+		if n == perStmt {
+			if err := flush(n); err != nil {
+				return 0, fmt.Errorf("seed rows: %w", err)
+			}
+			args, n = args[:0], 0
+		}
+	}
+	if n > 0 {
+		if err := flush(n); err != nil {
+			return 0, fmt.Errorf("seed rows: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+		return 0, fmt.Errorf("analyze: %w", err)
+	}
+	return runID, nil
+}
+
+func rebind(pg bool, q string) string {
+	if !pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// dumpFloor times the database's command-line client writing the same two
+// reads the export makes (the idp-export rows in Entra order, all rows in
+// id order) as CSV to /dev/null.
+func dumpFloor(ctx context.Context, db, dsn string, runID int64) (time.Duration, string, error) {
+	cols := "id, account_id, name, email, account_type, product, group_id, group_name, group_synced, identity_provider, " +
+		"last_active, reason, action, outcome, message, created_at, updated_at"
+	entra := fmt.Sprintf("SELECT id, group_id, email, email_key FROM run_users WHERE run_id = %d AND action = 'idp-export' ORDER BY group_id, email_key, id", runID)
+	audit := fmt.Sprintf("SELECT %s FROM run_users WHERE run_id = %d ORDER BY id", cols, runID)
+	var cmds []*exec.Cmd
+	tool := ""
+	switch db {
+	case "sqlite":
+		tool = "sqlite3"
+		if _, err := exec.LookPath(tool); err != nil {
+			return 0, tool, errors.New("sqlite3 is not installed (apt-get install sqlite3)")
+		}
+		for _, q := range []string{entra, audit} {
+			cmds = append(cmds, exec.CommandContext(ctx, tool, "-readonly", "-csv", dsn, q))
+		}
+	case "postgres":
+		tool = "psql"
+		if _, err := exec.LookPath(tool); err != nil {
+			return 0, tool, errors.New("psql is not installed")
+		}
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return 0, tool, err
+		}
+		schema := u.Query().Get("search_path")
+		q := u.Query()
+		q.Del("search_path")
+		u.RawQuery = q.Encode()
+		entra = strings.Replace(entra, "ORDER BY group_id, email_key", `ORDER BY group_id COLLATE "C", email_key COLLATE "C"`, 1)
+		for _, sqlText := range []string{entra, audit} {
+			c := exec.CommandContext(ctx, tool, u.String(), "-X", "-q", "-c", "SET search_path TO "+schema, "-c", `\copy (`+sqlText+`) TO '/dev/null' CSV`)
+			cmds = append(cmds, c)
+		}
+	}
+	start := time.Now()
+	for _, c := range cmds {
+		c.Stdout = io.Discard
+		var stderr strings.Builder
+		c.Stderr = &stderr
+		if err := c.Run(); err != nil {
+			return 0, tool, fmt.Errorf("%s: %v: %s", tool, err, strings.TrimSpace(stderr.String()))
+		}
+	}
+	return time.Since(start), tool, nil
+}
+
+// benchSchema creates a temporary schema and returns a DSN that uses it
+// and a function that drops it.
+// The "pgx" database/sql driver is registered by the PostgreSQL driver the
+// store uses.
+func benchSchema(ctx context.Context, base string) (string, func(), error) {
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, err
+	}
+	schema := "ucbench_export_" + hex.EncodeToString(b[:])
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		db.Close()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	drop := func() {
+		_, _ = db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA "+schema+" CASCADE")
+		db.Close()
+	}
+	return u.String(), drop, nil
+}

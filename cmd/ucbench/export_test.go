@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
+	"testing"
+)
+
+func TestExportSmall(t *testing.T) {
+	dbs := []string{"sqlite"}
+	if os.Getenv("TEST_POSTGRES_URL") != "" {
+		dbs = append(dbs, "postgres")
+	}
+	for _, db := range dbs {
+		t.Run(db, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"export", "--rows", "700", "--groups", "7", "--db", db,
+				"--max-rows-per-file", "40", "--batch", "64", "--floor=false"}, &out, &out)
+			if err != nil {
+				t.Fatalf("export: %v\n%s", err, out.String())
+			}
+			for _, re := range []string{
+				`database\s+` + db,
+				`rows / groups\s+700 / 7`,
+				`files\s+21 Entra \(700 rows, `,
+				`throughput\s+\d+ rows/s`,
+				`peak memory \(VmHWM\)\s+\d+\.\d MiB`,
+			} {
+				if !regexp.MustCompile(re).MatchString(out.String()) {
+					t.Errorf("output lacks %s:\n%s", re, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestExportRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"export", "--rows", "0"},
+		{"export", "--rows", "10", "--groups", "11"},
+		{"export", "--db", "mysql", "--rows", "1"},
+		{"export", "--batch", "-1"},
+	} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, &out); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
