@@ -84,7 +84,7 @@ func decodeJSON(c echo.Context, v any) error {
 		case errors.Is(err, io.EOF):
 			return cleanup.Invalid("body", "the request body is empty; send a JSON object")
 		case errors.As(err, &typeErr):
-			field := typeErr.Field
+			field := jsonPath(typeErr.Field)
 			if field == "" {
 				field = "body"
 			}
@@ -100,6 +100,17 @@ func decodeJSON(c echo.Context, v any) error {
 		return cleanup.Invalid("body", "must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// jsonPath drops the names of embedded Go structs (capitalized segments,
+// e.g. "Definition.daysInactive") from a decoder field path: the API's
+// JSON names are camelCase.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	for len(parts) > 1 && parts[0] != "" && parts[0][0] >= 'A' && parts[0][0] <= 'Z' {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, ".")
 }
 
 // pathID parses the :id path parameter; a malformed id is not found, like
