@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
@@ -343,14 +345,28 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 
 // screenshot saves the host page (with the framed app) as
 // docs/screenshots/<name>.png when UPDATE_SCREENSHOTS=1.
-func screenshot(t *testing.T, ctx context.Context, name string) {
+// The frame is scrolled to its top and the host's flags are dismissed
+// first, so the picture shows the page as it opens.
+func screenshot(t *testing.T, ctx, frame context.Context, name string) {
 	t.Helper()
 	if os.Getenv("UPDATE_SCREENSHOTS") != "1" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	evalJS[bool](t, frame, `(document.activeElement && document.activeElement.blur(), window.scrollTo(0, 0), true)`)
+	evalJS[bool](t, ctx, `(document.querySelectorAll('#host-flags .host-flag').forEach(el => el.remove()), window.scrollTo(0, 0), true)`)
+	// A cross-site frame is painted only inside the viewport, so the
+	// viewport grows to the whole host page for the picture.
+	height := evalJS[int64](t, ctx, `Math.max(900, Math.ceil(Math.max(
+		document.getElementById('host-frame').getBoundingClientRect().bottom,
+		document.querySelector('#host-dialog .host-dialog-box').getBoundingClientRect().bottom) + 24))`)
+	act(t, ctx, "grow the viewport", chromedp.EmulateViewport(1280, height))
+	evalJS[bool](t, frame, `new Promise(r => setTimeout(() => r(true), 400))`)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if _, err := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+		t.Fatalf("reset the viewport: %v", err)
 	}
 	path := filepath.Join("..", "..", "docs", "screenshots", name+".png")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -600,7 +616,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	if !set.IdentityProvider.ProvisioningEnabled["jira-software"] || set.IdentityProvider.Provider != cleanup.ProviderEntra || !set.APIKeySet {
 		t.Fatalf("settings after save = %+v, want provisioning on for jira-software, Entra, API key set", set.IdentityProvider)
 	}
-	screenshot(t, ctx, "settings")
+	screenshot(t, ctx, f, "settings")
 
 	// Bad input: the field is named next to it and nothing is saved.
 	setValue(t, f, "activeDays", "0")
@@ -642,7 +658,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	setValue(t, f, "sched-minAge", "0")
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('sched-action'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
 	waitJS(t, f, "next cleanup preview", `document.getElementById('sched-next').textContent.startsWith('Next cleanup: ') && !document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
-	screenshot(t, ctx, "form")
+	screenshot(t, ctx, f, "form")
 	act(t, f, "create schedule", chromedp.Click(chromedp.ID("save-schedule")))
 	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
 	row := evalJS[string](t, f, `document.querySelector('#schedules-table tbody tr').innerText`)
@@ -651,7 +667,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 			t.Errorf("schedule row %q lacks %q", row, want)
 		}
 	}
-	screenshot(t, ctx, "schedules")
+	screenshot(t, ctx, f, "schedules")
 
 	// --- Dry run with progress, without blocking the page ---
 	act(t, f, "dry run", chromedp.Click(chromedp.CSS(`#schedules-table button[data-run="dry"]`)))
@@ -669,8 +685,11 @@ func TestBrowserAdminFlow(t *testing.T) {
 			t.Errorf("history row %q lacks %q", hist, want)
 		}
 	}
+	if text := evalJS[string](t, f, `document.getElementById('history-list').textContent`); strings.Contains(text, "null") || strings.Contains(text, "undefined") {
+		t.Errorf("history shows %q", text)
+	}
 	runID := evalJS[string](t, f, `document.querySelector('#history-table tbody tr').dataset.run`)
-	screenshot(t, ctx, "history")
+	screenshot(t, ctx, f, "history")
 	act(t, f, "show users", chromedp.Click(chromedp.CSS(`#history-table tbody tr button`)))
 	waitJS(t, f, "users table", `document.querySelector('#users-table tbody tr') !== null`)
 	if !strings.Contains(evalJS[string](t, f, `document.getElementById('users-table').innerText`), entraGroup.Name) {
@@ -682,7 +701,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	act(t, f, "export data", chromedp.Click(chromedp.CSS(`#history-table button[data-export]`)))
 	d := e.frame(t, ctx, "/jira/dialogs/export-data")
 	waitJS(t, d, "identity provider exports", `document.querySelector('#idp-exports a.uc-download') !== null`)
-	screenshot(t, ctx, "dialog")
+	screenshot(t, ctx, d, "dialog")
 	href := evalJS[string](t, d, `document.querySelector('#idp-exports tr[data-group] a.uc-download').href`)
 	csv := evalJS[string](t, d, `fetch(document.querySelector('#idp-exports tr[data-group] a.uc-download').href).then(r => r.ok ? r.text() : 'status ' + r.status)`)
 

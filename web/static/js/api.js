@@ -161,7 +161,8 @@ export function showErrors(root, err) {
     items.push(h('li', {}, h('strong', {}, label), ': ', msg));
   }
   if (summary) {
-    summary.replaceChildren(h('p', {}, err.message || 'Some fields need attention.'), items.length ? h('ul', {}, items) : null);
+    summary.replaceChildren(h('p', {}, err.message || 'Some fields need attention.'));
+    if (items.length) summary.append(h('ul', {}, items));
     summary.hidden = false;
   }
   if (first && typeof first.focus === 'function') first.focus();

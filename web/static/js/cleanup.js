@@ -204,17 +204,30 @@ function cleanupForm(def, opts) {
 // ---- schedules ----
 function actionLabel(a) { return ACTIONS[a] || a; }
 function nextOf(c) { return c.nextRunAt || null; }
+// lastRuns maps a cleanup id to its newest run (from the first page of
+// GET /api/runs, newest first).
+let lastRuns = new Map();
 function lastOf(c) {
-  const l = c.lastRun || null;
-  if (l && typeof l === 'object') return formatDate(l.startedAt || l.queuedAt) + (l.status ? ' · ' + statusLabel(l.status) : '');
-  return formatDate(c.lastRunAt || c.lastScheduledAt);
+  const l = lastRuns.get(c.id);
+  if (!l) return 'Never';
+  return formatDate(l.startedAt || l.queuedAt) + ' · ' + statusLabel(l.status) + (l.dryRun ? ' (dry run)' : '');
+}
+async function loadLastRuns() {
+  try {
+    const runs = listOf(await api('GET', '/runs?page=1&perPage=200'), 'runs');
+    lastRuns = new Map();
+    for (const r of runs) if (r.cleanupId && !lastRuns.has(r.cleanupId)) lastRuns.set(r.cleanupId, r);
+  } catch (_) {
+    lastRuns = new Map(); // the list still shows; "Last run" says Never
+  }
 }
 
 async function loadSchedules() {
   const box = $('schedules');
   stateMessage(box, 'loading', 'Loading schedules…');
   try {
-    cleanups = listOf(await api('GET', '/cleanups'), 'cleanups');
+    const [list] = await Promise.all([api('GET', '/cleanups'), loadLastRuns()]);
+    cleanups = listOf(list, 'cleanups');
   } catch (err) {
     stateMessage(box, 'error', 'Schedules could not be loaded. ' + err.message, loadSchedules);
     return;
@@ -399,16 +412,22 @@ async function poll(id, item, bar, text, c, dryRun) {
     const status = r.status || 'running';
     item.dataset.status = status;
     const { done, total } = progress(r);
-    if (total > 0) { bar.max = total; bar.value = Math.min(done, total); } else bar.removeAttribute('value');
+    const pr = r.progress || {};
+    const applying = pr.phase && pr.phase !== 'evaluate' && pr.rows > 0;
+    if (applying) { bar.max = 100; bar.value = pr.percent || 0; }
+    else if (total > 0) { bar.max = total; bar.value = Math.min(done, total); }
+    else bar.removeAttribute('value');
     if (!ACTIVE_STATUSES.has(status)) {
       bar.max = 1; bar.value = 1;
       const ct = counts(r);
       text.replaceChildren(statusLabel(status) + ' — evaluated ' + (ct.evaluated || done) + ', matched ' + (ct.matched || 0) + ' ',
         h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); selectTab($('tab-history'), true); } }, 'Go to results'));
+      if (!$('schedules-list').hidden) loadSchedules();
       flag((dryRun ? 'Dry run: ' : 'Cleanup: ') + statusLabel(status).toLowerCase(), c.name + ': ' + (ct.matched || 0) + ' users matched', status === 'succeeded' ? 'success' : 'error');
       return;
     }
-    text.textContent = statusLabel(status) + (r.phase ? ' (' + r.phase + ')' : '') + ' — evaluated ' + done + (total ? ' / ' + total : '') + ' users';
+    text.textContent = statusLabel(status) + ' — evaluated ' + done + (total ? ' / ' + total : '') + ' users' +
+      (applying ? ', ' + pr.phase + ' ' + pr.settled + ' / ' + pr.rows + ' rows' : '');
     await sleep(POLL_MS);
   }
 }
@@ -449,7 +468,7 @@ async function loadHistory(offset) {
             h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
             h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data')));
       }))),
-    pager(offset, runs.length, data, (o) => loadHistory(o)));
+    pager(offset, runs.length, data, (o) => loadHistory(o)) || '');
 }
 
 function statusTone(s) {
@@ -517,7 +536,7 @@ async function showUsers(r, f) {
         h('td', {}, u.reason || ''),
         h('td', {}, u.action || ''),
         h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, u.outcome || ''), u.message ? ' ' + u.message : ''))))),
-    pager(f.offset || 0, users.length, data, (o) => showUsers(r, Object.assign({}, f, { offset: o }))));
+    pager(f.offset || 0, users.length, data, (o) => showUsers(r, Object.assign({}, f, { offset: o }))) || '');
   back.focus();
 }
 
