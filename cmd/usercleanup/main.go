@@ -6,6 +6,8 @@
 //
 //	usercleanup [serve]   run the HTTP server (the default)
 //	usercleanup version   print the version
+//	usercleanup forge-manifest [-dir DIR]
+//	                      write the Connect on Forge manifests (forge/)
 //
 // Configuration comes from the environment; see README.md.
 package main

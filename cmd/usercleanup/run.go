@@ -62,13 +62,16 @@ func exitCode(err error) int {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-const usage = "usage: usercleanup [serve|version]"
+const usage = "usage: usercleanup [serve|version|forge-manifest]"
 
 // run is the whole program; main only supplies the process environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
+	}
+	if cmd == "forge-manifest" {
+		return forgeManifest(args[1:], getenv, stdout, stderr)
 	}
 	if len(args) > 1 {
 		return &usageError{msg: fmt.Sprintf("unexpected arguments %q; %s", args[1:], usage)}
@@ -117,6 +120,10 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return &startupError{err: err}
 	}
+	fcfg, ferrs := loadForgeConfig(getenv)
+	if len(ferrs) > 0 {
+		return &startupError{err: configErrors(ferrs)}
+	}
 	log := newLogger(stderr, cfg.LogLevel)
 
 	key, keySource, err := prepareStorage(cfg, log)
@@ -125,7 +132,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	log.Info("starting usercleanup", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
 
-	app, err := build(ctx, cfg, jcfg, key, log)
+	app, err := build(ctx, cfg, jcfg, fcfg, key, log)
 	if err != nil {
 		return &startupError{err: err}
 	}
@@ -206,7 +213,7 @@ func (a *application) close(log *slog.Logger) {
 
 // build opens the database and wires the Connect framework, the product
 // clients and the HTTP server.
-func build(ctx context.Context, cfg *config, jcfg jobsConfig, key []byte, log *slog.Logger) (*application, error) {
+func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, key []byte, log *slog.Logger) (*application, error) {
 	cipher, err := store.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
@@ -256,6 +263,7 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, key []byte, log *s
 		Descriptors:    descriptors,
 		Lifecycle:      lifecycle,
 		Verifier:       verifier,
+		Forge:          newForgeAuthenticator(fcfg, apps, st, outbound, log),
 		Admin:          &productAdmins{opts: atlassian.Options{HTTPClient: outbound, Logger: log}},
 		Health:         st,
 		HostScriptURL:  cfg.HostScriptURL,
