@@ -63,7 +63,8 @@ type runExportsJSON struct {
 	Audit            []exportFileJSON `json:"audit"`
 	Bundle           *exportFileJSON  `json:"bundle"`
 	DryRun           bool             `json:"dryRun"`
-	// Pending is true until the run has finished and its files are stored.
+	// Pending is true until the run has finished (the run engine stores
+	// the files just before it marks the run finished).
 	Pending bool `json:"pending"`
 	// LinksExpireAt is when the download URLs stop working; list again
 	// for fresh ones.
@@ -92,7 +93,7 @@ func (s *Server) runExports(c echo.Context) error {
 	out := runExportsJSON{
 		RunID: runID, DryRun: list.DryRun, LinksExpireAt: expires.UTC(),
 		IdentityProvider: []exportFileJSON{}, Audit: []exportFileJSON{},
-		Pending: !list.Finished || len(list.Files) == 0,
+		Pending: !list.Finished,
 	}
 	for _, f := range list.Files {
 		if f.ClientKey != a.ClientKey { // defence in depth; the store scopes by tenant

@@ -146,9 +146,6 @@ func (s *Server) download(app connect.App) echo.HandlerFunc {
 		s.log.InfoContext(ctx, "export downloaded", "client_key", f.ClientKey, "run_id", f.RunID,
 			"file_id", f.ID, "kind", f.Kind, "account_id", q.Get("acct"), "request_id", requestIDOf(c))
 		c.Response().WriteHeader(http.StatusOK)
-		if c.Request().Method == http.MethodHead {
-			return nil
-		}
 		n, err := io.Copy(c.Response(), rc)
 		if err == nil && n != f.Size {
 			err = fmt.Errorf("stored file has %d bytes, recorded %d", n, f.Size)
