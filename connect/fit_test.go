@@ -55,7 +55,7 @@ func (f *fitFixture) advance(d time.Duration) {
 	f.now = f.now.Add(d)
 }
 
-func newFITFixture(t *testing.T) *fitFixture {
+func newFITFixture(t testing.TB) *fitFixture {
 	t.Helper()
 	f := &fitFixture{fixture: newFixture(t), now: testNow}
 	forge, err := connecttest.NewForgeServer(testForgeAppID)
@@ -701,6 +701,23 @@ func TestForgeAppARI(t *testing.T) {
 		got, err := connect.ForgeAppARI(tc.in)
 		if (err != nil) != tc.wantErr || got != tc.want {
 			t.Errorf("ForgeAppARI(%q) = %q, %v; want %q, err %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+// BenchmarkFITAuthenticate measures a FIT API request's authentication
+// with a warm JWKS cache: parse, RS256 verify, claims, tenant lookup.
+func BenchmarkFITAuthenticate(b *testing.B) {
+	f := newFITFixture(b)
+	tok := f.mint(b, validFIT())
+	r := fitRequest(tok)
+	if _, _, err := f.v.Authenticate(r, jiraApp); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := f.v.Authenticate(r, jiraApp); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
