@@ -28,6 +28,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"org-read":     {summary: "read a whole organization from the fake Atlassian cloud under latency and a rate limit", run: runOrgRead},
 		"export":       {summary: "generate the export files of a run with 1,000,000 idp-export rows from SQLite or PostgreSQL", run: runExport},
+		"evaluate":     {summary: "dry-run a cleanup over a whole organization through the run engine and a SQLite store", run: runEvaluate},
 		"graph-remove": {summary: "remove members from a group of the fake Microsoft Graph under the 3,000-writes-per-150-s quota", run: runGraphRemove},
 	}
 }

@@ -530,20 +530,42 @@ func (s *step) evaluate(ctx context.Context) (bool, error) {
 	}
 	d := s.run.Definition.Normalized()
 	q := UserQuery{GroupIDs: append(slices.Clone(d.LicensingGroupIDs), d.ExtraGroupIDs...), Limit: s.e.cfg.PageSize}
+	// The next page is fetched while the current one is evaluated and
+	// committed: cursor paging is sequential, so this overlap is what keeps
+	// evaluation bound by the API rather than by our database. A page
+	// fetched but not committed (the chunk ended, or the process died) is
+	// simply fetched again by the next step.
+	type fetched struct {
+		page UserPage
+		err  error
+	}
+	fetch := func(cursor string) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			p, err := org.SearchUsers(ctx, q, cursor)
+			ch <- fetched{p, err}
+		}()
+		return ch
+	}
+	next := fetch(s.run.Cursor)
 	for {
-		page, err := org.SearchUsers(ctx, q, s.run.Cursor)
-		if err != nil {
-			return false, err
+		f := <-next
+		if f.err != nil {
+			return false, f.err
+		}
+		page := f.page
+		end := s.expired()
+		if page.Next != "" && !end {
+			next = fetch(page.Next)
 		}
 		rows, counts := ev.Evaluate(page.Users)
 		for i := range rows {
 			rows[i].RunID = s.run.ID
 		}
-		c := Commit{Rows: rows, AddCounts: &counts, Cursor: &page.Next}
+		c := Commit{Rows: rows, AddCounts: &counts, Cursor: &page.Next, EndChunk: end}
 		if page.Next == "" {
 			c.Phase = PhaseApply
 		}
-		c.EndChunk = s.expired()
 		if err := s.commit(ctx, c); err != nil {
 			return false, err
 		}

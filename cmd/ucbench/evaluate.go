@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/atlassian"
+	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
+	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/jobs"
+	"github.com/example/usercleanup/internal/store"
+)
+
+// evaluateTargetMiB is the peak resident memory the evaluate benchmark
+// must stay under (the fake organization lives in the same process).
+const evaluateTargetMiB = 200
+
+// runEvaluate seeds a fake organization, installs a Jira tenant in a
+// temporary SQLite store and runs a dry run of a remove-product-access
+// cleanup over every user through the real engine (steps, commits, the
+// export generation), then prints wall time, requests, rows, the
+// rate-limit floor and peak memory.
+func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	users := fs.Int("users", 100000, "accounts to seed")
+	latency := fs.Duration("latency", 20*time.Millisecond, "latency added to every response")
+	rate := fs.Float64("rate", 100, "rate limit in requests per second (0: none)")
+	days := fs.Int("days", 90, "days inactive threshold of the cleanup")
+	seed := fs.Int64("seed", 1, "generator seed")
+	exports := fs.Bool("exports", true, "generate the run's export files, as a real dry run does")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *users <= 0 || *rate < 0 || *latency < 0 || *days < 1 {
+		return errors.New("evaluate: --users and --days must be positive, --rate and --latency not negative")
+	}
+
+	seedStart := time.Now()
+	cloud := atlassiantest.New(atlassiantest.Options{Seed: *seed, Users: *users})
+	defer cloud.Close()
+	seeded := time.Since(seedStart)
+
+	dir, err := os.MkdirTemp("", "ucbench-evaluate-")
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cipher, err := store.NewCipher(make([]byte, store.KeySize))
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(dir, "bench.db"), Cipher: cipher})
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	defer st.Close()
+	const clientKey, appKey = "bench-tenant", "com.example.usercleanup"
+	if err := st.SaveTenant(ctx, cloud.Site(connect.Jira).Install(appKey, clientKey, "bench-shared-secret-0123456789")); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	cs := st.Cleanups(nil)
+	conn := &jobs.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
+		HTTPClient: cloud.HTTPClient(), OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(),
+	}}
+	svc, err := cleanup.NewService(cs, conn, nil, nil)
+	if err != nil {
+		return err
+	}
+	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
+	in.OrgID = cloud.OrgID()
+	in.IdentityProvider.Provider = cleanup.ProviderEntra
+	key := cleanup.Secret("test-org-api-key")
+	in.APIKey = &key
+	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
+		return fmt.Errorf("evaluate: settings: %w", err)
+	}
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.Manual, d.DaysInactive = "bench", cleanup.ActionRemoveProductAccess, true, *days
+	d.IncludeNeverActive = true
+	for _, name := range []string{atlassiantest.GroupJiraSoftware, atlassiantest.GroupEntraJira} {
+		g, ok := cloud.GroupByName(name)
+		if !ok {
+			return fmt.Errorf("evaluate: no group %s", name)
+		}
+		d.LicensingGroupIDs = append(d.LicensingGroupIDs, g.ID)
+	}
+	c, err := svc.CreateCleanup(ctx, clientKey, d)
+	if err != nil {
+		return fmt.Errorf("evaluate: cleanup: %w", err)
+	}
+	runID, err := svc.StartRun(ctx, clientKey, c.ID, true, "bench")
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	var exp cleanup.Exporter
+	if *exports {
+		exp = store.NewExporter(st, store.ExporterConfig{})
+	}
+	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Exporter: exp})
+	if err != nil {
+		return err
+	}
+
+	cloud.SetLatency(*latency)
+	if *rate > 0 {
+		cloud.SetRateLimit(*rate, max(1, int(*rate)))
+	}
+	cloud.ResetRequests()
+	start := time.Now()
+	steps := 0
+	for {
+		steps++
+		res, err := engine.Step(ctx, clientKey, runID, fmt.Sprintf("bench/step-%d", steps))
+		if err != nil {
+			return fmt.Errorf("evaluate: step %d: %w", steps, err)
+		}
+		if res.RetryAfter > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(res.RetryAfter):
+			}
+		}
+		if res.Done {
+			break
+		}
+	}
+	wall := time.Since(start)
+	run, err := svc.GetRun(ctx, clientKey, runID)
+	if err != nil {
+		return err
+	}
+	if run.Status != cleanup.RunSucceeded {
+		return fmt.Errorf("evaluate: run %s: %s", run.Status, run.Error)
+	}
+	_, requests := cloud.Requests()
+	hwm, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	pages := (run.Counts.Evaluated + atlassian.OrgSearchLimit - 1) / atlassian.OrgSearchLimit
+	fmt.Fprintf(stdout, "evaluate: %d accounts, dry run of remove-product-access (%d days, never-active included), latency %s, rate %g req/s, GOMAXPROCS %d\n",
+		*users, *days, *latency, *rate, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "seeded fake in          %s\n", seeded.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "users evaluated         %d (%d matched, %d protected)\n", run.Counts.Evaluated, run.Counts.Matched, run.Counts.Protected)
+	byAction := map[string]int{}
+	for _, a := range []string{cleanup.ActionRemoveProductAccess, cleanup.ActionIdPExport} {
+		_, n, err := svc.RunUsers(ctx, clientKey, runID, cleanup.RunUserFilter{Action: a}, cleanup.Page{PerPage: 1})
+		if err != nil {
+			return err
+		}
+		byAction[a] = n
+	}
+	fmt.Fprintf(stdout, "rows stored             %d (%d remove in Atlassian, %d export for the IdP; dry run: nothing changed)\n",
+		run.Counts.Rows, byAction[cleanup.ActionRemoveProductAccess], byAction[cleanup.ActionIdPExport])
+	fmt.Fprintf(stdout, "engine steps            %d\n", steps)
+	fmt.Fprintf(stdout, "requests made           %d (%d answered 429; %d user pages)\n", requests, cloud.RateLimited(), pages)
+	fmt.Fprintf(stdout, "wall time               %s\n", wall.Round(time.Millisecond))
+	if *rate > 0 {
+		floor := time.Duration(float64(requests) / *rate * float64(time.Second))
+		fmt.Fprintf(stdout, "rate-limit floor        %s (requests / rate)\n", floor.Round(time.Millisecond))
+		fmt.Fprintf(stdout, "latency floor           %s (user pages x latency: cursor paging is sequential)\n", (time.Duration(pages) * *latency).Round(time.Millisecond))
+		fmt.Fprintf(stdout, "ratio to rate floor     %.3f\n", wall.Seconds()/floor.Seconds())
+	}
+	fmt.Fprintf(stdout, "peak memory (VmHWM)     %.1f MiB (target < %d MiB: %s)\n", float64(hwm)/(1<<20), evaluateTargetMiB, verdict(hwm < evaluateTargetMiB<<20))
+	return nil
+}
