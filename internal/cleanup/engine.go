@@ -798,7 +798,13 @@ func (s *step) actOne(ctx context.Context, org OrgDirectory, site SiteDirectory,
 	if ctx.Err() != nil {
 		return RowOutcome{}, ctx.Err()
 	}
-	switch KindOf(err) {
+	kind := KindOf(err)
+	if (kind == KindInvalid || kind == KindForbidden) && r.Action == ActionRemoveProductAccess && s.detectedSynced(r.GroupID) {
+		// The Organizations API reports the group as synced (an admin
+		// override said otherwise): the product refuses for that reason.
+		kind = KindExternallyManaged
+	}
+	switch kind {
 	case KindUnavailable:
 		return RowOutcome{}, err
 	case KindExternallyManaged:
@@ -814,6 +820,17 @@ func (s *step) actOne(ctx context.Context, org OrgDirectory, site SiteDirectory,
 	s.e.log.WarnContext(ctx, "action failed", "client_key", s.run.ClientKey, "run_id", s.run.ID,
 		"row_id", r.ID, "action", r.Action, "error", err.Error())
 	return RowOutcome{ID: r.ID, Outcome: OutcomeFailed, Message: safeMessage(err)}, nil
+}
+
+// detectedSynced reports whether the Organizations API reported the group
+// as synced from an identity provider when the run started.
+func (s *step) detectedSynced(groupID string) bool {
+	for _, g := range s.run.Groups {
+		if g.ID == groupID {
+			return g.SyncedDetected
+		}
+	}
+	return false
 }
 
 // removeInIdP removes rows routed to the identity provider directly, per

@@ -385,3 +385,121 @@ func TestEngineInDoubtRows(t *testing.T) {
 		t.Errorf("%d accounts removed, %d rows acted on", len(perAccount), acted)
 	}
 }
+
+// TestEngineUnavailableAndFailures: a rate-limited removal pauses the run
+// (retry later, nothing failed, progress kept); a refused removal is a
+// failed row with its message and the run ends partially failed.
+func TestEngineUnavailableAndFailures(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
+	e := newEnv(t, st, atlassiantest.Options{Seed: 5, Users: 150}, cleanup.SettingsInput{})
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.Manual, d.DaysInactive = "faults", cleanup.ActionRemoveProductAccess, true, 30
+	d.LicensingGroupIDs = []string{e.groupID(t, atlassiantest.GroupJiraSoftware)}
+	c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID, err := e.svc.StartRun(ctx, testClientKey, c.ID, false, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := e.engine(t, time.Millisecond, nil)
+	e.cloud.Inject(atlassiantest.Fault{Method: "DELETE", Path: "/rest/api/3/group/user", Status: 429, RetryAfter: "600"})
+	var res cleanup.StepResult
+	for i := 0; res.RetryAfter == 0; i++ {
+		if i > 100 {
+			t.Fatal("the rate limit never paused the run")
+		}
+		if res, err = en.Step(ctx, testClientKey, runID, fmt.Sprintf("s-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if res.Done {
+			t.Fatal("run finished despite the rate limit")
+		}
+	}
+	if res.RetryAfter < 5*time.Minute {
+		t.Errorf("retry after %s, want the server's 10 minutes", res.RetryAfter)
+	}
+	run, _ := e.svc.GetRun(ctx, testClientKey, runID)
+	if run.Status != cleanup.RunRunning || run.Phase != cleanup.PhaseApply || run.Counts.Failed != 0 {
+		t.Fatalf("paused run = %s/%s %+v", run.Status, run.Phase, run.Counts)
+	}
+
+	e.cloud.Inject(atlassiantest.Fault{Method: "DELETE", Path: "/rest/api/3/group/user", Status: 403})
+	drive(t, en, runID)
+	run, _ = e.svc.GetRun(ctx, testClientKey, runID)
+	if run.Status != cleanup.RunPartiallyFailed || run.Counts.Failed != 1 || run.Counts.RemovedInAtlassian == 0 {
+		t.Fatalf("run = %s %+v, want partially failed with one failed row", run.Status, run.Counts)
+	}
+	failed := allRows(t, e.svc, runID, cleanup.RunUserFilter{Outcome: cleanup.OutcomeFailed})
+	if len(failed) != 1 || failed[0].Message == "" || strings.Contains(failed[0].Message, testAPIKey) {
+		t.Errorf("failed rows = %+v", failed)
+	}
+	// Every other planned removal happened exactly once.
+	per := map[string]int{}
+	for _, call := range e.cloud.Calls() {
+		if call.Result == "removed" {
+			per[call.AccountID]++
+		}
+	}
+	for acc, n := range per {
+		if n != 1 {
+			t.Errorf("%s removed %d times", acc, n)
+		}
+	}
+	if len(per) != run.Counts.RemovedInAtlassian {
+		t.Errorf("fake removed %d, run counts %d", len(per), run.Counts.RemovedInAtlassian)
+	}
+}
+
+// TestEngineReroutesRefusedSyncedGroup: an admin override marks an
+// IdP-synced group as Atlassian-managed; Atlassian refuses the removals,
+// and the rows are routed to the identity-provider export with the reason
+// instead of failing (and never pretend to be removed).
+func TestEngineReroutesRefusedSyncedGroup(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
+	e := newEnv(t, st, atlassiantest.Options{Seed: 5, Users: 150}, cleanup.SettingsInput{})
+	entraJira := e.groupID(t, atlassiantest.GroupEntraJira)
+	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
+	in.OrgID = e.cloud.OrgID()
+	in.IdentityProvider.Provider = cleanup.ProviderEntra
+	in.IdentityProvider.GroupOverrides = map[string]bool{entraJira: false}
+	if _, err := e.svc.SaveSettings(ctx, testClientKey, in); err != nil {
+		t.Fatal(err)
+	}
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.Manual, d.DaysInactive = "override", cleanup.ActionRemoveProductAccess, true, 30
+	d.LicensingGroupIDs = []string{entraJira}
+	c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID, err := e.svc.StartRun(ctx, testClientKey, c.ID, false, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive(t, e.engine(t, time.Millisecond, nil), runID)
+	rows := allRows(t, e.svc, runID, cleanup.RunUserFilter{})
+	acted := 0
+	for _, r := range rows {
+		if protectedRow(r) {
+			continue
+		}
+		acted++
+		if r.Action != cleanup.ActionIdPExport || r.Outcome != cleanup.OutcomeExported || !r.GroupSynced ||
+			r.IdentityProvider != cleanup.ProviderEntra || !strings.Contains(r.Message, "refused") {
+			t.Errorf("row %+v, want rerouted to the Entra export", r)
+		}
+	}
+	run, _ := e.svc.GetRun(ctx, testClientKey, runID)
+	if acted == 0 || run.Status != cleanup.RunSucceeded || run.Counts.RemovedInAtlassian != 0 || run.Counts.ExportedForIdP != acted {
+		t.Errorf("run %s %+v (%d rows acted on)", run.Status, run.Counts, acted)
+	}
+	for _, call := range e.cloud.Calls() {
+		if call.Result != "externally-managed" {
+			t.Errorf("call %+v", call)
+		}
+	}
+}
