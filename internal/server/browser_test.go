@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
 
 	usercleanup "github.com/example/usercleanup"
@@ -710,14 +711,19 @@ func TestBrowserAdminFlow(t *testing.T) {
 	// for the group, in e-mail order.
 	var users struct {
 		Items []struct {
-			Email, GroupID, Action string
+			Email, Action, Outcome string
 		}
 		Total int
 	}
 	e.apiGet(t, p, "/runs/"+runID+"/users?perPage=200&group="+entraGroup.ID, &users)
 	var emails []string
 	for _, u := range users.Items {
-		if u.Action == cleanup.ActionIdPExport && u.Email != "" {
+		switch {
+		case u.Action != cleanup.ActionIdPExport:
+		case u.Outcome == cleanup.OutcomeManual: // no UPN: listed for manual action, not in the file
+		case u.Email == "":
+			t.Errorf("row without a UPN is %q, want manual: %+v", u.Outcome, u)
+		default:
 			emails = append(emails, u.Email)
 		}
 	}
@@ -744,4 +750,103 @@ func TestBrowserAdminFlow(t *testing.T) {
 	}
 	act(t, d, "close dialog", chromedp.Click(chromedp.ID("close-dialog")))
 	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
+}
+
+// TestBrowserConfluenceWithoutIdP runs the Confluence site without an
+// identity provider, keyboard first: no Entra action is offered, a manual
+// dry run on a non-synced group has an "Export data" dialog without
+// identity-provider exports, and Escape closes it. It also checks the
+// token retry and the "API down" message of the pages' API client.
+func TestBrowserConfluenceWithoutIdP(t *testing.T) {
+	e := newUIEnv(t)
+	ctx := e.tab(t)
+	const p = connect.Confluence
+
+	e.open(t, ctx, p, "settings", e.admin)
+	f := e.frame(t, ctx, "/confluence/admin/settings")
+	waitJS(t, f, "settings form", `!document.getElementById('settings-form').hidden`)
+
+	// An expired token is replaced once and the call succeeds.
+	expired, err := connecttest.ContextToken(e.tenants[p], e.admin, time.Now().Add(-time.Hour), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evalJS[string](t, f, `(async () => {
+		const m = await import('/static/js/api.js');
+		const real = AP.context.getToken;
+		let calls = 0;
+		AP.context.getToken = (cb) => { calls++; const p = calls === 1 ? Promise.resolve(`+jsString(expired)+`) : real(); if (cb) p.then(cb); return p; };
+		try { const s = await m.api('GET', '/settings'); return calls + ':' + typeof s.activity; }
+		catch (e) { return 'error ' + e.status + ' ' + e.message; }
+		finally { AP.context.getToken = real; }
+	})()`)
+	if got != "2:object" {
+		t.Errorf("expired token: %q, want a second token and success", got)
+	}
+
+	// API down: a message, not a blank frame, and nothing half-done.
+	got = evalJS[string](t, f, `(() => {
+		window.realFetch = window.fetch;
+		window.fetch = () => Promise.reject(new TypeError('Failed to fetch'));
+		document.getElementById('save').click();
+		return 'clicked';
+	})()`)
+	waitJS(t, f, "API down message", `!document.querySelector('.uc-error-summary').hidden`)
+	if msg := evalJS[string](t, f, `(window.fetch = window.realFetch, document.querySelector('.uc-error-summary').textContent)`); !strings.Contains(msg, "cannot be reached") || !strings.Contains(msg, "Nothing was saved") {
+		t.Errorf("API down message = %q", msg)
+	}
+
+	// Confluence reports no licensing groups: the admin declares them.
+	group, ok := e.cloud.GroupByName(atlassiantest.GroupConfluence)
+	if !ok {
+		t.Fatal("seed has no Confluence group")
+	}
+	setValue(t, f, "orgId", e.cloud.OrgID())
+	setValue(t, f, "apiKey", "test-org-api-key")
+	act(t, f, "declare the licensing group", chromedp.Click(chromedp.ID("lg-"+group.ID)), chromedp.Click(chromedp.ID("save")))
+	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Settings saved'))`)
+	waitJS(t, f, "Confluence with its licensing group", `document.querySelector('[data-product="confluence"] [data-group=`+jsString(group.ID)+`]') !== null`)
+	var set cleanup.Settings
+	e.apiGet(t, p, "/settings", &set)
+	if diff := cmp.Diff(map[string][]string{"confluence": {group.ID}}, set.LicensingGroups); diff != "" {
+		t.Errorf("declared licensing groups (-want +got):\n%s", diff)
+	}
+	e.open(t, ctx, p, "cleanup", e.admin)
+	f = e.frame(t, ctx, "/confluence/admin/cleanup")
+	waitJS(t, f, "schedules", `document.querySelector('#schedules .uc-state-empty, #schedules-table') !== null`)
+
+	// Tabs by keyboard: arrows move the selection and the focus.
+	act(t, f, "arrow to Manual cleanup", chromedp.SendKeys(chromedp.ID("tab-schedules"), kb.ArrowRight))
+	if got := evalJS[string](t, f, `document.activeElement.id + ' ' + document.getElementById('tab-manual').getAttribute('aria-selected') + ' ' + document.getElementById('panel-manual').hidden`); got != "tab-manual true false" {
+		t.Fatalf("after ArrowRight: %q, want the Manual cleanup tab focused and shown", got)
+	}
+	waitJS(t, f, "manual form", `document.getElementById('manual-form') !== null`)
+	if evalJS[bool](t, f, `[...document.getElementById('manual-action').options].some(o => o.value === 'entra')`) {
+		t.Error("the Microsoft Entra ID action is offered without an identity provider")
+	}
+	setValue(t, f, "manual-name", "Confluence leavers")
+	waitJS(t, f, "the group's checkbox", `document.getElementById(`+jsString("manual-lic-"+group.ID)+`) !== null`)
+	act(t, f, "choose group", chromedp.SendKeys(chromedp.ID("manual-lic-"+group.ID), " "))
+	evalJS[bool](t, f, `(() => { const s = document.getElementById('manual-action'); s.value = 'remove-product-access'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+	setValue(t, f, "manual-days", "30")
+	act(t, f, "dry run", chromedp.SendKeys(chromedp.ID("manual-dry"), kb.Enter))
+	waitJS(t, f, "run finished", `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
+
+	act(t, f, "history", chromedp.SendKeys(chromedp.ID("tab-manual"), kb.ArrowRight))
+	waitJS(t, f, "history row", `document.querySelector('#history-table tbody tr') !== null`)
+	act(t, f, "export data", chromedp.SendKeys(chromedp.CSS(`#history-table button[data-export]`), kb.Enter))
+	d := e.frame(t, ctx, "/confluence/dialogs/export-data")
+	waitJS(t, d, "exports", `document.getElementById('audit-heading') !== null`)
+	if got := evalJS[string](t, d, `(document.getElementById('no-idp') || {}).textContent || ''`); got != "This cleanup did not affect any users in identity-provider groups." {
+		t.Errorf("no-IdP message = %q", got)
+	}
+	if evalJS[bool](t, d, `document.getElementById('idp-exports') !== null`) {
+		t.Error("the dialog shows identity-provider exports for a run without synced users")
+	}
+	if n := evalJS[int](t, d, `document.querySelectorAll('a.uc-download').length`); n != 2 {
+		t.Errorf("audit downloads = %d, want CSV and JSON", n)
+	}
+	act(t, d, "escape", chromedp.SendKeys(chromedp.ID("close-dialog"), kb.Escape))
+	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
+	waitJS(t, f, "focus back on Export data", `document.activeElement && document.activeElement.dataset.export !== undefined`)
 }

@@ -94,6 +94,10 @@
       if (!dialog || frame !== dialog.frame) throw new Error('no dialog of this frame is open');
       return closeDialog(args);
     },
+    'dialog.escape': (frame) => {
+      if (!dialog || frame !== dialog.frame || !dialog.closeOnEscape) return false;
+      return closeDialog(undefined);
+    },
     'dialog.getCustomData': (frame) => {
       if (!dialog || frame !== dialog.frame) throw new Error('not a dialog');
       return dialog.customData;

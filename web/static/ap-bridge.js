@@ -101,6 +101,12 @@
   };
   window.AP = AP;
 
+  // Escape inside a dialog closes it unless it was opened with
+  // closeOnEscape: false; the host decides, and ignores it elsewhere.
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !e.defaultPrevented) call('dialog.escape').catch(() => {});
+  });
+
   // Keep the frame as tall as the content, as all.js does for .ac-content.
   function autoResize() {
     const content = document.querySelector('.ac-content') || document.body;

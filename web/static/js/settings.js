@@ -79,6 +79,24 @@ function renderProducts() {
   }));
 }
 
+// renderDeclaredLicensing fills the Confluence-only list of groups that
+// grant the product (settings.licensingGroups.confluence).
+function renderDeclaredLicensing() {
+  const box = $('declared-licensing-groups');
+  if (!box) return;
+  const chosen = new Set(((current.licensingGroups || {}).confluence) || []);
+  if (groups.length === 0) {
+    box.replaceChildren(h('p', { class: 'uc-empty' }, 'No groups found.'));
+    return;
+  }
+  box.replaceChildren(...groups.map((g) => {
+    const id = 'lg-' + g.id;
+    return h('div', { class: 'uc-check' },
+      h('input', { type: 'checkbox', id, value: g.id, checked: chosen.has(g.id) }),
+      h('label', { for: id }, g.name));
+  }));
+}
+
 function renderExceptionGroups() {
   const box = $('exception-groups');
   const chosen = new Set(current.exceptions.groupIds || []);
@@ -121,6 +139,7 @@ function fill(s) {
   $('identifier').value = s.export.identifier || 'upn';
   $('entra-fields').hidden = !idp.provider;
   renderProducts();
+  renderDeclaredLicensing();
   renderExceptionGroups();
 }
 
@@ -139,10 +158,16 @@ function collect() {
     if (el.value === 'synced') groupOverrides[el.dataset.groupId] = true;
     else if (el.value === 'not-synced') groupOverrides[el.dataset.groupId] = false;
   }
+  let licensingGroups = s.licensingGroups || undefined;
+  if ($('declared-licensing-groups') && groups.length > 0) {
+    licensingGroups = Object.assign({}, s.licensingGroups || {}, {
+      confluence: [...$('declared-licensing-groups').querySelectorAll('input:checked')].map((el) => el.value),
+    });
+  }
   const input = {
     orgId: $('orgId').value.trim(),
     companyDomains: splitList($('companyDomains').value),
-    licensingGroups: s.licensingGroups || undefined,
+    licensingGroups,
     identityProvider: {
       provider: $('provider').value,
       provisioningEnabled,
