@@ -516,6 +516,36 @@ func TestHostPageAPI(t *testing.T) {
 		}
 	}
 
+	// The page frames the module with a page JWT; dialogs and unknown
+	// products are not pages.
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		host.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	code, page := get("/host/?product=jira&page=cleanup&user=acc-1")
+	if code != http.StatusOK || !strings.Contains(page, `src="http://127.0.0.1:1/jira/admin/cleanup?`) || !strings.Contains(page, "jwt=") {
+		t.Errorf("host page = %d, want the framed cleanup page with a JWT:\n%s", code, page)
+	}
+	for _, path := range []string{"/host/?page=export-data", "/host/?product=bitbucket", "/host/?user=nobody", "/host/nothing"} {
+		if code, _ := get(path); code != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", path, code)
+		}
+	}
+	if code, body := get("/host/host-bridge.js"); code != http.StatusOK || !strings.Contains(body, "postMessage") {
+		t.Errorf("GET host-bridge.js = %d", code)
+	}
+
+	// Wrap serves the host page's routes and passes the rest to the app.
+	teapot := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	for path, want := range map[string]int{"/host/": http.StatusOK, "/host": http.StatusOK, "/host/host-bridge.js": http.StatusOK, "/jira/admin/settings": http.StatusTeapot, "/host/other": http.StatusTeapot} {
+		rec := httptest.NewRecorder()
+		host.Wrap(teapot).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("Wrap: GET %s = %d, want %d", path, rec.Code, want)
+		}
+	}
+
 	// An uninstalled tenant gets no tokens.
 	if err := st.MarkUninstalled(context.Background(), "k1", time.Now()); err != nil {
 		t.Fatal(err)
@@ -695,6 +725,24 @@ func TestBrowserAdminFlow(t *testing.T) {
 	waitJS(t, f, "users table", `document.querySelector('#users-table tbody tr') !== null`)
 	if !strings.Contains(evalJS[string](t, f, `document.getElementById('users-table').innerText`), entraGroup.Name) {
 		t.Errorf("the run's users do not show the Entra group")
+	}
+	// Filter by outcome: the page shows what the API has for the filter.
+	var manual struct{ Total int }
+	e.apiGet(t, p, "/runs/"+runID+"/users?outcome=manual", &manual)
+	if manual.Total == 0 {
+		t.Fatal("the seeded run has no manual row to filter for")
+	}
+	evalJS[bool](t, f, `(document.getElementById('filter-outcome').value = 'manual', true)`)
+	act(t, f, "filter", chromedp.Click(chromedp.CSS(`.uc-filters button[type="submit"]`)))
+	waitJS(t, f, "filtered users", `document.getElementById('filter-outcome').value === 'manual' && document.querySelector('#users-table, #users-results .uc-state-empty') !== null`)
+	outcomes := evalJS[[]string](t, f, `[...document.querySelectorAll('#users-table tbody tr td:last-child .uc-lozenge')].map(el => el.textContent)`)
+	if len(outcomes) != manual.Total {
+		t.Errorf("manual filter shows %d rows, the API has %d", len(outcomes), manual.Total)
+	}
+	for _, o := range outcomes {
+		if o != cleanup.OutcomeManual {
+			t.Errorf("manual filter shows a %q row", o)
+		}
 	}
 	act(t, f, "back to history", chromedp.Click(chromedp.ID("users-back")))
 

@@ -175,6 +175,32 @@ func (h *HostPage) URL(p connect.Product, module, accountID string) string {
 	return h.cfg.Prefix + "?" + q.Encode()
 }
 
+// Wrap returns a handler that serves the host page's routes and passes
+// every other request to next (the app), so that the demo can serve the
+// host page and the app from one origin.
+func (h *HostPage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.owns(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// owns reports whether the path is one of the host page's routes.
+func (h *HostPage) owns(p string) bool {
+	rest, ok := strings.CutPrefix(p, h.cfg.Prefix)
+	if !ok {
+		return p+"/" == h.cfg.Prefix
+	}
+	switch rest {
+	case "", "host-bridge.js", "api/token", "api/frame":
+		return true
+	}
+	return false
+}
+
 // ServeHTTP implements http.Handler.
 func (h *HostPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache, no-store")

@@ -46,9 +46,9 @@ export function getToken() {
   });
 }
 
-async function once(method, path, body) {
+async function once(method, path, body, extraHeaders) {
   const token = await getToken();
-  const headers = { Authorization: 'JWT ' + token, Accept: 'application/json' };
+  const headers = Object.assign({}, extraHeaders, { Authorization: 'JWT ' + token, Accept: 'application/json' });
   const init = { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -74,14 +74,22 @@ async function once(method, path, body) {
   return data;
 }
 
-/** api calls the JSON API; an expired token (401) is replaced once. */
-export async function api(method, path, body) {
+/**
+ * api calls the JSON API; an expired token (401) is replaced once.
+ * headers adds request headers (e.g. If-Match).
+ */
+export async function api(method, path, body, headers) {
   try {
-    return await once(method, path, body);
+    return await once(method, path, body, headers);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return once(method, path, body);
+    if (err instanceof ApiError && err.status === 401) return once(method, path, body, headers);
     throw err;
   }
+}
+
+/** ifMatch returns the If-Match header for a versioned resource. */
+export function ifMatch(version) {
+  return version ? { 'If-Match': '"' + version + '"' } : {};
 }
 
 /** listOf returns the array in an API list response ([...] or {items|...: [...]}). */

@@ -5,7 +5,7 @@
 // GET /api/runs/{id} without blocking the page. History lists GET /api/runs
 // with "Show users" (GET /api/runs/{id}/users) and "Export data" (the
 // export-data dialog).
-import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate } from './api.js';
+import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, ifMatch } from './api.js';
 import { describeSchedule, nextRun } from './schedule.js';
 
 const $ = (id) => document.getElementById(id);
@@ -261,12 +261,13 @@ async function setActive(c, input) {
   const def = Object.assign({}, c, { schedule: Object.assign({}, c.schedule, { active: input.checked }) });
   input.disabled = true;
   try {
-    await api('PUT', '/cleanups/' + c.id, def);
+    await api('PUT', '/cleanups/' + c.id, def, ifMatch(c.version));
     flag(input.checked ? 'Schedule activated' : 'Schedule paused', c.name, 'success');
     await loadSchedules();
   } catch (err) {
     input.checked = !input.checked;
     flag('Schedule not changed', err.message, 'error');
+    if (err instanceof ApiError && err.status === 409) loadSchedules();
   } finally {
     input.disabled = false;
   }
@@ -315,7 +316,7 @@ function showEditor(def) {
     const btn = $('save-schedule');
     btn.disabled = true;
     try {
-      await api(isNew ? 'POST' : 'PUT', isNew ? '/cleanups' : '/cleanups/' + def.id, Object.assign({}, def, body));
+      await api(isNew ? 'POST' : 'PUT', isNew ? '/cleanups' : '/cleanups/' + def.id, Object.assign({}, def, body), isNew ? {} : ifMatch(def.version));
       flag(isNew ? 'Schedule created' : 'Schedule saved', body.name, 'success');
       closeEditor();
       loadSchedules();
