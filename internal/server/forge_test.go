@@ -291,3 +291,27 @@ func TestForgeAPIJWKSDown(t *testing.T) {
 		t.Fatalf("connect during JWKS outage: %d %s", r.status, r.body)
 	}
 }
+
+// After registration on Forge no enabled/disabled events arrive: a tenant
+// whose last Connect event was "disabled" must still be served (the
+// enabled flag gates nothing), by FIT and by context JWT alike.
+func TestForgeAPIIgnoresEnabledFlag(t *testing.T) {
+	e := newForgeEnv(t)
+	a := e.install(t, connect.Jira, "jira:site-a", installSiteA, "")
+	e.admins.grant(a.ClientKey, adminID)
+	if err := e.store.SetEnabled(context.Background(), a.ClientKey, false); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := connecttest.ContextToken(a, adminID, e.now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]http.Header{
+		"forge":   e.fit(t, connecttest.FIT{InstallationID: installSiteA, AccountID: adminID}),
+		"connect": {"Authorization": {"JWT " + tok}},
+	} {
+		if r := do(t, http.MethodGet, e.URL+"/jira/api/me", h, nil); r.status != 200 {
+			t.Errorf("%s call for a disabled tenant: %d %s", name, r.status, r.body)
+		}
+	}
+}
