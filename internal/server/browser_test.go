@@ -880,6 +880,27 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	act(t, f, "dry run", chromedp.SendKeys(chromedp.ID("manual-dry"), kb.Enter))
 	waitJS(t, f, "run finished", `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
 
+	dryRunID := evalJS[string](t, f, `document.querySelector('#runs-progress .uc-progress').dataset.runId`)
+
+	// Run now asks first, then removes access for real.
+	before := len(e.cloud.Calls())
+	act(t, f, "run now", chromedp.SendKeys(chromedp.ID("manual-run"), kb.Enter))
+	waitJS(t, f, "confirmation", `document.querySelector('#manual-form .uc-confirm') !== null && document.activeElement.textContent === 'Run now'`)
+	if n := len(e.cloud.Calls()); n != before {
+		t.Fatalf("Run now acted before the confirmation (%d calls)", n-before)
+	}
+	act(t, f, "confirm", chromedp.Click(chromedp.CSS(`#manual-form .uc-button-danger`)))
+	waitJS(t, f, "real run finished", `(() => { const p = document.querySelector('#runs-progress .uc-progress'); return p.dataset.runId !== `+jsString(dryRunID)+` && p.dataset.status === 'succeeded'; })()`)
+	removed := 0
+	for _, c := range e.cloud.Calls()[before:] {
+		if c.GroupID == group.ID && c.Result == "removed" {
+			removed++
+		}
+	}
+	if removed == 0 {
+		t.Errorf("the run removed nobody from %s: %+v", group.Name, e.cloud.Calls()[before:])
+	}
+
 	act(t, f, "history", chromedp.SendKeys(chromedp.ID("tab-manual"), kb.ArrowRight))
 	waitJS(t, f, "history row", `document.querySelector('#history-table tbody tr') !== null`)
 	act(t, f, "export data", chromedp.SendKeys(chromedp.CSS(`#history-table button[data-export]`), kb.Enter))

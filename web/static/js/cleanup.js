@@ -353,9 +353,7 @@ function renderManual() {
       h('button', { type: 'submit', class: 'uc-button uc-button-warning', id: 'manual-run', dataset: { dry: '0' } }, 'Run now'),
     ],
   });
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const dry = !e.submitter || e.submitter.dataset.dry !== '0';
+  async function start(dry) {
     clearErrors(form);
     const body = form.collect();
     try {
@@ -365,6 +363,12 @@ function renderManual() {
       if (err instanceof ApiError && err.status === 400) showErrors(form, err);
       else showErrors(form, { message: 'The cleanup was not started. ' + err.message, fields: {} });
     }
+  }
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const dry = !e.submitter || e.submitter.dataset.dry !== '0';
+    if (dry) start(true);
+    else inlineConfirm(e.submitter, actionLabel(form.collect().action) + ' for the selected users now?', 'Run now', () => start(false));
   });
   box.replaceChildren(form);
 }
