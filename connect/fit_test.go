@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -719,5 +720,43 @@ func BenchmarkFITAuthenticate(b *testing.B) {
 		if _, _, err := f.v.Authenticate(r, jiraApp); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestJWKSFetcherRejectsBadResponses(t *testing.T) {
+	s, err := connecttest.NewForgeServer(testForgeAppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	good := s.JWKS()
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{"larger than 64 KiB", append(slices.Clone(good[:len(good)-2]), []byte(`],"pad":"`+strings.Repeat("x", 70<<10)+`"}`)...)},
+		{"not JSON", []byte("<html>maintenance</html>")},
+		{"no usable key", []byte(`{"keys":[]}`)},
+		{"too many keys", []byte(`{"keys":[` + strings.TrimSuffix(strings.Repeat(`{"kty":"EC"},`, 65), ",") + `]}`)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = w.Write(tc.body)
+			}))
+			defer srv.Close()
+			keys := connect.NewJWKSFetcher(srv.URL, nil, fixedNow)
+			_, err := keys.PublicKey(context.Background(), s.KID)
+			if !errors.Is(err, connect.ErrKeyFetch) {
+				t.Fatalf("err = %v, want ErrKeyFetch", err)
+			}
+		})
+	}
+	// The good set parses and yields the key.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(good) }))
+	defer srv.Close()
+	k, err := connect.NewJWKSFetcher(srv.URL, nil, fixedNow).PublicKey(context.Background(), s.KID)
+	if err != nil || k.N.Cmp(s.Key.N) != 0 {
+		t.Fatalf("good set: %v", err)
 	}
 }
