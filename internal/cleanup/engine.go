@@ -586,11 +586,20 @@ var actedActions = []string{ActionRemoveProductAccess, ActionDeactivate, ActionI
 func (s *step) apply(ctx context.Context) (bool, error) {
 	st := s.e.cfg.Store
 	if s.run.DryRun {
+		// Nothing changes in a dry run, but its identity-provider files are
+		// generated (a preview the admin may upload): those rows are
+		// exported, every other planned action skipped. Rows a protection
+		// rule skipped are not pending and stay as they are.
 		err := st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner,
-			[]string{ActionRemoveProductAccess, ActionDeactivate, ActionIdPRemove, ActionIdPExport},
+			[]string{ActionRemoveProductAccess, ActionDeactivate, ActionIdPRemove},
 			OutcomeSkipped, "dry run, nothing changed: ")
 		if err != nil {
 			return false, storeErr("settle dry-run rows", err)
+		}
+		err = st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner, []string{ActionIdPExport},
+			OutcomeExported, "dry run (the file is a preview): ")
+		if err != nil {
+			return false, storeErr("settle dry-run export rows", err)
 		}
 		return s.endPhase(ctx, PhaseExport)
 	}

@@ -235,10 +235,12 @@ func sortRemovals(rs []removal) {
 func TestEngineDryRun(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
-	e := newEnv(t, st, atlassiantest.Options{Seed: 3, Users: 120}, cleanup.SettingsInput{})
+	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
+	in.IdentityProvider.Provider = cleanup.ProviderEntra
+	e := newEnv(t, st, atlassiantest.Options{Seed: 3, Users: 120}, in)
 	d := cleanup.DefaultDefinition()
 	d.Name, d.Action, d.Manual, d.DaysInactive = "dry", cleanup.ActionRemoveProductAccess, true, 30
-	d.LicensingGroupIDs = []string{e.groupID(t, atlassiantest.GroupJiraSoftware)}
+	d.LicensingGroupIDs = []string{e.groupID(t, atlassiantest.GroupJiraSoftware), e.groupID(t, atlassiantest.GroupEntraJira)}
 	c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
 	if err != nil {
 		t.Fatal(err)
@@ -259,17 +261,23 @@ func TestEngineDryRun(t *testing.T) {
 	if len(rows) == 0 {
 		t.Fatal("dry run planned nothing")
 	}
+	var skipped, previewed, protected int
 	for _, r := range rows {
-		if protectedRow(r) {
-			continue
-		}
-		if r.Outcome != cleanup.OutcomeSkipped || !strings.HasPrefix(r.Message, "dry run") || r.Action != cleanup.ActionRemoveProductAccess {
+		switch {
+		case protectedRow(r):
+			protected++
+		case r.Action == cleanup.ActionRemoveProductAccess && r.Outcome == cleanup.OutcomeSkipped && strings.HasPrefix(r.Message, "dry run, nothing changed"):
+			skipped++
+		case r.Action == cleanup.ActionIdPExport && r.Outcome == cleanup.OutcomeExported && strings.HasPrefix(r.Message, "dry run (the file is a preview)"):
+			previewed++
+		default:
 			t.Errorf("dry-run row %+v", r)
 		}
 	}
 	run, _ := e.svc.GetRun(ctx, testClientKey, runID)
-	if run.Status != cleanup.RunSucceeded || run.Counts.Skipped != len(rows) || run.Counts.RemovedInAtlassian != 0 {
-		t.Errorf("run %s counts %+v", run.Status, run.Counts)
+	if run.Status != cleanup.RunSucceeded || skipped == 0 || previewed == 0 || run.Counts.Skipped != skipped+protected ||
+		run.Counts.ExportedForIdP != previewed || run.Counts.RemovedInAtlassian != 0 {
+		t.Errorf("run %s counts %+v (skipped %d, previewed %d, protected %d)", run.Status, run.Counts, skipped, previewed, protected)
 	}
 }
 
@@ -404,7 +412,13 @@ func TestEngineUnavailableAndFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	en := e.engine(t, time.Millisecond, nil)
+	// One action at a time: a request cancelled in flight could otherwise
+	// reach the fake after the next fault is injected and consume it.
+	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: e.cs, Connector: e.conn, Concurrency: 1, ApplyBatch: 7,
+		Now: (&tickingClock{t: testNow.Add(time.Minute), step: time.Millisecond}).Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.cloud.Inject(atlassiantest.Fault{Method: "DELETE", Path: "/rest/api/3/group/user", Status: 429, RetryAfter: "600"})
 	var res cleanup.StepResult
 	for i := 0; res.RetryAfter == 0; i++ {
