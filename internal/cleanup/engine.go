@@ -523,6 +523,8 @@ func (s *step) evaluate(ctx context.Context) (bool, error) {
 			return false, storeErr("begin run", err)
 		}
 		s.run.Groups, s.run.StartedAt, s.run.Status = groups, &at, RunRunning
+		s.e.log.InfoContext(ctx, "run started", "client_key", s.run.ClientKey, "run_id", s.run.ID,
+			"cleanup_id", s.run.CleanupID, "trigger", s.run.Trigger, "dry_run", s.run.DryRun, "groups", len(groups))
 	}
 	ev, err := NewEvaluator(s.run.Settings, s.run.Definition, s.run.Groups, *s.run.StartedAt)
 	if err != nil {
@@ -962,5 +964,6 @@ func (s *step) export(ctx context.Context) (StepResult, error) {
 	if err := s.e.cfg.Store.FinishRun(ctx, s.run.ClientKey, s.run.ID, s.owner, "", "", s.e.now().UTC()); err != nil {
 		return StepResult{}, storeErr("finish run", err)
 	}
+	s.e.log.InfoContext(ctx, "run finished", "client_key", s.run.ClientKey, "run_id", s.run.ID, "dry_run", s.run.DryRun)
 	return StepResult{Done: true}, nil
 }

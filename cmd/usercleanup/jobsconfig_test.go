@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadJobsConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    jobsConfig
+		wantErr []string // variables at fault
+	}{
+		{"defaults", nil, jobsConfig{Workers: 4, RescueAfter: 5 * time.Minute, ScheduleEvery: 30 * time.Second, AtlassianAPIURL: "https://api.atlassian.com"}, nil},
+		{"set", map[string]string{"JOB_WORKERS": "8", "JOB_RESCUE_AFTER": "90s", "JOB_SCHEDULE_EVERY": "1m", "ATLASSIAN_API_URL": "http://127.0.0.1:9999/"},
+			jobsConfig{Workers: 8, RescueAfter: 90 * time.Second, ScheduleEvery: time.Minute, AtlassianAPIURL: "http://127.0.0.1:9999"}, nil},
+		{"bad values", map[string]string{"JOB_WORKERS": "0", "JOB_RESCUE_AFTER": "1ms", "JOB_SCHEDULE_EVERY": "soon", "ATLASSIAN_API_URL": "ftp://x"},
+			jobsConfig{}, []string{"JOB_WORKERS", "JOB_RESCUE_AFTER", "JOB_SCHEDULE_EVERY", "ATLASSIAN_API_URL"}},
+		{"credentials in URL", map[string]string{"ATLASSIAN_API_URL": "https://user:hunter2@api.example.com"}, jobsConfig{}, []string{"ATLASSIAN_API_URL"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := loadJobsConfig(envFunc(tc.env))
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("config (-want +got):\n%s", diff)
+				}
+				return
+			}
+			var errs configErrors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v, want configErrors", err)
+			}
+			var vars []string
+			for _, e := range errs {
+				var ce *configError
+				if errors.As(e, &ce) {
+					vars = append(vars, ce.Var)
+				}
+			}
+			if diff := cmp.Diff(tc.wantErr, vars); diff != "" {
+				t.Errorf("variables at fault (-want +got):\n%s", diff)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Error("error message leaks the URL's password")
+			}
+		})
+	}
+}
+
