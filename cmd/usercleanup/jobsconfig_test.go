@@ -55,4 +55,3 @@ func TestLoadJobsConfig(t *testing.T) {
 		})
 	}
 }
-
