@@ -235,6 +235,13 @@ type Connector interface {
 // Exporter generates the identity-provider exports of a finished run
 // (implemented by the exports component). It must be idempotent: it may be
 // called again for the same run after a crash.
+//
+// The rows an identity-provider file may contain are those with action
+// ActionIdPExport AND outcome OutcomeExported: the engine settles every
+// exportable row to exported (in dry runs too, the file being a preview)
+// before calling the Exporter. Rows of protected users keep the planned
+// action with outcome skipped, and rows without a configured identity
+// provider are manual: neither may ever appear in a bulk-remove file.
 type Exporter interface {
 	GenerateRunExports(ctx context.Context, clientKey string, runID int64) error
 }
