@@ -588,8 +588,10 @@ func (s *step) evaluate(ctx context.Context) (bool, error) {
 	}
 }
 
-// Actions the apply phase acts on one row at a time.
-var actedActions = []string{ActionRemoveProductAccess, ActionDeactivate, ActionIdPRemove}
+// actedActions are the actions the apply phase performs row by row.
+func actedActions() []string {
+	return []string{ActionRemoveProductAccess, ActionDeactivate, ActionIdPRemove}
+}
 
 // apply acts on pending rows; it returns true when it ended the chunk.
 func (s *step) apply(ctx context.Context) (bool, error) {
@@ -622,7 +624,7 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 		site SiteDirectory
 	)
 	for {
-		rows, err := st.PendingRows(ctx, s.run.ClientKey, s.run.ID, actedActions, s.e.cfg.ApplyBatch)
+		rows, err := st.PendingRows(ctx, s.run.ClientKey, s.run.ID, actedActions(), s.e.cfg.ApplyBatch)
 		if err != nil {
 			return false, storeErr("read pending rows", err)
 		}

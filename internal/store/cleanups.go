@@ -63,7 +63,9 @@ type cleanupRow struct {
 
 func (cleanupRow) TableName() string { return "cleanups" }
 
-var errNoCleanup = &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such cleanup"}
+// errNoCleanup is a new not-found error (never a shared value: callers may
+// annotate errors).
+func errNoCleanup() error { return &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such cleanup"} }
 
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
@@ -110,7 +112,7 @@ func (c *CleanupStore) Cleanup(ctx context.Context, clientKey string, id int64) 
 	var r cleanupRow
 	err := c.s.db.WithContext(ctx).Where("client_key = ? AND id = ?", clientKey, id).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return cleanup.Cleanup{}, errNoCleanup
+		return cleanup.Cleanup{}, errNoCleanup()
 	}
 	if err != nil {
 		return cleanup.Cleanup{}, fmt.Errorf("store: get cleanup: %w", err)
@@ -159,7 +161,7 @@ func (c *CleanupStore) UpdateCleanup(ctx context.Context, clientKey string, cl c
 		var r cleanupRow
 		err := tx.Where("client_key = ? AND id = ?", clientKey, cl.ID).Take(&r).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return errNoCleanup
+			return errNoCleanup()
 		}
 		if err != nil {
 			return err
@@ -187,7 +189,7 @@ func (c *CleanupStore) DeleteCleanup(ctx context.Context, clientKey string, id i
 		return fmt.Errorf("store: delete cleanup: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return errNoCleanup
+		return errNoCleanup()
 	}
 	return nil
 }

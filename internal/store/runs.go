@@ -70,10 +70,12 @@ type runUserRow struct {
 
 func (runUserRow) TableName() string { return "run_users" }
 
-var errNoRun = &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such run"}
+func errNoRun() error { return &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such run"} }
+
+const leaseHeld = "the run's lease is held by another worker"
 
 // errLease is returned by writes of a step that no longer holds the lease.
-var errLease = &cleanup.Error{Kind: cleanup.KindConflict, Message: "the run's lease is held by another worker"}
+func errLease() error { return &cleanup.Error{Kind: cleanup.KindConflict, Message: leaseHeld} }
 
 func (r runRow) domain(full bool) (cleanup.Run, error) {
 	run := cleanup.Run{
@@ -245,7 +247,7 @@ func (c *CleanupStore) loadRun(db *gorm.DB, clientKey string, id int64) (cleanup
 	var r runRow
 	err := db.Where("client_key = ? AND id = ?", clientKey, id).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return cleanup.Run{}, errNoRun
+		return cleanup.Run{}, errNoRun()
 	}
 	if err != nil {
 		return cleanup.Run{}, fmt.Errorf("store: get run: %w", err)
@@ -335,7 +337,7 @@ func (c *CleanupStore) AcquireRunLease(ctx context.Context, clientKey string, ru
 		if r.LeaseUntil != nil {
 			wait = max(wait, r.LeaseUntil.Sub(now)+100*time.Millisecond)
 		}
-		return run, &cleanup.Error{Kind: cleanup.KindConflict, Message: errLease.Message, RetryAfter: wait}
+		return run, &cleanup.Error{Kind: cleanup.KindConflict, Message: leaseHeld, RetryAfter: wait}
 	}
 	return run, nil
 }
@@ -357,7 +359,7 @@ func leased(tx *gorm.DB, clientKey string, runID int64, owner string, upd map[st
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		return errLease
+		return errLease()
 	}
 	return nil
 }
@@ -509,13 +511,13 @@ func (c *CleanupStore) FinishRun(ctx context.Context, clientKey string, runID in
 		var r runRow
 		err := tx.Select("counts", "lease_owner").Where("client_key = ? AND id = ?", clientKey, runID).Take(&r).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return errNoRun
+			return errNoRun()
 		}
 		if err != nil {
 			return err
 		}
 		if r.LeaseOwner != owner {
-			return errLease
+			return errLease()
 		}
 		var base cleanup.RunCounts
 		if err := json.Unmarshal([]byte(r.Counts), &base); err != nil {
