@@ -65,7 +65,9 @@ func (cleanupRow) TableName() string { return "cleanups" }
 
 // errNoCleanup is a new not-found error (never a shared value: callers may
 // annotate errors).
-func errNoCleanup() error { return &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such cleanup"} }
+func errNoCleanup() error {
+	return &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such cleanup"}
+}
 
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
