@@ -689,6 +689,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	setValue(t, f, "sched-minAge", "0")
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('sched-action'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
 	waitJS(t, f, "next cleanup preview", `document.getElementById('sched-next').textContent.startsWith('Next cleanup: ') && !document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
+	preview := evalJS[string](t, f, `document.getElementById('sched-next').dataset.next`)
 	screenshot(t, ctx, f, "form")
 	act(t, f, "create schedule", chromedp.Click(chromedp.ID("save-schedule")))
 	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
@@ -698,6 +699,32 @@ func TestBrowserAdminFlow(t *testing.T) {
 			t.Errorf("schedule row %q lacks %q", row, want)
 		}
 	}
+	// The form's preview agrees with the server's next run.
+	var list struct{ Cleanups []cleanup.Cleanup }
+	e.apiGet(t, p, "/cleanups", &list)
+	if len(list.Cleanups) != 1 || list.Cleanups[0].NextRunAt == nil {
+		t.Fatalf("cleanups = %+v, want one scheduled", list.Cleanups)
+	}
+	created := list.Cleanups[0]
+	if got, want := preview, created.NextRunAt.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+		t.Errorf("form preview %s, server's next run %s", got, want)
+	}
+	if created.Action != cleanup.ActionEntra || !slices.Equal(created.LicensingGroupIDs, []string{entraGroup.ID}) || created.DaysInactive != 30 || !created.IncludeNeverActive {
+		t.Errorf("created cleanup = %+v", created.Definition)
+	}
+
+	// The active switch pauses the schedule (a versioned update).
+	act(t, f, "pause", chromedp.Click(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
+	waitJS(t, ctx, "paused flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Schedule paused'))`)
+	var paused cleanup.Cleanup
+	e.apiGet(t, p, fmt.Sprintf("/cleanups/%d", created.ID), &paused)
+	if paused.Schedule.Active || paused.Version != created.Version+1 {
+		t.Errorf("after the switch: active %v, version %d (was %d)", paused.Schedule.Active, paused.Version, created.Version)
+	}
+	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
+	act(t, f, "resume", chromedp.Click(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
+	waitJS(t, ctx, "activated flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Schedule activated'))`)
+	waitJS(t, f, "schedule row", `(document.querySelector('#schedules-table tbody tr td:nth-child(4)') || {textContent: '—'}).textContent !== '—'`)
 	screenshot(t, ctx, f, "schedules")
 
 	// --- Dry run with progress, without blocking the page ---

@@ -191,6 +191,7 @@ function cleanupForm(def, opts) {
     timeRow.hidden = f === 'cron';
     const sched = collect().schedule;
     const next = sched.active ? nextRun(sched, new Date()) : null;
+    preview.dataset.next = next ? next.toISOString() : '';
     preview.textContent = 'Next cleanup: ' + (!sched.active ? 'not scheduled (inactive)'
       : next ? formatDate(next.toISOString()) + ' — ' + describeSchedule(sched) : describeSchedule(sched) + ' (shown after saving)');
   }
@@ -262,8 +263,9 @@ async function setActive(c, input) {
   input.disabled = true;
   try {
     await api('PUT', '/cleanups/' + c.id, def, ifMatch(c.version));
-    flag(input.checked ? 'Schedule activated' : 'Schedule paused', c.name, 'success');
+    const on = input.checked;
     await loadSchedules();
+    flag(on ? 'Schedule activated' : 'Schedule paused', c.name, 'success');
   } catch (err) {
     input.checked = !input.checked;
     flag('Schedule not changed', err.message, 'error');
