@@ -53,7 +53,12 @@ type ExporterConfig struct {
 // with the number of rows. It happens once per run: when the run already
 // has complete files, GenerateRunExports does nothing. Files become visible
 // only when all of them are written (see migrationExportFiles); the files
-// of an attempt that failed are deleted by the next attempt.
+// of an attempt that failed are deleted by the next attempt. Two attempts
+// for the same run must not overlap (the run engine's lease ensures it).
+//
+// The Entra files list the rows' e-mail addresses as user principal names;
+// the export.identifier setting "objectId" is not applied yet, because
+// run rows do not carry the users' Entra object ids.
 type Exporter struct {
 	s     *Store
 	batch int
@@ -283,6 +288,15 @@ func (g *generation) collate() string {
 		return ` COLLATE "C"`
 	}
 	return ""
+}
+
+// runIDTerm is run_id in a WHERE clause that must not pick an index on
+// run_id: SQLite's unary "+" keeps the planner on the rowid range.
+func (g *generation) runIDTerm() string {
+	if g.e.s.driver == SQLite {
+		return "+run_id"
+	}
+	return "run_id"
 }
 
 // idpGroup is the identity-provider group an Atlassian group maps to.
@@ -648,7 +662,7 @@ func (g *generation) writeAudit(ctx context.Context) (int64, error) {
 	}
 	stmt, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, account_id, name, email, account_type, product, group_id,
 		group_name, group_synced, identity_provider, last_active, reason, action, outcome, message, created_at, updated_at
-		FROM run_users WHERE run_id = ? AND client_key = ? AND id > ? ORDER BY id LIMIT ?`))
+		FROM run_users WHERE id > ? AND id <= ? AND `+g.runIDTerm()+` = ? AND client_key = ? ORDER BY id LIMIT ?`))
 	if err != nil {
 		return 0, fmt.Errorf("store: prepare audit rows: %w", err)
 	}
@@ -741,8 +755,19 @@ func (g *generation) readAudit(ctx context.Context, stmt *sql.Stmt, free <-chan 
 		}
 	}
 	defer send()
+	// The run's rows lie between its first and last id; reading that id
+	// range in order walks the table once instead of looking every row up
+	// from an index.
+	var first, last sql.NullInt64
+	if err := g.e.s.sqlDB.QueryRowContext(ctx, g.e.s.rebind(`SELECT MIN(id), MAX(id) FROM run_users WHERE run_id = ?`), g.run.id).Scan(&first, &last); err != nil {
+		return 0, fmt.Errorf("store: audit rows of run %d: %w", g.run.id, err)
+	}
+	if !first.Valid {
+		return 0, nil
+	}
+	lastID = first.Int64 - 1
 	for !failed.Load() {
-		rows, err := stmt.QueryContext(ctx, g.run.id, g.run.clientKey, lastID, g.e.batch)
+		rows, err := stmt.QueryContext(ctx, lastID, last.Int64, g.run.id, g.run.clientKey, g.e.batch)
 		if err != nil {
 			return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
 		}

@@ -724,3 +724,53 @@ func TestGenerateRunExportsNonASCIIOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerateRunExportsInterleavedRuns: runs that wrote rows at the same
+// time have interleaved ids; each audit holds its own rows only.
+func TestGenerateRunExportsInterleavedRuns(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			runA := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+			runB := insertRun(t, s, "tenant-b", false, true, cleanup.DefaultSettings())
+			for i := 0; i < 30; i++ {
+				insertRunUsers(t, s, "tenant-a", runA, []testRunUser{{account: fmt.Sprint("a", i), email: fmt.Sprintf("a%02d@x.com", i), group: "g", groupName: "G", synced: true}})
+				insertRunUsers(t, s, "tenant-b", runB, []testRunUser{{account: fmt.Sprint("b", i), email: fmt.Sprintf("b%02d@x.com", i), group: "g", groupName: "G", synced: true}})
+			}
+			for _, run := range []struct {
+				key    string
+				id     int64
+				prefix string
+			}{{"tenant-a", runA, "a"}, {"tenant-b", runB, "b"}} {
+				if err := NewExporter(s, ExporterConfig{BatchSize: 7}).GenerateRunExports(ctx, run.key, run.id); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.RunExports(ctx, run.key, run.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var doc struct {
+					Users []struct {
+						Email string `json:"email"`
+					} `json:"users"`
+				}
+				if err := json.Unmarshal(readExport(t, s, fileOfKind(t, got.Files, cleanup.ExportKindAuditJSON)), &doc); err != nil {
+					t.Fatal(err)
+				}
+				if len(doc.Users) != 30 {
+					t.Errorf("run %s: %d audit rows, want 30", run.prefix, len(doc.Users))
+				}
+				for _, u := range doc.Users {
+					if !strings.HasPrefix(u.Email, run.prefix) {
+						t.Errorf("run %s: audit holds %s", run.prefix, u.Email)
+					}
+				}
+				entra := string(readExport(t, s, entraFiles(got.Files)[0]))
+				if strings.Count(entra, "@x.com") != 30 || strings.Contains(entra, map[string]string{"a": "b0", "b": "a0"}[run.prefix]) {
+					t.Errorf("run %s: Entra file %q", run.prefix, entra)
+				}
+			}
+		})
+	}
+}
