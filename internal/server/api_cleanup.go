@@ -386,18 +386,39 @@ type runBody struct {
 	Progress runProgress `json:"progress"`
 }
 
-// runProgress: users evaluated so far, and rows acted on of the rows the
-// apply phase has to act on.
+// runProgress: users evaluated so far of the users to evaluate, and rows
+// acted on of the rows the apply phase has to act on.
 type runProgress struct {
 	Phase     string `json:"phase"`
 	Evaluated int    `json:"evaluated"`
-	Rows      int    `json:"rows"`
-	Settled   int    `json:"settled"` // rows no longer pending
-	Percent   int    `json:"percent"` // of the rows, once evaluation is done
+	// Total is the number of users to evaluate: while evaluating, an
+	// estimate from the selected groups' member counts (TotalEstimated);
+	// afterwards the exact number evaluated. 0 when unknown.
+	Total          int  `json:"total"`
+	TotalEstimated bool `json:"totalEstimated"`
+	Rows           int  `json:"rows"`
+	Settled        int  `json:"settled"` // rows no longer pending
+	Percent        int  `json:"percent"` // of the rows, once evaluation is done
 }
 
 func progressOf(r cleanup.Run) runProgress {
 	p := runProgress{Phase: r.Phase, Evaluated: r.Counts.Evaluated, Rows: r.Counts.Rows, Settled: r.Counts.Rows - r.Counts.Pending}
+	if r.Phase == cleanup.PhaseEvaluate {
+		selected := map[string]bool{}
+		for _, id := range append(append([]string{}, r.Definition.LicensingGroupIDs...), r.Definition.ExtraGroupIDs...) {
+			selected[id] = true
+		}
+		for _, g := range r.Groups {
+			if selected[g.ID] && g.MemberCount > 0 {
+				p.Total += g.MemberCount
+			}
+		}
+		if p.Total > 0 {
+			p.Total, p.TotalEstimated = max(p.Total, p.Evaluated), true
+		}
+	} else {
+		p.Total = p.Evaluated
+	}
 	switch {
 	case r.Finished():
 		p.Percent = 100

@@ -358,9 +358,10 @@ func TestRunsAPIPaging(t *testing.T) {
 	run := decode[struct {
 		Status   string
 		Counts   cleanup.RunCounts
-		Progress struct{ Percent int }
+		Progress struct{ Percent, Total, Evaluated int }
 	}](t, e.call(t, e.a, http.MethodGet, fmt.Sprintf("/runs/%d", ids[0]), nil))
-	if run.Status != cleanup.RunSucceeded || run.Counts.Reviewed < 3 || run.Progress.Percent != 100 {
+	if run.Status != cleanup.RunSucceeded || run.Counts.Reviewed < 3 || run.Progress.Percent != 100 ||
+		run.Progress.Total != run.Counts.Evaluated || run.Progress.Evaluated != run.Counts.Evaluated {
 		t.Fatalf("run: %+v", run)
 	}
 	type rowsPage struct {
