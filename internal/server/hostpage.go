@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -249,10 +250,12 @@ type hostError struct {
 
 func (e *hostError) Error() string { return e.msg }
 
-// hostNav is one navigation entry of the host page.
+// hostNav is one navigation entry (URL) or account choice (Value) of the
+// host page.
 type hostNav struct {
 	Label   string
 	URL     string
+	Value   string
 	Current bool
 }
 
@@ -347,7 +350,7 @@ func (h *HostPage) page(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	for _, u := range h.cfg.Users {
-		d.Users = append(d.Users, hostNav{Label: u.Name, URL: u.AccountID, Current: u.AccountID == user.AccountID})
+		d.Users = append(d.Users, hostNav{Label: cmp.Or(u.Name, u.AccountID), Value: u.AccountID, Current: u.AccountID == user.AccountID})
 	}
 	var buf bytes.Buffer
 	if err := h.tmpl.Execute(&buf, d); err != nil {
