@@ -517,3 +517,62 @@ func TestEngineReroutesRefusedSyncedGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineDeactivate deactivates managed, invited accounts through the
+// User management API; unmanaged and IdP-synced accounts are manual rows.
+func TestEngineDeactivate(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
+	e := newEnv(t, st, atlassiantest.Options{Seed: 8, Users: 160}, cleanup.SettingsInput{})
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.Manual, d.DaysInactive = "leavers", cleanup.ActionDeactivate, true, 60
+	d.LicensingGroupIDs = []string{e.groupID(t, atlassiantest.GroupJiraSoftware), e.groupID(t, atlassiantest.GroupJiraServiceMgmt)}
+	c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID, err := e.svc.StartRun(ctx, testClientKey, c.ID, false, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive(t, e.engine(t, 5*time.Millisecond, nil), runID)
+	truth := map[string]atlassiantest.User{}
+	for _, u := range e.cloud.Users() {
+		truth[u.AccountID] = u
+	}
+	done := map[string]bool{}
+	manual := 0
+	for _, r := range allRows(t, e.svc, runID, cleanup.RunUserFilter{}) {
+		u := truth[r.AccountID]
+		switch {
+		case protectedRow(r):
+		case r.Outcome == cleanup.OutcomeDone:
+			if !u.Managed || u.ManagementSource == cleanup.SourceSynced || u.Status != cleanup.StatusDeactivated {
+				t.Errorf("deactivated %+v (now %s)", r, u.Status)
+			}
+			done[r.AccountID] = true
+		case r.Outcome == cleanup.OutcomeManual:
+			manual++
+			if u.Managed && u.ManagementSource != cleanup.SourceSynced {
+				t.Errorf("managed invited account left manual: %+v", r)
+			}
+		default:
+			t.Errorf("row %+v", r)
+		}
+	}
+	calls := map[string]int{}
+	for _, call := range e.cloud.Calls() {
+		if call.Result != "deactivated" {
+			t.Errorf("call %+v", call)
+		}
+		calls[call.AccountID]++
+	}
+	if len(done) == 0 || manual == 0 || len(calls) != len(done) {
+		t.Errorf("%d deactivated rows, %d manual, %d accounts deactivated in the fake", len(done), manual, len(calls))
+	}
+	for acc, n := range calls {
+		if n != 1 || !done[acc] {
+			t.Errorf("%s deactivated %d times (row done: %v)", acc, n, done[acc])
+		}
+	}
+}
