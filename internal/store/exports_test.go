@@ -774,3 +774,79 @@ func TestGenerateRunExportsInterleavedRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerateRunExportsFromRunStore writes the run through the run
+// engine's store API (its time and last-active formats, its e-mail keys)
+// and checks what the export reads back.
+func TestGenerateRunExportsFromRunStore(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			cs := s.Cleanups(nil)
+			runID, err := cs.CreateRun(ctx, cleanup.NewRun{ClientKey: "tenant-a", CleanupName: "c", Settings: cleanup.DefaultSettings(),
+				Trigger: "manual", DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			until := exportT0.Add(time.Hour)
+			if _, err := cs.AcquireRunLease(ctx, "tenant-a", runID, "owner", until); err != nil {
+				t.Fatal(err)
+			}
+			if err := cs.BeginRun(ctx, "tenant-a", runID, "owner", nil, exportT0); err != nil {
+				t.Fatal(err)
+			}
+			active := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+			rows := []cleanup.AffectedUser{
+				{AccountID: "1", Name: "Zoë", Email: " Zoe@Example.com", Product: "jira-software", GroupID: "g1", GroupName: "Jira Users",
+					GroupSynced: true, IdentityProvider: cleanup.ProviderEntra, LastActive: map[string]time.Time{"jira-software": active, "confluence": {}},
+					Reason: "inactive for 400 days", Action: cleanup.ActionIdPExport, Outcome: cleanup.OutcomePending},
+				{AccountID: "2", Name: "Al", Email: "al@example.com", Product: "jira-software", GroupID: "g1", GroupName: "Jira Users",
+					GroupSynced: true, IdentityProvider: cleanup.ProviderEntra, Action: cleanup.ActionIdPExport, Outcome: cleanup.OutcomePending},
+				{AccountID: "3", Name: "Bo", Email: "bo@example.com", Product: "confluence", GroupID: "g2", GroupName: "staff",
+					Action: cleanup.ActionRemoveProductAccess, Outcome: cleanup.OutcomeSkipped},
+			}
+			if err := cs.Commit(ctx, cleanup.Commit{ClientKey: "tenant-a", RunID: runID, Owner: "owner", LeaseUntil: until, Rows: rows}); err != nil {
+				t.Fatal(err)
+			}
+			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.RunExports(ctx, "tenant-a", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.DryRun || got.Finished {
+				t.Errorf("DryRun, Finished = %v, %v; want true, false (the engine finishes the run after the export)", got.DryRun, got.Finished)
+			}
+			entra := entraFiles(got.Files)
+			if len(entra) != 1 || entra[0].FileName != "Jira Users-2026-11-28-dry-run-remove-members.csv" {
+				t.Fatalf("Entra files = %+v", summarize(entra))
+			}
+			if body := string(readExport(t, s, entra[0])); body != "\ufeff"+idpexport.EntraMemberHeader+"\r\nal@example.com\r\nZoe@Example.com\r\n" {
+				t.Errorf("Entra file = %q", body)
+			}
+			var doc struct {
+				DryRun bool `json:"dryRun"`
+				Users  []struct {
+					Name       string             `json:"name"`
+					LastActive map[string]*string `json:"lastActive"`
+					CreatedAt  string             `json:"createdAt"`
+				} `json:"users"`
+			}
+			if err := json.Unmarshal(readExport(t, s, fileOfKind(t, got.Files, cleanup.ExportKindAuditJSON)), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if !doc.DryRun || len(doc.Users) != 3 || doc.Users[0].Name != "Zoë" {
+				t.Fatalf("audit JSON = %+v", doc)
+			}
+			la := doc.Users[0].LastActive
+			if la["confluence"] != nil || la["jira-software"] == nil || *la["jira-software"] != "2025-03-04T05:06:07Z" {
+				t.Errorf("lastActive = %v", la)
+			}
+			if ts, err := time.Parse(time.RFC3339, doc.Users[0].CreatedAt); err != nil || ts.IsZero() {
+				t.Errorf("createdAt = %q (%v)", doc.Users[0].CreatedAt, err)
+			}
+		})
+	}
+}
