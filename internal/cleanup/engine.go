@@ -903,7 +903,10 @@ func (s *step) removeInIdP(ctx context.Context, rows []PendingRow) ([]RowOutcome
 				upns = append(upns, r.Email)
 			}
 		}
-		users, err := idp.ResolveUsers(ctx, upns)
+		users := map[string]IdPUser{}
+		if len(upns) > 0 {
+			users, err = idp.ResolveUsers(ctx, upns)
+		}
 		if err != nil {
 			if KindOf(err) == KindUnavailable {
 				return out, err
@@ -915,8 +918,14 @@ func (s *step) removeInIdP(ctx context.Context, rows []PendingRow) ([]RowOutcome
 		var ids []string
 		for _, r := range rs {
 			u, ok := users[r.Email]
-			if !ok || r.Email == "" {
-				out = append(out, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "not a user of the identity provider: nothing to remove"})
+			switch {
+			case r.Email == "":
+				out = append(out, RowOutcome{ID: r.ID, Outcome: OutcomeManual,
+					Message: "the e-mail address is not visible, so the user cannot be found in " + providerName(s.run.Settings.IdentityProvider.Provider) + ": remove them there by hand"})
+				continue
+			case !ok:
+				out = append(out, RowOutcome{ID: r.ID, Outcome: OutcomeManual,
+					Message: "no user with this e-mail address or user name in " + providerName(s.run.Settings.IdentityProvider.Provider) + ": remove them there by hand"})
 				continue
 			}
 			if _, dup := rowOf[u.ObjectID]; !dup {
