@@ -235,7 +235,7 @@ func (c *CleanupStore) Run(ctx context.Context, clientKey string, id int64) (cle
 	if err != nil {
 		return cleanup.Run{}, err
 	}
-	counts, err := rowCounts(db, id, run.Counts)
+	counts, err := rowCounts(db, clientKey, id, run.Counts)
 	if err != nil {
 		return cleanup.Run{}, err
 	}
@@ -257,13 +257,13 @@ func (c *CleanupStore) loadRun(db *gorm.DB, clientKey string, id int64) (cleanup
 
 // rowCounts recomputes the outcome counters of a run from its rows and
 // keeps the evaluation counters of base.
-func rowCounts(db *gorm.DB, runID int64, base cleanup.RunCounts) (cleanup.RunCounts, error) {
+func rowCounts(db *gorm.DB, clientKey string, runID int64, base cleanup.RunCounts) (cleanup.RunCounts, error) {
 	var groups []struct {
 		Action  string
 		Outcome string
 		N       int
 	}
-	err := db.Raw(`SELECT action, outcome, COUNT(*) AS n FROM run_users WHERE run_id = ? GROUP BY action, outcome`, runID).
+	err := db.Raw(`SELECT action, outcome, COUNT(*) AS n FROM run_users WHERE client_key = ? AND run_id = ? GROUP BY action, outcome`, clientKey, runID).
 		Scan(&groups).Error
 	if err != nil {
 		return cleanup.RunCounts{}, fmt.Errorf("store: count run rows: %w", err)
@@ -330,7 +330,7 @@ func (c *CleanupStore) AcquireRunLease(ctx context.Context, clientKey string, ru
 	}
 	if res.RowsAffected == 0 {
 		var r runRow
-		if err := db.Select("lease_until").Where("id = ?", runID).Take(&r).Error; err != nil {
+		if err := db.Select("lease_until").Where("client_key = ? AND id = ?", clientKey, runID).Take(&r).Error; err != nil {
 			return cleanup.Run{}, fmt.Errorf("store: read run lease: %w", err)
 		}
 		wait := time.Second
@@ -408,7 +408,7 @@ func (c *CleanupStore) Commit(ctx context.Context, cm cleanup.Commit) error {
 		}
 		if cm.AddCounts != nil {
 			var r runRow
-			if err := tx.Select("counts").Where("id = ?", cm.RunID).Take(&r).Error; err != nil {
+			if err := tx.Select("counts").Where("client_key = ? AND id = ?", cm.ClientKey, cm.RunID).Take(&r).Error; err != nil {
 				return err
 			}
 			var rc cleanup.RunCounts
@@ -421,7 +421,7 @@ func (c *CleanupStore) Commit(ctx context.Context, cm cleanup.Commit) error {
 			if err != nil {
 				return err
 			}
-			if err := tx.Model(&runRow{}).Where("id = ?", cm.RunID).Update("counts", string(b)).Error; err != nil {
+			if err := tx.Model(&runRow{}).Where("client_key = ? AND id = ?", cm.ClientKey, cm.RunID).Update("counts", string(b)).Error; err != nil {
 				return err
 			}
 		}
@@ -449,7 +449,7 @@ func (c *CleanupStore) Commit(ctx context.Context, cm cleanup.Commit) error {
 			if o.Rerouted {
 				upd["action"], upd["group_synced"], upd["identity_provider"] = o.Action, o.GroupSynced, o.IdentityProvider
 			}
-			err := tx.Model(&runUserRow{}).Where("id = ? AND run_id = ? AND outcome = ?", o.ID, cm.RunID, cleanup.OutcomePending).
+			err := tx.Model(&runUserRow{}).Where("id = ? AND client_key = ? AND run_id = ? AND outcome = ?", o.ID, cm.ClientKey, cm.RunID, cleanup.OutcomePending).
 				Updates(upd).Error
 			if err != nil {
 				return err
@@ -483,7 +483,7 @@ func (c *CleanupStore) MarkAttempted(ctx context.Context, clientKey string, runI
 		if err := leased(tx, clientKey, runID, owner, map[string]any{"updated_at": c.s.now().UTC()}); err != nil {
 			return err
 		}
-		return tx.Model(&runUserRow{}).Where("run_id = ? AND id IN ? AND attempted_at IS NULL", runID, ids).
+		return tx.Model(&runUserRow{}).Where("client_key = ? AND run_id = ? AND id IN ? AND attempted_at IS NULL", clientKey, runID, ids).
 			Updates(map[string]any{"attempted_at": at.UTC()}).Error
 	})
 }
@@ -499,7 +499,7 @@ func (c *CleanupStore) SettleRows(ctx context.Context, clientKey string, runID i
 		if prefix != "" {
 			upd["message"] = gorm.Expr("? || message", prefix)
 		}
-		return tx.Model(&runUserRow{}).Where("run_id = ? AND outcome = ? AND action IN ?", runID, cleanup.OutcomePending, actions).
+		return tx.Model(&runUserRow{}).Where("client_key = ? AND run_id = ? AND outcome = ? AND action IN ?", clientKey, runID, cleanup.OutcomePending, actions).
 			Updates(upd).Error
 	})
 }
@@ -523,7 +523,7 @@ func (c *CleanupStore) FinishRun(ctx context.Context, clientKey string, runID in
 		if err := json.Unmarshal([]byte(r.Counts), &base); err != nil {
 			return err
 		}
-		counts, err := rowCounts(tx, runID, base)
+		counts, err := rowCounts(tx, clientKey, runID, base)
 		if err != nil {
 			return err
 		}
