@@ -378,10 +378,15 @@ func (e *Engine) Step(ctx context.Context, clientKey string, runID int64, owner 
 		release()
 		return StepResult{}, fmt.Errorf("run step interrupted: %w", err)
 	case KindOf(err) == KindUnavailable:
-		release()
 		wait := RetryAfterOf(err)
 		if wait <= 0 {
 			wait = unavailableRetry
+		}
+		// Keep the lease until the retry time: the run is paused, not
+		// stalled, so nothing else picks it up before then.
+		if _, herr := e.cfg.Store.AcquireRunLease(ctx, clientKey, runID, owner, e.now().Add(wait)); herr != nil {
+			log.WarnContext(ctx, "hold run lease while paused", "error", herr.Error())
+			release()
 		}
 		log.InfoContext(ctx, "run step paused: remote unavailable", "retry_after", wait, "error", err.Error())
 		return StepResult{RetryAfter: wait}, nil
