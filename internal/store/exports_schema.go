@@ -15,6 +15,11 @@ package store
 // batches in (group_id, email_key, id) order read the index alone, never
 // the table. On PostgreSQL it is in byte order ("C" collation), the order
 // the Entra writer needs, so the batches seek instead of sorting.
+//
+// PostgreSQL compresses the chunks with lz4 where the server supports it:
+// pglz, the default, compresses CSV at about 40 MB/s and was the slowest
+// part of exporting a million rows; lz4 is four times faster at the same
+// size.
 func migrationExportFiles() Migration {
 	return Migration{
 		Version: 3,
@@ -80,6 +85,7 @@ CREATE TABLE export_chunks (
 	data BYTEA NOT NULL,
 	PRIMARY KEY (file_id, seq)
 );
+DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_settings, unnest(enumvals) AS v(name) WHERE pg_settings.name = 'default_toast_compression' AND v.name = 'lz4') THEN ALTER TABLE export_chunks ALTER COLUMN data SET COMPRESSION lz4; END IF; END $$;
 `,
 	}
 }

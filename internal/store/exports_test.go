@@ -850,3 +850,27 @@ func TestGenerateRunExportsFromRunStore(t *testing.T) {
 		})
 	}
 }
+
+// TestExportChunksCompression checks that PostgreSQL stores export chunks
+// with lz4 where the server supports it (pglz is four times slower).
+func TestExportChunksCompression(t *testing.T) {
+	for _, b := range backends(t) {
+		if b.name != "postgres" {
+			continue
+		}
+		s := openStore(t, b.config(t))
+		var supported bool
+		if err := s.sqlDB.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_settings, unnest(enumvals) AS v(name)
+			WHERE pg_settings.name = 'default_toast_compression' AND v.name = 'lz4')`).Scan(&supported); err != nil {
+			t.Fatal(err)
+		}
+		var method string
+		if err := s.sqlDB.QueryRow(`SELECT attcompression::text FROM pg_attribute
+			WHERE attrelid = 'export_chunks'::regclass AND attname = 'data'`).Scan(&method); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{true: "l", false: ""}[supported]; method != want {
+			t.Errorf("export_chunks.data compression = %q, want %q (lz4 supported: %v)", method, want, supported)
+		}
+	}
+}
