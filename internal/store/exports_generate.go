@@ -627,7 +627,10 @@ func (g *generation) recordNotes(ctx context.Context, notes []rowNote) error {
 		return fmt.Errorf("store: record export notes: %w", err)
 	}
 	defer manual.Close()
-	flag, err := tx.PrepareContext(ctx, s.rebind(`UPDATE run_users SET message = ?, updated_at = ? WHERE id = ? AND run_id = ?`))
+	// A flag is added to the row's message once, after what the run wrote.
+	flag, err := tx.PrepareContext(ctx, s.rebind(`UPDATE run_users
+		SET message = CASE WHEN message = '' THEN ? ELSE message || ' ' || ? END, updated_at = ?
+		WHERE id = ? AND run_id = ? AND message NOT LIKE ?`))
 	if err != nil {
 		return fmt.Errorf("store: record export notes: %w", err)
 	}
@@ -636,7 +639,7 @@ func (g *generation) recordNotes(ctx context.Context, notes []rowNote) error {
 		if n.manual {
 			_, err = manual.ExecContext(ctx, cleanup.OutcomeManual, n.message, now, n.id, g.run.id)
 		} else {
-			_, err = flag.ExecContext(ctx, n.message, now, n.id, g.run.id)
+			_, err = flag.ExecContext(ctx, n.message, n.message, now, n.id, g.run.id, "%"+n.message+"%")
 		}
 		if err != nil {
 			return fmt.Errorf("store: record export note on row %d: %w", n.id, err)

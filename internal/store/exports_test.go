@@ -35,6 +35,7 @@ type testRunUser struct {
 	lastActive, reason   string
 	product, accountType string
 	identityProvider     string
+	message              string
 }
 
 // insertRun inserts a finished run (or an unfinished one) with a settings
@@ -88,10 +89,10 @@ func insertRunUsers(tb testing.TB, s *Store, clientKey string, runID int64, user
 		}
 		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO run_users
 			(run_id, client_key, account_id, name, email, account_type, product, group_id, group_name, group_synced,
-			 identity_provider, last_active, reason, action, outcome, email_key, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			 identity_provider, last_active, reason, action, outcome, message, email_key, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			runID, clientKey, u.account, u.name, u.email, u.accountType, u.product, u.group, u.groupName, u.synced,
-			u.identityProvider, u.lastActive, u.reason, u.action, u.outcome, strings.ToLower(strings.TrimSpace(u.email)),
+			u.identityProvider, u.lastActive, u.reason, u.action, u.outcome, u.message, strings.ToLower(strings.TrimSpace(u.email)),
 			exportT0, exportT0)
 		if err != nil {
 			tb.Fatalf("insert run user %d: %v", i, err)
@@ -157,7 +158,11 @@ func sampleRun() []testRunUser {
 		jira("bob@example.com"), // duplicate of Bob@Example.com
 		jira("bad,comma@example.com"),
 		jira(""),
-		jira("ext_user_other.org#EXT#@example.onmicrosoft.com"),
+		func() testRunUser {
+			u := jira("ext_user_other.org#EXT#@example.onmicrosoft.com")
+			u.message = "Rerouted to the identity-provider export."
+			return u
+		}(),
 		conf("=cmd@example.com"),
 		conf("dave@example.com"),
 		{email: "erin@example.com", name: "=HYPERLINK(\"x\")", group: "g-plain", groupName: "staff", product: "jira-software",
@@ -257,7 +262,7 @@ func TestGenerateRunExports(t *testing.T) {
 				"bad,comma@example.com": {"manual", ManualPrefix + idpexport.ProblemSeparator},
 				"":                      {"manual", ManualPrefix + idpexport.ProblemEmpty},
 				"=cmd@example.com":      {"manual", ManualPrefix + idpexport.ProblemFormula},
-				"ext_user_other.org#EXT#@example.onmicrosoft.com": {"pending", GuestMessage},
+				"ext_user_other.org#EXT#@example.onmicrosoft.com": {"pending", "Rerouted to the identity-provider export. " + GuestMessage},
 			}
 			if diff := cmp.Diff(wantNotes, notes); diff != "" {
 				t.Errorf("row notes (-want +got):\n%s", diff)
