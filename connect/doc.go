@@ -104,7 +104,20 @@
 // to another host or re-used for another path), refuse hosts other than the
 // tenant's, and drop bodies on GET and HEAD (the product rejects them).
 //
-// Connect is being retired by Atlassian (end of support December 2026);
-// this package keeps the tenant model independent of the token format so
-// that a Forge Remote front can replace it.
+// # Connect on Forge
+//
+// Connect is being retired by Atlassian (end of support December 2026).
+// Sites now install such apps through Forge ("Connect on Forge"): the same
+// backend, declared by a Forge manifest generated from the descriptor
+// (RenderForgeManifest). Forge calls the backend with a Forge Invocation
+// Token (Authorization: Bearer <FIT>), which FITVerifier checks: RS256 with
+// keys from Atlassian's JWKS (JWKSFetcher caches them and refetches, rate
+// limited, on an unknown kid), iss "forge/invocation-token", aud = the app's
+// ARI, exp/iat/nbf with the same leeway rules as Connect JWTs. A verified
+// FIT is mapped to the Connect tenant through the InstallationStore: by the
+// installation id the signed install carried, or by the cloud id of exactly
+// one installed tenant of the same app; nothing unverified ever links the
+// two. Rejections wrap the same error values as Connect JWTs. After Forge
+// registration the product no longer sends enabled/disabled, and installed
+// is not sent on automatic updates, so nothing here depends on them.
 package connect

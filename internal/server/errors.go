@@ -39,7 +39,7 @@ func classify(err error) problem {
 	case errors.Is(err, connect.ErrBadPayload), errors.Is(err, connect.ErrMalformedRequest):
 		return problem{Status: http.StatusBadRequest, Message: "The request is malformed."}
 	case errors.Is(err, connect.ErrKeyFetch):
-		return problem{Status: http.StatusServiceUnavailable, Message: "Atlassian's install key could not be fetched; try again.", RetryAfter: 5 * time.Second, Log: true}
+		return problem{Status: http.StatusServiceUnavailable, Message: "Atlassian's signing keys could not be fetched; try again.", RetryAfter: 5 * time.Second, Log: true}
 	case errors.As(err, &auth), isConnectAuthError(err):
 		return problem{Status: http.StatusUnauthorized, Message: "Authentication failed. Reload the page to sign in again."}
 

@@ -31,7 +31,7 @@ func TestClassify(t *testing.T) {
 		{"auth error", &authError{err: connect.ErrExpired}, problem{Status: 401, Message: "Authentication failed. Reload the page to sign in again."}},
 		{"uninstalled tenant", connect.ErrTenantUninstalled, problem{Status: 401, Message: "Authentication failed. Reload the page to sign in again."}},
 		{"bad payload", fmt.Errorf("%w: no clientKey", connect.ErrBadPayload), problem{Status: 400, Message: "The request is malformed."}},
-		{"key fetch", connect.ErrKeyFetch, problem{Status: 503, Message: "Atlassian's install key could not be fetched; try again.", RetryAfter: 5 * time.Second, Log: true}},
+		{"key fetch", connect.ErrKeyFetch, problem{Status: 503, Message: "Atlassian's signing keys could not be fetched; try again.", RetryAfter: 5 * time.Second, Log: true}},
 		{"body too large", &http.MaxBytesError{Limit: 10}, problem{Status: 413, Message: "The request is too large."}},
 		{"not admin", errNotAdmin, problem{Status: 403, Message: errNotAdmin.msg}},
 		{"echo 404", echo.ErrNotFound, problem{Status: 404, Message: "Not Found"}},
