@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/internal/atlassian"
-	"github.com/example/usercleanup/internal/entra"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -25,6 +24,9 @@ type jobsConfig struct {
 	// (ATLASSIAN_API_URL, default https://api.atlassian.com); tests and
 	// demos point it at a fake.
 	AtlassianAPIURL string
+	// Graph holds the Microsoft Graph endpoints (GRAPH_API_URL,
+	// GRAPH_LOGIN_URL).
+	Graph graphConfig
 }
 
 // loadJobsConfig reads the job settings from the environment.
@@ -65,6 +67,9 @@ func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
 			c.AtlassianAPIURL = strings.TrimSuffix(u.String(), "/")
 		}
 	}
+	graph, gerrs := loadGraphConfig(getenv)
+	c.Graph = graph
+	errs = append(errs, gerrs...)
 	if len(errs) > 0 {
 		return c, errs
 	}
@@ -81,7 +86,7 @@ func newJobs(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store,
 			HTTPClient: outbound, Logger: log,
 			OrgAPIURL: jcfg.AtlassianAPIURL, UserMgmtURL: jcfg.AtlassianAPIURL,
 		},
-		Entra: entra.Config{Logger: log},
+		NewIdP: newGraphClients(jcfg.Graph, outbound, log).IdP,
 	}
 	dsn := ""
 	if cfg.Database.Driver == store.Postgres {

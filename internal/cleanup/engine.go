@@ -868,12 +868,23 @@ func (s *step) removeInIdP(ctx context.Context, rows []PendingRow) ([]RowOutcome
 		}
 		return out
 	}
+	// A row that could not be removed directly goes to the group's
+	// bulk-remove file instead, so the admin can still finish the job.
+	export := func(rs []PendingRow, why string) []RowOutcome {
+		out := make([]RowOutcome, len(rs))
+		for i, r := range rs {
+			out[i] = RowOutcome{ID: r.ID, Outcome: OutcomeExported, Rerouted: true, Action: ActionIdPExport,
+				GroupSynced: true, IdentityProvider: cmp.Or(r.IdentityProvider, s.run.Settings.IdentityProvider.Provider),
+				Message: why + ": exported to the group's bulk-remove file"}
+		}
+		return out
+	}
 	idp, err := s.e.cfg.Connector.IdP(ctx, s.run.ClientKey)
 	if err != nil {
 		if KindOf(err) == KindUnavailable {
 			return nil, err
 		}
-		return fail(rows, OutcomeManual, "direct removal in the identity provider is not available ("+safeMessage(err)+"): remove these users there"), nil
+		return export(rows, "direct removal in the identity provider is not available ("+safeMessage(err)+")"), nil
 	}
 	idpGroup := map[string]string{}
 	for _, g := range s.run.Groups {
@@ -895,7 +906,7 @@ func (s *step) removeInIdP(ctx context.Context, rows []PendingRow) ([]RowOutcome
 			if KindOf(err) == KindUnavailable {
 				return out, err
 			}
-			out = append(out, fail(rs, OutcomeFailed, "identity provider group: "+safeMessage(err))...)
+			out = append(out, export(rs, "identity provider group: "+safeMessage(err))...)
 			continue
 		}
 		if b := g.ChangeBlocker(); b != "" {
@@ -916,7 +927,7 @@ func (s *step) removeInIdP(ctx context.Context, rows []PendingRow) ([]RowOutcome
 			if KindOf(err) == KindUnavailable {
 				return out, err
 			}
-			out = append(out, fail(rs, OutcomeFailed, "resolve users: "+safeMessage(err))...)
+			out = append(out, export(rs, "resolve users: "+safeMessage(err))...)
 			continue
 		}
 		rowOf := map[string][]PendingRow{}
@@ -938,34 +949,91 @@ func (s *step) removeInIdP(ctx context.Context, rows []PendingRow) ([]RowOutcome
 			}
 			rowOf[u.ObjectID] = append(rowOf[u.ObjectID], r)
 		}
+		// A row an earlier attempt may have removed (the process died
+		// between the request and recording its outcome) is checked
+		// against one listing of the group before anything is resent, so
+		// a restart never removes twice.
+		inDoubt := false
+		for _, r := range rs {
+			inDoubt = inDoubt || r.AttemptedAt != nil
+		}
+		if inDoubt && len(ids) > 0 {
+			members, err := idp.MemberIDs(ctx, g.ID)
+			if err != nil {
+				if KindOf(err) == KindUnavailable || ctx.Err() != nil {
+					return out, err
+				}
+				out = append(out, export(rs, "list the group's members: "+safeMessage(err))...)
+				continue
+			}
+			isMember := make(map[string]bool, len(members))
+			for _, m := range members {
+				isMember[m] = true
+			}
+			keep := ids[:0]
+			for _, id := range ids {
+				if isMember[id] {
+					keep = append(keep, id)
+					continue
+				}
+				// Rows of this user that were never attempted are done
+				// too: the membership is gone either way.
+				for _, r := range rowOf[id] {
+					msg := "already not a member in the identity provider"
+					if r.AttemptedAt != nil {
+						msg = "verified after a restart: no longer a member in the identity provider"
+					}
+					out = append(out, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: msg})
+				}
+				delete(rowOf, id)
+			}
+			ids = keep
+		}
 		if len(ids) == 0 {
 			continue
 		}
 		results, err := idp.RemoveMembers(ctx, g.ID, ids)
 		if err != nil && len(results) == 0 {
-			if KindOf(err) == KindUnavailable {
+			if KindOf(err) == KindUnavailable || ctx.Err() != nil {
 				return out, err
 			}
 			for _, id := range ids {
-				out = append(out, fail(rowOf[id], OutcomeFailed, safeMessage(err))...)
+				out = append(out, export(rowOf[id], "direct removal failed ("+safeMessage(err)+")")...)
 			}
 			continue
 		}
 		for _, res := range results {
-			outcome, msg := OutcomeDone, "removed in the identity provider"
+			if len(rowOf[res.ObjectID]) == 0 {
+				continue // not asked for, or reported twice
+			}
+			var o RowOutcome
 			switch res.Outcome {
+			case RemovalRemoved:
+				o = RowOutcome{Outcome: OutcomeDone, Message: "removed in the identity provider"}
 			case RemovalNotMember:
-				msg = "already not a member in the identity provider"
-			case RemovalFailed:
-				outcome, msg = OutcomeFailed, res.Message
+				o = RowOutcome{Outcome: OutcomeDone, Message: "already not a member in the identity provider"}
+			default:
+				o = export(rowOf[res.ObjectID][:1], "direct removal failed ("+cmp.Or(res.Message, "no reason given")+")")[0]
 			}
 			for _, r := range rowOf[res.ObjectID] {
-				out = append(out, RowOutcome{ID: r.ID, Outcome: outcome, Message: msg})
+				o.ID = r.ID
+				out = append(out, o)
 			}
 			delete(rowOf, res.ObjectID)
 		}
+		why := "the identity provider reported no result"
+		if err != nil {
+			if KindOf(err) == KindUnavailable || ctx.Err() != nil {
+				// The adapter stopped part-way (throttled beyond its
+				// patience, or cancelled): the rest stay pending and
+				// attempted, and the next step verifies them against the
+				// group's members before removing anything.
+				return out, err
+			}
+			why = "direct removal failed (" + safeMessage(err) + ")"
+		}
 		for _, left := range rowOf {
-			out = append(out, fail(left, OutcomeFailed, "the identity provider reported no result")...)
+			out = append(out, export(left, why)...)
 		}
 		if err != nil {
 			return out, err

@@ -3,12 +3,11 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"net/http"
+	"sync"
 
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/cleanup"
-	"github.com/example/usercleanup/internal/entra"
 )
 
 // TenantSource gives an installation by client key (*store.Store).
@@ -23,23 +22,72 @@ type CredentialSource interface {
 	Credentials(ctx context.Context, clientKey string) (cleanup.Credentials, error)
 }
 
+// IdPFactory builds the identity-provider client of one Microsoft Entra ID
+// app registration (directory id, application id, client secret). The
+// command wires it to the Microsoft Graph adapter (internal/entra), which is
+// the only package allowed to import the Graph SDK; tests pass fakes.
+type IdPFactory func(ctx context.Context, tenantID, clientID string, secret cleanup.Secret) (cleanup.IdentityProvider, error)
+
 // Connector builds a tenant's Atlassian and Microsoft clients from its
 // installation and stored settings. It implements cleanup.Connector.
+//
+// Atlassian clients come from one atlassian.Clients cache per Connector:
+// every job of a tenant shares its Site and Org client, so the per-tenant
+// concurrency bound and the rate-limit pacing hold across jobs. Groups the
+// Organizations API lists as synced from an identity provider are
+// remembered (group ids are globally unique), so the Site client maps a
+// product's refusal to change such a group to KindExternallyManaged.
 type Connector struct {
 	Tenants     TenantSource
 	Credentials CredentialSource
 	// Atlassian configures the product and Organizations clients (base
-	// URLs of the Organizations API, HTTP client, logger, clock).
+	// URLs of the Organizations API, HTTP client, logger, clock). Its
+	// GroupSynced is set by the Connector.
 	Atlassian atlassian.Options
-	// Entra holds the Microsoft Graph endpoints and HTTP client; tenant,
-	// client id and secret come from the tenant's settings.
-	Entra entra.Config
+	// NewIdP builds the Microsoft Entra ID client; nil: direct removal in the
+	// identity provider is unavailable (KindNotConfigured).
+	NewIdP IdPFactory
+
+	once    sync.Once
+	clients *atlassian.Clients
+	mu      sync.RWMutex
+	synced  map[string]bool // group id -> synced from an IdP (from Org.Groups)
 }
 
 var _ cleanup.Connector = (*Connector)(nil)
 
+func (c *Connector) init() {
+	c.once.Do(func() {
+		o := c.Atlassian
+		c.synced = map[string]bool{}
+		o.GroupSynced = c.groupSynced
+		c.clients = atlassian.NewClients(o)
+	})
+}
+
+// groupSynced reports whether the Organizations API listed the group as
+// synced from an identity provider.
+func (c *Connector) groupSynced(groupID string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.synced[groupID]
+}
+
+func (c *Connector) recordGroups(groups []cleanup.OrgGroup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range groups {
+		if g.SyncedFromIdP() {
+			c.synced[g.ID] = true
+		} else {
+			delete(c.synced, g.ID)
+		}
+	}
+}
+
 // Org implements cleanup.Connector.
 func (c *Connector) Org(ctx context.Context, clientKey string) (cleanup.OrgDirectory, error) {
+	c.init()
 	s, err := c.Credentials.Settings(ctx, clientKey)
 	if err != nil {
 		return nil, err
@@ -48,16 +96,35 @@ func (c *Connector) Org(ctx context.Context, clientKey string) (cleanup.OrgDirec
 	if err != nil {
 		return nil, err
 	}
-	return atlassian.NewOrg(cleanup.OrgCredentials{OrgID: s.OrgID, APIKey: cr.APIKey.Reveal()}, c.Atlassian)
+	org, err := c.clients.Org(cleanup.OrgCredentials{OrgID: s.OrgID, APIKey: cr.APIKey.Reveal()})
+	if err != nil {
+		return nil, err
+	}
+	return &recordingOrg{OrgDirectory: org, record: c.recordGroups}, nil
+}
+
+// recordingOrg remembers the synced groups of every group listing.
+type recordingOrg struct {
+	cleanup.OrgDirectory
+	record func([]cleanup.OrgGroup)
+}
+
+func (o *recordingOrg) Groups(ctx context.Context) ([]cleanup.OrgGroup, error) {
+	gs, err := o.OrgDirectory.Groups(ctx)
+	if err == nil {
+		o.record(gs)
+	}
+	return gs, err
 }
 
 // Site implements cleanup.Connector.
 func (c *Connector) Site(ctx context.Context, clientKey string) (cleanup.SiteDirectory, error) {
+	c.init()
 	t, err := c.Tenants.GetTenant(ctx, clientKey)
 	if err != nil {
 		return nil, &cleanup.Error{Kind: cleanup.KindNotFound, Message: "the installation is unknown", Err: err}
 	}
-	return atlassian.NewSite(t, t.AppKey, c.Atlassian)
+	return c.clients.Site(t)
 }
 
 // IdP implements cleanup.Connector.
@@ -68,18 +135,16 @@ func (c *Connector) IdP(ctx context.Context, clientKey string) (cleanup.Identity
 	}
 	idp := s.IdentityProvider
 	if idp.Provider != cleanup.ProviderEntra || !idp.Entra.Connected() {
-		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Message: "no Microsoft Graph connection is configured"}
+		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Field: "identityProvider.entra", Message: "no Microsoft Entra ID connection is configured"}
+	}
+	if c.NewIdP == nil {
+		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Message: "this server has no Microsoft Graph client configured"}
 	}
 	cr, err := c.Credentials.Credentials(ctx, clientKey)
 	if err != nil {
 		return nil, err
 	}
-	cfg := c.Entra
-	cfg.TenantID, cfg.ClientID, cfg.ClientSecret = idp.Entra.TenantID, idp.Entra.ClientID, cr.EntraClientSecret.Reveal()
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
-	}
-	cl, err := entra.New(ctx, cfg)
+	cl, err := c.NewIdP(ctx, idp.Entra.TenantID, idp.Entra.ClientID, cr.EntraClientSecret)
 	if err != nil {
 		return nil, fmt.Errorf("microsoft graph client: %w", err)
 	}

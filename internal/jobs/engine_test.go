@@ -15,8 +15,6 @@ import (
 
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
-	"github.com/example/usercleanup/internal/entra"
-	"github.com/example/usercleanup/internal/entra/entratest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -582,84 +580,4 @@ func TestEngineDeactivate(t *testing.T) {
 // TestEngineEntraDirect removes rows of an IdP-synced group directly in
 // Microsoft Entra ID (the fake Graph): each member once, in batches; users
 // without a findable e-mail are manual rows.
-func TestEngineEntraDirect(t *testing.T) {
-	ctx := context.Background()
-	graph := entratest.NewServer(entratest.Options{})
-	t.Cleanup(graph.Close)
-	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
-	e := newEnv(t, st, atlassiantest.Options{Seed: 4, Users: 200}, cleanup.SettingsInput{})
-	e.conn.Entra = entra.Config{GraphURL: graph.URL, LoginURL: graph.URL, HTTPClient: graph.Client()}
-
-	atlGroup, _ := e.cloud.GroupByName(atlassiantest.GroupEntraJira)
-	entraGroup := graph.AddGroup(atlassiantest.GroupEntraJira, entratest.GroupFlags{})
-	byEmail := map[string]string{} // e-mail -> Entra object id
-	for _, acc := range e.cloud.Members(atlGroup.ID) {
-		u, _ := e.cloud.User(acc)
-		if u.Email == "" || strings.ContainsAny(u.Email, " ") || !strings.Contains(u.Email, ".") {
-			continue
-		}
-		id := graph.AddUser(u.Email, u.Email, false)
-		graph.AddMember(entraGroup, id)
-		byEmail[u.Email] = id
-	}
-	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
-	in.OrgID = e.cloud.OrgID()
-	in.IdentityProvider.Provider = cleanup.ProviderEntra
-	in.IdentityProvider.Entra.TenantID, in.IdentityProvider.Entra.ClientID = graph.TenantID(), graph.ClientID()
-	in.EntraClientSecret = secretOf(graph.ClientSecret())
-	if _, err := e.svc.SaveSettings(ctx, testClientKey, in); err != nil {
-		t.Fatal(err)
-	}
-	d := cleanup.DefaultDefinition()
-	d.Name, d.Action, d.EntraMode, d.Manual, d.DaysInactive = "entra", cleanup.ActionEntra, cleanup.EntraModeDirect, true, 60
-	d.LicensingGroupIDs = []string{atlGroup.ID}
-	c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runID, err := e.svc.StartRun(ctx, testClientKey, c.ID, false, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	drive(t, e.engine(t, time.Millisecond, nil), runID)
-
-	removed := map[string]int{}
-	for _, r := range graph.Removals() {
-		if r.GroupID != entraGroup {
-			t.Errorf("removal from %s", r.GroupID)
-		}
-		removed[r.UserID]++
-	}
-	done, manual := 0, 0
-	for _, r := range allRows(t, e.svc, runID, cleanup.RunUserFilter{}) {
-		if protectedRow(r) {
-			continue
-		}
-		if r.Action != cleanup.ActionIdPRemove {
-			t.Errorf("row %+v, want idp-remove", r)
-		}
-		switch r.Outcome {
-		case cleanup.OutcomeDone:
-			done++
-			if id := byEmail[r.Email]; removed[id] != 1 {
-				t.Errorf("%s removed %d times", r.Email, removed[id])
-			}
-		case cleanup.OutcomeManual:
-			manual++
-			if _, known := byEmail[r.Email]; known {
-				t.Errorf("resolvable user left manual: %+v", r)
-			}
-		default:
-			t.Errorf("row %+v", r)
-		}
-	}
-	if done == 0 || done != len(removed) || graph.Stats().RepeatedDeletes != 0 || len(e.cloud.Calls()) != 0 {
-		t.Errorf("%d rows done, %d removed in Entra, %d repeated, %d Atlassian changes", done, len(removed), graph.Stats().RepeatedDeletes, len(e.cloud.Calls()))
-	}
-	run, _ := e.svc.GetRun(ctx, testClientKey, runID)
-	if run.Status != cleanup.RunSucceeded || run.Counts.RemovedInIdP != done || run.Counts.Manual != manual {
-		t.Errorf("run %s %+v", run.Status, run.Counts)
-	}
-}
-
 func secretOf(s string) *cleanup.Secret { v := cleanup.Secret(s); return &v }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/entra"
+	"github.com/example/usercleanup/internal/jobs"
+)
+
+// graphConfig holds the Microsoft Graph endpoints (GRAPH_API_URL,
+// GRAPH_LOGIN_URL); sovereign clouds and tests change them.
+type graphConfig struct {
+	APIURL   string
+	LoginURL string
+}
+
+// loadGraphConfig reads GRAPH_API_URL and GRAPH_LOGIN_URL (https base URLs,
+// defaults Microsoft's global cloud).
+func loadGraphConfig(getenv func(string) string) (graphConfig, configErrors) {
+	var errs configErrors
+	c := graphConfig{APIURL: entra.DefaultGraphURL, LoginURL: entra.DefaultLoginURL}
+	for _, v := range []struct {
+		name string
+		dst  *string
+	}{{"GRAPH_API_URL", &c.APIURL}, {"GRAPH_LOGIN_URL", &c.LoginURL}} {
+		raw := strings.TrimSpace(getenv(v.name))
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, badVar(v.name, "must be an https base URL without credentials, query or fragment"))
+			continue
+		}
+		*v.dst = strings.TrimRight(u.String(), "/")
+	}
+	return c, errs
+}
+
+// graphClients builds and caches Microsoft Graph clients, one per app
+// registration and secret: the token cache and the client-side write limit
+// (Graph's quota is per application and tenant) are then shared by every
+// job of a tenant. A changed secret gives a new client.
+type graphClients struct {
+	cfg  graphConfig
+	http *http.Client
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	clients map[string]graphEntry // by tenant and client id
+}
+
+type graphEntry struct {
+	fingerprint [32]byte // of the secret: a new secret replaces the client
+	client      *entra.Client
+}
+
+func newGraphClients(cfg graphConfig, hc *http.Client, log *slog.Logger) *graphClients {
+	return &graphClients{cfg: cfg, http: hc, log: log, clients: map[string]graphEntry{}}
+}
+
+var _ jobs.IdPFactory = (*graphClients)(nil).IdP
+
+// IdP implements jobs.IdPFactory.
+func (g *graphClients) IdP(ctx context.Context, tenantID, clientID string, secret cleanup.Secret) (cleanup.IdentityProvider, error) {
+	key := tenantID + "\x00" + clientID
+	fp := sha256.Sum256([]byte(secret.Reveal()))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e, ok := g.clients[key]; ok && e.fingerprint == fp {
+		return e.client, nil
+	}
+	c, err := entra.New(ctx, entra.Config{
+		TenantID: tenantID, ClientID: clientID, ClientSecret: secret.Reveal(),
+		GraphURL: g.cfg.APIURL, LoginURL: g.cfg.LoginURL,
+		HTTPClient: g.http, Logger: g.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.clients[key] = graphEntry{fp, c}
+	return c, nil
+}
