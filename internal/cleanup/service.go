@@ -80,6 +80,11 @@ type Store interface {
 	// MarkAPIKeyVerified records a successful connection test, unless the
 	// organization id changed meanwhile.
 	MarkAPIKeyVerified(ctx context.Context, clientKey, orgID string, at time.Time) (Settings, error)
+	// MarkEntraTested records a Microsoft Entra ID connection test: on
+	// success (failure "") the verification time, else the failure's
+	// message; nothing when the tenant or client id changed meanwhile or
+	// no secret is set.
+	MarkEntraTested(ctx context.Context, clientKey, tenantID, clientID string, at time.Time, failure string) (Settings, error)
 
 	Cleanups(ctx context.Context, clientKey string) ([]Cleanup, error)
 	Cleanup(ctx context.Context, clientKey string, id int64) (Cleanup, error)

@@ -58,6 +58,8 @@ func (s *Server) cleanupRoutes(api group) {
 	api.get("/runs", s.listRuns)
 	api.get("/runs/:id", s.getRun)
 	api.get("/runs/:id/users", s.runUsers)
+	// Microsoft Entra ID connection test and group mapping (api_entra.go).
+	s.entraRoutes(api)
 }
 
 // tenantOf returns the authenticated tenant's client key and account id.

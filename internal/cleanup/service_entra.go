@@ -1,0 +1,150 @@
+package cleanup
+
+import (
+	"cmp"
+	"context"
+	"time"
+)
+
+// Validation states of a group's Microsoft Entra ID mapping.
+const (
+	MappingFound        = "found"        // one Entra group matches; its members can be removed
+	MappingNotFound     = "not_found"    // no Entra group with that id or display name
+	MappingAmbiguous    = "ambiguous"    // several Entra groups have that display name: pick one by id
+	MappingUnchangeable = "unchangeable" // found, but Graph cannot change its members (see Reason)
+	MappingUnverified   = "unverified"   // no working connection to check it
+	MappingError        = "error"        // the check failed (see Reason)
+)
+
+// EntraMapping is one IdP-synced Atlassian group and the Microsoft Entra ID
+// group its removals go to, validated against Microsoft Graph.
+type EntraMapping struct {
+	GroupID   string `json:"groupId"`
+	GroupName string `json:"groupName"`
+	// Target is what the removal looks up: the admin's choice (object id or
+	// display name) or, by default, the Atlassian group's name.
+	Target string `json:"target"`
+	// Mapped says whether Target comes from settings (groupMappings) rather
+	// than the default same-name rule.
+	Mapped bool `json:"mapped"`
+	// Status is one of the Mapping* states.
+	Status string `json:"status"`
+	// EntraGroupID and EntraGroupName are the matched group (found or
+	// unchangeable).
+	EntraGroupID   string `json:"entraGroupId,omitempty"`
+	EntraGroupName string `json:"entraGroupName,omitempty"`
+	// Reason explains any status but found, safe to show.
+	Reason string `json:"reason,omitempty"`
+}
+
+// EntraMappingReport is the mapping of every synced group.
+type EntraMappingReport struct {
+	Connected bool           `json:"connected"`
+	CheckedAt time.Time      `json:"checkedAt"`
+	Groups    []EntraMapping `json:"groups"`
+}
+
+// EntraTest is the verdict of a Microsoft Entra ID connection test.
+type EntraTest struct {
+	OK bool `json:"ok"`
+	// Message says what is wrong (wrong tenant, wrong secret, missing
+	// consent, missing permission), safe to show.
+	Message string `json:"message,omitempty"`
+	// Settings carry the recorded verdict (verified time or last message).
+	Settings Settings `json:"settings"`
+}
+
+// TestEntraConnection gets a token with the tenant's Microsoft Entra ID app
+// registration and checks the permissions the app needs. The verdict is
+// recorded on the settings (verified time, or the failure's message) unless
+// the registration changed meanwhile. The error is for a test that could
+// not run: no connection configured (KindNotConfigured), the database
+// failed or ctx ended.
+func (s *Service) TestEntraConnection(ctx context.Context, clientKey string) (EntraTest, error) {
+	cur, err := s.store.Settings(ctx, clientKey)
+	if err != nil {
+		return EntraTest{}, err
+	}
+	ec := cur.IdentityProvider.Entra
+	if cur.IdentityProvider.Provider != ProviderEntra || !ec.Connected() {
+		return EntraTest{}, &Error{Kind: KindNotConfigured, Field: "identityProvider.entra",
+			Message: "choose Microsoft Entra ID as the identity provider and save the directory (tenant) ID, application (client) ID and client secret first"}
+	}
+	idp, err := s.conn.IdP(ctx, clientKey)
+	if err == nil {
+		err = idp.TestConnection(ctx)
+	}
+	if ctx.Err() != nil {
+		return EntraTest{}, ctx.Err()
+	}
+	failure := ""
+	if err != nil {
+		failure = safeMessage(err)
+		if failure == "internal error" {
+			failure = "the connection test failed for an unexpected reason: see the app's log"
+		}
+		s.log.InfoContext(ctx, "entra connection test failed", "client_key", clientKey, "kind", KindOf(err).String(), "error", err.Error())
+	}
+	saved, err := s.store.MarkEntraTested(ctx, clientKey, ec.TenantID, ec.ClientID, s.now().UTC(), failure)
+	if err != nil {
+		return EntraTest{}, err
+	}
+	return EntraTest{OK: failure == "", Message: failure, Settings: saved}, nil
+}
+
+// EntraMappings lists every IdP-synced group with the Microsoft Entra ID
+// group its removals go to and, when a connection is configured, checks
+// each against Microsoft Graph (FindGroup).
+func (s *Service) EntraMappings(ctx context.Context, clientKey string) (EntraMappingReport, error) {
+	set, err := s.store.Settings(ctx, clientKey)
+	if err != nil {
+		return EntraMappingReport{}, err
+	}
+	groups, err := s.groups(ctx, clientKey, set)
+	if err != nil {
+		return EntraMappingReport{}, err
+	}
+	idpSet := set.IdentityProvider
+	rep := EntraMappingReport{Connected: idpSet.Provider == ProviderEntra && idpSet.Entra.Connected(), CheckedAt: s.now().UTC(), Groups: []EntraMapping{}}
+	var idp IdentityProvider
+	unverified := "no Microsoft Entra ID connection: set it up to check this mapping"
+	if rep.Connected {
+		if idp, err = s.conn.IdP(ctx, clientKey); err != nil {
+			if KindOf(err) == KindUnavailable || ctx.Err() != nil {
+				return EntraMappingReport{}, err
+			}
+			idp, unverified = nil, "the Microsoft Entra ID connection does not work: "+safeMessage(err)
+		}
+	}
+	for _, g := range groups {
+		if !g.Synced {
+			continue
+		}
+		mapped, ok := idpSet.GroupMappings[g.ID]
+		m := EntraMapping{GroupID: g.ID, GroupName: g.Name, Target: cmp.Or(mapped, g.Name), Mapped: ok && mapped != ""}
+		if idp == nil {
+			m.Status, m.Reason = MappingUnverified, unverified
+			rep.Groups = append(rep.Groups, m)
+			continue
+		}
+		eg, err := idp.FindGroup(ctx, m.Target)
+		switch kind := KindOf(err); {
+		case err == nil:
+			m.EntraGroupID, m.EntraGroupName = eg.ID, eg.Name
+			m.Status = MappingFound
+			if b := eg.ChangeBlocker(); b != "" {
+				m.Status, m.Reason = MappingUnchangeable, b
+			}
+		case kind == KindNotFound:
+			m.Status, m.Reason = MappingNotFound, "no Microsoft Entra ID group has this object ID or display name"
+		case kind == KindConflict:
+			m.Status, m.Reason = MappingAmbiguous, safeMessage(err)+": pick the group by its object ID"
+		case kind == KindUnavailable || ctx.Err() != nil:
+			return EntraMappingReport{}, err
+		default:
+			m.Status, m.Reason = MappingError, safeMessage(err)
+		}
+		rep.Groups = append(rep.Groups, m)
+	}
+	return rep, nil
+}

@@ -1,0 +1,49 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// MarkEntraTested implements cleanup.Store.
+func (c *CleanupStore) MarkEntraTested(ctx context.Context, clientKey, tenantID, clientID string, at time.Time, failure string) (cleanup.Settings, error) {
+	var out cleanup.Settings
+	err := c.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		row, found, err := c.settingsRow(tx, clientKey)
+		if err != nil {
+			return err
+		}
+		s, err := decodeSettings(row, found)
+		if err != nil {
+			return err
+		}
+		out = s
+		e := &s.IdentityProvider.Entra
+		if !found || e.TenantID != tenantID || e.ClientID != clientID || !e.SecretSet {
+			return nil
+		}
+		if failure == "" {
+			at = at.UTC()
+			e.VerifiedAt, e.LastTestNote = &at, ""
+		} else {
+			e.VerifiedAt, e.LastTestNote = nil, failure
+		}
+		body, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		out = s
+		return tx.Model(&settingsRow{}).Where("client_key = ?", clientKey).
+			Updates(map[string]any{"settings": string(body), "version": gorm.Expr("version + 1")}).Error
+	})
+	if err != nil {
+		return cleanup.Settings{}, fmt.Errorf("store: mark Entra connection tested: %w", err)
+	}
+	return out, nil
+}
