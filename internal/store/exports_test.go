@@ -644,7 +644,9 @@ func TestGenerateRunExportsManyRows(t *testing.T) {
 		users[i] = testRunUser{email: fmt.Sprintf("u%04d@x.com", (i*7919)%n), group: fmt.Sprintf("g%d", i%3), groupName: fmt.Sprintf("G%d", i%3), synced: true}
 	}
 	insertRunUsers(t, s, "tenant-a", runID, users)
-	if err := NewExporter(s, ExporterConfig{BatchSize: 97, ChunkSize: 1000}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+	e := NewExporter(s, ExporterConfig{BatchSize: 97, ChunkSize: 1000})
+	e.rangeIDs = 37 // many audit ranges over both readers
+	if err := e.GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -748,7 +750,9 @@ func TestGenerateRunExportsInterleavedRuns(t *testing.T) {
 				id     int64
 				prefix string
 			}{{"tenant-a", runA, "a"}, {"tenant-b", runB, "b"}} {
-				if err := NewExporter(s, ExporterConfig{BatchSize: 7}).GenerateRunExports(ctx, run.key, run.id); err != nil {
+				e := NewExporter(s, ExporterConfig{BatchSize: 7})
+				e.rangeIDs = 5 // ranges with gaps where the other run's rows are
+				if err := e.GenerateRunExports(ctx, run.key, run.id); err != nil {
 					t.Fatal(err)
 				}
 				got, err := s.RunExports(ctx, run.key, run.id)
@@ -877,5 +881,33 @@ func TestExportChunksCompression(t *testing.T) {
 		if want := map[bool]string{true: "l", false: ""}[supported]; method != want {
 			t.Errorf("export_chunks.data compression = %q, want %q (lz4 supported: %v)", method, want, supported)
 		}
+	}
+}
+
+// TestGenerateRunExportsFailsCleanly: a row the audit cannot read stops
+// the export with an error and leaves no file behind.
+func TestGenerateRunExportsFailsCleanly(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, sqliteConfig(t))
+	runID := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+	users := make([]testRunUser, 200)
+	for i := range users {
+		users[i] = testRunUser{email: fmt.Sprintf("u%03d@x.com", i), group: "g", groupName: "G", synced: true}
+	}
+	users[150].lastActive = `{"jira":42}`
+	insertRunUsers(t, s, "tenant-a", runID, users)
+	e := NewExporter(s, ExporterConfig{BatchSize: 16})
+	e.rangeIDs = 10
+	err := e.GenerateRunExports(ctx, "tenant-a", runID)
+	if err == nil || !strings.Contains(err.Error(), "last_active") {
+		t.Fatalf("GenerateRunExports error = %v, want the unreadable last_active", err)
+	}
+	var files int
+	if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_files`).Scan(&files); err != nil || files != 0 {
+		t.Errorf("%d files left behind (%v)", files, err)
+	}
+	var chunks int
+	if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_chunks`).Scan(&chunks); err != nil || chunks != 0 {
+		t.Errorf("%d chunks left behind (%v)", chunks, err)
 	}
 }
