@@ -5,6 +5,9 @@
 // Usage:
 //
 //	usercleanup [serve]   run the HTTP server (the default)
+//	usercleanup demo [--port N] [--users N] [--reset] [--data DIR]
+//	                      the whole product on localhost with fake Atlassian
+//	                      and Microsoft clouds (see README.md)
 //	usercleanup version   print the version
 //	usercleanup forge-manifest [-dir DIR]
 //	                      write the Connect on Forge manifests (forge/)

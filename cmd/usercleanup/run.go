@@ -62,7 +62,7 @@ func exitCode(err error) int {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-const usage = "usage: usercleanup [serve|version|forge-manifest]"
+const usage = "usage: usercleanup [serve|demo|version|forge-manifest]"
 
 // run is the whole program; main only supplies the process environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cmd == "forge-manifest" {
 		return forgeManifest(args[1:], getenv, stdout, stderr)
+	}
+	if cmd == "demo" {
+		return demo(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if len(args) > 1 {
 		return &usageError{msg: fmt.Sprintf("unexpected arguments %q; %s", args[1:], usage)}
@@ -132,7 +135,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	log.Info("starting usercleanup", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
 
-	app, err := build(ctx, cfg, jcfg, fcfg, key, log)
+	app, err := build(ctx, cfg, jcfg, fcfg, key, log, nil)
 	if err != nil {
 		return &startupError{err: err}
 	}
@@ -142,12 +145,24 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return &startupError{err: fmt.Errorf("ADDR: cannot listen on %s: %w", cfg.Addr, err)}
 	}
-	if err := app.startJobs(ctx); err != nil {
+	return app.serve(ctx, ln, log, func(context.Context) error {
+		log.Info("listening", "addr", ln.Addr().String(), "jira_descriptor", cfg.BaseURL+"/jira/atlassian-connect.json",
+			"confluence_descriptor", cfg.BaseURL+"/confluence/atlassian-connect.json")
+		return nil
+	})
+}
+
+// serve starts the background jobs and the HTTP server on ln, calls ready
+// once the server accepts requests, and runs until ctx is done, then
+// drains the requests. An error from ready stops the server and is
+// returned. It closes ln.
+func (a *application) serve(ctx context.Context, ln net.Listener, log *slog.Logger, ready func(context.Context) error) error {
+	if err := a.startJobs(ctx); err != nil {
 		_ = ln.Close()
 		return &startupError{err: err}
 	}
 	srv := &http.Server{
-		Handler:           app.handler,
+		Handler:           a.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -158,23 +173,29 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "jira_descriptor", cfg.BaseURL+"/jira/atlassian-connect.json",
-		"confluence_descriptor", cfg.BaseURL+"/confluence/atlassian-connect.json")
 
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+	var failed error
+	if err := ready(ctx); err != nil {
+		failed = err
+	} else {
+		select {
+		case err := <-serveErr:
+			return fmt.Errorf("http server: %w", err)
+		case <-ctx.Done():
+		}
 	}
 	log.Info("shutting down: draining requests", "timeout", shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
-		return fmt.Errorf("shutdown: %w", err)
+		return errors.Join(failed, fmt.Errorf("shutdown: %w", err))
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http server: %w", err)
+		return errors.Join(failed, fmt.Errorf("http server: %w", err))
+	}
+	if failed != nil {
+		return failed
 	}
 	log.Info("stopped")
 	return nil
@@ -212,8 +233,10 @@ func (a *application) close(log *slog.Logger) {
 }
 
 // build opens the database and wires the Connect framework, the product
-// clients and the HTTP server.
-func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, key []byte, log *slog.Logger) (*application, error) {
+// clients and the HTTP server. transport carries every outbound request;
+// nil is Go's default transport (serve). The demo passes one that trusts
+// its fake Microsoft Graph's certificate.
+func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, key []byte, log *slog.Logger, transport http.RoundTripper) (*application, error) {
 	cipher, err := store.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
@@ -244,10 +267,14 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		apps = append(apps, params.App())
 	}
 
-	outbound := &http.Client{Timeout: outboundTimeout}
+	outbound := &http.Client{Timeout: outboundTimeout, Transport: transport}
 	workers, err := newJobs(ctx, cfg, jcfg, st, outbound, log)
 	if err != nil {
 		return nil, err
+	}
+	downloadKey, err := server.DeriveDownloadKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
 	}
 	verifier := &connect.Verifier{Store: st, Leeway: 10 * time.Second}
 	lifecycle := &connect.Lifecycle{
@@ -269,6 +296,8 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		HostScriptURL:  cfg.HostScriptURL,
 		FrameAncestors: cfg.frameAncestors(),
 		Cleanup:        workers.Service(),
+		Exports:        st,
+		DownloadKey:    downloadKey,
 		Logger:         log,
 	})
 	if err != nil {
