@@ -118,6 +118,9 @@ type Run struct {
 	StartedAt    *time.Time  `json:"startedAt,omitempty"`
 	FinishedAt   *time.Time  `json:"finishedAt,omitempty"`
 	UpdatedAt    time.Time   `json:"updatedAt"`
+	// FollowUp is the re-check after the next provisioning cycle, nil
+	// when none is scheduled (dry runs, nothing removed or exported).
+	FollowUp *FollowUp `json:"followUp,omitempty"`
 }
 
 // Finished reports whether the run reached a final status.

@@ -109,6 +109,16 @@ type Store interface {
 	// Run returns the run with live counts from its rows.
 	Run(ctx context.Context, clientKey string, id int64) (Run, error)
 	RunUsers(ctx context.Context, clientKey string, runID int64, f RunUserFilter, p Page) ([]AffectedUser, int, error)
+
+	// FollowUpRows returns the rows of a finished run the follow-up checks
+	// (FollowUpRowsOf), in id order.
+	FollowUpRows(ctx context.Context, clientKey string, runID int64) ([]AffectedUser, error)
+	// RecordFollowUp stores the follow-up's verdicts (replacing earlier
+	// ones), its check time and, when the check could not be made, why.
+	RecordFollowUp(ctx context.Context, clientKey string, runID int64, at time.Time, results []FollowUpResult, failure string) error
+	// FollowUpUsers pages the follow-up verdicts; a non-nil stillPresent
+	// filters on it.
+	FollowUpUsers(ctx context.Context, clientKey string, runID int64, stillPresent *bool, p Page) ([]FollowUpUser, int, error)
 }
 
 // Service is what the JSON API calls: settings, groups, cleanups and runs

@@ -90,7 +90,7 @@ type Runtime struct {
 	engine   *cleanup.Engine
 	service  *cleanup.Service
 	client   riverClient
-	insertTx func(ctx context.Context, tx *sql.Tx, args river.JobArgs) error
+	insertTx func(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error
 	pool     *pgxpool.Pool
 	now      func() time.Time
 }
@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		now = time.Now
 	}
 	r := &Runtime{cfg: cfg, log: log, now: now}
-	r.cs = cfg.Store.Cleanups(r.enqueueStep)
+	r.cs = cfg.Store.Cleanups(r.enqueueStep).WithFollowUps(r.enqueueFollowUp) // followup.go
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
 		Store: r.cs, Connector: cfg.Connector, Exporter: cfg.Exporter, Logger: log, Now: now,
 		StepBudget: min(cleanup.DefaultStepBudget, cfg.RescueAfter/4),
@@ -152,6 +152,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	if err := river.AddWorkerSafely(workers, &tickWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &followUpWorker{rt: r}); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	rc := &river.Config{
@@ -176,8 +179,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("jobs: river client: %w", err)
 		}
 		r.client = client
-		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs) error {
-			_, err := client.InsertTx(ctx, tx, args, nil)
+		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+			_, err := client.InsertTx(ctx, tx, args, opts)
 			return err
 		}
 	case store.Postgres:
@@ -201,8 +204,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("jobs: river insert client: %w", err)
 		}
 		r.pool, r.client = pool, client
-		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs) error {
-			_, err := inserter.InsertTx(ctx, tx, args, nil)
+		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+			_, err := inserter.InsertTx(ctx, tx, args, opts)
 			return err
 		}
 	default:
@@ -219,7 +222,7 @@ func (r *Runtime) CleanupStore() *store.CleanupStore { return r.cs }
 
 // enqueueStep is the store's EnqueueFunc: the next step, in tx.
 func (r *Runtime) enqueueStep(ctx context.Context, tx *sql.Tx, clientKey string, runID int64) error {
-	return r.insertTx(ctx, tx, RunStepArgs{ClientKey: clientKey, RunID: runID})
+	return r.insertTx(ctx, tx, RunStepArgs{ClientKey: clientKey, RunID: runID}, nil)
 }
 
 // Start starts working jobs and enqueues a step for every unfinished run

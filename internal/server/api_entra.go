@@ -15,6 +15,7 @@ import (
 type EntraService interface {
 	TestEntraConnection(ctx context.Context, clientKey string) (cleanup.EntraTest, error)
 	EntraMappings(ctx context.Context, clientKey string) (cleanup.EntraMappingReport, error)
+	GetFollowUpUsers(ctx context.Context, clientKey string, runID int64, stillPresent *bool, p cleanup.Page) ([]cleanup.FollowUpUser, int, error)
 }
 
 // entraRoutes registers the Microsoft Entra ID API on the API group.
@@ -25,6 +26,7 @@ func (s *Server) entraRoutes(api group) {
 	}
 	api.post("/settings/test-entra", func(c echo.Context) error { return s.testEntra(c, es) })
 	api.get("/entra/mapping", func(c echo.Context) error { return s.entraMapping(c, es) })
+	api.get("/runs/:id/follow-up/users", func(c echo.Context) error { return s.followUpUsers(c, es) })
 }
 
 // testEntra answers POST /api/settings/test-entra. A test that ran
@@ -54,4 +56,48 @@ func (s *Server) entraMapping(c echo.Context, es EntraService) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, rep)
+}
+
+// followUpUserBody is a run row with its follow-up verdict.
+type followUpUserBody struct {
+	runUserBody
+	StillPresent    bool   `json:"stillPresent"`
+	FollowUpMessage string `json:"followUpMessage"`
+}
+
+// followUpUsers answers GET /api/runs/:id/follow-up/users
+// (?stillPresent=true|false, page, perPage): the follow-up verdicts of a
+// run's removed and exported users. The follow-up itself (due and check
+// times, counts) is part of GET /api/runs/:id.
+func (s *Server) followUpUsers(c echo.Context, es EntraService) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	var present *bool
+	switch v := c.QueryParam("stillPresent"); v {
+	case "":
+	case "true", "false":
+		b := v == "true"
+		present = &b
+	default:
+		return cleanup.Invalid("stillPresent", "must be true or false")
+	}
+	users, total, err := es.GetFollowUpUsers(c.Request().Context(), ck, id, present, p)
+	if err != nil {
+		return err
+	}
+	items := make([]followUpUserBody, len(users))
+	for i, u := range users {
+		items[i] = followUpUserBody{runUserBody: toRunUserBody(u.AffectedUser), StillPresent: u.StillPresent, FollowUpMessage: u.FollowUpMessage}
+	}
+	return c.JSON(http.StatusOK, newPage(items, p, total))
 }

@@ -223,3 +223,19 @@ func TestEntraMapping(t *testing.T) {
 		atlassiantest.GroupEntraConfluence: {"g-conf-2", cleanup.MappingFound, "g-conf-2", ""},
 	})
 }
+
+func TestFollowUpUsersValidation(t *testing.T) {
+	e := newCleanupEnv(t)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/runs/999/follow-up/users", http.StatusNotFound},
+		{"/runs/999/follow-up/users?stillPresent=maybe", http.StatusBadRequest},
+		{"/runs/abc/follow-up/users", http.StatusNotFound},
+	} {
+		if r := e.call(t, e.a, http.MethodGet, tc.path, nil); r.status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.path, r.status, r.body, tc.status)
+		}
+	}
+}

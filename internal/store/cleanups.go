@@ -24,6 +24,8 @@ type EnqueueFunc func(ctx context.Context, tx *sql.Tx, clientKey string, runID i
 type CleanupStore struct {
 	s       *Store
 	enqueue EnqueueFunc
+	// followUp schedules run follow-ups (followup.go); nil: none.
+	followUp FollowUpFunc
 }
 
 var (

@@ -4,7 +4,7 @@ package store
 // migrations at the end with the next version number; never change one
 // that has been released. See the package documentation.
 func migrations() []Migration {
-	return append([]Migration{
+	return append(append([]Migration{
 		{
 			Version: 1,
 			Name:    "tenants",
@@ -51,5 +51,5 @@ CREATE UNIQUE INDEX tenants_client_key ON tenants (client_key);
 		},
 		migrationCleanupTables(),
 		migrationExportFiles(),
-	}, migrationRiver()...)
+	}, migrationRiver()...), migrationFollowUps())
 }

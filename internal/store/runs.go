@@ -240,6 +240,9 @@ func (c *CleanupStore) Run(ctx context.Context, clientKey string, id int64) (cle
 		return cleanup.Run{}, err
 	}
 	run.Counts = counts
+	if run.FollowUp, err = c.runFollowUp(db, clientKey, id); err != nil { // followup.go
+		return cleanup.Run{}, err
+	}
 	return run, nil
 }
 
@@ -537,10 +540,14 @@ func (c *CleanupStore) FinishRun(ctx context.Context, clientKey string, runID in
 		if err != nil {
 			return err
 		}
-		return leased(tx, clientKey, runID, owner, map[string]any{
+		err = leased(tx, clientKey, runID, owner, map[string]any{
 			"status": status, "phase": cleanup.PhaseDone, "error": message, "counts": string(b),
 			"finished_at": at.UTC(), "lease_owner": "", "lease_until": nil, "updated_at": now,
 		})
+		if err != nil {
+			return err
+		}
+		return c.scheduleFollowUp(ctx, tx, clientKey, runID, at) // followup.go
 	})
 }
 
