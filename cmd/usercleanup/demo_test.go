@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 )
@@ -240,13 +241,21 @@ func (p *page) flag(text string) {
 }
 
 // screenshot saves the host page as docs/screenshots/<name>.png when
-// UPDATE_SCREENSHOTS=1.
-func (p *page) screenshot(name string) {
+// UPDATE_SCREENSHOTS=1, with the app's frame scrolled to the element the
+// selector names ("": its top).
+func (p *page) screenshot(name, scrollTo string) {
 	p.t.Helper()
 	if os.Getenv("UPDATE_SCREENSHOTS") != "1" {
 		return
 	}
 	eval[bool](p, "", `(document.querySelectorAll('#host-flags .host-flag').forEach(el => el.remove()), window.scrollTo(0, 0), true)`)
+	if scrollTo != "" {
+		// The host page grows the frame to its content (AP.resize), so the
+		// host page scrolls: the element goes 24 px below the window's top.
+		eval[bool](p, "", `(() => { const f = document.getElementById('host-frame');
+			const el = f.contentDocument.querySelector(`+jsQuote(scrollTo)+`);
+			window.scrollTo(0, f.getBoundingClientRect().top + el.getBoundingClientRect().top - 24); return true; })()`)
+	}
 	time.Sleep(300 * time.Millisecond)
 	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -342,7 +351,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	p.click(appFrame, "#save")
 	p.flag("Settings saved")
 	p.wait("synced via provisioning", appFrame, `document.querySelectorAll('[data-product="jira-software"] [data-source="provisioning"]').length > 0`)
-	p.screenshot("demo-settings")
+	p.screenshot("demo-settings", "#products")
 
 	// Step 3: Scheduling and cleanup → a schedule with the Microsoft Entra
 	// ID action.
@@ -362,7 +371,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	p.set(appFrame, "sched-minAge", "0")
 	p.set(appFrame, "sched-action", "entra")
 	p.wait("Entra options", appFrame, `!document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
-	p.screenshot("demo-cleanup")
+	p.screenshot("demo-cleanup", "")
 	p.click(appFrame, "#save-schedule")
 	p.wait("schedule row", appFrame, `document.querySelector('#schedules-table tbody tr') !== null`)
 	if row := eval[string](p, appFrame, `document.querySelector('#schedules-table tbody tr').innerText`); !strings.Contains(row, "Entra leavers") || !strings.Contains(row, "Microsoft Entra ID action") {
@@ -385,14 +394,14 @@ func TestDemoWalkthrough(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], "Entra leavers") || !strings.Contains(lines[0], "Succeeded") || !strings.Contains(lines[1], "Yes") {
 		t.Errorf("History (newest first: the run, then the dry run) =\n%s", hist)
 	}
-	p.screenshot("demo-history")
+	p.screenshot("demo-history", "")
 	p.click(appFrame, `#history-table tbody tr:first-child button[data-export]`)
 	p.wait("Export data dialog", dialogFrame, `document.querySelector('#idp-exports tr[data-group] a.uc-download') !== null`)
 	groups := eval[string](p, dialogFrame, `[...document.querySelectorAll('#idp-exports tr[data-group]')].map(tr => tr.dataset.group).join(',')`)
 	if groups != group.Name {
 		t.Errorf("identity-provider exports for %q, want one file for %s", groups, group.Name)
 	}
-	p.screenshot("demo-export")
+	p.screenshot("demo-export", "")
 	href := eval[string](p, dialogFrame, `document.querySelector('#idp-exports tr[data-group] a.uc-download').href`)
 	resp, err := http.Get(href)
 	if err != nil {
@@ -407,6 +416,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	if n == 0 {
 		t.Fatal("the seed has nobody for the walkthrough's cleanup: the test would prove nothing")
 	}
+	t.Logf("the Entra CSV lists %d users", n)
 	if diff := cmp.Diff(want, string(body)); diff != "" {
 		t.Errorf("downloaded Entra CSV (-want +got):\n%s", diff)
 	}
@@ -493,6 +503,26 @@ func TestParseDemoArgs(t *testing.T) {
 	var help bytes.Buffer
 	if _, err := parseDemoArgs([]string{"-h"}, &help); !errors.Is(err, flag.ErrHelp) || !strings.Contains(help.String(), "-users") {
 		t.Errorf("-h = %v, usage %q", err, help.String())
+	}
+}
+
+// TestServeKeepsItsTrust checks that only the demo trusts local install
+// keys and 127.0.0.1 tenants: serve's defaults are Atlassian's.
+func TestServeKeepsItsTrust(t *testing.T) {
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(connect.DefaultInstallKeyURLs(), cfg.InstallKeysURLs); diff != "" {
+		t.Errorf("serve's install-key URLs (-want +got):\n%s", diff)
+	}
+	for _, host := range []string{"127.0.0.1:8080", "localhost:8080"} {
+		if connect.HostAllowed(host, cfg.AllowedHosts) {
+			t.Errorf("serve allows tenants on %s", host)
+		}
+	}
+	if cfg.HostScriptURL != defaultHostScriptURL {
+		t.Errorf("serve's pages load %s, want Atlassian's all.js", cfg.HostScriptURL)
 	}
 }
 
