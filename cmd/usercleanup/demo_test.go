@@ -427,6 +427,11 @@ func TestDemoWalkthrough(t *testing.T) {
 	p.click("", `.host-top nav a[href*="product=confluence"]`)
 	p.wait("Confluence's Scheduling and cleanup", appFrame, `location.pathname === '/confluence/admin/cleanup' && document.querySelector('#schedules .uc-state-empty') !== null`)
 
+	// Acting as the account without admin rights, the pages refuse.
+	eval[bool](p, "", `(document.getElementById('host-user').selectedIndex = 1, true)`)
+	p.click("", `.host-top form button[type="submit"]`)
+	p.wait("403 for a user without admin rights", appFrame, `(document.querySelector('[data-status]') || {dataset: {}}).dataset.status === '403'`)
+
 	// Ctrl-C (here: cancelling run's context) stops the demo cleanly.
 	if err := d.stop(); err != nil {
 		t.Errorf("demo stopped with %v", err)
