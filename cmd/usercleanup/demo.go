@@ -45,11 +45,9 @@ const (
 	demoHostScriptURL = "/static/ap-bridge.js"
 )
 
-// demoClientKeys are the installations of the two fake sites.
-var demoClientKeys = map[connect.Product]string{
-	connect.Jira:       "demo-jira",
-	connect.Confluence: "demo-confluence",
-}
+// demoClientKey is the client key of the app's installation on the
+// product's fake site.
+func demoClientKey(p connect.Product) string { return "demo-" + string(p) }
 
 // demoUsage describes the demo's flags.
 const demoUsage = `usage: usercleanup demo [--port N] [--users N] [--reset] [--data DIR]
@@ -103,7 +101,8 @@ func parseDemoArgs(args []string, out io.Writer) (demoOptions, error) {
 }
 
 // demo runs `usercleanup demo`: the fakes, the app as serve builds it, and
-// the host page, until ctx is done or SIGINT/SIGTERM arrives.
+// the host page, until ctx is done or SIGINT/SIGTERM arrives. It listens on
+// 127.0.0.1 only: the host page mints tokens for whoever asks.
 func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	opts, err := parseDemoArgs(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -181,7 +180,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	var sites []server.HostSite
 	for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
 		apps[p] = connect.DescriptorParams{Product: p, BaseURL: cfg.BaseURL, AppKey: cfg.AppKey}.App()
-		sites = append(sites, server.HostSite{App: apps[p], ClientKey: demoClientKeys[p]})
+		sites = append(sites, server.HostSite{App: apps[p], ClientKey: demoClientKey(p)})
 	}
 	host, err := server.NewHostPage(server.HostPageConfig{
 		Prefix:  "/",
@@ -197,14 +196,14 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 
 	return app.serve(ctx, ln, log, func(ctx context.Context) error {
 		for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
-			if err := world.install(ctx, apps[p], demoClientKeys[p]); err != nil {
+			if err := world.install(ctx, apps[p], demoClientKey(p)); err != nil {
 				return fmt.Errorf("demo: install into the fake %s site: %w", p, err)
 			}
 			log.Info("demo: installed the app through the signed install", "product", string(p),
-				"client_key", demoClientKeys[p], "site", world.cloud.Site(p).BaseURL())
+				"client_key", demoClientKey(p), "site", world.cloud.Site(p).BaseURL())
 		}
 		for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
-			if err := world.prefill(ctx, app.jobs.Service(), demoClientKeys[p], log); err != nil {
+			if err := world.prefill(ctx, app.jobs.Service(), demoClientKey(p), log); err != nil {
 				return fmt.Errorf("demo: settings of the %s site: %w", p, err)
 			}
 		}
