@@ -60,6 +60,7 @@ type uiEnv struct {
 	admin   string // an org admin account of the fake cloud
 	user    string // a plain user account
 	browser context.Context
+	conn    *jobs.Connector // the runtime's connector (tests set NewIdP)
 }
 
 // siteAdmins answers admin checks through the product's real permission
@@ -146,6 +147,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 	conn := &jobs.Connector{Tenants: st, Credentials: st.Cleanups(nil), Atlassian: atlassian.Options{
 		OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(), Logger: log,
 	}}
+	e.conn = conn
 	rt, err := jobs.New(ctx, jobs.Config{Store: st, Connector: conn, Logger: log,
 		Exporter: store.NewExporter(st, store.ExporterConfig{}), PollInterval: 100 * time.Millisecond})
 	if err != nil {

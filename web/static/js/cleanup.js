@@ -100,10 +100,15 @@ function cleanupForm(def, opts) {
   const actionOptions = Object.entries(ACTIONS).filter(([k]) => k !== 'entra' || idpConfigured() || d.action === 'entra');
   const actionSel = h('select', { dataset: { field: 'action' } },
     actionOptions.map(([k, v]) => h('option', { value: k, selected: d.action === k }, v)));
+  // Direct removal needs a Microsoft Entra ID connection in settings.
+  const entraIdP = (settings && settings.identityProvider) || {};
+  const entraConn = entraIdP.entra || {};
+  const graphConnected = entraIdP.provider === 'entra' && !!(entraConn.tenantId && entraConn.clientId && entraConn.clientSecretSet);
   const entraMode = h('select', { dataset: { field: 'entraMode' } },
-    h('option', { value: 'export', selected: d.entraMode !== 'direct' }, 'Export the Entra "Bulk remove members" CSV per group'),
-    h('option', { value: 'direct', selected: d.entraMode === 'direct' }, 'Remove members through Microsoft Graph'));
-  const entraRow = field(p + '-entraMode', 'Microsoft Entra ID removal', entraMode);
+    h('option', { value: 'export', selected: d.entraMode !== 'direct' }, 'Export files: the Entra "Bulk remove members" CSV per group'),
+    h('option', { value: 'direct', selected: d.entraMode === 'direct', disabled: !graphConnected && d.entraMode !== 'direct' }, 'Remove in Entra ID directly (Microsoft Graph)'));
+  const entraRow = field(p + '-entraMode', 'Microsoft Entra ID removal', entraMode,
+    graphConnected ? 'Users who cannot be removed directly still go to the export files.' : 'Connect Microsoft Entra ID in Settings to remove members directly.');
 
   const freq = h('select', { dataset: { field: 'schedule.frequency' } },
     [['daily', 'Daily'], ['weekly', 'Weekly'], ['monthly', 'Monthly'], ['cron', 'Cron expression']].map(([k, v]) => h('option', { value: k, selected: s.frequency === k }, v)));

@@ -2,6 +2,7 @@
 // PUT /api/settings (all fields at once: the server saves everything or
 // nothing), and tests the organization connection.
 import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate } from './api.js';
+import { fillEntra, collectMappings } from './settings-entra.js';
 
 const form = document.getElementById('settings-form');
 const state = document.getElementById('settings-state');
@@ -141,6 +142,7 @@ function fill(s) {
   renderProducts();
   renderDeclaredLicensing();
   renderExceptionGroups();
+  fillEntra(s);
 }
 
 function num(id) {
@@ -172,7 +174,7 @@ function collect() {
       provider: $('provider').value,
       provisioningEnabled,
       groupOverrides,
-      groupMappings: s.identityProvider.groupMappings || undefined,
+      groupMappings: collectMappings(s),
       entra: { tenantId: $('entraTenantId').value.trim(), clientId: $('entraClientId').value.trim() },
       followUpAfterMinutes: num('followUp'),
     },

@@ -1,0 +1,131 @@
+// Microsoft Entra ID part of the settings page: the connection test
+// (POST /api/settings/test-entra) and the group mapping of every group
+// synced from Entra ID (GET /api/entra/mapping), whose targets are saved
+// with the settings as identityProvider.groupMappings.
+import { api, h, formatDate } from './api.js';
+
+const $ = (id) => document.getElementById(id);
+
+const STATUS = {
+  found: ['Found', 'uc-lozenge-success'],
+  not_found: ['Not found', 'uc-lozenge-removed'],
+  ambiguous: ['Ambiguous', 'uc-lozenge-removed'],
+  unchangeable: ['Cannot be changed', 'uc-lozenge-removed'],
+  unverified: ['Not checked', ''],
+  error: ['Check failed', 'uc-lozenge-removed'],
+};
+
+let settings = null;
+let report = null; // last GET /entra/mapping
+
+function connectionText(entra) {
+  if (!entra.tenantId || !entra.clientId || !entra.clientSecretSet) return ['', ''];
+  if (entra.clientSecretVerifiedAt) return ['Verified ' + formatDate(entra.clientSecretVerifiedAt), 'uc-result-ok'];
+  if (entra.lastTestMessage) return ['Last test failed: ' + entra.lastTestMessage, 'uc-result-error'];
+  return ['Not tested yet', ''];
+}
+
+function renderMapping() {
+  const box = $('entra-mapping');
+  if (!report) {
+    box.replaceChildren();
+    return;
+  }
+  if (report.groups.length === 0) {
+    box.replaceChildren(h('p', { class: 'uc-empty' }, 'No group is synced from the identity provider.'));
+    return;
+  }
+  const mappings = (settings && settings.identityProvider.groupMappings) || {};
+  const rows = report.groups.map((g) => {
+    const [label, cls] = STATUS[g.status] || [g.status, ''];
+    const inputID = 'entra-map-' + g.groupId;
+    return h('tr', { dataset: { group: g.groupId, status: g.status } },
+      h('td', {}, g.groupName),
+      h('td', {},
+        h('label', { for: inputID, class: 'uc-visually-hidden' }, 'Microsoft Entra ID group for ' + g.groupName),
+        h('input', { id: inputID, class: 'uc-entra-map', value: mappings[g.groupId] || '', placeholder: g.groupName,
+          spellcheck: 'false', autocomplete: 'off', dataset: { groupId: g.groupId } })),
+      h('td', {}, h('span', { class: 'uc-lozenge ' + cls }, label),
+        g.entraGroupId ? h('span', { class: 'uc-subtle' }, ' ' + g.entraGroupId) : null,
+        g.reason ? h('p', { class: 'uc-help' }, g.reason) : null));
+  });
+  box.replaceChildren(h('table', { class: 'uc-table' },
+    h('caption', { class: 'uc-visually-hidden' }, 'Microsoft Entra ID group mapping'),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Synced group'), h('th', { scope: 'col' }, 'Entra group (object ID or name)'), h('th', { scope: 'col' }, 'Check'))),
+    h('tbody', {}, rows)));
+}
+
+async function loadMapping() {
+  const status = $('entra-mapping-status');
+  const button = $('check-entra-mapping');
+  button.disabled = true;
+  status.textContent = 'Checking the mapping…';
+  try {
+    report = await api('GET', '/entra/mapping');
+    status.textContent = report.connected ? 'Checked ' + formatDate(report.checkedAt) : 'Not checked: no Microsoft Entra ID connection.';
+  } catch (err) {
+    report = null;
+    status.textContent = 'The mapping could not be checked: ' + err.message;
+  } finally {
+    button.disabled = false;
+  }
+  renderMapping();
+}
+
+// fillEntra shows the connection state of the loaded or saved settings.
+export function fillEntra(s) {
+  settings = s;
+  const idp = s.identityProvider || {};
+  const [text, cls] = connectionText(idp.entra || {});
+  $('entra-test-result').className = cls;
+  $('entra-test-result').textContent = text;
+  if (idp.provider === 'entra') loadMapping();
+  else {
+    report = null;
+    renderMapping();
+  }
+}
+
+// collectMappings returns groupMappings for PUT /api/settings: the table's
+// entries (empty or the group's own name means the default) over the
+// stored ones.
+export function collectMappings(s) {
+  const out = Object.assign({}, (s.identityProvider || {}).groupMappings || {});
+  for (const el of document.querySelectorAll('.uc-entra-map')) {
+    const v = el.value.trim();
+    if (v === '' || v === el.placeholder) delete out[el.dataset.groupId];
+    else out[el.dataset.groupId] = v;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+$('check-entra-mapping').addEventListener('click', loadMapping);
+
+// The test uses the stored registration: unsaved changes must be saved
+// first (the secret never travels just to be tested).
+$('test-entra').addEventListener('click', async () => {
+  const out = $('entra-test-result');
+  const button = $('test-entra');
+  const entra = (settings && settings.identityProvider.entra) || {};
+  out.className = '';
+  if ($('entraClientSecret').value !== '' || $('entraTenantId').value.trim() !== (entra.tenantId || '') ||
+      $('entraClientId').value.trim() !== (entra.clientId || '')) {
+    out.className = 'uc-result-error';
+    out.textContent = 'Save the settings first, then test the connection.';
+    return;
+  }
+  button.disabled = true;
+  out.textContent = 'Testing the Microsoft Entra ID connection…';
+  try {
+    const res = await api('POST', '/settings/test-entra');
+    settings = res.settings;
+    out.className = res.ok ? 'uc-result-ok' : 'uc-result-error';
+    out.textContent = res.ok ? 'Connected to Microsoft Entra ID.' : 'Connection failed: ' + res.message;
+    if (res.ok) loadMapping();
+  } catch (err) {
+    out.className = 'uc-result-error';
+    out.textContent = 'Connection failed: ' + err.message;
+  } finally {
+    button.disabled = false;
+  }
+});
