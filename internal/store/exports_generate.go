@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
@@ -60,16 +60,15 @@ type ExporterConfig struct {
 // the export.identifier setting "objectId" is not applied yet, because
 // run rows do not carry the users' Entra object ids.
 type Exporter struct {
-	s        *Store
-	batch    int
-	chunk    int
-	rangeIDs int64 // id span of one audit range query (tests shrink it)
-	log      *slog.Logger
+	s     *Store
+	batch int
+	chunk int
+	log   *slog.Logger
 }
 
 // NewExporter returns an Exporter that reads and writes through s.
 func NewExporter(s *Store, cfg ExporterConfig) *Exporter {
-	e := &Exporter{s: s, batch: cfg.BatchSize, chunk: cfg.ChunkSize, rangeIDs: auditRangeIDs, log: cfg.Logger}
+	e := &Exporter{s: s, batch: cfg.BatchSize, chunk: cfg.ChunkSize, log: cfg.Logger}
 	if e.batch <= 0 {
 		e.batch = DefaultExportBatchSize
 	}
@@ -683,14 +682,43 @@ func (g *generation) writeAudit(ctx context.Context) (int64, error) {
 	}
 	defer stmt.Close()
 
-	total, err := g.readAudit(ctx, stmt, func(u *cleanup.AffectedUser) error {
-		if err := csvOut.Write(*u); err != nil {
-			return err
+	// Two goroutines share the work: this one reads and converts rows,
+	// the other formats them into both files (whose chunks a third one
+	// stores), so the database driver and the writers overlap.
+	batches := make([]auditBatch, auditBatches)
+	free := make(chan *auditBatch, auditBatches)
+	for i := range batches {
+		batches[i].users = make([]cleanup.AffectedUser, auditBatchRows)
+		for j := range batches[i].users {
+			batches[i].users[j].LastActive = make(map[string]time.Time, 4)
 		}
-		return jsonOut.Write(*u)
-	})
-	if err != nil {
+		free <- &batches[i]
+	}
+	full := make(chan *auditBatch, auditBatches)
+	var failed atomic.Bool
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range full {
+			for i := 0; i < b.n && err == nil; i++ {
+				if err = csvOut.Write(b.users[i]); err == nil {
+					err = jsonOut.Write(b.users[i])
+				}
+			}
+			if err != nil {
+				failed.Store(true)
+			}
+			free <- b
+		}
+		written <- err
+	}()
+	total, readErr := g.readAudit(ctx, stmt, free, full, &failed)
+	close(full)
+	if err := <-written; err != nil {
 		return 0, err
+	}
+	if readErr != nil {
+		return 0, readErr
 	}
 	if err := csvOut.Close(); err != nil {
 		return 0, err
@@ -712,28 +740,38 @@ func (g *generation) writeAudit(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// Audit read sizes: reading goroutines, id span of one range query (and
-// so the most rows a batch holds) and batches in flight per reader.
+// Audit pipeline sizes: batches in flight and rows per batch.
 const (
-	auditReaders  = 2
-	auditRangeIDs = 4096
-	auditInFlight = 2
+	auditBatches   = 4
+	auditBatchRows = 256
 )
 
-// auditBatch is the rows of one id range, converted by a reader.
+// auditBatch is a batch of converted rows handed to the writing goroutine.
 type auditBatch struct {
 	users []cleanup.AffectedUser
 	n     int
-	err   error
 }
 
-// readAudit passes all the run's rows to write in id order. The run's id
-// span is cut into ranges of auditRangeIDs ids; auditReaders goroutines
-// each read every auditReaders-th range on a connection of their own and
-// convert its rows, while this goroutine writes the ranges in order. So
-// the database driver, which costs most, uses more than one core, and
-// memory stays bounded by the batches in flight.
-func (g *generation) readAudit(ctx context.Context, stmt *sql.Stmt, write func(*cleanup.AffectedUser) error) (int64, error) {
+// readAudit reads all the run's rows in id order in keyset batches,
+// converts them into batches taken from free and sends those to full. It
+// stops early when failed is set (the writer gave up).
+func (g *generation) readAudit(ctx context.Context, stmt *sql.Stmt, free <-chan *auditBatch, full chan<- *auditBatch, failed *atomic.Bool) (int64, error) {
+	sc := newAuditScanner(g.run.id, g.run.dryRun)
+	var (
+		lastID int64
+		total  int64
+		b      *auditBatch
+	)
+	send := func() {
+		if b != nil && b.n > 0 {
+			full <- b
+			b = nil
+		}
+	}
+	defer send()
+	// The run's rows lie between its first and last id; reading that id
+	// range in order walks the table once instead of looking every row up
+	// from an index.
 	var first, last sql.NullInt64
 	if err := g.e.s.sqlDB.QueryRowContext(ctx, g.e.s.rebind(`SELECT MIN(id), MAX(id) FROM run_users WHERE run_id = ?`), g.run.id).Scan(&first, &last); err != nil {
 		return 0, fmt.Errorf("store: audit rows of run %d: %w", g.run.id, err)
@@ -741,96 +779,41 @@ func (g *generation) readAudit(ctx context.Context, stmt *sql.Stmt, write func(*
 	if !first.Valid {
 		return 0, nil
 	}
-	lo := first.Int64 - 1
-	span := g.e.rangeIDs
-	ranges := int((last.Int64 - lo + span - 1) / span)
-	readers := min(auditReaders, ranges)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := make([]chan *auditBatch, readers)
-	free := make([]chan *auditBatch, readers)
-	var wg sync.WaitGroup
-	for r := range readers {
-		out[r] = make(chan *auditBatch, auditInFlight)
-		free[r] = make(chan *auditBatch, auditInFlight)
-		for range auditInFlight {
-			b := &auditBatch{users: make([]cleanup.AffectedUser, span)}
-			for j := range b.users {
-				b.users[j].LastActive = make(map[string]time.Time, 4)
+	lastID = first.Int64 - 1
+	for !failed.Load() {
+		rows, err := stmt.QueryContext(ctx, lastID, last.Int64, g.run.id, g.run.clientKey, g.e.batch)
+		if err != nil {
+			return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+		}
+		n := 0
+		for rows.Next() {
+			if b == nil {
+				b = <-free
+				b.n = 0
 			}
-			free[r] <- b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(out[r])
-			sc := newAuditScanner(g.run.id, g.run.dryRun)
-			for k := r; k < ranges; k += readers {
-				var b *auditBatch
-				select {
-				case b = <-free[r]:
-				case <-ctx.Done():
-					return
-				}
-				from := lo + int64(k)*span
-				b.n, b.err = g.readAuditRange(ctx, stmt, sc, b.users, from, min(from+span, last.Int64))
-				select {
-				case out[r] <- b:
-				case <-ctx.Done():
-					return
-				}
-				if b.err != nil {
-					return
-				}
+			u := &b.users[b.n]
+			if err := sc.scan(rows, u); err != nil {
+				rows.Close()
+				return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
 			}
-		}()
-	}
-	defer wg.Wait() // after cancel (deferred later, runs first)
-	defer cancel()
-
-	var total int64
-	for k := range ranges {
-		r := k % readers
-		b, ok := <-out[r]
-		if !ok {
-			return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, ctx.Err())
-		}
-		if b.err != nil {
-			return total, b.err
-		}
-		for i := range b.n {
-			if err := write(&b.users[i]); err != nil {
-				return total, err
+			b.n++
+			lastID = u.ID
+			n++
+			if b.n == len(b.users) {
+				send()
 			}
 		}
-		total += int64(b.n)
-		free[r] <- b
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return total, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
+		}
+		total += int64(n)
+		if n < g.e.batch {
+			break
+		}
 	}
 	return total, nil
-}
-
-// readAuditRange reads the run's rows with from < id <= to into users.
-func (g *generation) readAuditRange(ctx context.Context, stmt *sql.Stmt, sc *auditScanner, users []cleanup.AffectedUser, from, to int64) (int, error) {
-	rows, err := stmt.QueryContext(ctx, from, to, g.run.id, g.run.clientKey, len(users))
-	if err != nil {
-		return 0, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		if n == len(users) {
-			return n, fmt.Errorf("store: read audit rows of run %d: more than %d rows in an id range", g.run.id, len(users))
-		}
-		if err := sc.scan(rows, &users[n]); err != nil {
-			return n, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("store: read audit rows of run %d: %w", g.run.id, err)
-	}
-	return n, nil
 }
 
 // writeBundle writes the ZIP of the run's Entra files, when there are any.

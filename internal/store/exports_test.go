@@ -644,9 +644,7 @@ func TestGenerateRunExportsManyRows(t *testing.T) {
 		users[i] = testRunUser{email: fmt.Sprintf("u%04d@x.com", (i*7919)%n), group: fmt.Sprintf("g%d", i%3), groupName: fmt.Sprintf("G%d", i%3), synced: true}
 	}
 	insertRunUsers(t, s, "tenant-a", runID, users)
-	e := NewExporter(s, ExporterConfig{BatchSize: 97, ChunkSize: 1000})
-	e.rangeIDs = 37 // many audit ranges over both readers
-	if err := e.GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+	if err := NewExporter(s, ExporterConfig{BatchSize: 97, ChunkSize: 1000}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -750,9 +748,7 @@ func TestGenerateRunExportsInterleavedRuns(t *testing.T) {
 				id     int64
 				prefix string
 			}{{"tenant-a", runA, "a"}, {"tenant-b", runB, "b"}} {
-				e := NewExporter(s, ExporterConfig{BatchSize: 7})
-				e.rangeIDs = 5 // ranges with gaps where the other run's rows are
-				if err := e.GenerateRunExports(ctx, run.key, run.id); err != nil {
+				if err := NewExporter(s, ExporterConfig{BatchSize: 7}).GenerateRunExports(ctx, run.key, run.id); err != nil {
 					t.Fatal(err)
 				}
 				got, err := s.RunExports(ctx, run.key, run.id)
@@ -896,9 +892,7 @@ func TestGenerateRunExportsFailsCleanly(t *testing.T) {
 	}
 	users[150].lastActive = `{"jira":42}`
 	insertRunUsers(t, s, "tenant-a", runID, users)
-	e := NewExporter(s, ExporterConfig{BatchSize: 16})
-	e.rangeIDs = 10
-	err := e.GenerateRunExports(ctx, "tenant-a", runID)
+	err := NewExporter(s, ExporterConfig{BatchSize: 16}).GenerateRunExports(ctx, "tenant-a", runID)
 	if err == nil || !strings.Contains(err.Error(), "last_active") {
 		t.Fatalf("GenerateRunExports error = %v, want the unreadable last_active", err)
 	}
