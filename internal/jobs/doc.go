@@ -4,7 +4,7 @@
 // PostgreSQL (a pgx pool from the same URL) with riverdatabasesql for
 // inserts inside the store's transactions.
 //
-// Two job kinds exist:
+// Three job kinds exist:
 //
 //   - run_step {clientKey, runID}: one bounded step of a cleanup run
 //     (cleanup.Engine.Step). The step commits its progress and, in the same
@@ -17,6 +17,14 @@
 //     cleanups — the UNIQUE(cleanup_id, scheduled_for) constraint makes a
 //     second run for the same time impossible anyway — and re-enqueues
 //     runs that stalled (no progress for the rescue period, lease expired).
+//   - run_follow_up {clientKey, runID}: inserted with ScheduledAt in the
+//     transaction that finishes a run that removed or exported users, due
+//     FollowUpAfterMinutes later (the identity provider's next provisioning
+//     cycle); it re-reads their groups and records who still has access.
+//
+// The Microsoft Graph client is injected (Connector.NewIdP, an IdPFactory
+// the command builds from GRAPH_API_URL and GRAPH_LOGIN_URL): only
+// internal/entra and the commands import the Graph SDK.
 //
 // On start the runtime enqueues a step for every unfinished run, so a run
 // interrupted by a crash resumes at once instead of waiting for River's
