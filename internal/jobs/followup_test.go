@@ -105,6 +105,16 @@ func TestFollowUp(t *testing.T) {
 			if run.FollowUp.Checked != len(rows) || run.FollowUp.StillPresent != 2 || run.FollowUp.Error != "" {
 				t.Errorf("follow-up %+v, want %d checked and 2 still present", run.FollowUp, len(rows))
 			}
+			// History lists the follow-up with each run.
+			runs, _, err := e.svc.ListRuns(ctx, testClientKey, cleanup.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range runs {
+				if want := r.ID == runID; (r.FollowUp != nil && r.FollowUp.StillPresent == 2) != want {
+					t.Errorf("listed run %d follow-up %+v", r.ID, r.FollowUp)
+				}
+			}
 			yes := true
 			present, total, err := e.svc.GetFollowUpUsers(ctx, testClientKey, runID, &yes, cleanup.Page{})
 			if err != nil {

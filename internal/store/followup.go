@@ -273,3 +273,26 @@ func (c *CleanupStore) runFollowUp(db *gorm.DB, clientKey string, runID int64) (
 	}
 	return r.domain(), nil
 }
+
+// attachFollowUps sets the follow-up of each listed run (one query).
+func (c *CleanupStore) attachFollowUps(db *gorm.DB, clientKey string, runs []cleanup.Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ID
+	}
+	var rows []followUpRow
+	if err := db.Where("client_key = ? AND run_id IN ?", clientKey, ids).Find(&rows).Error; err != nil {
+		return fmt.Errorf("store: run follow-ups: %w", err)
+	}
+	by := make(map[int64]*cleanup.FollowUp, len(rows))
+	for _, r := range rows {
+		by[r.RunID] = r.domain()
+	}
+	for i := range runs {
+		runs[i].FollowUp = by[runs[i].ID]
+	}
+	return nil
+}

@@ -224,6 +224,9 @@ func (c *CleanupStore) Runs(ctx context.Context, clientKey string, p cleanup.Pag
 		}
 		out = append(out, run)
 	}
+	if err := c.attachFollowUps(db, clientKey, out); err != nil { // followup.go
+		return nil, 0, err
+	}
 	return out, int(total), nil
 }
 

@@ -472,7 +472,7 @@ async function loadHistory(offset) {
           h('td', {}, r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
           h('td', {}, formatDate(r.startedAt || r.queuedAt)),
           h('td', {}, r.dryRun ? 'Yes' : 'No'),
-          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status))),
+          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)), followUpNote(r)),
           h('td', { class: 'uc-num' }, String(ct.evaluated || 0)),
           h('td', { class: 'uc-num' }, String(ct.matched || 0)),
           h('td', { class: 'uc-num' }, String(ct.failed || 0)),
@@ -481,6 +481,17 @@ async function loadHistory(offset) {
             h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data')));
       }))),
     pager(offset, runs.length, data, (o) => loadHistory(o)) || '');
+}
+
+// followUpNote shows the re-check after the next provisioning cycle:
+// pending until due, then how many removed users still have access.
+function followUpNote(r) {
+  const f = r.followUp;
+  if (!f) return null;
+  if (!f.checkedAt) return h('p', { class: 'uc-help', dataset: { followUp: 'pending' } }, 'Re-check ' + formatDate(f.dueAt));
+  if (f.error) return h('p', { class: 'uc-help', dataset: { followUp: 'error' } }, 'Re-check failed: ' + f.error);
+  return h('p', { class: 'uc-help', dataset: { followUp: f.stillPresent > 0 ? 'present' : 'clean' } },
+    f.stillPresent > 0 ? f.stillPresent + ' of ' + f.checked + ' still have access' : 'Re-checked: access removed');
 }
 
 function statusTone(s) {
