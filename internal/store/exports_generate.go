@@ -235,8 +235,8 @@ func (g *generation) groups(ctx context.Context) (map[string]*exportGroup, error
 	// The run's tenant was checked in loadRun; run_users of a run all
 	// belong to its tenant, and leaving client_key out keeps these
 	// queries on the covering index.
-	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT DISTINCT group_id FROM run_users`+g.membersIndex()+` WHERE run_id = ? AND action = ?`),
-		g.run.id, cleanup.ActionIdPExport)
+	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT DISTINCT group_id FROM run_users`+g.membersIndex()+` WHERE run_id = ? AND action = ? AND outcome = ?`),
+		g.run.id, cleanup.ActionIdPExport, cleanup.OutcomeExported)
 	if err != nil {
 		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
 	}
@@ -255,13 +255,13 @@ func (g *generation) groups(ctx context.Context) (map[string]*exportGroup, error
 		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
 	}
 	one, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT group_name, identity_provider FROM run_users`+g.membersIndex()+`
-		WHERE run_id = ? AND action = ? AND group_id = ? ORDER BY email_key`+g.collate()+`, id LIMIT 1`))
+		WHERE run_id = ? AND action = ? AND outcome = ? AND group_id = ? ORDER BY email_key`+g.collate()+`, id LIMIT 1`))
 	if err != nil {
 		return nil, fmt.Errorf("store: export groups of run %d: %w", g.run.id, err)
 	}
 	defer one.Close()
 	for _, gr := range list {
-		if err := one.QueryRowContext(ctx, g.run.id, cleanup.ActionIdPExport, gr.id).Scan(&gr.name, &gr.provider); err != nil {
+		if err := one.QueryRowContext(ctx, g.run.id, cleanup.ActionIdPExport, cleanup.OutcomeExported, gr.id).Scan(&gr.name, &gr.provider); err != nil {
 			return nil, fmt.Errorf("store: export group %q of run %d: %w", gr.id, g.run.id, err)
 		}
 		if gr.provider == "" {
@@ -341,14 +341,14 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 	}
 	collate := g.collate()
 	first, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users`+g.membersIndex()+`
-		WHERE run_id = ? AND action = ?
+		WHERE run_id = ? AND action = ? AND outcome = ?
 		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
 	if err != nil {
 		return 0, fmt.Errorf("store: prepare export rows: %w", err)
 	}
 	defer first.Close()
 	next, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users`+g.membersIndex()+`
-		WHERE run_id = ? AND action = ?
+		WHERE run_id = ? AND action = ? AND outcome = ?
 		AND (group_id`+collate+`, email_key`+collate+`, id) > (?, ?, ?)
 		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
 	if err != nil {
@@ -356,7 +356,7 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 	}
 	defer next.Close()
 	after, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT id, group_id, email, email_key FROM run_users`+g.membersIndex()+`
-		WHERE run_id = ? AND action = ? AND group_id`+collate+` > ?
+		WHERE run_id = ? AND action = ? AND outcome = ? AND group_id`+collate+` > ?
 		ORDER BY group_id`+collate+`, email_key`+collate+`, id LIMIT ?`))
 	if err != nil {
 		return 0, fmt.Errorf("store: prepare export rows: %w", err)
@@ -472,12 +472,12 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 		var rows *sql.Rows
 		switch {
 		case !started:
-			rows, err = first.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, g.e.batch)
+			rows, err = first.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, cleanup.OutcomeExported, g.e.batch)
 		case skipRest:
-			rows, err = after.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, lastGrp, g.e.batch)
+			rows, err = after.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, cleanup.OutcomeExported, lastGrp, g.e.batch)
 			skipRest = false
 		default:
-			rows, err = next.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, lastGrp, lastKey, lastID, g.e.batch)
+			rows, err = next.QueryContext(ctx, g.run.id, cleanup.ActionIdPExport, cleanup.OutcomeExported, lastGrp, lastKey, lastID, g.e.batch)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("store: read export rows of run %d: %w", g.run.id, err)
@@ -565,8 +565,8 @@ func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
 // its memory grows with that group only.
 func (g *generation) writeGroupSorted(ctx context.Context, gr *exportGroup, open idpexport.OpenPart) ([]idpexport.Part, error) {
 	s := g.e.s
-	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, email FROM run_users WHERE run_id = ? AND action = ? AND group_id = ? ORDER BY id`),
-		g.run.id, cleanup.ActionIdPExport, gr.id)
+	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, email FROM run_users WHERE run_id = ? AND action = ? AND outcome = ? AND group_id = ? ORDER BY id`),
+		g.run.id, cleanup.ActionIdPExport, cleanup.OutcomeExported, gr.id)
 	if err != nil {
 		return nil, fmt.Errorf("store: read export group %q of run %d: %w", gr.id, g.run.id, err)
 	}

@@ -47,7 +47,7 @@ CREATE TABLE export_files (
 );
 CREATE UNIQUE INDEX export_files_key ON export_files (run_id, kind, group_id, part);
 CREATE INDEX export_files_client_run ON export_files (client_key, run_id);
-CREATE INDEX run_users_export_members ON run_users (run_id, action, group_id, email_key, id, email);
+CREATE INDEX run_users_export_members ON run_users (run_id, action, outcome, group_id, email_key, id, email);
 CREATE TABLE export_chunks (
 	file_id INTEGER NOT NULL REFERENCES export_files (id) ON DELETE CASCADE,
 	seq INTEGER NOT NULL,
@@ -78,7 +78,7 @@ CREATE TABLE export_files (
 );
 CREATE UNIQUE INDEX export_files_key ON export_files (run_id, kind, group_id, part);
 CREATE INDEX export_files_client_run ON export_files (client_key, run_id);
-CREATE INDEX run_users_export_members ON run_users (run_id, action, group_id COLLATE "C", email_key COLLATE "C", id) INCLUDE (email);
+CREATE INDEX run_users_export_members ON run_users (run_id, action, outcome, group_id COLLATE "C", email_key COLLATE "C", id) INCLUDE (email);
 CREATE TABLE export_chunks (
 	file_id BIGINT NOT NULL REFERENCES export_files (id) ON DELETE CASCADE,
 	seq INTEGER NOT NULL,

@@ -76,7 +76,12 @@ func insertRunUsers(tb testing.TB, s *Store, clientKey string, runID int64, user
 			u.action = cleanup.ActionIdPExport
 		}
 		if u.outcome == "" {
+			// The engine settles every exportable row to exported before
+			// it calls the exporter; other rows are still pending.
 			u.outcome = cleanup.OutcomePending
+			if u.action == cleanup.ActionIdPExport {
+				u.outcome = cleanup.OutcomeExported
+			}
 		}
 		if u.lastActive == "" {
 			u.lastActive = `{"jira-software":"2025-01-02T03:04:05Z"}`
@@ -262,7 +267,7 @@ func TestGenerateRunExports(t *testing.T) {
 				"bad,comma@example.com": {"manual", ManualPrefix + idpexport.ProblemSeparator},
 				"":                      {"manual", ManualPrefix + idpexport.ProblemEmpty},
 				"=cmd@example.com":      {"manual", ManualPrefix + idpexport.ProblemFormula},
-				"ext_user_other.org#EXT#@example.onmicrosoft.com": {"pending", "Rerouted to the identity-provider export. " + GuestMessage},
+				"ext_user_other.org#EXT#@example.onmicrosoft.com": {"exported", "Rerouted to the identity-provider export. " + GuestMessage},
 			}
 			if diff := cmp.Diff(wantNotes, notes); diff != "" {
 				t.Errorf("row notes (-want +got):\n%s", diff)
@@ -814,6 +819,10 @@ func TestGenerateRunExportsFromRunStore(t *testing.T) {
 			if err := cs.Commit(ctx, cleanup.Commit{ClientKey: "tenant-a", RunID: runID, Owner: "owner", LeaseUntil: until, Rows: rows}); err != nil {
 				t.Fatal(err)
 			}
+			// As the engine does before exporting.
+			if err := cs.SettleRows(ctx, "tenant-a", runID, "owner", []string{cleanup.ActionIdPExport}, cleanup.OutcomeExported, ""); err != nil {
+				t.Fatal(err)
+			}
 			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 				t.Fatal(err)
 			}
@@ -903,5 +912,50 @@ func TestGenerateRunExportsFailsCleanly(t *testing.T) {
 	var chunks int
 	if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_chunks`).Scan(&chunks); err != nil || chunks != 0 {
 		t.Errorf("%d chunks left behind (%v)", chunks, err)
+	}
+}
+
+// TestGenerateRunExportsOnlyExportedRows pins the rule of cleanup.Exporter:
+// an Entra bulk-remove file carries only rows with action idp-export AND
+// outcome exported. A protected user (site admin, exception) keeps the
+// planned action with outcome skipped, and a row without a configured
+// identity provider is manual: uploading a file with either would remove
+// someone the cleanup promised to spare.
+func TestGenerateRunExportsOnlyExportedRows(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			runID := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+			row := func(email, outcome, reason string) testRunUser {
+				return testRunUser{email: email, group: "g-jira", groupName: "jira-users", synced: true,
+					product: "jira-software", outcome: outcome, reason: reason}
+			}
+			insertRunUsers(t, s, "tenant-a", runID, []testRunUser{
+				row("admin@example.com", cleanup.OutcomeSkipped, "protected: site or organization admin"),
+				row("inactive@example.com", cleanup.OutcomeExported, "inactive for 400 days"),
+				row("spared@example.com", cleanup.OutcomeSkipped, "protected: exception group"),
+				row("noidp@example.com", cleanup.OutcomeManual, "group synced from an identity provider, no identity provider configured"),
+				row("late@example.com", cleanup.OutcomePending, "inactive for 401 days"),
+			})
+			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.RunExports(ctx, "tenant-a", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entra := entraFiles(got.Files)
+			if len(entra) != 1 {
+				t.Fatalf("Entra files = %+v, want one", summarize(entra))
+			}
+			want := "\ufeff" + idpexport.EntraMemberHeader + "\r\ninactive@example.com\r\n"
+			if body := string(readExport(t, s, entra[0])); body != want {
+				t.Errorf("Entra file = %q, want %q", body, want)
+			}
+			if f := fileOfKind(t, got.Files, cleanup.ExportKindAuditCSV); f.Rows != 5 {
+				t.Errorf("audit rows = %d, want all 5 rows", f.Rows)
+			}
+		})
 	}
 }
