@@ -27,6 +27,8 @@ CREATE TABLE tenants (
 	updated_at DATETIME NOT NULL
 );
 CREATE UNIQUE INDEX tenants_client_key ON tenants (client_key);
+CREATE INDEX tenants_installation_id ON tenants (installation_id);
+CREATE INDEX tenants_cloud_id ON tenants (cloud_id);
 `,
 			Postgres: `
 CREATE TABLE tenants (
@@ -47,6 +49,8 @@ CREATE TABLE tenants (
 	updated_at TIMESTAMPTZ NOT NULL
 );
 CREATE UNIQUE INDEX tenants_client_key ON tenants (client_key);
+CREATE INDEX tenants_installation_id ON tenants (installation_id);
+CREATE INDEX tenants_cloud_id ON tenants (cloud_id);
 `,
 		},
 		migrationCleanupTables(),
