@@ -358,12 +358,26 @@ func (w *demoWorld) prefill(ctx context.Context, svc *cleanup.Service, clientKey
 	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
 		return err
 	}
+	// Both connections are tested as an admin's "Test connection" would;
+	// the settings page shows the verdicts. A failure is logged and the
+	// demo goes on.
+	orgOK, entraOK := true, true
 	if _, err := svc.TestConnection(ctx, clientKey); err != nil {
-		// The settings page shows the result too; the demo goes on.
-		log.Warn("demo: the pre-filled connection test failed", "client_key", clientKey, "error", err.Error())
+		orgOK = false
+		log.Warn("demo: the pre-filled Organizations API connection failed its test", "client_key", clientKey, "error", err.Error())
+	}
+	res, err := svc.TestEntraConnection(ctx, clientKey)
+	switch {
+	case err != nil:
+		entraOK = false
+		log.Warn("demo: the pre-filled Microsoft Entra ID connection could not be tested", "client_key", clientKey, "error", err.Error())
+	case !res.OK:
+		entraOK = false
+		log.Warn("demo: the pre-filled Microsoft Entra ID connection failed its test", "client_key", clientKey, "message", res.Message)
 	}
 	log.Info("demo: pre-filled the settings: organization ID and API key of the fake organization, Microsoft Entra ID connection to the fake Graph",
-		"client_key", clientKey, "org_id", in.OrgID, "entra_tenant_id", in.IdentityProvider.Entra.TenantID)
+		"client_key", clientKey, "org_id", in.OrgID, "org_verified", orgOK,
+		"entra_tenant_id", in.IdentityProvider.Entra.TenantID, "entra_verified", entraOK)
 	return nil
 }
 

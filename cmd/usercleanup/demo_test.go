@@ -320,6 +320,11 @@ func TestDemoWalkthrough(t *testing.T) {
 		t.Fatal("seed has no Entra Jira group")
 	}
 
+	// The pre-filled connections passed their tests.
+	if log := d.stderr.String(); strings.Count(log, `"org_verified":true`) != 2 || strings.Count(log, `"entra_verified":true`) != 2 {
+		t.Errorf("the pre-filled connections of both sites are not verified:\n%s", log)
+	}
+
 	// The printed summary names what the demo started.
 	out := d.stdout.String()
 	for _, want := range []string{"Fake Jira site", "Fake Confluence", "Organizations API", "Microsoft Graph", "Install keys", "organization org-0001, 200 accounts", "Pre-filled for the demo"} {
