@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,24 +196,35 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	app.handler = host.Wrap(app.handler)
 
 	return app.serve(ctx, ln, log, func(ctx context.Context) error {
-		for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
-			if err := world.install(ctx, apps[p], demoClientKey(p)); err != nil {
-				return fmt.Errorf("demo: install into the fake %s site: %w", p, err)
-			}
-			log.Info("demo: installed the app through the signed install", "product", string(p),
-				"client_key", demoClientKey(p), "site", world.cloud.Site(p).BaseURL())
+		err := world.ready(ctx, app, apps, stdout, baseURL, opts, log)
+		if err != nil && ctx.Err() != nil {
+			return nil // Ctrl-C while starting: a clean stop
 		}
-		for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
-			if err := world.prefill(ctx, app.jobs.Service(), demoClientKey(p), log); err != nil {
-				return fmt.Errorf("demo: settings of the %s site: %w", p, err)
-			}
-		}
-		world.announce(stdout, baseURL, opts)
-		log.Info("demo ready", "url", baseURL+"/", "users", opts.Users, "org_id", world.cloud.OrgID(),
-			"jira_site", world.cloud.Site(connect.Jira).BaseURL(), "confluence_site", world.cloud.Site(connect.Confluence).BaseURL(),
-			"organizations_api", world.cloud.APIURL(), "graph", world.graph.URL, "install_keys", world.keys.URL)
-		return nil
+		return err
 	})
+}
+
+// ready installs the app into both fake sites, pre-fills the settings and
+// tells the person where to go.
+func (w *demoWorld) ready(ctx context.Context, app *application, apps map[connect.Product]connect.App, stdout io.Writer, baseURL string, opts demoOptions, log *slog.Logger) error {
+	products := []connect.Product{connect.Jira, connect.Confluence}
+	for _, p := range products {
+		if err := w.install(ctx, apps[p], demoClientKey(p)); err != nil {
+			return fmt.Errorf("demo: install into the fake %s site: %w", p, err)
+		}
+		log.Info("demo: installed the app through the signed install", "product", string(p),
+			"client_key", demoClientKey(p), "site", w.cloud.Site(p).BaseURL())
+	}
+	for _, p := range products {
+		if err := w.prefill(ctx, app.jobs.Service(), demoClientKey(p), log); err != nil {
+			return fmt.Errorf("demo: settings of the %s site: %w", p, err)
+		}
+	}
+	w.announce(stdout, baseURL, opts)
+	log.Info("demo ready", "url", baseURL+"/", "users", opts.Users, "org_id", w.cloud.OrgID(),
+		"jira_site", w.cloud.Site(connect.Jira).BaseURL(), "confluence_site", w.cloud.Site(connect.Confluence).BaseURL(),
+		"organizations_api", w.cloud.APIURL(), "graph", w.graph.URL, "install_keys", w.keys.URL)
+	return nil
 }
 
 // resetDemoData deletes the files the demo keeps in dir (database, its
@@ -308,6 +320,18 @@ func (w *demoWorld) close() {
 	w.keys.Close()
 }
 
+// groupsGranting returns the ids of the seeded groups that grant the
+// product.
+func (w *demoWorld) groupsGranting(product string) []string {
+	var ids []string
+	for _, g := range w.cloud.Groups() {
+		if slices.Contains(g.Products, product) {
+			ids = append(ids, g.ID)
+		}
+	}
+	return ids
+}
+
 // hostUsers are the accounts a person can act as on the host page: an
 // organization admin (the default) and a user without admin rights, who
 // sees the pages refuse access.
@@ -353,6 +377,11 @@ func (w *demoWorld) prefill(ctx context.Context, svc *cleanup.Service, clientKey
 	in.IdentityProvider.Provider = cleanup.ProviderEntra
 	in.IdentityProvider.Entra.TenantID = w.graph.TenantID()
 	in.IdentityProvider.Entra.ClientID = w.graph.ClientID()
+	if clientKey == demoClientKey(connect.Confluence) {
+		// Confluence's API does not say which groups grant it, so an admin
+		// declares them; the demo declares the seeded ones.
+		in.LicensingGroups = map[string][]string{cleanup.ProductConfluence: w.groupsGranting(cleanup.ProductConfluence)}
+	}
 	apiKey, graphSecret := cleanup.Secret(demoOrgAPIKey), cleanup.Secret(w.graph.ClientSecret())
 	in.APIKey, in.EntraClientSecret = &apiKey, &graphSecret
 	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
@@ -376,7 +405,7 @@ func (w *demoWorld) prefill(ctx context.Context, svc *cleanup.Service, clientKey
 		log.Warn("demo: the pre-filled Microsoft Entra ID connection failed its test", "client_key", clientKey, "message", res.Message)
 	}
 	log.Info("demo: pre-filled the settings: organization ID and API key of the fake organization, Microsoft Entra ID connection to the fake Graph",
-		"client_key", clientKey, "org_id", in.OrgID, "org_verified", orgOK,
+		"client_key", clientKey, "org_id", in.OrgID, "org_verified", orgOK, "declared_licensing_groups", in.LicensingGroups,
 		"entra_tenant_id", in.IdentityProvider.Entra.TenantID, "entra_verified", entraOK)
 	return nil
 }

@@ -431,6 +431,13 @@ func TestDemoWalkthrough(t *testing.T) {
 	// The Confluence site is one click away, on the same page of its own.
 	p.click("", `.host-top nav a[href*="product=confluence"]`)
 	p.wait("Confluence's Scheduling and cleanup", appFrame, `location.pathname === '/confluence/admin/cleanup' && document.querySelector('#schedules .uc-state-empty') !== null`)
+	// Its licensing groups are declared for the demo: the form offers them.
+	conf, ok := seed.GroupByName(atlassiantest.GroupEntraConfluence)
+	if !ok {
+		t.Fatal("seed has no Entra Confluence group")
+	}
+	p.click(appFrame, "#add-schedule")
+	p.wait("Confluence's licensing groups in the form", appFrame, `document.getElementById('sched-lic-`+conf.ID+`') !== null`)
 
 	// Acting as the account without admin rights, the pages refuse.
 	eval[bool](p, "", `(document.getElementById('host-user').selectedIndex = 1, true)`)
