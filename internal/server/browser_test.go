@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -944,7 +945,13 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	if n := evalJS[int](t, d, `document.querySelectorAll('a.uc-download').length`); n != 2 {
 		t.Errorf("audit downloads = %d, want CSV and JSON", n)
 	}
-	act(t, d, "escape", chromedp.SendKeys(chromedp.ID("close-dialog"), kb.Escape))
+	// Only the key press: the dialog closes on it, so its frame is gone
+	// before a key release could be delivered (SendKeys would fail then).
+	act(t, d, "escape", chromedp.Focus(chromedp.ID("close-dialog")), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{
+			Type: input.DispatchKeyEventTypeRawKeyDown, Key: "Escape", Code: "Escape", WindowsVirtualKeyCode: 27, NativeVirtualKeyCode: 27})
+		return err
+	}))
 	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
 	waitJS(t, f, "focus back on Export data", `document.activeElement && document.activeElement.dataset.export !== undefined`)
 }
