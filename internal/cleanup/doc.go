@@ -54,6 +54,19 @@
 // routed to the identity provider (ActionIdPExport or ActionIdPRemove) or,
 // without one, marked for manual action with the reason.
 //
+// Direct removal in Microsoft Entra ID (Definition.EntraMode direct) goes
+// through the IdentityProvider interface: per group, find the Entra group
+// (mapping or same name; unchangeable groups make the rows manual with the
+// reason), resolve the users by e-mail (guests to their object ids),
+// remove them in batches and record each outcome. A row the identity
+// provider refused goes to the bulk-remove file instead (ActionIdPExport),
+// so the export still covers everything not removed. After a crash, rows
+// marked attempted are checked against one member listing of the group
+// before anything is sent again. When a run finishes, a follow-up
+// (FollowUp, Service.CheckFollowUp) is scheduled after the identity
+// provider's next provisioning cycle to report which removed or exported
+// users still have access.
+//
 // Errors are *Error values with a Kind (errors.go) that the HTTP layer maps
 // to status codes; validation errors are FieldErrors.
 //
