@@ -1038,9 +1038,6 @@ func (s *step) removeInIdP(ctx context.Context, rows []PendingRow) ([]RowOutcome
 		for _, left := range rowOf {
 			out = append(out, export(left, why)...)
 		}
-		if err != nil {
-			return out, err
-		}
 	}
 	return out, nil
 }

@@ -461,3 +461,47 @@ func TestEngineEntraCrashMidBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineEntraDirectRefusedMidCall: Graph refuses (not throttling) part
+// way through the removals of a group: what was removed is done, the rest
+// goes to the bulk-remove file, and the run still succeeds.
+func TestEngineEntraDirectRefusedMidCall(t *testing.T) {
+	ctx := context.Background()
+	e := newEntraEnv(t, 1000, cleanup.IdPGroup{})
+	runID := e.startDirect(t, false)
+	e.idp.mu.Lock()
+	e.idp.afterBatch = func(n int) error {
+		if n == 2 {
+			return &cleanup.Error{Kind: cleanup.KindForbidden, Message: "Insufficient privileges to complete the operation."}
+		}
+		return nil
+	}
+	e.idp.mu.Unlock()
+	clock := &tickingClock{t: testNow.Add(time.Minute), step: time.Millisecond}
+	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: e.cs, Connector: e.conn, Now: clock.Now,
+		StepBudget: time.Hour, LeaseFor: time.Hour, PageSize: 50, ApplyBatch: 45})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive(t, en, runID)
+	done, exported := 0, 0
+	for _, r := range allRows(t, e.svc, runID, cleanup.RunUserFilter{}) {
+		switch {
+		case protectedRow(r) || e.byEmail[r.Email] == "":
+		case r.Action == cleanup.ActionIdPRemove && r.Outcome == cleanup.OutcomeDone:
+			done++
+		case r.Action == cleanup.ActionIdPExport && r.Outcome == cleanup.OutcomeExported &&
+			r.Message == "direct removal failed (Insufficient privileges to complete the operation.): exported to the group's bulk-remove file":
+			exported++
+		default:
+			t.Errorf("row %s: %s %s %q", r.Email, r.Action, r.Outcome, r.Message)
+		}
+	}
+	run, err := e.svc.GetRun(ctx, testClientKey, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done == 0 || exported == 0 || run.Status != cleanup.RunSucceeded || run.Counts.ExportedForIdP != exported {
+		t.Errorf("%d done, %d exported, run %s %+v", done, exported, run.Status, run.Counts)
+	}
+}
