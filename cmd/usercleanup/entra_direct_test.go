@@ -195,3 +195,82 @@ func TestEntraDirectEndToEnd(t *testing.T) {
 		t.Errorf("Atlassian changed: %+v", cloud.Calls())
 	}
 }
+
+// TestEntraConnectionMessages: "Test connection" through serve's wiring
+// against the Graph fake records a message that says what is wrong for
+// each failure, and the verified time when it works.
+func TestEntraConnectionMessages(t *testing.T) {
+	ctx := context.Background()
+	cipher, err := store.NewCipher(make([]byte, store.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(t.TempDir(), "app.db"), Cipher: cipher})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	cloud := atlassiantest.New(atlassiantest.Options{Seed: 1, Users: 10})
+	t.Cleanup(cloud.Close)
+	const clientKey = "entra-test"
+	if err := st.SaveTenant(ctx, cloud.Site(connect.Jira).Install("com.example.usercleanup", clientKey, "shared-secret-of-the-entra-test-tenant-0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	cs := st.Cleanups(nil)
+
+	for _, tc := range []struct {
+		name    string
+		roles   []string // nil: the fake's default (both permissions)
+		tenant  string   // "" : the fake's
+		secret  string   // "" : the fake's
+		wantMsg string   // substring; "" = works
+	}{
+		{name: "works"},
+		{name: "wrong tenant", tenant: "99999999-9999-4999-8999-999999999999", wantMsg: "does not know this directory (tenant) ID"},
+		{name: "wrong secret", secret: "not-the-secret", wantMsg: "the client secret is wrong"},
+		{name: "no admin consent", roles: []string{}, wantMsg: "no application permissions with admin consent"},
+		{name: "missing permission", roles: []string{"User.Read.All"}, wantMsg: "lacks the application permission GroupMember.ReadWrite.All"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			graph := entratest.NewServer(entratest.Options{Roles: tc.roles})
+			t.Cleanup(graph.Close)
+			conn := &jobs.Connector{Tenants: st, Credentials: cs,
+				Atlassian: atlassian.Options{OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL()},
+				NewIdP:    newGraphClients(graphConfig{APIURL: graph.URL, LoginURL: graph.URL}, graph.Client(), nil).IdP,
+			}
+			svc, err := cleanup.NewService(cs, conn, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
+			in.IdentityProvider.Provider = cleanup.ProviderEntra
+			in.IdentityProvider.Entra.TenantID = graph.TenantID()
+			if tc.tenant != "" {
+				in.IdentityProvider.Entra.TenantID = tc.tenant
+			}
+			in.IdentityProvider.Entra.ClientID = graph.ClientID()
+			secret := cleanup.Secret(graph.ClientSecret())
+			if tc.secret != "" {
+				secret = cleanup.Secret(tc.secret)
+			}
+			in.EntraClientSecret = &secret
+			if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
+				t.Fatal(err)
+			}
+			res, err := svc.TestEntraConnection(ctx, clientKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != (tc.wantMsg == "") || !strings.Contains(res.Message, tc.wantMsg) {
+				t.Errorf("got ok=%v %q, want a message with %q", res.OK, res.Message, tc.wantMsg)
+			}
+			e := res.Settings.IdentityProvider.Entra
+			if (e.VerifiedAt != nil) != res.OK || e.LastTestNote != res.Message {
+				t.Errorf("recorded %+v", e)
+			}
+			if strings.Contains(res.Message, string(secret)) {
+				t.Error("the message contains the secret")
+			}
+		})
+	}
+}
