@@ -10,8 +10,8 @@ import (
 )
 
 // EntraService is the Microsoft Entra ID part of the cleanup service
-// (*cleanup.Service): the connection test and the group mapping. The
-// routes exist when Config.Cleanup implements it.
+// (*cleanup.Service): the connection test, the group mapping and the runs'
+// follow-up verdicts. The routes exist when Config.Cleanup implements it.
 type EntraService interface {
 	TestEntraConnection(ctx context.Context, clientKey string) (cleanup.EntraTest, error)
 	EntraMappings(ctx context.Context, clientKey string) (cleanup.EntraMappingReport, error)

@@ -239,3 +239,18 @@ func TestFollowUpUsersValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestEntraRoutesNeedAnAdminToken: the Entra routes sit behind the API's
+// authentication like every other API route.
+func TestEntraRoutesNeedAnAdminToken(t *testing.T) {
+	e := newCleanupEnv(t)
+	for _, r := range []struct{ method, path string }{
+		{http.MethodPost, "/jira/api/settings/test-entra"},
+		{http.MethodGet, "/jira/api/entra/mapping"},
+		{http.MethodGet, "/jira/api/runs/1/follow-up/users"},
+	} {
+		if got := do(t, r.method, e.url+r.path, http.Header{}, strings.NewReader("")); got.status != http.StatusUnauthorized {
+			t.Errorf("%s %s without a token: %d, want 401", r.method, r.path, got.status)
+		}
+	}
+}
