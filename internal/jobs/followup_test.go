@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,5 +157,47 @@ func waitRun(t *testing.T, e *env, runID int64, ok func(cleanup.Run) bool) clean
 			t.Fatalf("run %d: condition not met: %s %+v", runID, r.Status, r.FollowUp)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestFollowUpCannotCheck: when the organization API key was removed since
+// the run, the follow-up records why it could not check instead of
+// failing forever.
+func TestFollowUpCannotCheck(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
+	e := newEnv(t, st, atlassiantest.Options{Seed: 9, Users: 60}, cleanup.SettingsInput{})
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.Manual, d.DaysInactive = "remove", cleanup.ActionRemoveProductAccess, true, 30
+	d.LicensingGroupIDs = []string{e.groupID(t, atlassiantest.GroupJiraSoftware)}
+	c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID, err := e.svc.StartRun(ctx, testClientKey, c.ID, false, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive(t, e.engine(t, time.Millisecond, nil), runID)
+	set, err := e.svc.GetSettings(ctx, testClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := cleanup.Secret("")
+	if _, err := e.svc.SaveSettings(ctx, testClientKey, cleanup.SettingsInput{Settings: set, APIKey: &none}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.CheckFollowUp(ctx, testClientKey, runID); err != nil {
+		t.Fatal(err)
+	}
+	run, err := e.svc.GetRun(ctx, testClientKey, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := run.FollowUp; f == nil || f.CheckedAt == nil || f.Checked != 0 || !strings.HasPrefix(f.Error, "the follow-up could not read the organization: ") {
+		t.Errorf("follow-up %+v", f)
+	}
+	if err := e.svc.CheckFollowUp(ctx, "other-tenant", runID); cleanup.KindOf(err) != cleanup.KindNotFound {
+		t.Errorf("another tenant's run: %v", err)
 	}
 }
