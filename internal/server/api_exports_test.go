@@ -145,9 +145,11 @@ func (x *exportEnv) addRun(t testing.TB, clientKey string, dryRun, finished bool
 	for group, list := range emails {
 		for _, em := range list {
 			i++
+			// Outcome exported: the engine settles exportable rows before it
+			// calls the exporter, which writes only those.
 			_, err := db.ExecContext(ctx, `INSERT INTO run_users (run_id, client_key, account_id, name, email, group_id, group_name,
 				group_synced, identity_provider, action, outcome, email_key, created_at, updated_at)
-				VALUES (?, ?, ?, 'User', ?, ?, ?, 1, 'entra', 'idp-export', 'pending', lower(trim(?)), ?, ?)`,
+				VALUES (?, ?, ?, 'User', ?, ?, ?, 1, 'entra', 'idp-export', 'exported', lower(trim(?)), ?, ?)`,
 				runID, clientKey, fmt.Sprintf("acc-%d", i), em, "id-"+group, group, em, at, at)
 			if err != nil {
 				t.Fatalf("insert run user: %v", err)
