@@ -21,8 +21,9 @@ type jobsConfig struct {
 	RescueAfter   time.Duration // JOB_RESCUE_AFTER (default 5m)
 	ScheduleEvery time.Duration // JOB_SCHEDULE_EVERY (default 30s)
 	// AtlassianAPIURL is the Organizations and User management API base
-	// (ATLASSIAN_API_URL, default https://api.atlassian.com); tests and
-	// demos point it at a fake.
+	// (ORG_API_URL, default https://api.atlassian.com); tests and demos
+	// point it at a fake. The org API key is sent to it, so it must be
+	// https unless the host is the loopback.
 	AtlassianAPIURL string
 	// Graph holds the Microsoft Graph endpoints (GRAPH_API_URL,
 	// GRAPH_LOGIN_URL).
@@ -59,11 +60,14 @@ func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
 		}
 		*d.dst = v
 	}
-	if raw := strings.TrimSpace(getenv("ATLASSIAN_API_URL")); raw != "" {
+	if raw := strings.TrimSpace(getenv("ORG_API_URL")); raw != "" {
 		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			errs = append(errs, badVar("ATLASSIAN_API_URL", "must be an http(s) URL without credentials"))
-		} else {
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil:
+			errs = append(errs, badVar("ORG_API_URL", "must be an https URL without credentials"))
+		case u.Scheme == "http" && !isLocalHost(u.Hostname()):
+			errs = append(errs, badVar("ORG_API_URL", "must use https (the organization API key is sent to it); http is allowed for localhost and 127.0.0.1 only"))
+		default:
 			c.AtlassianAPIURL = strings.TrimSuffix(u.String(), "/")
 		}
 	}
