@@ -36,9 +36,9 @@ func TestBrowserEntraConnection(t *testing.T) {
 	setValue(t, f, "entraTenantId", entraTenant)
 	setValue(t, f, "entraClientId", entraClient)
 	setValue(t, f, "entraClientSecret", entraSecret)
-	act(t, f, "test before saving", chromedp.Click(chromedp.ID("test-entra")))
+	act(t, f, "test before saving", press(chromedp.ID("test-entra")))
 	waitJS(t, f, "save first", `document.getElementById('entra-test-result').textContent.startsWith('Save the settings first')`)
-	act(t, f, "save settings", chromedp.Click(chromedp.ID("save")))
+	act(t, f, "save settings", press(chromedp.ID("save")))
 	waitJS(t, f, "mapping checked", `document.querySelector('#entra-mapping tr[data-group="`+jira.ID+`"][data-status="found"]') !== null`)
 	if got := evalJS[string](t, f, `document.getElementById('entraClientSecret').value + '|' + document.getElementById('entraClientSecret').placeholder`); got != "|•••••••• (stored)" {
 		t.Errorf("secret field after save = %q, want empty with the stored placeholder", got)
@@ -51,17 +51,17 @@ func TestBrowserEntraConnection(t *testing.T) {
 	dir.mu.Lock()
 	dir.testErr = &cleanup.Error{Kind: cleanup.KindForbidden, Message: "the app registration lacks GroupMember.ReadWrite.All: add it and grant admin consent"}
 	dir.mu.Unlock()
-	act(t, f, "test entra (fails)", chromedp.Click(chromedp.ID("test-entra")))
+	act(t, f, "test entra (fails)", press(chromedp.ID("test-entra")))
 	waitJS(t, f, "failure message", `document.getElementById('entra-test-result').textContent === 'Connection failed: the app registration lacks GroupMember.ReadWrite.All: add it and grant admin consent'`)
 	dir.mu.Lock()
 	dir.testErr = nil
 	dir.mu.Unlock()
-	act(t, f, "test entra", chromedp.Click(chromedp.ID("test-entra")))
+	act(t, f, "test entra", press(chromedp.ID("test-entra")))
 	waitJS(t, f, "connected", `document.getElementById('entra-test-result').className === 'uc-result-ok'`)
 
 	// Map the group to an on-premises synced group: saved, and flagged.
 	setValue(t, f, "entra-map-"+jira.ID, "g-onprem")
-	act(t, f, "save mapping", chromedp.Click(chromedp.ID("save")))
+	act(t, f, "save mapping", press(chromedp.ID("save")))
 	waitJS(t, f, "unchangeable", `document.querySelector('#entra-mapping tr[data-group="`+jira.ID+`"][data-status="unchangeable"]') !== null`)
 	var set cleanup.Settings
 	e.apiGet(t, p, "/settings", &set)
@@ -74,7 +74,7 @@ func TestBrowserEntraConnection(t *testing.T) {
 	e.open(t, ctx, p, "cleanup", e.admin)
 	f = e.frame(t, ctx, "/jira/admin/cleanup")
 	waitJS(t, f, "schedules", `document.querySelector('#schedules .uc-state-empty') !== null`)
-	act(t, f, "add schedule", chromedp.Click(chromedp.ID("add-schedule")))
+	act(t, f, "add schedule", press(chromedp.ID("add-schedule")))
 	waitJS(t, f, "creation form", `document.getElementById('sched-form') !== null`)
 	if !evalJS[bool](t, f, `(() => { const o = [...document.getElementById('sched-entraMode').options].find(o => o.value === 'direct'); return !!o && !o.disabled; })()`) {
 		t.Error("the direct Entra mode is not offered with a connection")

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -593,6 +594,26 @@ func act(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	}
 }
 
+// press activates a control the way a keyboard user does: it waits until
+// the control is visible and enabled, focuses it and lets the page click it.
+// A mouse click at the control's coordinates can land beside it on a loaded
+// machine while the host is still resizing the frame; the handlers under
+// test are the same either way.
+func press[S chromedp.Selectable](sel S) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(sel),
+		chromedp.WaitEnabled(sel),
+		chromedp.Focus(sel),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			clicked, err := chromedp.Evaluate[bool](`(() => { const el = document.activeElement; if (!el || el === document.body) return false; el.click(); return true; })()`)(ctx, t)
+			if err == nil && !clicked {
+				err = errors.New("no focused control to click")
+			}
+			return err
+		}),
+	)
+}
+
 // setValue replaces an input's value as a user would: focus, select all,
 // type.
 func setValue(t *testing.T, ctx context.Context, id, value string) {
@@ -631,19 +652,19 @@ func TestBrowserAdminFlow(t *testing.T) {
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('provider'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
-	act(t, f, "save settings", chromedp.Click(chromedp.ID("save")))
+	act(t, f, "save settings", press(chromedp.ID("save")))
 	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Settings saved'))`)
 	waitJS(t, f, "licensing groups of jira-software", `document.getElementById('prov-jira-software') !== null`)
 
 	// Test connection with the stored key.
-	act(t, f, "test connection", chromedp.Click(chromedp.ID("test-connection")))
+	act(t, f, "test connection", press(chromedp.ID("test-connection")))
 	waitJS(t, f, "connection result", `document.getElementById('test-result').className === 'uc-result-ok'`)
 
 	// "Is user provisioning enabled?" for Jira Software, saved and persisted.
 	if evalJS[bool](t, f, `document.getElementById('prov-jira-software').checked`) {
 		t.Fatal("provisioning already enabled before the toggle")
 	}
-	act(t, f, "toggle provisioning", chromedp.Click(chromedp.ID("prov-jira-software")), chromedp.Click(chromedp.ID("save")))
+	act(t, f, "toggle provisioning", press(chromedp.ID("prov-jira-software")), press(chromedp.ID("save")))
 	waitJS(t, f, "synced via provisioning", `[...document.querySelectorAll('[data-product="jira-software"] [data-source="provisioning"]')].length > 0`)
 	var set cleanup.Settings
 	e.apiGet(t, p, "/settings", &set)
@@ -655,7 +676,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	// Bad input: the field is named next to it and nothing is saved.
 	setValue(t, f, "activeDays", "0")
 	setValue(t, f, "orgId", "changed-org")
-	act(t, f, "save invalid", chromedp.Click(chromedp.ID("save")))
+	act(t, f, "save invalid", press(chromedp.ID("save")))
 	waitJS(t, f, "field error", `document.querySelector('[data-error-for="activity.activeDays"]') !== null`)
 	if got := evalJS[string](t, f, `document.getElementById('activeDays').closest('.uc-field').querySelector('.uc-field-error').textContent`); !strings.Contains(got, "between 1 and") {
 		t.Errorf("activeDays error = %q", got)
@@ -677,7 +698,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	e.open(t, ctx, p, "cleanup", e.admin)
 	f = e.frame(t, ctx, "/jira/admin/cleanup")
 	waitJS(t, f, "schedules", `document.querySelector('#schedules .uc-state-empty') !== null`)
-	act(t, f, "add schedule", chromedp.Click(chromedp.ID("add-schedule")))
+	act(t, f, "add schedule", press(chromedp.ID("add-schedule")))
 	waitJS(t, f, "creation form", `document.getElementById('sched-form') !== null`)
 	if got := evalJS[string](t, f, unlabelledJS); got != "" {
 		t.Errorf("form controls without a label: %s", got)
@@ -686,15 +707,15 @@ func TestBrowserAdminFlow(t *testing.T) {
 		t.Fatal(`the form lacks "Microsoft Entra ID action" with an identity provider configured`)
 	}
 	setValue(t, f, "sched-name", "Entra leavers")
-	act(t, f, "choose group", chromedp.Click(chromedp.ID("sched-lic-"+entraGroup.ID)))
+	act(t, f, "choose group", press(chromedp.ID("sched-lic-"+entraGroup.ID)))
 	setValue(t, f, "sched-days", "30")
-	act(t, f, "never active", chromedp.Click(chromedp.ID("sched-never")))
+	act(t, f, "never active", press(chromedp.ID("sched-never")))
 	setValue(t, f, "sched-minAge", "0")
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('sched-action'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
 	waitJS(t, f, "next cleanup preview", `document.getElementById('sched-next').textContent.startsWith('Next cleanup: ') && !document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
 	preview := evalJS[string](t, f, `document.getElementById('sched-next').dataset.next`)
 	screenshot(t, ctx, f, "form")
-	act(t, f, "create schedule", chromedp.Click(chromedp.ID("save-schedule")))
+	act(t, f, "create schedule", press(chromedp.ID("save-schedule")))
 	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
 	row := evalJS[string](t, f, `document.querySelector('#schedules-table tbody tr').innerText`)
 	for _, want := range []string{"Entra leavers", "Microsoft Entra ID action"} {
@@ -717,7 +738,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	}
 
 	// The active switch pauses the schedule (a versioned update).
-	act(t, f, "pause", chromedp.Click(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
+	act(t, f, "pause", press(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
 	waitJS(t, ctx, "paused flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Schedule paused'))`)
 	var paused cleanup.Cleanup
 	e.apiGet(t, p, fmt.Sprintf("/cleanups/%d", created.ID), &paused)
@@ -725,20 +746,20 @@ func TestBrowserAdminFlow(t *testing.T) {
 		t.Errorf("after the switch: active %v, version %d (was %d)", paused.Schedule.Active, paused.Version, created.Version)
 	}
 	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
-	act(t, f, "resume", chromedp.Click(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
+	act(t, f, "resume", press(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
 	waitJS(t, ctx, "activated flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Schedule activated'))`)
 	waitJS(t, f, "schedule row", `(document.querySelector('#schedules-table tbody tr td:nth-child(4)') || {textContent: '—'}).textContent !== '—'`)
 	screenshot(t, ctx, f, "schedules")
 
 	// --- Dry run with progress, without blocking the page ---
-	act(t, f, "dry run", chromedp.Click(chromedp.CSS(`#schedules-table button[data-run="dry"]`)))
+	act(t, f, "dry run", press(chromedp.CSS(`#schedules-table button[data-run="dry"]`)))
 	waitJS(t, f, "progress", `document.querySelector('#runs-progress .uc-progress') !== null`)
 	// The page stays usable while the run goes on.
-	act(t, f, "switch tab during the run", chromedp.Click(chromedp.ID("tab-manual")), chromedp.Click(chromedp.ID("tab-schedules")))
+	act(t, f, "switch tab during the run", press(chromedp.ID("tab-manual")), press(chromedp.ID("tab-schedules")))
 	waitJS(t, f, "run finished", `document.querySelector('#runs-progress .uc-progress').dataset.status === 'succeeded'`)
 
 	// --- History, Show users ---
-	act(t, f, "history", chromedp.Click(chromedp.ID("tab-history")))
+	act(t, f, "history", press(chromedp.ID("tab-history")))
 	waitJS(t, f, "history row", `document.querySelector('#history-table tbody tr') !== null`)
 	hist := evalJS[string](t, f, `[...document.querySelectorAll('#history-table tbody tr:first-child td')].map(td => td.textContent).join('|')`)
 	for _, want := range []string{"Entra leavers", "Yes", "Succeeded"} {
@@ -751,7 +772,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	}
 	runID := evalJS[string](t, f, `document.querySelector('#history-table tbody tr').dataset.run`)
 	screenshot(t, ctx, f, "history")
-	act(t, f, "show users", chromedp.Click(chromedp.CSS(`#history-table tbody tr button`)))
+	act(t, f, "show users", press(chromedp.CSS(`#history-table tbody tr button`)))
 	waitJS(t, f, "users table", `document.querySelector('#users-table tbody tr') !== null`)
 	if !strings.Contains(evalJS[string](t, f, `document.getElementById('users-table').innerText`), entraGroup.Name) {
 		t.Errorf("the run's users do not show the Entra group")
@@ -763,7 +784,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 		t.Fatal("the seeded run has no manual row to filter for")
 	}
 	evalJS[bool](t, f, `(document.getElementById('filter-outcome').value = 'manual', true)`)
-	act(t, f, "filter", chromedp.Click(chromedp.CSS(`.uc-filters button[type="submit"]`)))
+	act(t, f, "filter", press(chromedp.CSS(`.uc-filters button[type="submit"]`)))
 	waitJS(t, f, "filtered users", `document.getElementById('filter-outcome').value === 'manual' && document.querySelector('#users-table, #users-results .uc-state-empty') !== null`)
 	outcomes := evalJS[[]string](t, f, `[...document.querySelectorAll('#users-table tbody tr td:last-child .uc-lozenge')].map(el => el.textContent)`)
 	if len(outcomes) != manual.Total {
@@ -774,10 +795,10 @@ func TestBrowserAdminFlow(t *testing.T) {
 			t.Errorf("manual filter shows a %q row", o)
 		}
 	}
-	act(t, f, "back to history", chromedp.Click(chromedp.ID("users-back")))
+	act(t, f, "back to history", press(chromedp.ID("users-back")))
 
 	// --- Export data dialog and the Entra CSV ---
-	act(t, f, "export data", chromedp.Click(chromedp.CSS(`#history-table button[data-export]`)))
+	act(t, f, "export data", press(chromedp.CSS(`#history-table button[data-export]`)))
 	d := e.frame(t, ctx, "/jira/dialogs/export-data")
 	waitJS(t, d, "identity provider exports", `document.querySelector('#idp-exports a.uc-download') !== null`)
 	screenshot(t, ctx, d, "dialog")
@@ -826,7 +847,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	if csv != strings.TrimPrefix(want, "\ufeff") {
 		t.Errorf("the link fetched in the page gave %q", csv)
 	}
-	act(t, d, "close dialog", chromedp.Click(chromedp.ID("close-dialog")))
+	act(t, d, "close dialog", press(chromedp.ID("close-dialog")))
 	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
 }
 
@@ -881,7 +902,7 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	}
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
-	act(t, f, "declare the licensing group", chromedp.Click(chromedp.ID("lg-"+group.ID)), chromedp.Click(chromedp.ID("save")))
+	act(t, f, "declare the licensing group", press(chromedp.ID("lg-"+group.ID)), press(chromedp.ID("save")))
 	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Settings saved'))`)
 	waitJS(t, f, "Confluence with its licensing group", `document.querySelector('[data-product="confluence"] [data-group=`+jsString(group.ID)+`]') !== null`)
 	var set cleanup.Settings
@@ -919,7 +940,7 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	if n := len(e.cloud.Calls()); n != before {
 		t.Fatalf("Run now acted before the confirmation (%d calls)", n-before)
 	}
-	act(t, f, "confirm", chromedp.Click(chromedp.CSS(`#manual-form .uc-button-danger`)))
+	act(t, f, "confirm", press(chromedp.CSS(`#manual-form .uc-button-danger`)))
 	waitJS(t, f, "real run finished", `(() => { const p = document.querySelector('#runs-progress .uc-progress'); return p.dataset.runId !== `+jsString(dryRunID)+` && p.dataset.status === 'succeeded'; })()`)
 	removed := 0
 	for _, c := range e.cloud.Calls()[before:] {
