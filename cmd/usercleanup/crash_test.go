@@ -257,7 +257,7 @@ func crashResume(t *testing.T, databaseURL string) {
 		"ENCRYPTION_KEY":            testKeyB64(),
 		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
 		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
-		"ORG_API_URL":         cloud.APIURL(),
+		"ORG_API_URL":               cloud.APIURL(),
 		"JOB_RESCUE_AFTER":          "3s",
 		"LOG_LEVEL":                 "debug",
 	}
