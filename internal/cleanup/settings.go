@@ -267,10 +267,10 @@ func (p IdPSettings) validate(fe FieldErrors, prefix string) {
 		}
 	}
 	e := p.Entra
-	if e.TenantID != "" && !isGUID(e.TenantID) && !isDomain(e.TenantID) {
+	if e.TenantID != "" && !IsObjectID(e.TenantID) && !isDomain(e.TenantID) {
 		fe.Add(prefix+".entra.tenantId", "must be the directory (tenant) ID, a GUID, or a verified domain")
 	}
-	if e.ClientID != "" && !isGUID(e.ClientID) {
+	if e.ClientID != "" && !IsObjectID(e.ClientID) {
 		fe.Add(prefix+".entra.clientId", "must be the application (client) ID, a GUID")
 	}
 	if (e.TenantID == "") != (e.ClientID == "") {
@@ -452,7 +452,9 @@ func isToken(s string, max int) bool {
 	return true
 }
 
-func isGUID(s string) bool {
+// IsObjectID reports whether s is a Microsoft Entra object id (or any
+// GUID): 8-4-4-4-12 hex digits.
+func IsObjectID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/example/usercleanup/internal/cleanup"
 )
 
 // Names of the fixed files in a bundle, and its media type.
@@ -263,7 +265,7 @@ func Script(files []BundleFile, info BundleInfo) string {
 	var table strings.Builder
 	for _, f := range files {
 		id := ""
-		if isGUID(f.EntraGroupID) {
+		if cleanup.IsObjectID(f.EntraGroupID) {
 			id = f.EntraGroupID
 		}
 		fmt.Fprintf(&table, "    @{ File = %s; Group = %s; GroupId = %s }\n", psQuote(f.Name), psQuote(f.GroupName), psQuote(id))

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/example/usercleanup/internal/cleanup"
 )
 
 // The Entra "Bulk remove group members" template (see the package doc).
@@ -141,7 +143,7 @@ func ValidateIdentifier(s string) (normalized, problem string) {
 		}
 	}
 	if at < 0 {
-		if isGUID(s) {
+		if cleanup.IsObjectID(s) {
 			return s, ""
 		}
 		return "", ProblemNotUPN
@@ -150,27 +152,6 @@ func ValidateIdentifier(s string) (normalized, problem string) {
 		return "", ProblemNotUPN
 	}
 	return s, ""
-}
-
-// isGUID reports whether s is an object ID: 8-4-4-4-12 hex digits.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // IsGuestUPN reports whether upn is the UPN of a B2B guest

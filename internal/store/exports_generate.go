@@ -830,7 +830,7 @@ func (g *generation) writeBundle(ctx context.Context) error {
 			Name: f.FileName, GroupName: f.IdPGroup, Part: f.Part, Parts: f.Parts, Rows: int(f.Rows), SHA256: f.SHA256,
 			Open: func() (io.ReadCloser, error) { return g.e.s.OpenExportFile(ctx, f) },
 		}
-		if isObjectID(f.IdPGroup) {
+		if cleanup.IsObjectID(f.IdPGroup) {
 			bf.EntraGroupID, bf.GroupName = f.IdPGroup, f.GroupName
 		}
 		files = append(files, bf)
@@ -854,25 +854,4 @@ func (g *generation) writeBundle(ctx context.Context) error {
 		return err
 	}
 	return g.e.s.finishExportFile(ctx, w.fileID, name, 1, rows, w.size, w.SHA256())
-}
-
-// isObjectID reports whether s looks like an Entra object id (a GUID).
-func isObjectID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
