@@ -166,16 +166,22 @@ func (c *CleanupStore) MarkAPIKeyVerified(ctx context.Context, clientKey, orgID 
 		}
 		at = at.UTC()
 		s.APIKeyVerifiedAt = &at
-		body, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
 		out = s
-		return tx.Model(&settingsRow{}).Where("client_key = ?", clientKey).
-			Updates(map[string]any{"settings": string(body), "version": gorm.Expr("version + 1")}).Error
+		return updateSettingsJSON(tx, clientKey, s)
 	})
 	if err != nil {
 		return cleanup.Settings{}, fmt.Errorf("store: mark API key verified: %w", err)
 	}
 	return out, nil
+}
+
+// updateSettingsJSON replaces the tenant's stored settings document (no
+// secrets: those live in their own sealed columns) and bumps its version.
+func updateSettingsJSON(tx *gorm.DB, clientKey string, s cleanup.Settings) error {
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return tx.Model(&settingsRow{}).Where("client_key = ?", clientKey).
+		Updates(map[string]any{"settings": string(body), "version": gorm.Expr("version + 1")}).Error
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -34,13 +33,8 @@ func (c *CleanupStore) MarkEntraTested(ctx context.Context, clientKey, tenantID,
 		} else {
 			e.VerifiedAt, e.LastTestNote = nil, failure
 		}
-		body, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
 		out = s
-		return tx.Model(&settingsRow{}).Where("client_key = ?", clientKey).
-			Updates(map[string]any{"settings": string(body), "version": gorm.Expr("version + 1")}).Error
+		return updateSettingsJSON(tx, clientKey, s)
 	})
 	if err != nil {
 		return cleanup.Settings{}, fmt.Errorf("store: mark Entra connection tested: %w", err)
