@@ -22,7 +22,7 @@ const (
 // Export identifiers: what the identity-provider file lists per user.
 const (
 	IdentifierUPN      = "upn"      // user principal name (= e-mail, the seed's rule)
-	IdentifierObjectID = "objectId" // Entra object id; needs a Graph connection to resolve
+	IdentifierObjectID = "objectId" // Entra object id; reserved: refused until run rows carry object ids
 )
 
 // Settings is the per-tenant configuration as the API shows it and the store
@@ -230,9 +230,9 @@ func (s Settings) Validate() FieldErrors {
 	switch x.Identifier {
 	case IdentifierUPN:
 	case IdentifierObjectID:
-		if !s.IdentityProvider.Entra.Connected() {
-			fe.Add("export.identifier", "object IDs need a Microsoft Entra ID connection (tenant, client ID and secret)")
-		}
+		// Run rows carry no Entra object ids yet, so a file of object ids
+		// cannot be written: refuse the setting rather than ignore it.
+		fe.Add("export.identifier", "object IDs in export files are not supported yet; use %q (UPN = e-mail)", IdentifierUPN)
 	default:
 		fe.Add("export.identifier", "must be %q or %q", IdentifierUPN, IdentifierObjectID)
 	}

@@ -58,7 +58,6 @@ func TestSettingsValidate(t *testing.T) {
 				Entra:                EntraConnection{TenantID: "contoso.onmicrosoft.com", ClientID: testGUID2, SecretSet: true},
 				FollowUpAfterMinutes: 90,
 			}
-			s.Export.Identifier = IdentifierObjectID
 		}, nil},
 		{"bad org id", func(s *Settings) { s.OrgID = "org id with spaces" }, []string{"orgId"}},
 		{"bad company domain", func(s *Settings) { s.CompanyDomains = []string{"example"} }, []string{"companyDomains"}},
@@ -81,7 +80,7 @@ func TestSettingsValidate(t *testing.T) {
 		{"max rows too many", func(s *Settings) { s.Export.MaxRowsPerFile = 1_000_001 }, []string{"export.maxRowsPerFile"}},
 		{"max rows limit ok", func(s *Settings) { s.Export.MaxRowsPerFile = 1_000_000 }, nil},
 		{"unknown identifier", func(s *Settings) { s.Export.Identifier = "mail" }, []string{"export.identifier"}},
-		{"object id without connection", func(s *Settings) { s.Export.Identifier = IdentifierObjectID }, []string{"export.identifier"}},
+		{"object ids not supported yet", func(s *Settings) { s.Export.Identifier = IdentifierObjectID }, []string{"export.identifier"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,9 +56,9 @@ type ExporterConfig struct {
 // of an attempt that failed are deleted by the next attempt. Two attempts
 // for the same run must not overlap (the run engine's lease ensures it).
 //
-// The Entra files list the rows' e-mail addresses as user principal names;
-// the export.identifier setting "objectId" is not applied yet, because
-// run rows do not carry the users' Entra object ids.
+// The Entra files list the rows' e-mail addresses as user principal names
+// (settings refuse the "objectId" identifier until run rows carry the
+// users' Entra object ids).
 type Exporter struct {
 	s     *Store
 	batch int
