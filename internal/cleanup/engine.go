@@ -503,23 +503,7 @@ func (s *step) execute(ctx context.Context) (StepResult, error) {
 
 // classify reads the products and groups once and classifies them.
 func (s *step) classify(ctx context.Context, org OrgDirectory) ([]GroupInfo, error) {
-	site, err := s.e.cfg.Connector.Site(ctx, s.run.ClientKey)
-	if err != nil {
-		return nil, err
-	}
-	products, err := site.Products(ctx)
-	if err != nil {
-		return nil, err
-	}
-	siteGroups, err := site.Groups(ctx)
-	if err != nil {
-		return nil, err
-	}
-	orgGroups, err := org.Groups(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return ClassifyGroups(products, orgGroups, siteGroups, s.run.Settings), nil
+	return loadGroups(ctx, s.e.cfg.Connector, s.run.ClientKey, org, s.run.Settings)
 }
 
 // evaluate plans pages of users; it returns true when it ended the chunk.

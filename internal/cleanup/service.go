@@ -193,7 +193,22 @@ func (s *Service) Groups(ctx context.Context, clientKey string) ([]GroupInfo, er
 }
 
 func (s *Service) groups(ctx context.Context, clientKey string, set Settings) ([]GroupInfo, error) {
-	site, err := s.conn.Site(ctx, clientKey)
+	var org OrgDirectory
+	if set.OrgConfigured() {
+		var err error
+		if org, err = s.conn.Org(ctx, clientKey); err != nil {
+			return nil, err
+		}
+	}
+	return loadGroups(ctx, s.conn, clientKey, org, set)
+}
+
+// loadGroups reads the site's products and groups and, when org is not
+// nil, the organization's groups, and classifies them under the settings.
+// The API and the run engine use it alike, so a run plans with exactly the
+// groups the settings page shows.
+func loadGroups(ctx context.Context, conn Connector, clientKey string, org OrgDirectory, set Settings) ([]GroupInfo, error) {
+	site, err := conn.Site(ctx, clientKey)
 	if err != nil {
 		return nil, err
 	}
@@ -206,11 +221,7 @@ func (s *Service) groups(ctx context.Context, clientKey string, set Settings) ([
 		return nil, err
 	}
 	var orgGroups []OrgGroup
-	if set.OrgConfigured() {
-		org, err := s.conn.Org(ctx, clientKey)
-		if err != nil {
-			return nil, err
-		}
+	if org != nil {
 		if orgGroups, err = org.Groups(ctx); err != nil {
 			return nil, err
 		}
