@@ -160,16 +160,34 @@ func newPage[T any](items []T, p cleanup.Page, total int) pageBody[T] {
 	return pageBody[T]{Items: items, Page: p.Page, PerPage: p.PerPage, Total: total}
 }
 
-func (s *Server) getSettings(c echo.Context) error {
+// tenantJSON answers with what f returns for the request's tenant: the
+// shape of every read that needs nothing but the tenant.
+func tenantJSON[T any](c echo.Context, f func(ctx context.Context, clientKey string) (T, error)) error {
 	ck, _, err := tenantOf(c)
 	if err != nil {
 		return err
 	}
-	set, err := s.cfg.Cleanup.GetSettings(c.Request().Context(), ck)
+	v, err := f(c.Request().Context(), ck)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, set)
+	return c.JSON(http.StatusOK, v)
+}
+
+// tenantList answers {"<key>": [...]} with what f lists for the request's
+// tenant; an empty list is [] rather than null.
+func tenantList[T any](c echo.Context, key string, f func(ctx context.Context, clientKey string) ([]T, error)) error {
+	return tenantJSON(c, func(ctx context.Context, ck string) (map[string][]T, error) {
+		items, err := f(ctx, ck)
+		if items == nil {
+			items = []T{}
+		}
+		return map[string][]T{key: items}, err
+	})
+}
+
+func (s *Server) getSettings(c echo.Context) error {
+	return tenantJSON(c, s.cfg.Cleanup.GetSettings)
 }
 
 func (s *Server) putSettings(c echo.Context) error {
@@ -189,45 +207,15 @@ func (s *Server) putSettings(c echo.Context) error {
 }
 
 func (s *Server) testConnection(c echo.Context) error {
-	ck, _, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	set, err := s.cfg.Cleanup.TestConnection(c.Request().Context(), ck)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, set)
+	return tenantJSON(c, s.cfg.Cleanup.TestConnection)
 }
 
 func (s *Server) listGroups(c echo.Context) error {
-	ck, _, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	gs, err := s.cfg.Cleanup.Groups(c.Request().Context(), ck)
-	if err != nil {
-		return err
-	}
-	if gs == nil {
-		gs = []cleanup.GroupInfo{}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"groups": gs})
+	return tenantList(c, "groups", s.cfg.Cleanup.Groups)
 }
 
 func (s *Server) listCleanups(c echo.Context) error {
-	ck, _, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	cs, err := s.cfg.Cleanup.ListCleanups(c.Request().Context(), ck)
-	if err != nil {
-		return err
-	}
-	if cs == nil {
-		cs = []cleanup.Cleanup{}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"cleanups": cs})
+	return tenantList(c, "cleanups", s.cfg.Cleanup.ListCleanups)
 }
 
 // writeCleanup answers a cleanup with its version as the ETag.

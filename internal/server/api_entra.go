@@ -24,38 +24,14 @@ func (s *Server) entraRoutes(api group) {
 	if !ok {
 		return
 	}
-	api.post("/settings/test-entra", func(c echo.Context) error { return s.testEntra(c, es) })
-	api.get("/entra/mapping", func(c echo.Context) error { return s.entraMapping(c, es) })
+	// POST /api/settings/test-entra: a test that ran answers 200 whatever
+	// its verdict ({"ok", "message", "settings"}); a test that could not
+	// run (no connection configured) is an error.
+	api.post("/settings/test-entra", func(c echo.Context) error { return tenantJSON(c, es.TestEntraConnection) })
+	// GET /api/entra/mapping: every IdP-synced group with its Microsoft
+	// Entra ID group and the validation state.
+	api.get("/entra/mapping", func(c echo.Context) error { return tenantJSON(c, es.EntraMappings) })
 	api.get("/runs/:id/follow-up/users", func(c echo.Context) error { return s.followUpUsers(c, es) })
-}
-
-// testEntra answers POST /api/settings/test-entra. A test that ran
-// answers 200 whatever its verdict ({"ok", "message", "settings"}); a test
-// that could not run (no connection configured) is an error.
-func (s *Server) testEntra(c echo.Context, es EntraService) error {
-	ck, _, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	res, err := es.TestEntraConnection(c.Request().Context(), ck)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, res)
-}
-
-// entraMapping answers GET /api/entra/mapping: every IdP-synced group with
-// its Microsoft Entra ID group and the validation state.
-func (s *Server) entraMapping(c echo.Context, es EntraService) error {
-	ck, _, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	rep, err := es.EntraMappings(c.Request().Context(), ck)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, rep)
 }
 
 // followUpUserBody is a run row with its follow-up verdict.
