@@ -25,12 +25,11 @@ var (
 
 // fixture is a store with tenants in every state.
 type fixture struct {
-	store     *connecttest.MemoryStore
-	a, b      *connect.Tenant // installed Jira tenants
-	gone      *connect.Tenant // uninstalled
-	otherApp  *connect.Tenant // tenant of the Confluence app
-	verifier  *connect.Verifier
-	secretLen int
+	store    *connecttest.MemoryStore
+	a, b     *connect.Tenant // installed Jira tenants
+	gone     *connect.Tenant // uninstalled
+	otherApp *connect.Tenant // tenant of the Confluence app
+	verifier *connect.Verifier
 }
 
 func newFixture(t testing.TB) *fixture {

@@ -884,12 +884,14 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	}
 
 	// API down: a message, not a blank frame, and nothing half-done.
-	got = evalJS[string](t, f, `(() => {
+	if got := evalJS[string](t, f, `(() => {
 		window.realFetch = window.fetch;
 		window.fetch = () => Promise.reject(new TypeError('Failed to fetch'));
 		document.getElementById('save').click();
 		return 'clicked';
-	})()`)
+	})()`); got != "clicked" {
+		t.Fatalf("API down: save not clicked: %q", got)
+	}
 	waitJS(t, f, "API down message", `!document.querySelector('.uc-error-summary').hidden`)
 	if msg := evalJS[string](t, f, `(window.fetch = window.realFetch, document.querySelector('.uc-error-summary').textContent)`); !strings.Contains(msg, "cannot be reached") || !strings.Contains(msg, "Nothing was saved") {
 		t.Errorf("API down message = %q", msg)

@@ -30,6 +30,10 @@ func migrationRiver() []Migration {
 }
 
 // riverMigrate migrates River's schema up to target (0: latest) in tx.
+// River deprecates MigrateTx because some of its migrations cannot share a
+// transaction (on PostgreSQL one adds an enum value that the next uses);
+// we keep it, so River's tables are versioned and locked with ours, and
+// split River's history at that boundary into two of our migrations.
 func riverMigrate(target int) func(ctx context.Context, tx *gorm.DB, d Driver) error {
 	return func(ctx context.Context, tx *gorm.DB, d Driver) error {
 		stx, err := sqlTx(tx)

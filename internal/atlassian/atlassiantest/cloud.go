@@ -256,12 +256,6 @@ func (c *Cloud) ResetRequests() {
 	c.calls = nil
 }
 
-func (c *Cloud) record(call Call) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls = append(c.calls, call)
-}
-
 // bucket is a token bucket.
 type bucket struct {
 	tokens float64
