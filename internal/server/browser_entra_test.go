@@ -58,6 +58,9 @@ func TestBrowserEntraConnection(t *testing.T) {
 	dir.mu.Unlock()
 	act(t, f, "test entra", press(chromedp.ID("test-entra")))
 	waitJS(t, f, "connected", `document.getElementById('entra-test-result').className === 'uc-result-ok'`)
+	// A successful test re-checks the mapping and replaces the table's
+	// rows: type into the new ones only.
+	waitJS(t, f, "mapping re-checked", `document.getElementById('entra-mapping').getAttribute('aria-busy') === 'false'`)
 
 	// Map the group to an on-premises synced group: saved, and flagged.
 	setValue(t, f, "entra-map-"+jira.ID, "g-onprem")

@@ -58,7 +58,9 @@ function renderMapping() {
 async function loadMapping() {
   const status = $('entra-mapping-status');
   const button = $('check-entra-mapping');
+  const box = $('entra-mapping');
   button.disabled = true;
+  box.setAttribute('aria-busy', 'true'); // its rows are replaced when the check ends
   status.textContent = 'Checking the mapping…';
   try {
     report = await api('GET', '/entra/mapping');
@@ -70,6 +72,7 @@ async function loadMapping() {
     button.disabled = false;
   }
   renderMapping();
+  box.setAttribute('aria-busy', 'false');
 }
 
 // fillEntra shows the connection state of the loaded or saved settings.
