@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -444,5 +445,59 @@ func TestDeriveDownloadKey(t *testing.T) {
 	}
 	if _, err := server.DeriveDownloadKey([]byte("short")); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// TestDownloadLinkHasOneSpelling: a 32-byte signature is 43 base64
+// characters, whose last one carries 2 unused low bits. Every other value
+// of those bits decodes leniently to the same signature; strict decoding
+// refuses them, so a minted link has exactly one valid form.
+func TestDownloadLinkHasOneSpelling(t *testing.T) {
+	x := newExportEnv(t)
+	a := x.install(t, connect.Jira, "tenant-a", "secret-a-0123456789abcdef0123456789")
+	x.admins.grant(a.ClientKey, adminID)
+	runID := x.addRun(t, a.ClientKey, false, true, map[string][]string{"G": {"a@example.com"}})
+	link := x.list(t, a, runID).IdentityProvider[0].DownloadURL
+	if r := get(t, link); r.status != http.StatusOK {
+		t.Fatalf("minted link: status %d", r.status)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := u.Query().Get("sig")
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	if len(sig) != 43 || last < 0 || last&3 != 0 {
+		t.Fatalf("signature %q is not a canonical 32-byte encoding", sig)
+	}
+	for bits := 1; bits <= 3; bits++ {
+		alt := sig[:len(sig)-1] + string(alphabet[last|bits])
+		if lenient, err := base64.RawURLEncoding.DecodeString(alt); err != nil {
+			t.Fatalf("%q does not even decode leniently: %v", alt, err)
+		} else if canonical, _ := base64.RawURLEncoding.DecodeString(sig); !bytes.Equal(lenient, canonical) {
+			t.Fatalf("%q decodes to another signature; the test would prove nothing", alt)
+		}
+		q := u.Query()
+		q.Set("sig", alt)
+		v := *u
+		v.RawQuery = q.Encode()
+		if r := get(t, v.String()); r.status != http.StatusNotFound {
+			t.Errorf("link with signature %q (unused bits %d): status %d, want 404", alt, bits, r.status)
+		}
+	}
+	// The other spellings a lenient decoder might take: padding, a
+	// line break, the standard alphabet.
+	for _, alt := range []string{sig + "=", sig[:20] + "\n" + sig[20:], strings.NewReplacer("-", "+", "_", "/").Replace(sig)} {
+		if alt == sig {
+			continue
+		}
+		q := u.Query()
+		q.Set("sig", alt)
+		v := *u
+		v.RawQuery = q.Encode()
+		if r := get(t, v.String()); r.status != http.StatusNotFound {
+			t.Errorf("link with signature %q: status %d, want 404", alt, r.status)
+		}
 	}
 }

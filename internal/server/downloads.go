@@ -116,7 +116,7 @@ func (s *Server) download(app connect.App) echo.HandlerFunc {
 		if err != nil || exp < now || exp > now+int64((DownloadLinkTTL+time.Minute)/time.Second) {
 			return errBadLink
 		}
-		sig, err := base64.RawURLEncoding.DecodeString(q.Get("sig"))
+		sig, err := decodeSignature(q.Get("sig"))
 		if err != nil || len(sig) != sha256.Size || q.Get("acct") == "" {
 			return errBadLink
 		}
@@ -157,6 +157,20 @@ func (s *Server) download(app connect.App) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// decodeSignature decodes a link signature strictly: unpadded base64url
+// whose unused low bits are zero and that holds nothing a decoder skips
+// (line breaks), so a signed link has exactly one valid spelling.
+func decodeSignature(s string) ([]byte, error) {
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if base64.RawURLEncoding.EncodeToString(sig) != s {
+		return nil, errors.New("signature is not in canonical form")
+	}
+	return sig, nil
 }
 
 // contentDisposition returns an attachment disposition with an ASCII
