@@ -82,7 +82,8 @@ type Lifecycle struct {
 }
 
 // installPayload is the part of the lifecycle body this package reads.
-// The whole body is kept verbatim in Tenant.Payload.
+// The rest of the body is kept in Tenant.Payload, without the shared
+// secret (ScrubInstallPayload).
 type installPayload struct {
 	Key            string `json:"key"`
 	ClientKey      string `json:"clientKey"`
@@ -141,6 +142,10 @@ func (l *Lifecycle) Installed(r *http.Request, app App) (*Tenant, error) {
 			return nil, fmt.Errorf("%w: displayUrl", err)
 		}
 	}
+	kept, err := ScrubInstallPayload(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadPayload, err)
+	}
 	product := Product(p.ProductType)
 	if product == "" {
 		product = app.Product
@@ -154,7 +159,7 @@ func (l *Lifecycle) Installed(r *http.Request, app App) (*Tenant, error) {
 		SharedSecret:   Secret(p.SharedSecret),
 		InstallationID: p.InstallationID,
 		CloudID:        p.CloudID,
-		Payload:        body,
+		Payload:        kept,
 		Enabled:        true, // apps registered on Forge get no "enabled" event
 		InstalledAt:    l.now(),
 	}

@@ -106,7 +106,7 @@ func TestInstalledValid(t *testing.T) {
 		ClientKey: testClientKey, AppKey: jiraApp.Key, ProductType: connect.Jira,
 		BaseURL: "https://acme.atlassian.net", DisplayURL: "https://jira.acme.com",
 		SharedSecret: testSecret, InstallationID: "ari:cloud:ecosystem::installation/1",
-		Payload: body, Enabled: true, InstalledAt: testNow,
+		Payload: got.Payload, Enabled: true, InstalledAt: testNow,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("returned tenant (-want +got):\n%s", diff)
@@ -120,6 +120,59 @@ func TestInstalledValid(t *testing.T) {
 	}
 	if !bytes.Contains(stored.Payload, []byte(`"futureField":{"x":1}`)) {
 		t.Errorf("unknown field not kept: %s", stored.Payload)
+	}
+	if bytes.Contains(stored.Payload, []byte(testSecret)) || bytes.Contains(bytes.ToLower(stored.Payload), []byte("sharedsecret")) {
+		t.Errorf("kept payload holds the shared secret: %s", stored.Payload)
+	}
+}
+
+// TestInstalledKeepsNoSecret: whatever spelling carries the shared secret
+// (encoding/json reads member names without regard to case, and a repeated
+// member), the kept payload holds none of it.
+func TestInstalledKeepsNoSecret(t *testing.T) {
+	const other = "another-secret-value-0123456789"
+	for name, mutate := range map[string]func(string) string{
+		"as sent": func(b string) string { return b },
+		"other case": func(b string) string {
+			return strings.Replace(b, `"sharedSecret"`, `"SHAREDSECRET"`, 1)
+		},
+		"repeated member": func(b string) string {
+			return strings.Replace(b, `{`, `{"sharedSecret":"`+other+`",`, 1)
+		},
+		"escaped name": func(b string) string {
+			return strings.Replace(b, `{`, `{"shared\u0053ecret":"`+other+`",`, 1)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newLifecycleFixture(t)
+			body := []byte(mutate(string(payloadJSON(t, validPayload()))))
+			if _, err := f.lc.Installed(lifecycleRequest("/installed", f.sign(t, installClaims("/installed")), body), jiraApp); err != nil {
+				t.Fatalf("Installed: %v\n%s", err, body)
+			}
+			stored, err := f.store.GetTenant(context.Background(), testClientKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.SharedSecret == "" {
+				t.Fatal("no shared secret stored")
+			}
+			for _, secret := range []string{testSecret, other, stored.SharedSecret.Reveal()} {
+				if bytes.Contains(stored.Payload, []byte(secret)) {
+					t.Errorf("kept payload holds a secret: %s", stored.Payload)
+				}
+			}
+			if !bytes.Contains(stored.Payload, []byte(`"clientKey":"`+testClientKey+`"`)) {
+				t.Errorf("kept payload lost the clientKey: %s", stored.Payload)
+			}
+		})
+	}
+}
+
+func TestScrubInstallPayloadRefusesNonObjects(t *testing.T) {
+	for _, body := range []string{``, `null`, `[]`, `"sharedSecret"`, `{"sharedSecret":`} {
+		if out, err := connect.ScrubInstallPayload([]byte(body)); err == nil {
+			t.Errorf("ScrubInstallPayload(%q) = %s, want an error", body, out)
+		}
 	}
 }
 

@@ -60,7 +60,7 @@ type Tenant struct {
 	SharedSecret   Secret    // HS256 key for all symmetric JWTs
 	InstallationID string    // Forge installation id, when the product sent one
 	CloudID        string    // site cloud id, when known
-	Payload        []byte    // raw install payload as received (unknown fields kept)
+	Payload        []byte    // install payload as received (unknown fields kept), without the shared secret
 	Enabled        bool      // last enabled/disabled state
 	InstalledAt    time.Time // time of the last verified install
 	UninstalledAt  time.Time // zero while installed

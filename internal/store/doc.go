@@ -25,8 +25,13 @@
 //
 // # Secrets
 //
-// Credentials (the tenants' shared secrets and, later, API keys) are
-// encrypted at rest with AES-256-GCM (see Cipher). Each ciphertext names
+// Credentials (the tenants' shared secrets, organization API keys and
+// Microsoft Entra client secrets) are encrypted at rest with AES-256-GCM
+// (see Cipher), each bound to its tenant and column. Each ciphertext names
 // the key that sealed it, so keys can be rotated by adding a new current
-// key and keeping the old ones for reading.
+// key and keeping the old ones for reading. Nothing else holds a secret:
+// the kept install payload is stored without its shared secret
+// (connect.ScrubInstallPayload; migration 7 scrubbed older rows), and on
+// SQLite deleted content is zeroed (secure_delete) and the write-ahead log
+// is truncated after migrations.
 package store

@@ -110,12 +110,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	s.truncateWAL(ctx)
 	return s, nil
+}
+
+// truncateWAL checkpoints SQLite's write-ahead log into the database and
+// truncates it, so content a migration replaced (scrubbed secrets) does
+// not stay behind in old log frames. Another process reading the database
+// can keep the log from being truncated; that is not an error.
+func (s *Store) truncateWAL(ctx context.Context) {
+	if s.driver != SQLite {
+		return
+	}
+	if err := s.db.WithContext(ctx).Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+		s.log.DebugContext(ctx, "checkpoint write-ahead log", "error", err.Error())
+	}
 }
 
 // sqliteDSN adds the pragmas every connection needs: WAL for concurrent
 // readers, a busy timeout instead of immediate SQLITE_BUSY, enforced foreign
-// keys, and immediate transactions so two writers queue on the busy timeout
+// keys, secure deletion, and immediate transactions so two writers queue on the busy timeout
 // instead of failing to upgrade a read lock.
 func sqliteDSN(path string) string {
 	q := url.Values{}
@@ -123,6 +137,9 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Deleted and overwritten content is zeroed, not left in free space:
+	// scrubbed secrets and deleted history do not linger in the file.
+	q.Add("_pragma", "secure_delete(1)")
 	q.Set("_txlock", "immediate")
 	return path + "?" + q.Encode()
 }

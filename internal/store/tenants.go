@@ -95,10 +95,9 @@ func (s *Store) SaveTenant(ctx context.Context, t *connect.Tenant) error {
 	if t.InstalledAt.IsZero() {
 		installedAt = now
 	}
-	payload := string(t.Payload)
-	if payload == "" {
-		payload = "{}"
-	}
+	// The lifecycle already dropped the shared secret from the payload;
+	// the store makes sure no caller can keep it in clear.
+	payload := keptPayload(t.Payload)
 	row := tenantRow{
 		ClientKey:      t.ClientKey,
 		AppKey:         t.AppKey,

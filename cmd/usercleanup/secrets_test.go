@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/connect/connecttest"
+	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// TestNoSecretInClear runs the real program at debug level, installs a
+// tenant, re-installs it with a new shared secret, stores an organization
+// API key and a Microsoft Entra client secret and uses the API key, then
+// looks for every one of those secrets in everything the app wrote: every
+// file of the SQLite database (the database, -wal and -shm, while the app
+// runs and after it is killed), every row of every table on PostgreSQL
+// (as text), and the log.
+func TestNoSecretInClear(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "app.db")
+		secretFlow(t, "sqlite://"+path, func(t *testing.T) [][]byte {
+			files, err := filepath.Glob(filepath.Join(dir, "*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out [][]byte
+			names := map[string]bool{}
+			for _, f := range files {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				names[filepath.Base(f)] = true
+				out = append(out, data)
+			}
+			for _, want := range []string{"app.db", "app.db-wal", "app.db-shm"} {
+				if !names[want] {
+					t.Errorf("no %s to look into (files: %v)", want, names)
+				}
+			}
+			return out
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		base := os.Getenv("TEST_POSTGRES_URL")
+		if base == "" {
+			t.Skip("TEST_POSTGRES_URL not set")
+		}
+		u := postgresSchemaURL(t, base)
+		secretFlow(t, u, func(t *testing.T) [][]byte { return dumpPostgres(t, u) })
+	})
+}
+
+// secretFlow runs the flow against the database and checks what dump
+// returns (called while the app runs and once more after it was killed)
+// and the log.
+func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]byte) {
+	cloud := atlassiantest.New(atlassiantest.Options{Users: 10})
+	t.Cleanup(cloud.Close)
+	const apiKey = "org-api-key-never-in-clear-5d2c9a"
+	cloud.AddAPIKey(apiKey, true)
+	ks, err := connecttest.NewKeyServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ks.Close)
+	addr := freeAddr(t)
+	base := "http://" + addr
+	p := startServe(t, map[string]string{
+		"ADDR": addr, "BASE_URL": base, "DATABASE_URL": databaseURL,
+		"ENCRYPTION_KEY":            testKeyB64(),
+		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
+		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
+		"ORG_API_URL":               cloud.APIURL(),
+		"LOG_LEVEL":                 "debug",
+	})
+
+	site := cloud.Site(connect.Jira)
+	app := connect.DescriptorParams{Product: connect.Jira, BaseURL: base, AppKey: defaultAppKey}.App()
+	const clientKey = "secret-test-client"
+	secrets := map[string]string{
+		"first shared secret":  "first-shared-secret-never-in-clear-8e1f",
+		"second shared secret": "second-shared-secret-never-in-clear-03ab",
+		"org API key":          apiKey,
+		"Entra client secret":  "entra-client-secret-never-in-clear-6c7d",
+	}
+	var tenant *connect.Tenant
+	for _, s := range []string{secrets["first shared secret"], secrets["second shared secret"]} {
+		tenant = site.Install(app.Key, clientKey, s)
+		if err := ks.Install(context.Background(), nil, app.BaseURL, connecttest.InstallPayload{
+			Key: app.Key, ClientKey: clientKey, SharedSecret: s, BaseURL: site.BaseURL(), ProductType: string(connect.Jira),
+		}); err != nil {
+			t.Fatalf("install: %v", err)
+		}
+	}
+	var admin string
+	for _, u := range cloud.Users() {
+		if len(u.Roles) > 0 {
+			admin = u.AccountID
+			break
+		}
+	}
+	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: admin}
+	settings := map[string]any{}
+	b, _ := json.Marshal(cleanup.DefaultSettings())
+	_ = json.Unmarshal(b, &settings)
+	settings["orgId"], settings["apiKey"] = cloud.OrgID(), apiKey
+	settings["identityProvider"] = map[string]any{
+		"provider": cleanup.ProviderEntra, "followUpAfterMinutes": 60,
+		"entra": map[string]any{"tenantId": "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "clientId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"},
+	}
+	settings["entraClientSecret"] = secrets["Entra client secret"]
+	if code := api.do(http.MethodPut, "/settings", settings, nil); code != http.StatusOK {
+		t.Fatalf("put settings: %d", code)
+	}
+	if code := api.do(http.MethodPost, "/settings/test-connection", nil, nil); code != http.StatusOK {
+		t.Fatalf("test connection: %d", code) // the stored key was decrypted and used
+	}
+
+	check := func(when string, blobs [][]byte) {
+		t.Helper()
+		for name, s := range secrets {
+			for _, blob := range blobs {
+				if bytes.Contains(blob, []byte(s)) {
+					t.Errorf("%s: the %s is stored in clear", when, name)
+					break
+				}
+			}
+		}
+	}
+	check("while running", dump(t))
+	p.kill(t)
+	check("after the app was killed", dump(t))
+	check("log", [][]byte{[]byte(p.logs.String())})
+	if !strings.Contains(p.logs.String(), `"level":"DEBUG"`) {
+		t.Error("the log has no debug lines: the test did not look at a debug log")
+	}
+}
+
+// dumpPostgres returns every row of every table in the app's schema as
+// text (the schema is the search_path of schemaURL).
+func dumpPostgres(t *testing.T, schemaURL string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, schemaURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) < 5 {
+		t.Fatalf("only %d tables in the schema: %v", len(tables), tables)
+	}
+	var out [][]byte
+	for _, tbl := range tables {
+		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT t::text FROM %s t`, pgx.Identifier{tbl}.Sanitize()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, []byte(tbl+"\n"+strings.Join(texts, "\n")))
+	}
+	return out
+}
