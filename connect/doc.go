@@ -47,7 +47,8 @@
 // The HTTP layer calls these and maps every error with HTTPStatus (401 for
 // authentication failures, 403 for a disallowed tenant host, 413 for an
 // oversized body, 503 when the install key is unavailable so the admin can
-// retry) and answers Reason(err)'s message, which never contains tokens,
+// retry; a kid that every key server denies is a forged token, 401) and
+// answers Reason(err)'s message, which never contains tokens,
 // secrets, keys or internal details; the full error goes to the log. On
 // success it stores
 // the *Auth on the request context with WithAuth; handlers read it with
@@ -80,14 +81,18 @@
 //     QSHContext requires "context-qsh" and rejects computed ones. The
 //     computed qsh is compared in constant time.
 //
-// Signed installs additionally validate kid (a safe charset, so it cannot
-// change the key-server URL), fetch keys with a timeout from an ordered,
-// configurable list of key servers with fallback, cache them by kid, and
-// check aud (our baseUrl, one trailing slash tolerated), a computed qsh, and
-// that the body's clientKey equals iss. The tenant's baseUrl must be https
-// on an allow-listed host (DefaultAllowedHosts) so an install cannot point
-// the app's signed calls, and its sharedSecret, at another server. Bodies
-// are size-limited and kept verbatim (unknown fields included).
+// Signed installs first check everything that costs nothing: RS256, a kid
+// of a safe charset (so it cannot change the key-server URL), iss, exp/iat,
+// aud (our baseUrl, one trailing slash tolerated), a computed qsh, and that
+// the body's clientKey equals iss. Only then is the key fetched, with a
+// timeout, from an ordered, configurable list of key servers with fallback;
+// found keys are cached by kid, kids every key server denies (404, 403,
+// 410: ErrUnknownKey) are remembered for a few minutes, and the lookups in
+// flight are bounded, so forged tokens cannot make the app a request
+// amplifier. The tenant's baseUrl must be https on an allow-listed host
+// (DefaultAllowedHosts) so an install cannot point the app's signed calls,
+// and its sharedSecret, at another server. Bodies are size-limited and kept
+// with unknown fields, but without the sharedSecret (ScrubInstallPayload).
 //
 // A re-install with a valid signature replaces the sharedSecret; an
 // uninstalled tenant is kept (soft delete) and revived by a later signed

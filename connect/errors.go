@@ -24,6 +24,7 @@ var (
 	ErrIssuerMismatch     = errors.New("connect: JWT issuer does not match clientKey")
 	ErrHostNotAllowed     = errors.New("connect: tenant baseUrl host not allowed")
 	ErrKeyFetch           = errors.New("connect: install key unavailable")
+	ErrUnknownKey         = errors.New("connect: install key unknown to every key server")
 	ErrBodyTooLarge       = errors.New("connect: request body too large")
 	ErrBadPayload         = errors.New("connect: malformed lifecycle payload")
 )

@@ -16,7 +16,9 @@ import (
 
 // InstallKeys returns the RSA public key Atlassian signed an install or
 // uninstall callback with, by the key id in the token header. Errors wrap
-// ErrKeyFetch (key unavailable) or ErrMalformedToken (unusable kid).
+// ErrUnknownKey (no key server knows the kid: a forged token),
+// ErrKeyFetch (the key could not be fetched: try again later) or
+// ErrMalformedToken (unusable kid).
 type InstallKeys interface {
 	PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
 }
@@ -33,30 +35,61 @@ func DefaultInstallKeyURLs() []string {
 	}
 }
 
-// DefaultInstallKeyTimeout bounds one key-server request.
-const DefaultInstallKeyTimeout = 5 * time.Second
+// Install-key fetch defaults.
+const (
+	// DefaultInstallKeyTimeout bounds one key-server request.
+	DefaultInstallKeyTimeout = 5 * time.Second
+	// DefaultUnknownKeyTTL is how long a kid every key server denied is
+	// answered from memory.
+	DefaultUnknownKeyTTL = 5 * time.Minute
+	// DefaultMaxKeyFetches bounds the key lookups in flight at once.
+	DefaultMaxKeyFetches = 4
+)
 
 const (
-	maxKeyBytes    = 16 << 10 // a PEM RSA public key is under 1 KiB
-	maxCachedKeys  = 256
-	minRSAKeyBits  = 2048
-	maxKeyIDLength = 128
+	maxKeyBytes     = 16 << 10 // a PEM RSA public key is under 1 KiB
+	maxCachedKeys   = 256
+	maxUnknownKeys  = 4096
+	minRSAKeyBits   = 2048
+	maxKeyIDLength  = 128
+	keyIDCharacters = "A-Z a-z 0-9 . _ -"
 )
 
 // InstallKeyFetcher implements InstallKeys by fetching PEM public keys from
 // an ordered list of key-server base URLs (<base>/<kid>), trying the next
-// on any failure. Keys are immutable per kid, so successful lookups are
-// cached (bounded); concurrent lookups of one kid share one fetch. The kid
-// is validated before it is put in a URL.
+// when one does not answer with the key.
+//
+// A kid is unknown (ErrUnknownKey, which the HTTP layer answers 401) only
+// when every key server says the key does not exist: 404, 403 (what a CDN
+// answers for a missing object) or 410. A network error, a timeout, a 5xx
+// or any other answer from one of them makes the lookup unavailable
+// (ErrKeyFetch, 503): the key may exist, so the product should retry.
+//
+// Keys are immutable per kid, so found keys are cached (bounded); unknown
+// kids are remembered for UnknownKeyTTL, concurrent lookups of one kid share
+// one fetch, and at most MaxFetches lookups are in flight: a lookup of yet
+// another kid is refused at once as unavailable rather than queued. So a
+// flood of tokens with invented kids costs at most MaxFetches requests per
+// key server at a time, and nothing for a kid seen recently. The kid is
+// validated before it is put in a URL.
 type InstallKeyFetcher struct {
 	baseURLs []string
 	client   *http.Client
 	// Timeout bounds each key-server request (default
-	// DefaultInstallKeyTimeout). Set before first use.
+	// DefaultInstallKeyTimeout). Set the fields before first use.
 	Timeout time.Duration
+	// UnknownKeyTTL is how long a kid every key server denied is answered
+	// from memory (default DefaultUnknownKeyTTL).
+	UnknownKeyTTL time.Duration
+	// MaxFetches bounds the lookups in flight (default
+	// DefaultMaxKeyFetches).
+	MaxFetches int
+	// Now is the clock of the unknown-kid memory (nil: time.Now).
+	Now func() time.Time
 
 	mu       sync.Mutex
 	cache    map[string]*rsa.PublicKey
+	unknown  map[string]time.Time // kid -> until
 	inflight map[string]*keyCall
 }
 
@@ -84,6 +117,7 @@ func NewInstallKeyFetcher(baseURLs []string, client *http.Client) *InstallKeyFet
 		client:   client,
 		Timeout:  DefaultInstallKeyTimeout,
 		cache:    map[string]*rsa.PublicKey{},
+		unknown:  map[string]time.Time{},
 		inflight: map[string]*keyCall{},
 	}
 }
@@ -106,15 +140,29 @@ func validKeyID(kid string) bool {
 	return true
 }
 
+func (f *InstallKeyFetcher) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
 // PublicKey implements InstallKeys.
 func (f *InstallKeyFetcher) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	if !validKeyID(kid) {
-		return nil, fmt.Errorf("%w: invalid kid", ErrMalformedToken)
+		return nil, fmt.Errorf("%w: invalid kid (1-%d characters of %s)", ErrMalformedToken, maxKeyIDLength, keyIDCharacters)
 	}
 	f.mu.Lock()
 	if k, ok := f.cache[kid]; ok {
 		f.mu.Unlock()
 		return k, nil
+	}
+	if until, ok := f.unknown[kid]; ok {
+		if f.now().Before(until) {
+			f.mu.Unlock()
+			return nil, fmt.Errorf("%w: kid %s (remembered)", ErrUnknownKey, kid)
+		}
+		delete(f.unknown, kid)
 	}
 	if c, ok := f.inflight[kid]; ok {
 		f.mu.Unlock()
@@ -124,6 +172,10 @@ func (f *InstallKeyFetcher) PublicKey(ctx context.Context, kid string) (*rsa.Pub
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", ErrKeyFetch, ctx.Err())
 		}
+	}
+	if len(f.inflight) >= orDefaultInt(f.MaxFetches, DefaultMaxKeyFetches) {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("%w: too many key lookups in flight", ErrKeyFetch)
 	}
 	c := &keyCall{done: make(chan struct{})}
 	f.inflight[kid] = c
@@ -135,38 +187,69 @@ func (f *InstallKeyFetcher) PublicKey(ctx context.Context, kid string) (*rsa.Pub
 
 	f.mu.Lock()
 	delete(f.inflight, kid)
-	if c.err == nil {
+	switch {
+	case c.err == nil:
 		if len(f.cache) >= maxCachedKeys {
 			clear(f.cache)
 		}
 		f.cache[kid] = c.key
+	case errors.Is(c.err, ErrUnknownKey):
+		f.rememberUnknown(kid)
 	}
 	f.mu.Unlock()
 	close(c.done)
 	return c.key, c.err
 }
 
+// rememberUnknown records that no key server knows kid; f.mu is held.
+// The memory is bounded: expired entries go first, then everything.
+func (f *InstallKeyFetcher) rememberUnknown(kid string) {
+	now := f.now()
+	if len(f.unknown) >= maxUnknownKeys {
+		for k, until := range f.unknown {
+			if !now.Before(until) {
+				delete(f.unknown, k)
+			}
+		}
+		if len(f.unknown) >= maxUnknownKeys {
+			clear(f.unknown)
+		}
+	}
+	f.unknown[kid] = now.Add(orDefault(f.UnknownKeyTTL, DefaultUnknownKeyTTL))
+}
+
+func orDefaultInt(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}
+
+// errKeyNotFound is a key server's answer that the key does not exist.
+var errKeyNotFound = errors.New("key not found")
+
 func (f *InstallKeyFetcher) fetch(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	if len(f.baseURLs) == 0 {
 		return nil, fmt.Errorf("%w: no key servers configured", ErrKeyFetch)
 	}
 	var errs []error
+	allNotFound := true
 	for _, base := range f.baseURLs {
 		k, err := f.fetchOne(ctx, base+"/"+kid)
 		if err == nil {
 			return k, nil
 		}
+		allNotFound = allNotFound && errors.Is(err, errKeyNotFound)
 		errs = append(errs, fmt.Errorf("%s: %w", base, err))
+	}
+	if allNotFound {
+		return nil, fmt.Errorf("%w: kid %s: %w", ErrUnknownKey, kid, errors.Join(errs...))
 	}
 	return nil, fmt.Errorf("%w: kid %s: %w", ErrKeyFetch, kid, errors.Join(errs...))
 }
 
 func (f *InstallKeyFetcher) fetchOne(ctx context.Context, u string) (*rsa.PublicKey, error) {
-	timeout := f.Timeout
-	if timeout <= 0 {
-		timeout = DefaultInstallKeyTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, orDefault(f.Timeout, DefaultInstallKeyTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -178,7 +261,12 @@ func (f *InstallKeyFetcher) fetchOne(ctx context.Context, u string) (*rsa.Public
 		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound, http.StatusForbidden, http.StatusGone:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxKeyBytes))
+		return nil, fmt.Errorf("%w (status %d)", errKeyNotFound, resp.StatusCode)
+	default:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxKeyBytes))
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
 	}

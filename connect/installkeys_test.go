@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,5 +177,116 @@ func TestDefaultInstallKeyURLs(t *testing.T) {
 	got[0] = "mutated"
 	if connect.DefaultInstallKeyURLs()[0] == "mutated" {
 		t.Fatal("DefaultInstallKeyURLs shares its slice")
+	}
+}
+
+// TestInstallKeyFetcherRemembersUnknownKids: a kid every key server denied
+// is answered from memory until UnknownKeyTTL has passed, so repeating a
+// forged token costs no request.
+func TestInstallKeyFetcherRemembersUnknownKids(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, nil)
+	}))
+	defer srv.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := connect.NewInstallKeyFetcher([]string{srv.URL}, nil)
+	f.UnknownKeyTTL = 5 * time.Minute
+	f.Now = func() time.Time { return now }
+	for i := range 5 {
+		if _, err := f.PublicKey(context.Background(), "forged-kid"); !errors.Is(err, connect.ErrUnknownKey) {
+			t.Fatalf("lookup %d: %v, want ErrUnknownKey", i, err)
+		}
+	}
+	if got := hits.Load(); got != 1 {
+		t.Fatalf("key server hits = %d, want 1", got)
+	}
+	now = now.Add(5 * time.Minute)
+	if _, err := f.PublicKey(context.Background(), "forged-kid"); !errors.Is(err, connect.ErrUnknownKey) {
+		t.Fatal(err)
+	}
+	if got := hits.Load(); got != 2 {
+		t.Fatalf("key server hits after the TTL = %d, want 2", got)
+	}
+}
+
+// TestInstallKeyFetcherBoundsAFlood: a flood of tokens with invented kids
+// keeps at most MaxFetches lookups in flight; the rest are refused at once
+// (unavailable, not unknown: nothing is remembered about them) without a
+// request, so the app never sends more requests than it receives.
+func TestInstallKeyFetcherBoundsAFlood(t *testing.T) {
+	const limit, flood = 3, 50
+	var (
+		mu               sync.Mutex
+		inFlight, maxIn  int
+		hits             int
+		release          = make(chan struct{})
+		releaseOnce      sync.Once
+		waitingForAnswer = make(chan struct{}, flood)
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		hits++
+		inFlight++
+		maxIn = max(maxIn, inFlight)
+		mu.Unlock()
+		waitingForAnswer <- struct{}{}
+		<-release
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		http.NotFound(w, nil)
+	}))
+	defer srv.Close()
+	defer releaseOnce.Do(func() { close(release) })
+	f := connect.NewInstallKeyFetcher([]string{srv.URL}, nil)
+	f.MaxFetches = limit
+	f.Timeout = time.Minute
+
+	results := make(chan error, flood)
+	for i := range flood {
+		go func() {
+			_, err := f.PublicKey(context.Background(), "invented-kid-"+strconv.Itoa(i))
+			results <- err
+		}()
+	}
+	// limit lookups reach the key server and wait there; every other one
+	// is answered without a request while they wait.
+	for range limit {
+		select {
+		case <-waitingForAnswer:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the key server never got the first lookups")
+		}
+	}
+	for i := range flood - limit {
+		select {
+		case err := <-results:
+			if !errors.Is(err, connect.ErrKeyFetch) {
+				t.Fatalf("refused lookup %d: %v, want ErrKeyFetch", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d lookups were refused while %d were in flight", i, limit)
+		}
+	}
+	mu.Lock()
+	if hits != limit {
+		t.Errorf("key server hits = %d while the flood was refused, want %d", hits, limit)
+	}
+	mu.Unlock()
+	releaseOnce.Do(func() { close(release) })
+	for range limit {
+		if err := <-results; !errors.Is(err, connect.ErrUnknownKey) {
+			t.Fatalf("looked-up kid: %v, want ErrUnknownKey", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxIn > limit || hits != limit {
+		t.Errorf("max in flight = %d, hits = %d; want at most %d and exactly %d", maxIn, hits, limit, limit)
+	}
+	if hits >= flood {
+		t.Errorf("%d requests out for %d in: the app amplified the flood", hits, flood)
 	}
 }

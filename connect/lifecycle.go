@@ -120,16 +120,9 @@ func (l *Lifecycle) verifier() *Verifier {
 // (insert, or replace on re-install: the new shared secret wins and an
 // uninstalled tenant is revived). The caller answers 204 No Content.
 func (l *Lifecycle) Installed(r *http.Request, app App) (*Tenant, error) {
-	claims, body, err := l.verifySigned(r, app)
+	_, p, body, err := l.verifySigned(r, app, "installed")
 	if err != nil {
 		return nil, err
-	}
-	p, err := decodePayload(body, app, "installed")
-	if err != nil {
-		return nil, err
-	}
-	if !hmac.Equal([]byte(p.ClientKey), []byte(claims.Issuer)) {
-		return nil, ErrIssuerMismatch
 	}
 	if n := len(p.SharedSecret); n < minSharedSecretLen || n > maxSharedSecretLen {
 		return nil, fmt.Errorf("%w: sharedSecret missing or of unusable length", ErrBadPayload)
@@ -173,16 +166,9 @@ func (l *Lifecycle) Installed(r *http.Request, app App) (*Tenant, error) {
 // uninstalled; from then on every token of the tenant is rejected with
 // ErrTenantUninstalled until a new signed install.
 func (l *Lifecycle) Uninstalled(r *http.Request, app App) error {
-	claims, body, err := l.verifySigned(r, app)
+	_, p, _, err := l.verifySigned(r, app, "uninstalled")
 	if err != nil {
 		return err
-	}
-	p, err := decodePayload(body, app, "uninstalled")
-	if err != nil {
-		return err
-	}
-	if !hmac.Equal([]byte(p.ClientKey), []byte(claims.Issuer)) {
-		return ErrIssuerMismatch
 	}
 	t, err := l.Store.GetTenant(r.Context(), p.ClientKey)
 	if err != nil {
@@ -246,58 +232,71 @@ func (l *Lifecycle) setEnabled(r *http.Request, app App, enabled bool) error {
 }
 
 // verifySigned authenticates a signed-install request and returns its
-// claims and body.
-func (l *Lifecycle) verifySigned(r *http.Request, app App) (*tokenClaims, []byte, error) {
+// claims, its decoded payload and its body.
+//
+// Everything that costs nothing is checked before the key is fetched: the
+// algorithm (RS256 only), the kid's form, iss, exp/iat, aud, qsh, and the
+// body's clientKey against iss. So a token that could never pass causes no
+// request to the key servers, and only a token that is right in every
+// other respect costs a key lookup (InstallKeys bounds and caches those).
+func (l *Lifecycle) verifySigned(r *http.Request, app App, event string) (*tokenClaims, *installPayload, []byte, error) {
 	if l.Store == nil || l.Keys == nil {
-		return nil, nil, errors.New("connect: lifecycle needs Store and Keys")
+		return nil, nil, nil, errors.New("connect: lifecycle needs Store and Keys")
 	}
 	if err := l.checkContentLength(r); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	raw, err := TokenFromRequest(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tok, err := parseToken(raw)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// RS256 only: HS256 here would be the classic key-confusion attack
 	// (the "secret" would be a public key or attacker-chosen).
 	if tok.header.Alg != jwt.SigningMethodRS256.Alg() {
-		return nil, nil, fmt.Errorf("%w: %q on a signed install", ErrBadAlgorithm, tok.header.Alg)
+		return nil, nil, nil, fmt.Errorf("%w: %q on a signed install", ErrBadAlgorithm, tok.header.Alg)
 	}
 	if !validKeyID(tok.header.Kid) {
-		return nil, nil, fmt.Errorf("%w: missing or invalid kid", ErrMalformedToken)
-	}
-	key, err := l.Keys.PublicKey(r.Context(), tok.header.Kid)
-	if err != nil {
-		if errors.Is(err, ErrKeyFetch) || errors.Is(err, ErrMalformedToken) {
-			return nil, nil, err
-		}
-		return nil, nil, fmt.Errorf("%w: %w", ErrKeyFetch, err)
-	}
-	if err := jwt.SigningMethodRS256.Verify(tok.signingInput, tok.signature, key); err != nil {
-		return nil, nil, ErrBadSignature
+		return nil, nil, nil, fmt.Errorf("%w: missing or invalid kid", ErrMalformedToken)
 	}
 	c := &tok.claims
 	if c.Issuer == "" {
-		return nil, nil, fmt.Errorf("%w: iss", ErrMissingClaim)
+		return nil, nil, nil, fmt.Errorf("%w: iss", ErrMissingClaim)
 	}
 	if err := c.checkTimes(l.now(), effectiveLeeway(l.Leeway)); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if !audienceMatches(c.Audience, app.BaseURL) {
-		return nil, nil, ErrAudienceMismatch
+		return nil, nil, nil, ErrAudienceMismatch
 	}
 	if err := checkQSH(r, app, c.QSH, QSHComputed); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	body, err := l.readBody(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return c, body, nil
+	p, err := decodePayload(body, app, event)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !hmac.Equal([]byte(p.ClientKey), []byte(c.Issuer)) {
+		return nil, nil, nil, ErrIssuerMismatch
+	}
+	key, err := l.Keys.PublicKey(r.Context(), tok.header.Kid)
+	if err != nil {
+		if errors.Is(err, ErrKeyFetch) || errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrMalformedToken) {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrKeyFetch, err)
+	}
+	if err := jwt.SigningMethodRS256.Verify(tok.signingInput, tok.signature, key); err != nil {
+		return nil, nil, nil, ErrBadSignature
+	}
+	return c, p, body, nil
 }
 
 // audienceMatches reports whether one aud value equals baseURL, tolerating

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,7 +240,7 @@ func TestInstalledAttackTable(t *testing.T) {
 			s, _ := tok.SignedString(f.ks.Key)
 			return lifecycleRequest("/installed", s, body)
 		}, connect.ErrBadAlgorithm},
-		{"unknown kid", func() *http.Request { return lifecycleRequest("/installed", withKid("fake-kid", f.ks.Key), body) }, connect.ErrKeyFetch},
+		{"unknown kid", func() *http.Request { return lifecycleRequest("/installed", withKid("fake-kid", f.ks.Key), body) }, connect.ErrUnknownKey},
 		{"kid missing", func() *http.Request { return lifecycleRequest("/installed", withKid("", f.ks.Key), body) }, connect.ErrMalformedToken},
 		{"kid with a slash", func() *http.Request { return lifecycleRequest("/installed", withKid("a/"+f.ks.KID, f.ks.Key), body) }, connect.ErrMalformedToken},
 		{"kid with dot-dot", func() *http.Request { return lifecycleRequest("/installed", withKid("../"+f.ks.KID, f.ks.Key), body) }, connect.ErrMalformedToken},
@@ -331,11 +332,25 @@ func TestInstalledAttackTable(t *testing.T) {
 			return r
 		}, connect.ErrDuplicateToken},
 	}
+	// The checks that cost nothing come before any key lookup: only a
+	// token right in everything else may make the app ask a key server.
+	lookups := &countingKeys{InstallKeys: f.lc.Keys}
+	f.lc.Keys = lookups
+	needsKey := map[string]bool{
+		"unknown kid": true, "signed by another key under the real kid": true, "tampered claims": true,
+		"shared secret missing": true, "shared secret too short": true,
+		"baseUrl host not allowed": true, "baseUrl host only ends like an allowed one": true,
+		"baseUrl over http": true, "baseUrl with credentials": true, "displayUrl not a URL": true,
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			before := lookups.n.Load()
 			got, err := f.lc.Installed(tc.req(), jiraApp)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if looked := lookups.n.Load() > before; looked != needsKey[tc.name] {
+				t.Errorf("key looked up: %v, want %v", looked, needsKey[tc.name])
 			}
 			if got != nil {
 				t.Fatalf("tenant returned with error: %+v", got)
@@ -345,6 +360,17 @@ func TestInstalledAttackTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countingKeys counts key lookups.
+type countingKeys struct {
+	connect.InstallKeys
+	n atomic.Int32
+}
+
+func (c *countingKeys) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	c.n.Add(1)
+	return c.InstallKeys.PublicKey(ctx, kid)
 }
 
 func TestInstalledAudienceForms(t *testing.T) {
@@ -358,23 +384,66 @@ func TestInstalledAudienceForms(t *testing.T) {
 	}
 }
 
-func TestKeyServerFailures(t *testing.T) {
+// TestKeyServerAnswers: a kid that every key server denies (404, 403 or
+// 410) is a forged token (ErrUnknownKey, 401); anything else that keeps the
+// key from us (5xx, a timeout, a refused connection, one server denying
+// while another is down) is ErrKeyFetch (503): the key may exist.
+func TestKeyServerAnswers(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close() // connection refused from now on
+	denies := func(status int) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
+		t.Cleanup(srv.Close)
+		return srv
+	}
 	tests := []struct {
-		name  string
-		setup func(ks *connecttest.KeyServer)
+		name    string
+		setup   func(ks *connecttest.KeyServer) []string // key server URLs, in order
+		wantErr error
 	}{
-		{"down", func(ks *connecttest.KeyServer) { ks.Fail(http.StatusServiceUnavailable) }},
-		{"not found", func(ks *connecttest.KeyServer) { ks.Fail(http.StatusNotFound) }},
-		{"slow", func(ks *connecttest.KeyServer) { ks.Delay(5 * time.Second) }},
+		{"404", func(ks *connecttest.KeyServer) []string { ks.Fail(http.StatusNotFound); return []string{ks.URL} }, connect.ErrUnknownKey},
+		{"403", func(ks *connecttest.KeyServer) []string { ks.Fail(http.StatusForbidden); return []string{ks.URL} }, connect.ErrUnknownKey},
+		{"410", func(ks *connecttest.KeyServer) []string { ks.Fail(http.StatusGone); return []string{ks.URL} }, connect.ErrUnknownKey},
+		{"404 then 403", func(ks *connecttest.KeyServer) []string {
+			ks.Fail(http.StatusForbidden)
+			return []string{denies(http.StatusNotFound).URL, ks.URL}
+		}, connect.ErrUnknownKey},
+		{"500", func(ks *connecttest.KeyServer) []string {
+			ks.Fail(http.StatusInternalServerError)
+			return []string{ks.URL}
+		}, connect.ErrKeyFetch},
+		{"503", func(ks *connecttest.KeyServer) []string {
+			ks.Fail(http.StatusServiceUnavailable)
+			return []string{ks.URL}
+		}, connect.ErrKeyFetch},
+		{"429", func(ks *connecttest.KeyServer) []string { ks.Fail(http.StatusTooManyRequests); return []string{ks.URL} }, connect.ErrKeyFetch},
+		{"timeout", func(ks *connecttest.KeyServer) []string { ks.Delay(5 * time.Second); return []string{ks.URL} }, connect.ErrKeyFetch},
+		{"connection refused", func(*connecttest.KeyServer) []string { return []string{downURL} }, connect.ErrKeyFetch},
+		{"404 then down", func(*connecttest.KeyServer) []string { return []string{denies(http.StatusNotFound).URL, downURL} }, connect.ErrKeyFetch},
+		{"502 then 404", func(ks *connecttest.KeyServer) []string {
+			ks.Fail(http.StatusNotFound)
+			return []string{denies(http.StatusBadGateway).URL, ks.URL}
+		}, connect.ErrKeyFetch},
+		{"down then the key", func(ks *connecttest.KeyServer) []string { return []string{downURL, ks.URL} }, nil},
+		{"404 then the key", func(ks *connecttest.KeyServer) []string { return []string{denies(http.StatusNotFound).URL, ks.URL} }, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newLifecycleFixture(t)
-			tc.setup(f.ks)
+			keys := connect.NewInstallKeyFetcher(tc.setup(f.ks), nil)
+			keys.Timeout = 500 * time.Millisecond
+			f.lc.Keys = keys
 			start := time.Now()
 			_, err := f.lc.Installed(lifecycleRequest("/installed", f.sign(t, installClaims("/installed")), payloadJSON(t, validPayload())), jiraApp)
-			if !errors.Is(err, connect.ErrKeyFetch) {
-				t.Fatalf("err = %v, want ErrKeyFetch", err)
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("err = %v, want the install to succeed", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
 			if d := time.Since(start); d > 3*time.Second {
 				t.Fatalf("took %v: timeout not applied", d)

@@ -11,7 +11,7 @@ func reasons() []error {
 		ErrNoToken, ErrDuplicateToken, ErrMalformedToken, ErrMalformedRequest, ErrBadAlgorithm,
 		ErrBadSignature, ErrExpired, ErrIssuedInFuture, ErrMissingClaim, ErrUnknownTenant,
 		ErrTenantUninstalled, ErrQSHMismatch, ErrContextTokenOnPage, ErrComputedTokenOnAPI,
-		ErrAudienceMismatch, ErrIssuerMismatch, ErrHostNotAllowed, ErrKeyFetch, ErrBodyTooLarge,
+		ErrAudienceMismatch, ErrIssuerMismatch, ErrHostNotAllowed, ErrKeyFetch, ErrUnknownKey, ErrBodyTooLarge,
 		ErrBadPayload, ErrRedirect, ErrInvalidDescriptor,
 	}
 }
@@ -36,7 +36,8 @@ func Reason(err error) error {
 // layer should answer: 401 for every authentication failure, 403 for a
 // tenant baseUrl outside the allow-list, 400 for a malformed payload or
 // request, 413 for an oversized body, 503 when the install key could not
-// be fetched (the product shows the failure and the admin can retry), and
+// be fetched (the product shows the failure and the admin can retry; a kid
+// every key server denies is ErrUnknownKey, a forged token: 401), and
 // 500 for anything else (such as a store failure). nil maps to 200.
 func HTTPStatus(err error) int {
 	switch r := Reason(err); {

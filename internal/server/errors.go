@@ -20,6 +20,7 @@ type problem struct {
 	Fields     map[string]string // for 400: per-field messages
 	RetryAfter time.Duration     // for 503
 	Log        bool              // log the cause at error level
+	Warn       bool              // log the cause at warn level
 }
 
 // classify is the one error→status table of the app.
@@ -39,7 +40,9 @@ func classify(err error) problem {
 	case errors.Is(err, connect.ErrBadPayload), errors.Is(err, connect.ErrMalformedRequest):
 		return problem{Status: http.StatusBadRequest, Message: "The request is malformed."}
 	case errors.Is(err, connect.ErrKeyFetch):
-		return problem{Status: http.StatusServiceUnavailable, Message: "Atlassian's signing keys could not be fetched; try again.", RetryAfter: 5 * time.Second, Log: true}
+		// Atlassian's key servers did not answer: not our failure, and
+		// not an attack (a kid they deny is ErrUnknownKey, a 401).
+		return problem{Status: http.StatusServiceUnavailable, Message: "Atlassian's signing keys could not be fetched; try again.", RetryAfter: 5 * time.Second, Warn: true}
 	case errors.As(err, &auth), isConnectAuthError(err):
 		return problem{Status: http.StatusUnauthorized, Message: "Authentication failed. Reload the page to sign in again."}
 
@@ -98,7 +101,7 @@ func isConnectAuthError(err error) bool {
 		connect.ErrIssuedInFuture, connect.ErrMissingClaim, connect.ErrUnknownTenant,
 		connect.ErrTenantUninstalled, connect.ErrQSHMismatch, connect.ErrContextTokenOnPage,
 		connect.ErrComputedTokenOnAPI, connect.ErrAudienceMismatch, connect.ErrIssuerMismatch,
-		connect.ErrHostNotAllowed,
+		connect.ErrHostNotAllowed, connect.ErrUnknownKey,
 	} {
 		if errors.Is(err, target) {
 			return true
@@ -124,9 +127,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	p := classify(err)
 	ctx := c.Request().Context()
+	lifecycle, _ := c.Get(keyLifecycle).(bool)
 	switch {
 	case p.Log:
 		s.log.ErrorContext(ctx, "request failed", "error", err.Error(), "status", p.Status,
+			"path", c.Request().URL.Path, "request_id", requestIDOf(c), "client_key", clientKeyOf(c))
+	case p.Warn, lifecycle && p.Status < http.StatusInternalServerError:
+		// A refused lifecycle callback (a forged or broken install) is
+		// worth a look, but it is not a failure of the app.
+		s.log.WarnContext(ctx, "request refused", "reason", err.Error(), "status", p.Status,
 			"path", c.Request().URL.Path, "request_id", requestIDOf(c), "client_key", clientKeyOf(c))
 	case p.Status == http.StatusUnauthorized || p.Status == http.StatusForbidden:
 		// The reason is safe to log (connect errors never carry tokens).

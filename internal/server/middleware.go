@@ -21,6 +21,7 @@ const (
 	keyRequestID = "uc.requestID"
 	keyHTML      = "uc.html"      // true: errors render as an HTML page
 	keyClientKey = "uc.clientKey" // tenant, when known before auth (install)
+	keyLifecycle = "uc.lifecycle" // true: a lifecycle callback
 )
 
 const headerRequestID = "X-Request-Id"
@@ -187,6 +188,14 @@ func (s *Server) noStore(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-cache, no-store, must-revalidate")
 		c.Response().Header().Set("Pragma", "no-cache")
+		return next(c)
+	}
+}
+
+// asLifecycle marks a lifecycle callback: its refusals are logged at warn.
+func (s *Server) asLifecycle(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(keyLifecycle, true)
 		return next(c)
 	}
 }

@@ -25,7 +25,7 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 
 		// Lifecycle: verified by the Lifecycle (signed install, or the
 		// tenant's shared secret for enabled/disabled).
-		lc := group{e: e, prefix: p, mw: []echo.MiddlewareFunc{s.noStore, s.asJSON}}
+		lc := group{e: e, prefix: p, mw: []echo.MiddlewareFunc{s.noStore, s.asJSON, s.asLifecycle}}
 		lc.post("/installed", s.installed(app))
 		lc.post("/uninstalled", s.uninstalled(app))
 		lc.post("/enabled", s.enabled(app))
