@@ -66,7 +66,7 @@ func newFITFixture(t testing.TB) *fitFixture {
 	t.Cleanup(forge.Close)
 	forge.Now = f.clock
 	f.forge = forge
-	f.keys = connect.NewJWKSFetcher(forge.URL, nil, f.clock)
+	f.keys = connect.NewJWKSFetcher(forge.URL, forge.Client(), f.clock)
 	f.keys.Timeout = 300 * time.Millisecond
 	ctx := context.Background()
 	// Tenant a is installed through Forge: its signed install carried
@@ -387,7 +387,7 @@ func TestFITStagingKeys(t *testing.T) {
 	}
 	defer staging.Close()
 	staging.Now = f.clock
-	f.v.StagingKeys = connect.NewJWKSFetcher(staging.URL, nil, f.clock)
+	f.v.StagingKeys = connect.NewJWKSFetcher(staging.URL, staging.Client(), f.clock)
 	stgFIT := validFIT()
 	stgFIT.APIBaseURL = connect.ForgeStagingAPIPrefix + "ex/jira/" + testCloudA
 	tok, err := staging.Mint(stgFIT)
@@ -741,11 +741,11 @@ func TestJWKSFetcherRejectsBadResponses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				_, _ = w.Write(tc.body)
 			}))
 			defer srv.Close()
-			keys := connect.NewJWKSFetcher(srv.URL, nil, fixedNow)
+			keys := connect.NewJWKSFetcher(srv.URL, srv.Client(), fixedNow)
 			_, err := keys.PublicKey(context.Background(), s.KID)
 			if !errors.Is(err, connect.ErrKeyFetch) {
 				t.Fatalf("err = %v, want ErrKeyFetch", err)
@@ -753,9 +753,9 @@ func TestJWKSFetcherRejectsBadResponses(t *testing.T) {
 		})
 	}
 	// The good set parses and yields the key.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(good) }))
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(good) }))
 	defer srv.Close()
-	k, err := connect.NewJWKSFetcher(srv.URL, nil, fixedNow).PublicKey(context.Background(), s.KID)
+	k, err := connect.NewJWKSFetcher(srv.URL, srv.Client(), fixedNow).PublicKey(context.Background(), s.KID)
 	if err != nil || k.N.Cmp(s.Key.N) != 0 {
 		t.Fatalf("good set: %v", err)
 	}

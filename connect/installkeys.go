@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -101,7 +102,9 @@ type keyCall struct {
 
 // NewInstallKeyFetcher returns a fetcher for the base URLs (in order;
 // trailing slashes are ignored). A nil client means a plain http.Client;
-// either way each request is bounded by Timeout.
+// either way each request is bounded by Timeout, follows no redirect, and
+// only https URLs are fetched (a key fetched over plain http could be
+// anyone's): there is no switch to allow http, tests serve https.
 func NewInstallKeyFetcher(baseURLs []string, client *http.Client) *InstallKeyFetcher {
 	urls := make([]string, 0, len(baseURLs))
 	for _, u := range baseURLs {
@@ -109,12 +112,9 @@ func NewInstallKeyFetcher(baseURLs []string, client *http.Client) *InstallKeyFet
 			urls = append(urls, u)
 		}
 	}
-	if client == nil {
-		client = &http.Client{}
-	}
 	return &InstallKeyFetcher{
 		baseURLs: urls,
-		client:   client,
+		client:   keyClient(client),
 		Timeout:  DefaultInstallKeyTimeout,
 		cache:    map[string]*rsa.PublicKey{},
 		unknown:  map[string]time.Time{},
@@ -251,7 +251,7 @@ func (f *InstallKeyFetcher) fetch(ctx context.Context, kid string) (*rsa.PublicK
 func (f *InstallKeyFetcher) fetchOne(ctx context.Context, u string) (*rsa.PublicKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, orDefault(f.Timeout, DefaultInstallKeyTimeout))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := httpsRequest(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -278,6 +278,30 @@ func (f *InstallKeyFetcher) fetchOne(ctx context.Context, u string) (*rsa.Public
 		return nil, errors.New("key response too large")
 	}
 	return ParseRSAPublicKeyPEM(body)
+}
+
+// keyClient returns a copy of client (nil: a plain one) that follows no
+// redirect: a key server answers the key itself, and a redirect would let
+// whoever controls the redirect target choose the key. The 3xx answer is
+// then an unusable status, like any other.
+func keyClient(client *http.Client) *http.Client {
+	c := &http.Client{}
+	if client != nil {
+		cp := *client
+		c = &cp
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+// httpsRequest builds the GET of a key or key set, refusing anything but
+// an absolute https URL.
+func httpsRequest(ctx context.Context, rawURL string) (*http.Request, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, errors.New("key URL is not an https URL")
+	}
+	return http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 }
 
 // ParseRSAPublicKeyPEM parses a PEM "PUBLIC KEY" (PKIX) or "RSA PUBLIC

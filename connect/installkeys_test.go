@@ -28,14 +28,14 @@ func TestInstallKeyFetcherFallbackAndCache(t *testing.T) {
 	defer ks.Close()
 	var primaryHits atomic.Int32
 	var primaryPath atomic.Value
-	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	primary := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		primaryHits.Add(1)
 		primaryPath.Store(r.URL.Path)
 		http.Error(w, "gone", http.StatusBadGateway)
 	}))
 	defer primary.Close()
 
-	f := connect.NewInstallKeyFetcher([]string{primary.URL + "/keys/", " ", ks.URL + "/"}, nil)
+	f := connect.NewInstallKeyFetcher([]string{primary.URL + "/keys/", " ", ks.URL + "/"}, ks.Client())
 	ctx := context.Background()
 	k, err := f.PublicKey(ctx, ks.KID)
 	if err != nil {
@@ -65,7 +65,7 @@ func TestInstallKeyFetcherCoalescesConcurrentLookups(t *testing.T) {
 	}
 	defer ks.Close()
 	ks.Delay(100 * time.Millisecond)
-	f := connect.NewInstallKeyFetcher([]string{ks.URL}, nil)
+	f := connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client())
 	var wg sync.WaitGroup
 	errs := make(chan error, 10)
 	for range 10 {
@@ -108,7 +108,7 @@ func TestInstallKeyFetcherErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(tc.handler)
+			srv := httptest.NewTLSServer(tc.handler)
 			defer srv.Close()
 			f := connect.NewInstallKeyFetcher([]string{srv.URL}, srv.Client())
 			_, err := f.PublicKey(context.Background(), tc.kid)
@@ -129,7 +129,7 @@ func TestInstallKeyFetcherFailureNotCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ks.Close()
-	f := connect.NewInstallKeyFetcher([]string{ks.URL}, nil)
+	f := connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client())
 	ks.Fail(http.StatusServiceUnavailable)
 	if _, err := f.PublicKey(context.Background(), ks.KID); !errors.Is(err, connect.ErrKeyFetch) {
 		t.Fatalf("down: %v", err)
@@ -185,13 +185,13 @@ func TestDefaultInstallKeyURLs(t *testing.T) {
 // forged token costs no request.
 func TestInstallKeyFetcherRemembersUnknownKids(t *testing.T) {
 	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hits.Add(1)
 		http.NotFound(w, nil)
 	}))
 	defer srv.Close()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f := connect.NewInstallKeyFetcher([]string{srv.URL}, nil)
+	f := connect.NewInstallKeyFetcher([]string{srv.URL}, srv.Client())
 	f.UnknownKeyTTL = 5 * time.Minute
 	f.Now = func() time.Time { return now }
 	for i := range 5 {
@@ -225,7 +225,7 @@ func TestInstallKeyFetcherBoundsAFlood(t *testing.T) {
 		releaseOnce      sync.Once
 		waitingForAnswer = make(chan struct{}, flood)
 	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
 		hits++
 		inFlight++
@@ -240,7 +240,7 @@ func TestInstallKeyFetcherBoundsAFlood(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer releaseOnce.Do(func() { close(release) })
-	f := connect.NewInstallKeyFetcher([]string{srv.URL}, nil)
+	f := connect.NewInstallKeyFetcher([]string{srv.URL}, srv.Client())
 	f.MaxFetches = limit
 	f.Timeout = time.Minute
 
@@ -288,5 +288,62 @@ func TestInstallKeyFetcherBoundsAFlood(t *testing.T) {
 	}
 	if hits >= flood {
 		t.Errorf("%d requests out for %d in: the app amplified the flood", hits, flood)
+	}
+}
+
+// TestKeyFetchesRefuseHTTPAndRedirects: install keys and Forge key sets
+// are fetched over https only, and a redirect is not followed (its target
+// would choose the key). Neither has a switch to allow it: tests serve
+// https.
+func TestKeyFetchesRefuseHTTPAndRedirects(t *testing.T) {
+	ks, err := connecttest.NewKeyServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	forge, err := connecttest.NewForgeServer("ari:cloud:ecosystem::app/8d4f0b6a-1c2e-4f3a-9b5d-7e6f8a9b0c1d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forge.Close()
+	var plainHits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		http.Error(w, "plain http", http.StatusTeapot)
+	}))
+	defer plain.Close()
+	redirect := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		target := ks.URL + r.URL.Path
+		if strings.HasSuffix(r.URL.Path, "jwks.json") {
+			target = forge.URL
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+	}))
+	defer redirect.Close()
+	ctx := context.Background()
+
+	for name, base := range map[string]string{"plain http": plain.URL, "redirect": redirect.URL} {
+		before := ks.Hits()
+		f := connect.NewInstallKeyFetcher([]string{base}, ks.Client())
+		if _, err := f.PublicKey(ctx, ks.KID); !errors.Is(err, connect.ErrKeyFetch) {
+			t.Errorf("install key over %s: %v, want ErrKeyFetch", name, err)
+		}
+		if ks.Hits() != before {
+			t.Errorf("install key over %s: the redirect was followed", name)
+		}
+		j := connect.NewJWKSFetcher(base+"/.well-known/jwks.json", forge.Client(), nil)
+		if _, err := j.PublicKey(ctx, forge.KID); !errors.Is(err, connect.ErrKeyFetch) {
+			t.Errorf("Forge keys over %s: %v, want ErrKeyFetch", name, err)
+		}
+	}
+	if n := plainHits.Load(); n != 0 {
+		t.Errorf("%d requests went out over plain http", n)
+	}
+	// Sanity: the same fetchers work against the https servers themselves.
+	if _, err := connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client()).PublicKey(ctx, ks.KID); err != nil {
+		t.Errorf("install key over https: %v", err)
+	}
+	if _, err := connect.NewJWKSFetcher(forge.URL, forge.Client(), nil).PublicKey(ctx, forge.KID); err != nil {
+		t.Errorf("Forge keys over https: %v", err)
 	}
 }

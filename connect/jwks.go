@@ -75,15 +75,13 @@ type JWKSFetcher struct {
 }
 
 // NewJWKSFetcher returns a fetcher for the JWKS URL. A nil client means a
-// plain http.Client and a nil now means time.Now.
+// plain http.Client and a nil now means time.Now. Like the install keys,
+// the set is fetched over https only and no redirect is followed.
 func NewJWKSFetcher(url string, client *http.Client, now func() time.Time) *JWKSFetcher {
-	if client == nil {
-		client = &http.Client{}
-	}
 	if now == nil {
 		now = time.Now
 	}
-	return &JWKSFetcher{url: url, client: client, now: now}
+	return &JWKSFetcher{url: url, client: keyClient(client), now: now}
 }
 
 // URL returns the JWKS URL.
@@ -161,9 +159,9 @@ func (f *JWKSFetcher) fetch(ctx context.Context) (map[string]*rsa.PublicKey, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, orDefault(f.Timeout, DefaultJWKSTimeout))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
+	req, err := httpsRequest(ctx, f.url)
 	if err != nil {
-		return nil, fmt.Errorf("jwks request: %w", err)
+		return nil, fmt.Errorf("jwks %s: %w", f.url, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := f.client.Do(req)

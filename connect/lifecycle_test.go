@@ -44,8 +44,8 @@ func newLifecycleFixture(t *testing.T) *lifecycleFixture {
 	t.Cleanup(ks.Close)
 	ks.Now = fixedNow
 	store := connecttest.NewMemoryStore()
-	keys := connect.NewInstallKeyFetcher([]string{ks.URL}, nil)
-	keys.Timeout = 500 * time.Millisecond
+	keys := connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client())
+	keys.Timeout = 2 * time.Second // under the 5 s the slow key server waits; TLS handshakes are slow under load
 	return &lifecycleFixture{ks: ks, store: store, lc: &connect.Lifecycle{
 		Store: store, Keys: keys, Now: fixedNow,
 	}}
@@ -389,11 +389,11 @@ func TestInstalledAudienceForms(t *testing.T) {
 // key from us (5xx, a timeout, a refused connection, one server denying
 // while another is down) is ErrKeyFetch (503): the key may exist.
 func TestKeyServerAnswers(t *testing.T) {
-	down := httptest.NewServer(http.NotFoundHandler())
+	down := httptest.NewTLSServer(http.NotFoundHandler())
 	downURL := down.URL
 	down.Close() // connection refused from now on
 	denies := func(status int) *httptest.Server {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
 		t.Cleanup(srv.Close)
 		return srv
 	}
@@ -431,8 +431,8 @@ func TestKeyServerAnswers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newLifecycleFixture(t)
-			keys := connect.NewInstallKeyFetcher(tc.setup(f.ks), nil)
-			keys.Timeout = 500 * time.Millisecond
+			keys := connect.NewInstallKeyFetcher(tc.setup(f.ks), f.ks.Client())
+			keys.Timeout = 2 * time.Second
 			f.lc.Keys = keys
 			start := time.Now()
 			_, err := f.lc.Installed(lifecycleRequest("/installed", f.sign(t, installClaims("/installed")), payloadJSON(t, validPayload())), jiraApp)
@@ -445,7 +445,7 @@ func TestKeyServerAnswers(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
-			if d := time.Since(start); d > 3*time.Second {
+			if d := time.Since(start); d > 4500*time.Millisecond {
 				t.Fatalf("took %v: timeout not applied", d)
 			}
 			if n := len(f.store.Tenants()); n != 0 {

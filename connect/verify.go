@@ -71,6 +71,13 @@ type Verifier struct {
 // The query is split on "&" only, like the Java servlet parsing the qsh is
 // defined by: "a=1;jwt=x" is one parameter "a", not a token.
 func TokenFromRequest(r *http.Request) (string, error) {
+	tok, _, err := tokenAndSource(r)
+	return tok, err
+}
+
+// tokenAndSource is TokenFromRequest that also tells whether the token
+// came from the query.
+func tokenAndSource(r *http.Request) (string, bool, error) {
 	var (
 		fromQuery string
 		inQuery   bool
@@ -88,11 +95,11 @@ func TokenFromRequest(r *http.Request) (string, error) {
 			continue
 		}
 		if inQuery {
-			return "", ErrDuplicateToken
+			return "", false, ErrDuplicateToken
 		}
 		v, err := url.QueryUnescape(rawValue)
 		if err != nil {
-			return "", fmt.Errorf("%w: bad jwt escape", ErrMalformedRequest)
+			return "", false, fmt.Errorf("%w: bad jwt escape", ErrMalformedRequest)
 		}
 		fromQuery, inQuery = v, true
 	}
@@ -106,19 +113,19 @@ func TokenFromRequest(r *http.Request) (string, error) {
 			continue
 		}
 		if inHeader {
-			return "", ErrDuplicateToken
+			return "", false, ErrDuplicateToken
 		}
 		fromHeader, inHeader = strings.TrimSpace(tok), true
 	}
 	switch {
 	case inQuery && inHeader:
-		return "", ErrDuplicateToken
+		return "", false, ErrDuplicateToken
 	case inQuery && fromQuery != "":
-		return fromQuery, nil
+		return fromQuery, true, nil
 	case inHeader && fromHeader != "":
-		return fromHeader, nil
+		return fromHeader, false, nil
 	}
-	return "", ErrNoToken
+	return "", false, ErrNoToken
 }
 
 // mayBeJWTName is a cheap pre-filter: an escaped name that decodes to "jwt"
@@ -131,15 +138,24 @@ func mayBeJWTName(raw string) bool {
 // success it returns the verified Auth; every failure wraps one of the
 // package's error values.
 //
+// Under QSHContext (the JSON APIs) the token must come in the
+// Authorization header: one in the jwt query parameter is ErrNoToken.
+//
 // Order of checks: token extraction (single source), decoding, algorithm
 // pinned to HS256, iss present, tenant lookup by iss, constant-time HMAC
 // with the tenant's shared secret, then (only for authenticated tokens)
 // installed state, app, exp/iat/nbf with at most MaxLeeway, and the qsh
 // policy. Nothing about a tenant is revealed before the signature checks.
 func (v *Verifier) Verify(r *http.Request, app App, policy QSHPolicy) (*Auth, error) {
-	raw, err := TokenFromRequest(r)
+	raw, inQuery, err := tokenAndSource(r)
 	if err != nil {
 		return nil, err
+	}
+	if inQuery && policy == QSHContext {
+		// The app's own API calls send context tokens in the header. A
+		// token in a URL ends up in logs, browser history and Referer
+		// headers, and a link carrying one would act as the user.
+		return nil, fmt.Errorf("%w: context tokens are accepted in the Authorization header only", ErrNoToken)
 	}
 	tok, err := parseToken(raw)
 	if err != nil {

@@ -129,6 +129,7 @@ func TestVerifyAttackTable(t *testing.T) {
 		{"qsh of another method", req{http.MethodPost, connecttest.WithJWT(pageURL, page(f.a)), nil}, connect.QSHComputed, connect.ErrQSHMismatch, ""},
 		{"context token on a page", inQuery(ctxTok(f.a)), connect.QSHComputed, connect.ErrContextTokenOnPage, ""},
 		{"computed token on the API", api(page(f.a)), connect.QSHContext, connect.ErrComputedTokenOnAPI, ""},
+		{"context token in the API's query", req{http.MethodGet, connecttest.WithJWT(apiURL, ctxTok(f.a)), nil}, connect.QSHContext, connect.ErrNoToken, ""},
 		{"duplicate: query and header", req{http.MethodGet, connecttest.WithJWT(pageURL, page(f.a)), []string{"JWT " + page(f.a)}}, connect.QSHComputed, connect.ErrDuplicateToken, ""},
 		{"duplicate: two query parameters", req{http.MethodGet, connecttest.WithJWT(connecttest.WithJWT(pageURL, page(f.a)), page(f.b)), nil}, connect.QSHComputed, connect.ErrDuplicateToken, ""},
 		{"duplicate: escaped parameter name", req{http.MethodGet, connecttest.WithJWT(pageURL, page(f.a)) + "&%6Awt=x", nil}, connect.QSHComputed, connect.ErrDuplicateToken, ""},

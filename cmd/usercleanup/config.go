@@ -121,7 +121,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if raw := getenv("CONNECT_INSTALL_KEYS_URLS"); strings.TrimSpace(raw) != "" {
 		c.InstallKeysURLs = nil
 		for _, u := range splitList(raw) {
-			if err := checkHTTPURL(u); err != nil {
+			if err := checkHTTPSURL(u); err != nil {
 				errs = append(errs, badVar("CONNECT_INSTALL_KEYS_URLS", "%q: %v", u, err))
 				continue
 			}
@@ -258,6 +258,17 @@ func decodeKey(s string) ([]byte, error) {
 	return nil, errors.New("is not valid base64")
 }
 
+// checkHTTPSURL accepts an absolute https URL only: the URLs keys are
+// fetched from (a key fetched over plain http could be anyone's). There is
+// no configuration that allows http; tests serve https.
+func checkHTTPSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Scheme != "https" {
+		return errors.New("must be an absolute https URL")
+	}
+	return nil
+}
+
 func checkHTTPURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -298,11 +309,7 @@ func (c *config) frameAncestors() []string {
 func (c *config) logAttrs(keySource string) []any {
 	db := c.Database.DSN
 	if c.Database.Driver == store.Postgres {
-		if u, err := url.Parse(db); err == nil {
-			db = u.Redacted()
-		} else {
-			db = "(unparsable)"
-		}
+		db = store.RedactDSN(db)
 	}
 	return []any{
 		slog.String("addr", c.Addr),

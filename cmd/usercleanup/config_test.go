@@ -40,13 +40,13 @@ func TestLoadConfig(t *testing.T) {
 		{"everything set", map[string]string{
 			"ADDR": "127.0.0.1:9000", "BASE_URL": "https://cleanup.example.com/", "DATABASE_URL": "postgresql://u:p@db:5432/uc",
 			"APP_KEY": "com.acme.cleanup", "ENCRYPTION_KEY": keyB64,
-			"CONNECT_INSTALL_KEYS_URLS": "https://keys.example.com/, http://127.0.0.1:9999",
+			"CONNECT_INSTALL_KEYS_URLS": "https://keys.example.com/, https://127.0.0.1:9999",
 			"CONNECT_ALLOWED_HOSTS":     "*.atlassian.net, Jira.Example.com", "HOST_SCRIPT_URL": "/static/bridge.js", "LOG_LEVEL": "DEBUG",
 		}, &config{
 			Addr: "127.0.0.1:9000", BaseURL: "https://cleanup.example.com",
 			Database: databaseConfig{Driver: store.Postgres, DSN: "postgresql://u:p@db:5432/uc"},
 			AppKey:   "com.acme.cleanup", EncryptionKey: key,
-			InstallKeysURLs: []string{"https://keys.example.com", "http://127.0.0.1:9999"},
+			InstallKeysURLs: []string{"https://keys.example.com", "https://127.0.0.1:9999"},
 			AllowedHosts:    []string{"*.atlassian.net", "jira.example.com"},
 			HostScriptURL:   "/static/bridge.js", LogLevel: slog.LevelDebug,
 		}},
@@ -113,6 +113,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad app key", map[string]string{"APP_KEY": "com/example"}, "APP_KEY", ""},
 		{"app key too long", map[string]string{"APP_KEY": strings.Repeat("a", 54)}, "APP_KEY", ""},
 		{"bad install keys url", map[string]string{"CONNECT_INSTALL_KEYS_URLS": "https://ok.example.com,keys"}, "CONNECT_INSTALL_KEYS_URLS", ""},
+		{"install keys over http", map[string]string{"CONNECT_INSTALL_KEYS_URLS": "http://127.0.0.1:9999"}, "CONNECT_INSTALL_KEYS_URLS", ""},
 		{"bad allowed host", map[string]string{"CONNECT_ALLOWED_HOSTS": "*.atlassian.net,https://x.com"}, "CONNECT_ALLOWED_HOSTS", ""},
 		{"bad host script", map[string]string{"HOST_SCRIPT_URL": "all.js"}, "HOST_SCRIPT_URL", ""},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", ""},

@@ -95,6 +95,19 @@ func startServe(t *testing.T, env map[string]string) *process {
 	return p
 }
 
+// trustKeyServer returns the environment that makes a serve process trust
+// the fake key server's TLS certificate: the standard SSL_CERT_FILE of
+// Go's crypto/x509 on Unix (keys are fetched over https only, and the app
+// has no setting that would allow anything else).
+func trustKeyServer(t *testing.T, ks *connecttest.KeyServer) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key-server.pem")
+	if err := os.WriteFile(path, ks.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -256,6 +269,7 @@ func crashResume(t *testing.T, databaseURL string) {
 		"ADDR": addr, "BASE_URL": base, "DATABASE_URL": databaseURL,
 		"ENCRYPTION_KEY":            testKeyB64(),
 		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
+		"SSL_CERT_FILE":             trustKeyServer(t, ks),
 		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
 		"ORG_API_URL":               cloud.APIURL(),
 		"JOB_RESCUE_AFTER":          "3s",

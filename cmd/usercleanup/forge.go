@@ -31,7 +31,8 @@ type forgeConfig struct {
 	// JWKSURL is the production JWKS (FORGE_JWKS_URL).
 	JWKSURL string
 	// StagingJWKSURL is the JWKS for tokens of Atlassian's staging
-	// platform (FORGE_STAGING_JWKS_URL; "off": refused).
+	// platform (FORGE_STAGING_JWKS_URL); empty (the default, or "off"):
+	// staging tokens are refused.
 	StagingJWKSURL string
 }
 
@@ -53,13 +54,15 @@ func loadForgeConfig(getenv func(string) string) (forgeConfig, []error) {
 		}
 	}
 	fc.JWKSURL = envOr(getenv, "FORGE_JWKS_URL", connect.ForgeJWKSURL)
-	if err := checkHTTPURL(fc.JWKSURL); err != nil {
+	if err := checkHTTPSURL(fc.JWKSURL); err != nil {
 		errs = append(errs, badVar("FORGE_JWKS_URL", "%v", err))
 	}
-	fc.StagingJWKSURL = envOr(getenv, "FORGE_STAGING_JWKS_URL", connect.ForgeStagingJWKSURL)
+	// Staging tokens come from Atlassian's own test platform, never from a
+	// customer's site: refused unless a staging JWKS is set explicitly.
+	fc.StagingJWKSURL = envOr(getenv, "FORGE_STAGING_JWKS_URL", "off")
 	if strings.EqualFold(fc.StagingJWKSURL, "off") {
 		fc.StagingJWKSURL = ""
-	} else if err := checkHTTPURL(fc.StagingJWKSURL); err != nil {
+	} else if err := checkHTTPSURL(fc.StagingJWKSURL); err != nil {
 		errs = append(errs, badVar("FORGE_STAGING_JWKS_URL", "%v (or off)", err))
 	}
 	return fc, errs

@@ -110,18 +110,22 @@ func TestLoadForgeConfig(t *testing.T) {
 		want     forgeConfig
 		wantErrs []string
 	}{
-		{"defaults", nil, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL, StagingJWKSURL: connect.ForgeStagingJWKSURL}, nil},
+		// Staging tokens are refused unless a staging JWKS is set.
+		{"defaults", nil, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL}, nil},
+		{"staging set", map[string]string{"FORGE_STAGING_JWKS_URL": connect.ForgeStagingJWKSURL}, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL, StagingJWKSURL: connect.ForgeStagingJWKSURL}, nil},
+		{"key sets over http", map[string]string{"FORGE_JWKS_URL": "http://127.0.0.1:9999/jwks.json", "FORGE_STAGING_JWKS_URL": "http://127.0.0.1:9999/jwks.json"},
+			forgeConfig{}, []string{"FORGE_JWKS_URL", "FORGE_STAGING_JWKS_URL"}},
 		{"everything set", map[string]string{
 			"FORGE_APP_ID_JIRA":       "ari:cloud:ecosystem::app/0a0a0a0a-1111-2222-3333-444444444444",
 			"FORGE_APP_ID_CONFLUENCE": "0c0c0c0c-1111-2222-3333-444444444444",
-			"FORGE_JWKS_URL":          "http://127.0.0.1:9999/.well-known/jwks.json",
+			"FORGE_JWKS_URL":          "https://127.0.0.1:9999/.well-known/jwks.json",
 			"FORGE_STAGING_JWKS_URL":  "off",
 		}, forgeConfig{
 			AppIDs: map[connect.Product]string{
 				connect.Jira:       "ari:cloud:ecosystem::app/0a0a0a0a-1111-2222-3333-444444444444",
 				connect.Confluence: "ari:cloud:ecosystem::app/0c0c0c0c-1111-2222-3333-444444444444",
 			},
-			JWKSURL: "http://127.0.0.1:9999/.well-known/jwks.json",
+			JWKSURL: "https://127.0.0.1:9999/.well-known/jwks.json",
 		}, nil},
 		{"bad values", map[string]string{
 			"FORGE_APP_ID_JIRA": "x", "FORGE_JWKS_URL": "jwks.json", "FORGE_STAGING_JWKS_URL": "ftp://x",

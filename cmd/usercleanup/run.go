@@ -109,9 +109,22 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// serveOptions are settings only code can make, never the environment:
+// tests use them to reach local fakes.
+type serveOptions struct {
+	// transport carries every outbound request; nil is Go's default
+	// transport (serve). Tests pass one that trusts their fakes' TLS
+	// certificate.
+	transport http.RoundTripper
+}
+
 // serve runs the HTTP server until ctx is done or SIGINT/SIGTERM arrives,
 // then drains it.
 func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	return serveWith(ctx, getenv, stderr, serveOptions{})
+}
+
+func serveWith(ctx context.Context, getenv func(string) string, stderr io.Writer, opts serveOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -135,7 +148,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	log.Info("starting usercleanup", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
 
-	app, err := build(ctx, cfg, jcfg, fcfg, key, log, nil)
+	app, err := build(ctx, cfg, jcfg, fcfg, key, log, opts.transport)
 	if err != nil {
 		return &startupError{err: err}
 	}

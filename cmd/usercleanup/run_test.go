@@ -95,6 +95,9 @@ func TestRunStartupErrors(t *testing.T) {
 		{"non-https base url", map[string]string{"BASE_URL": "http://cleanup.example.com"}, "BASE_URL"},
 		{"malformed database url", map[string]string{"DATABASE_URL": "postgres://u:pw@%zz/db", "ENCRYPTION_KEY": testKeyB64()}, "DATABASE_URL"},
 		{"unreachable postgres", map[string]string{"DATABASE_URL": "postgres://u:hunter2@127.0.0.1:1/db?sslmode=disable&connect_timeout=2", "ENCRYPTION_KEY": testKeyB64()}, "DATABASE_URL"},
+		// The start-up log shows the database URL: a password given as a
+		// query parameter is masked like one in the userinfo.
+		{"unreachable postgres, password parameter", map[string]string{"DATABASE_URL": "postgres://u@127.0.0.1:1/db?sslmode=disable&connect_timeout=2&password=hunter2&sslpassword=hunter2", "ENCRYPTION_KEY": testKeyB64()}, "DATABASE_URL"},
 		{"unwritable data folder", map[string]string{"DATABASE_URL": "sqlite://" + filepath.Join(notDir, "db", "app.db"), "ENCRYPTION_KEY": testKeyB64()}, "DATABASE_URL"},
 		{"bad encryption key", map[string]string{"DATABASE_URL": "sqlite://" + filepath.Join(tmp, "a.db"), "ENCRYPTION_KEY": "short"}, "ENCRYPTION_KEY"},
 		{"address in use", map[string]string{"ADDR": busy.Addr().String(), "DATABASE_URL": "sqlite://" + filepath.Join(tmp, "b.db"), "ENCRYPTION_KEY": testKeyB64()}, "ADDR"},
@@ -156,7 +159,9 @@ func TestServeEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envFunc(env), io.Discard, logs) }()
+	// The key server is https (keys are fetched over https only); its
+	// certificate reaches serve through code, never the environment.
+	go func() { done <- serveWith(ctx, envFunc(env), logs, serveOptions{transport: ks.Client().Transport}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

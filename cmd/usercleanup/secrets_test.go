@@ -82,6 +82,7 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 		"ADDR": addr, "BASE_URL": base, "DATABASE_URL": databaseURL,
 		"ENCRYPTION_KEY":            testKeyB64(),
 		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
+		"SSL_CERT_FILE":             trustKeyServer(t, ks),
 		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
 		"ORG_API_URL":               cloud.APIURL(),
 		"LOG_LEVEL":                 "debug",

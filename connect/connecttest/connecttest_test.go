@@ -24,7 +24,7 @@ func lifecycleApp(t *testing.T, ks *connecttest.KeyServer, store *connecttest.Me
 	var app connect.App
 	lc := &connect.Lifecycle{
 		Store:        store,
-		Keys:         connect.NewInstallKeyFetcher([]string{ks.URL}, nil),
+		Keys:         connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client()),
 		AllowedHosts: []string{"*.atlassian.net"},
 	}
 	mux := http.NewServeMux()

@@ -21,8 +21,8 @@ import (
 	"github.com/example/usercleanup/connect"
 )
 
-// ForgeServer is a fake Forge JWKS endpoint: GET /.well-known/jwks.json
-// answers the public keys of its RSA key pairs. It mints Forge Invocation
+// ForgeServer is a fake Forge JWKS endpoint (https, see Client): GET
+// /.well-known/jwks.json answers the public keys of its RSA key pairs. It mints Forge Invocation
 // Tokens with the current key, like Forge does when it calls a remote.
 type ForgeServer struct {
 	URL     string // JWKS URL; use it in connect.NewJWKSFetcher
@@ -46,13 +46,17 @@ func NewForgeServer(appID string) (*ForgeServer, error) {
 	if err := s.Rotate(); err != nil {
 		return nil, err
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + "/.well-known/jwks.json"
 	return s, nil
 }
 
 // Close stops the server.
 func (s *ForgeServer) Close() { s.srv.Close() }
+
+// Client returns an HTTP client that trusts the server's certificate (the
+// one every net/http/httptest TLS server uses).
+func (s *ForgeServer) Client() *http.Client { return s.srv.Client() }
 
 // Rotate generates a new signing key with a new kid and publishes it next
 // to the old ones (as Atlassian does when it rotates keys).

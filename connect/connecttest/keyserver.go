@@ -25,9 +25,11 @@ import (
 
 // KeyServer is a fake Atlassian install-keys CDN: GET /<kid> answers the
 // PEM public key of its RSA key pair. It signs install/uninstall tokens
-// with the private key, like the product does with signed install.
+// with the private key, like the product does with signed install. It
+// serves https (connect fetches keys over https only) with the
+// certificate of net/http/httptest's TLS servers: Client trusts it.
 type KeyServer struct {
-	URL string          // base URL; use it in connect.NewInstallKeyFetcher
+	URL string          // https base URL; use it in connect.NewInstallKeyFetcher with Client()
 	KID string          // key id of Key
 	Key *rsa.PrivateKey // the signing key
 	// Now is the clock used for token iat/exp (nil: time.Now). Set it
@@ -58,13 +60,23 @@ func NewKeyServer() (*KeyServer, error) {
 		Key: key,
 		pem: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}),
 	}
-	k.srv = httptest.NewServer(http.HandlerFunc(k.serve))
+	k.srv = httptest.NewTLSServer(http.HandlerFunc(k.serve))
 	k.URL = k.srv.URL
 	return k, nil
 }
 
 // Close stops the server.
 func (k *KeyServer) Close() { k.srv.Close() }
+
+// Client returns an HTTP client that trusts the server's certificate (and
+// that of every net/http/httptest TLS server, which share it).
+func (k *KeyServer) Client() *http.Client { return k.srv.Client() }
+
+// CertificatePEM returns the server's certificate in PEM, for a process
+// that must trust it (SSL_CERT_FILE).
+func (k *KeyServer) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.srv.Certificate().Raw})
+}
 
 // PublicKeyPEM returns the PEM public key the server hands out.
 func (k *KeyServer) PublicKeyPEM() []byte { return bytes.Clone(k.pem) }

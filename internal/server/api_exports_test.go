@@ -104,7 +104,7 @@ func newExportEnv(t testing.TB) *exportEnv {
 	verifier := &connect.Verifier{Store: st, Now: x.now}
 	srv, err := server.New(server.Config{
 		BaseURL: base, Apps: apps, Descriptors: descriptors,
-		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, nil), Verifier: verifier,
+		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client()), Verifier: verifier,
 			AllowedHosts: []string{"*.atlassian.net"}, Now: x.now},
 		Verifier: verifier, Admin: x.admins, Health: st, HostScriptURL: hostScriptURL,
 		Exports: st, DownloadKey: x.downloadKey,

@@ -176,7 +176,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 		BaseURL:     appURL,
 		Apps:        apps,
 		Descriptors: descriptors,
-		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, nil),
+		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client()),
 			Verifier: verifier, AllowedHosts: []string{"127.0.0.1"}},
 		Verifier:       verifier,
 		Admin:          siteAdmins{},

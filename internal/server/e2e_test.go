@@ -132,7 +132,7 @@ func newEnv(t testing.TB) *env {
 		Apps:        apps,
 		Descriptors: descriptors,
 		Lifecycle: &connect.Lifecycle{
-			Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, nil), Verifier: verifier,
+			Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client()), Verifier: verifier,
 			AllowedHosts: []string{"*.atlassian.net"}, Now: clock,
 		},
 		Verifier:      verifier,
@@ -460,6 +460,10 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctxTok, err := connecttest.ContextToken(jira, adminID, e.now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name       string
@@ -477,6 +481,9 @@ func TestAPI(t *testing.T) {
 		{"jira tenant on confluence API", e.URL + "/confluence/api/me", token(jira, adminID), 401, nil},
 		{"confluence tenant on jira API", e.URL + "/jira/api/me", token(conf, adminID), 401, nil},
 		{"non-admin", e.URL + "/jira/api/me", token(jira, userID), 403, nil},
+		// API routes take context tokens from the Authorization header
+		// only: a token in a URL leaks into logs and Referer headers.
+		{"context token in the query", connecttest.WithJWT(e.URL+"/jira/api/me", ctxTok), nil, 401, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,14 +90,14 @@ func newForgeEnv(t *testing.T) *forgeEnv {
 		e.apps[p] = params.App()
 	}
 	verifier := &connect.Verifier{Store: st, Now: clock}
-	jwks := connect.NewJWKSFetcher(fs.URL, nil, clock)
+	jwks := connect.NewJWKSFetcher(fs.URL, fs.Client(), clock)
 	jwks.Timeout = 300 * time.Millisecond
 	srv, err := server.New(server.Config{
 		BaseURL:     base,
 		Apps:        apps,
 		Descriptors: descriptors,
 		Lifecycle: &connect.Lifecycle{
-			Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, nil), Verifier: verifier,
+			Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client()), Verifier: verifier,
 			AllowedHosts: []string{"*.atlassian.net"}, Now: clock,
 		},
 		Verifier: verifier,

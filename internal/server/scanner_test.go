@@ -92,7 +92,7 @@ func newScanEnv(t *testing.T) *scanEnv {
 	verifier := &connect.Verifier{Store: st}
 	srv, err := server.New(server.Config{
 		BaseURL: base, Apps: []connect.App{e.app}, Descriptors: map[connect.Product][]byte{connect.Jira: d},
-		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, nil),
+		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{ks.URL}, ks.Client()),
 			Verifier: verifier, AllowedHosts: []string{"*.atlassian.net"}},
 		Verifier: verifier, Admin: e.admins, Health: st, HostScriptURL: hostScriptURL, Logger: log,
 		Cleanup: nil, Exports: st, DownloadKey: make([]byte, server.DownloadKeySize),

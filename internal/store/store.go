@@ -144,16 +144,64 @@ func sqliteDSN(path string) string {
 	return path + "?" + q.Encode()
 }
 
-// redactErr returns err's message with the DSN's password removed, in case
-// a driver echoes the connection string.
+// redactErr returns err's message with the DSN's passwords removed, in
+// case a driver echoes the connection string.
 func redactErr(err error, dsn string) string {
 	msg := err.Error()
-	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
+	for _, p := range dsnPasswords(dsn) {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
 	}
 	return msg
+}
+
+// passwordParams are the connection-string parameters that hold a
+// password (libpq and pgx accept both in a URL's query).
+var passwordParams = []string{"password", "sslpassword"}
+
+// dsnPasswords returns the passwords a PostgreSQL URL holds: the userinfo
+// password and the password query parameters.
+func dsnPasswords(dsn string) []string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok && p != "" {
+		out = append(out, p)
+	}
+	q := u.Query()
+	for _, name := range passwordParams {
+		for _, p := range q[name] {
+			if p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// RedactDSN returns a PostgreSQL URL fit for a log: the userinfo password
+// and the password query parameters replaced by "xxxxx". An unparsable URL
+// is "(unparsable)": it is not shown at all.
+func RedactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable)"
+	}
+	q := u.Query()
+	masked := false
+	for _, name := range passwordParams {
+		if vs, ok := q[name]; ok {
+			for i := range vs {
+				vs[i] = "xxxxx"
+			}
+			masked = true
+		}
+	}
+	if masked {
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // Driver reports which database the store uses.
