@@ -91,7 +91,7 @@ func newForgeEnv(t *testing.T) *forgeEnv {
 	}
 	verifier := &connect.Verifier{Store: st, Now: clock}
 	jwks := connect.NewJWKSFetcher(fs.URL, fs.Client(), clock)
-	jwks.Timeout = 300 * time.Millisecond
+	jwks.Timeout = 2 * time.Second
 	srv, err := server.New(server.Config{
 		BaseURL:     base,
 		Apps:        apps,
