@@ -84,8 +84,9 @@ func ForgeAppARI(id string) (string, error) {
 // aud contains the Forge app ARI configured for the Connect app (and
 // app.id, when present, equals it); exp is present and not passed, and
 // iat/nbf (when present) are not in the future, all with at most
-// MaxLeeway; and app.installationId and an https app.apiBaseUrl are
-// present. Every rejection wraps the same error values as Connect JWTs.
+// MaxLeeway; app.installationId and an https app.apiBaseUrl are present;
+// and app.environment.type is one of Environments (production only by
+// default). Every rejection wraps the same error values as Connect JWTs.
 type FITVerifier struct {
 	Keys        ForgeKeys         // production JWKS (required)
 	StagingKeys ForgeKeys         // staging JWKS; nil: staging tokens are rejected
@@ -93,8 +94,31 @@ type FITVerifier struct {
 	// Installations maps installation ids to tenants (required by
 	// Authenticate).
 	Installations InstallationStore
-	Now           func() time.Time // nil: time.Now
-	Leeway        time.Duration    // 0: DefaultLeeway; negative: none; at most MaxLeeway
+	// Environments are the Forge environment types (app.environment.type)
+	// accepted, compared without regard to case; nil: production only.
+	// A development or staging installation of the same app on the same
+	// site is another installation, not the customer's.
+	Environments []string
+	Now          func() time.Time // nil: time.Now
+	Leeway       time.Duration    // 0: DefaultLeeway; negative: none; at most MaxLeeway
+}
+
+// ForgeProduction is the environment type of a production installation.
+const ForgeProduction = "PRODUCTION"
+
+// environmentAllowed reports whether FITs of the environment type are
+// accepted.
+func (v *FITVerifier) environmentAllowed(envType string) bool {
+	allowed := v.Environments
+	if allowed == nil {
+		allowed = []string{ForgeProduction}
+	}
+	for _, a := range allowed {
+		if envType != "" && strings.EqualFold(a, envType) {
+			return true
+		}
+	}
+	return false
 }
 
 // Enabled reports whether a Forge app id is configured for app.
@@ -263,6 +287,9 @@ func (v *FITVerifier) VerifyInvocation(r *http.Request, app App) (*Invocation, e
 	if c.App.APIBaseURL == "" {
 		return nil, fmt.Errorf("%w: app.apiBaseUrl", ErrMissingClaim)
 	}
+	if !v.environmentAllowed(c.App.Environment.Type) {
+		return nil, fmt.Errorf("%w: Forge environment %q is not accepted", ErrUnknownTenant, c.App.Environment.Type)
+	}
 	apiBase, err := url.Parse(c.App.APIBaseURL)
 	if err != nil || apiBase.Scheme != "https" || apiBase.Host == "" {
 		return nil, fmt.Errorf("%w: app.apiBaseUrl is not an https URL", ErrMalformedToken)
@@ -361,9 +388,13 @@ func cloudIDFromAPIBase(u *url.URL) string {
 // install payload, or a previous association) equals the FIT's. When
 // there is none, the FIT is associated with the single installed tenant
 // of the same Connect app whose CloudID (from its signed install payload)
-// equals the FIT's cloud id: one Connect key is installed at most once per
-// site, and both ids are signed by Atlassian. Anything else, including an
-// ambiguous match, is ErrUnknownTenant: unverified data never associates.
+// equals the FIT's cloud id, provided that tenant is bound to no
+// installation yet: one Connect key is installed at most once per site, and
+// both ids are signed by Atlassian. A tenant already bound is never
+// re-bound, so a token of another installation of the same app (a
+// development environment on the same site) gets nothing. Anything else,
+// including an ambiguous match, is ErrUnknownTenant: unverified data never
+// associates.
 func (v *FITVerifier) Authenticate(r *http.Request, app App) (*Auth, *Invocation, error) {
 	inv, err := v.VerifyInvocation(r, app)
 	if err != nil {
@@ -432,7 +463,14 @@ func (v *FITVerifier) associate(ctx context.Context, app App, inv *Invocation) (
 	if match == nil {
 		return nil, fmt.Errorf("%w: unknown Forge installation", ErrUnknownTenant)
 	}
+	if match.InstallationID != "" {
+		return nil, fmt.Errorf("%w: the site's tenant is bound to another installation", ErrUnknownTenant)
+	}
+	// The store binds only a tenant that is still unbound, in one step.
 	if err := v.Installations.SetInstallationID(ctx, match.ClientKey, inv.InstallationID); err != nil {
+		if errors.Is(err, ErrUnknownTenant) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("connect: associate installation: %w", err)
 	}
 	match.InstallationID = inv.InstallationID

@@ -624,6 +624,12 @@ func TestFITAuthenticateMapsInstallations(t *testing.T) {
 		{name: "installation on another site than the tenant's", setup: func(f *fitFixture) {
 			f.setCloud(t, f.a, testCloudA)
 		}, fit: connecttest.FIT{InstallationID: testInstallA, CloudID: testCloudB}, wantErr: connect.ErrUnknownTenant},
+		// Another installation of the same app on the same site (a
+		// development environment) must not take the tenant over: the
+		// tenant stays bound to its own installation.
+		{name: "another installation on the tenant's site does not re-bind it", setup: func(f *fitFixture) {
+			f.setCloud(t, f.a, testCloudA)
+		}, fit: connecttest.FIT{InstallationID: testInstallB, CloudID: testCloudA}, wantErr: connect.ErrUnknownTenant},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -662,6 +668,58 @@ func TestFITAuthenticateMapsInstallations(t *testing.T) {
 			again, _, err := f.v.Authenticate(fitRequest(f.mint(t, tc.fit)), jiraApp)
 			if err != nil || again.ClientKey != tc.wantCK {
 				t.Errorf("second call: %v, %+v", err, again)
+			}
+		})
+	}
+}
+
+// TestFITEnvironments: only production installations are accepted unless
+// other environment types are configured.
+func TestFITEnvironments(t *testing.T) {
+	mint := func(t *testing.T, f *fitFixture, envType string) string {
+		c := f.forge.Claims(connecttest.FIT{InstallationID: testInstallB, CloudID: testCloudB})
+		app := c["app"].(map[string]any)
+		if envType == "" {
+			delete(app, "environment")
+		} else {
+			app["environment"] = map[string]any{"type": envType, "id": "ari:cloud:ecosystem::environment/" + envType}
+		}
+		tok, err := f.forge.Sign(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		name    string
+		allowed []string
+		env     string
+		ok      bool
+	}{
+		{"production by default", nil, "PRODUCTION", true},
+		{"development refused by default", nil, "DEVELOPMENT", false},
+		{"staging refused by default", nil, "STAGING", false},
+		{"no environment refused", nil, "", false},
+		{"development when configured", []string{"production", "development"}, "DEVELOPMENT", true},
+		{"production when only development is configured", []string{"DEVELOPMENT"}, "PRODUCTION", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFITFixture(t)
+			f.setCloud(t, f.b, testCloudB) // an unbound tenant the FIT may associate with
+			f.v.Environments = tc.allowed
+			before := f.store.Tenants()
+			auth, _, err := f.v.Authenticate(fitRequest(mint(t, f, tc.env)), jiraApp)
+			if tc.ok {
+				if err != nil || auth.ClientKey != f.b.ClientKey {
+					t.Fatalf("err = %v, auth %+v; want tenant b", err, auth)
+				}
+				return
+			}
+			if !errors.Is(err, connect.ErrUnknownTenant) {
+				t.Fatalf("err = %v, want ErrUnknownTenant", err)
+			}
+			if diff := cmp.Diff(before, f.store.Tenants()); diff != "" {
+				t.Errorf("a refused FIT changed the store (-before +after):\n%s", diff)
 			}
 		})
 	}

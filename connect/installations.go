@@ -21,6 +21,10 @@ type InstallationStore interface {
 	// CloudID is cloudID; none is not an error.
 	TenantsByCloudID(ctx context.Context, cloudID string) ([]*Tenant, error)
 	// SetInstallationID records the Forge installation id of the tenant
-	// with clientKey, or returns an error wrapping ErrUnknownTenant.
+	// with clientKey, only while the tenant has none: it returns an error
+	// wrapping ErrUnknownTenant when there is no such tenant or when it is
+	// already bound to an installation (another one, or this one). The
+	// check and the write must be one atomic step, so two concurrent
+	// associations cannot both succeed.
 	SetInstallationID(ctx context.Context, clientKey, installationID string) error
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,13 @@ type forgeConfig struct {
 	// platform (FORGE_STAGING_JWKS_URL); empty (the default, or "off"):
 	// staging tokens are refused.
 	StagingJWKSURL string
+	// Environments are the Forge environment types whose invocation
+	// tokens are accepted (FORGE_ENVIRONMENTS, default production only).
+	Environments []string
 }
+
+// forgeEnvironments are the Forge environment types.
+var forgeEnvironments = []string{"PRODUCTION", "STAGING", "DEVELOPMENT"}
 
 func forgeAppIDVar(p connect.Product) string { return "FORGE_APP_ID_" + strings.ToUpper(string(p)) }
 
@@ -65,6 +72,20 @@ func loadForgeConfig(getenv func(string) string) (forgeConfig, []error) {
 	} else if err := checkHTTPSURL(fc.StagingJWKSURL); err != nil {
 		errs = append(errs, badVar("FORGE_STAGING_JWKS_URL", "%v (or off)", err))
 	}
+	fc.Environments = []string{connect.ForgeProduction}
+	if raw := getenv("FORGE_ENVIRONMENTS"); strings.TrimSpace(raw) != "" {
+		fc.Environments = nil
+		for _, e := range splitList(raw) {
+			e = strings.ToUpper(e)
+			if !slices.Contains(forgeEnvironments, e) {
+				errs = append(errs, badVar("FORGE_ENVIRONMENTS", "%q is not a Forge environment (production, staging, development)", e))
+				continue
+			}
+			if !slices.Contains(fc.Environments, e) {
+				fc.Environments = append(fc.Environments, e)
+			}
+		}
+	}
 	return fc, errs
 }
 
@@ -84,13 +105,14 @@ func newForgeAuthenticator(fc forgeConfig, apps []connect.App, st connect.Instal
 		Keys:          connect.NewJWKSFetcher(fc.JWKSURL, client, nil),
 		AppIDs:        ids,
 		Installations: st,
+		Environments:  fc.Environments,
 		Leeway:        10 * time.Second,
 	}
 	if fc.StagingJWKSURL != "" {
 		v.StagingKeys = connect.NewJWKSFetcher(fc.StagingJWKSURL, client, nil)
 	}
 	log.Info("accepting Forge Invocation Tokens on the API", "forge_apps", ids, "jwks", fc.JWKSURL,
-		"staging_jwks", fc.StagingJWKSURL)
+		"staging_jwks", fc.StagingJWKSURL, "environments", fc.Environments)
 	return v
 }
 

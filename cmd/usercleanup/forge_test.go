@@ -111,8 +111,11 @@ func TestLoadForgeConfig(t *testing.T) {
 		wantErrs []string
 	}{
 		// Staging tokens are refused unless a staging JWKS is set.
-		{"defaults", nil, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL}, nil},
-		{"staging set", map[string]string{"FORGE_STAGING_JWKS_URL": connect.ForgeStagingJWKSURL}, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL, StagingJWKSURL: connect.ForgeStagingJWKSURL}, nil},
+		// and only production installations are accepted.
+		{"defaults", nil, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL, Environments: []string{"PRODUCTION"}}, nil},
+		{"staging set", map[string]string{"FORGE_STAGING_JWKS_URL": connect.ForgeStagingJWKSURL}, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL, StagingJWKSURL: connect.ForgeStagingJWKSURL, Environments: []string{"PRODUCTION"}}, nil},
+		{"environments", map[string]string{"FORGE_ENVIRONMENTS": "production, Development,development"}, forgeConfig{AppIDs: map[connect.Product]string{}, JWKSURL: connect.ForgeJWKSURL, Environments: []string{"PRODUCTION", "DEVELOPMENT"}}, nil},
+		{"unknown environment", map[string]string{"FORGE_ENVIRONMENTS": "production,test"}, forgeConfig{}, []string{"FORGE_ENVIRONMENTS"}},
 		{"key sets over http", map[string]string{"FORGE_JWKS_URL": "http://127.0.0.1:9999/jwks.json", "FORGE_STAGING_JWKS_URL": "http://127.0.0.1:9999/jwks.json"},
 			forgeConfig{}, []string{"FORGE_JWKS_URL", "FORGE_STAGING_JWKS_URL"}},
 		{"everything set", map[string]string{
@@ -125,7 +128,8 @@ func TestLoadForgeConfig(t *testing.T) {
 				connect.Jira:       "ari:cloud:ecosystem::app/0a0a0a0a-1111-2222-3333-444444444444",
 				connect.Confluence: "ari:cloud:ecosystem::app/0c0c0c0c-1111-2222-3333-444444444444",
 			},
-			JWKSURL: "https://127.0.0.1:9999/.well-known/jwks.json",
+			JWKSURL:      "https://127.0.0.1:9999/.well-known/jwks.json",
+			Environments: []string{"PRODUCTION"},
 		}, nil},
 		{"bad values", map[string]string{
 			"FORGE_APP_ID_JIRA": "x", "FORGE_JWKS_URL": "jwks.json", "FORGE_STAGING_JWKS_URL": "ftp://x",

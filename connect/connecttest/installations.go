@@ -75,6 +75,9 @@ func (s *MemoryStore) SetInstallationID(ctx context.Context, clientKey, installa
 	if !ok {
 		return fmt.Errorf("%w: %q", connect.ErrUnknownTenant, clientKey)
 	}
+	if t.InstallationID != "" {
+		return fmt.Errorf("%w: %q is bound to an installation already", connect.ErrUnknownTenant, clientKey)
+	}
 	t.InstallationID = installationID
 	s.tenants[clientKey] = t
 	return nil

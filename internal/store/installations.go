@@ -58,15 +58,22 @@ func (s *Store) TenantsByCloudID(ctx context.Context, cloudID string) ([]*connec
 	return out, nil
 }
 
-// SetInstallationID implements connect.InstallationStore.
+// SetInstallationID implements connect.InstallationStore: one conditional
+// UPDATE binds the tenant only while it has no installation id, so a
+// token of another installation (a development environment on the same
+// site) can never re-bind it, and two concurrent associations cannot both
+// win.
 func (s *Store) SetInstallationID(ctx context.Context, clientKey, installationID string) error {
-	res := s.db.WithContext(ctx).Model(&tenantRow{}).Where("client_key = ?", clientKey).
+	if installationID == "" {
+		return errors.New("store: set installation id: empty id")
+	}
+	res := s.db.WithContext(ctx).Model(&tenantRow{}).Where("client_key = ? AND installation_id = ''", clientKey).
 		Updates(map[string]any{"installation_id": installationID, "updated_at": s.now().UTC()})
 	if res.Error != nil {
 		return fmt.Errorf("store: set installation id: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("set installation id: %w", connect.ErrUnknownTenant)
+		return fmt.Errorf("set installation id: no unbound tenant %q: %w", clientKey, connect.ErrUnknownTenant)
 	}
 	return nil
 }

@@ -70,6 +70,21 @@ func TestInstallationStore(t *testing.T) {
 			if err := s.SetInstallationID(ctx, "jira:missing", "x"); !errors.Is(err, connect.ErrUnknownTenant) {
 				t.Errorf("SetInstallationID unknown tenant: %v", err)
 			}
+			// A bound tenant is never re-bound: not by another
+			// installation, not even by the same one again.
+			for _, id := range []string{"ari:cloud:ecosystem::installation/3", "ari:cloud:ecosystem::installation/2"} {
+				if err := s.SetInstallationID(ctx, other.ClientKey, id); !errors.Is(err, connect.ErrUnknownTenant) {
+					t.Errorf("re-binding a bound tenant to %s: %v, want ErrUnknownTenant", id, err)
+				}
+			}
+			if err := s.SetInstallationID(ctx, cur.ClientKey, "ari:cloud:ecosystem::installation/3"); !errors.Is(err, connect.ErrUnknownTenant) {
+				t.Errorf("re-binding the tenant of a signed install: %v, want ErrUnknownTenant", err)
+			}
+			for ck, want := range map[string]string{other.ClientKey: "ari:cloud:ecosystem::installation/2", cur.ClientKey: inst} {
+				if got, err := s.GetTenant(ctx, ck); err != nil || got.InstallationID != want {
+					t.Errorf("%s bound to %q (%v), want %q", ck, got.InstallationID, err, want)
+				}
+			}
 		})
 	}
 }
