@@ -2,6 +2,7 @@ package connect
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
@@ -79,6 +80,12 @@ type Lifecycle struct {
 	// Leeway tolerated on exp/iat/nbf of signed installs: 0 means
 	// DefaultLeeway, negative none; at most MaxLeeway.
 	Leeway time.Duration
+	// OnUninstalled, when set, is called after a verified "uninstalled"
+	// was recorded, with the tenant's client key: the app erases what it
+	// keeps for the tenant and stops its work. An error makes Uninstalled
+	// fail (the product may send the callback again; the hook must be
+	// idempotent).
+	OnUninstalled func(ctx context.Context, clientKey string) error
 }
 
 // installPayload is the part of the lifecycle body this package reads.
@@ -162,9 +169,9 @@ func (l *Lifecycle) Installed(r *http.Request, app App) (*Tenant, error) {
 	return t, nil
 }
 
-// Uninstalled verifies a signed "uninstalled" callback and marks the tenant
-// uninstalled; from then on every token of the tenant is rejected with
-// ErrTenantUninstalled until a new signed install.
+// Uninstalled verifies a signed "uninstalled" callback, marks the tenant
+// uninstalled (its shared secret forgotten: from then on no token of the
+// tenant verifies until a new signed install) and calls OnUninstalled.
 func (l *Lifecycle) Uninstalled(r *http.Request, app App) error {
 	_, p, _, err := l.verifySigned(r, app, "uninstalled")
 	if err != nil {
@@ -182,6 +189,11 @@ func (l *Lifecycle) Uninstalled(r *http.Request, app App) error {
 	}
 	if err := l.Store.MarkUninstalled(r.Context(), p.ClientKey, l.now()); err != nil {
 		return fmt.Errorf("connect: mark uninstalled: %w", err)
+	}
+	if l.OnUninstalled != nil {
+		if err := l.OnUninstalled(r.Context(), p.ClientKey); err != nil {
+			return fmt.Errorf("connect: after uninstall of %s: %w", p.ClientKey, err)
+		}
 	}
 	return nil
 }

@@ -492,8 +492,9 @@ func TestReinstallReplacesSecretAndRevives(t *testing.T) {
 	if err := f.lc.Uninstalled(lifecycleRequest("/uninstalled", f.sign(t, installClaims("/uninstalled")), payloadJSON(t, connecttest.InstallPayload{Key: jiraApp.Key, ClientKey: testClientKey, EventType: "uninstalled"})), jiraApp); err != nil {
 		t.Fatalf("uninstall: %v", err)
 	}
-	if err := pageOK(newSecret); !errors.Is(err, connect.ErrTenantUninstalled) {
-		t.Fatalf("after uninstall: %v, want ErrTenantUninstalled", err)
+	// The shared secret is forgotten on uninstall: no token verifies.
+	if err := pageOK(newSecret); !errors.Is(err, connect.ErrBadSignature) {
+		t.Fatalf("after uninstall: %v, want ErrBadSignature", err)
 	}
 	tn, err := f.store.GetTenant(ctx, testClientKey)
 	if err != nil {
@@ -636,7 +637,8 @@ func TestDisabledUninstalledRace(t *testing.T) {
 			t.Fatalf("round %d: uninstalled: %v", i, errs[2])
 		}
 		for _, err := range errs[:2] {
-			if err != nil && !errors.Is(err, connect.ErrTenantUninstalled) {
+			// Uninstalled, or already without its secret.
+			if err != nil && !errors.Is(err, connect.ErrTenantUninstalled) && !errors.Is(err, connect.ErrBadSignature) {
 				t.Fatalf("round %d: enabled/disabled: %v", i, err)
 			}
 		}
@@ -648,8 +650,11 @@ func TestDisabledUninstalledRace(t *testing.T) {
 			t.Fatalf("round %d: uninstalled lost the race: %+v", i, got)
 		}
 		// After the race every late enabled is refused.
-		if err := f.lc.Enabled(enabledRequest(t, tn, "/enabled", nil), jiraApp); !errors.Is(err, connect.ErrTenantUninstalled) {
+		if err := f.lc.Enabled(enabledRequest(t, tn, "/enabled", nil), jiraApp); !errors.Is(err, connect.ErrBadSignature) {
 			t.Fatalf("round %d: late enabled: %v", i, err)
+		}
+		if got.SharedSecret != "" {
+			t.Fatalf("round %d: the uninstalled tenant kept its shared secret", i)
 		}
 	}
 }

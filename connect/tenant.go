@@ -77,7 +77,9 @@ type TenantStore interface {
 	// SaveTenant inserts or replaces the tenant with t.ClientKey (a verified
 	// install). It clears UninstalledAt.
 	SaveTenant(ctx context.Context, t *Tenant) error
-	// MarkUninstalled records that the tenant was uninstalled at the time.
+	// MarkUninstalled records that the tenant was uninstalled at the time
+	// and forgets its shared secret (a later signed install brings a new
+	// one), so no token of the tenant verifies while it is uninstalled.
 	MarkUninstalled(ctx context.Context, clientKey string, at time.Time) error
 	// SetEnabled records an enabled/disabled event. It must not change an
 	// uninstalled tenant (uninstalled wins over a concurrent disabled) and

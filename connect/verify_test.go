@@ -121,8 +121,9 @@ func TestVerifyAttackTable(t *testing.T) {
 		{"iss missing", inQuery(withClaims(func(c jwt.MapClaims) { delete(c, "iss") })), connect.QSHComputed, connect.ErrMissingClaim, ""},
 		{"qsh missing", inQuery(withClaims(func(c jwt.MapClaims) { delete(c, "qsh") })), connect.QSHComputed, connect.ErrMissingClaim, ""},
 		{"unknown tenant", inQuery(tamper(t, page(f.a), func(c jwt.MapClaims) { c["iss"] = "jira:nobody" })), connect.QSHComputed, connect.ErrUnknownTenant, ""},
-		{"uninstalled tenant", inQuery(page(f.gone)), connect.QSHComputed, connect.ErrTenantUninstalled, ""},
-		{"uninstalled tenant on API", api(ctxTok(f.gone)), connect.QSHContext, connect.ErrTenantUninstalled, ""},
+		// An uninstalled tenant's secret is forgotten: nothing verifies.
+		{"uninstalled tenant", inQuery(page(f.gone)), connect.QSHComputed, connect.ErrBadSignature, ""},
+		{"uninstalled tenant on API", api(ctxTok(f.gone)), connect.QSHContext, connect.ErrBadSignature, ""},
 		{"tenant of the other app", inQuery(page(f.otherApp)), connect.QSHComputed, connect.ErrUnknownTenant, ""},
 		{"qsh of another page", req{http.MethodGet, connecttest.WithJWT(strings.Replace(pageURL, "settings", "cleanup", 1), page(f.a)), nil}, connect.QSHComputed, connect.ErrQSHMismatch, ""},
 		{"qsh with a changed parameter", req{http.MethodGet, connecttest.WithJWT(pageURL+"&extra=1", page(f.a)), nil}, connect.QSHComputed, connect.ErrQSHMismatch, ""},

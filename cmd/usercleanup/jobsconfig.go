@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/internal/atlassian"
+	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -20,6 +21,9 @@ type jobsConfig struct {
 	Workers       int           // JOB_WORKERS (default 4)
 	RescueAfter   time.Duration // JOB_RESCUE_AFTER (default 5m)
 	ScheduleEvery time.Duration // JOB_SCHEDULE_EVERY (default 30s)
+	// Retention is how long an uninstalled tenant's data is kept
+	// (UNINSTALL_RETENTION_DAYS, default 30 days).
+	Retention time.Duration
 	// AtlassianAPIURL is the Organizations and User management API base
 	// (ORG_API_URL, default https://api.atlassian.com); tests and demos
 	// point it at a fake. The org API key is sent to it, so it must be
@@ -30,11 +34,21 @@ type jobsConfig struct {
 	Graph graphConfig
 }
 
+// maxRetentionDays bounds UNINSTALL_RETENTION_DAYS (ten years).
+const maxRetentionDays = 3650
+
 // loadJobsConfig reads the job settings from the environment.
 func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
 	var errs configErrors
 	c := jobsConfig{Workers: jobs.DefaultWorkers, RescueAfter: jobs.DefaultRescueAfter, ScheduleEvery: jobs.DefaultScheduleEvery,
-		AtlassianAPIURL: atlassian.DefaultAPIURL}
+		Retention: cleanup.DefaultRetention, AtlassianAPIURL: atlassian.DefaultAPIURL}
+	if raw := strings.TrimSpace(getenv("UNINSTALL_RETENTION_DAYS")); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxRetentionDays {
+			errs = append(errs, badVar("UNINSTALL_RETENTION_DAYS", "must be a whole number of days from 1 to %d, got %q", maxRetentionDays, raw))
+		}
+		c.Retention = time.Duration(n) * 24 * time.Hour
+	}
 	if raw := strings.TrimSpace(getenv("JOB_WORKERS")); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > 256 {
@@ -102,6 +116,7 @@ func newJobs(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store,
 		Workers:       jcfg.Workers,
 		RescueAfter:   jcfg.RescueAfter,
 		ScheduleEvery: jcfg.ScheduleEvery,
+		Retention:     jcfg.Retention,
 		Logger:        log,
 	})
 	if err != nil {

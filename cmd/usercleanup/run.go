@@ -296,6 +296,8 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		Verifier:     verifier,
 		AllowedHosts: cfg.AllowedHosts,
 		Leeway:       10 * time.Second,
+		// Uninstalling erases the tenant's credentials and stops its runs.
+		OnUninstalled: workers.Service().TenantUninstalled,
 	}
 	srv, err := server.New(server.Config{
 		BaseURL:        cfg.BaseURL,

@@ -17,6 +17,7 @@ import (
 	"github.com/example/usercleanup/connect/connecttest"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/store"
 )
 
 // TestNoSecretInClear runs the real program at debug level, installs a
@@ -142,11 +143,53 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 		}
 	}
 	check("while running", dump(t))
+
+	// Uninstalling erases every stored credential at once: the shared
+	// secret, the org API key and the Entra client secret (not even their
+	// sealed forms stay).
+	if err := ks.Uninstall(context.Background(), nil, app.BaseURL, connecttest.InstallPayload{
+		Key: app.Key, ClientKey: clientKey, BaseURL: site.BaseURL(), ProductType: string(connect.Jira),
+	}); err != nil {
+		t.Fatalf("uninstall: %v", err)
+	}
+	checkErased(t, databaseURL, clientKey)
 	p.kill(t)
 	check("after the app was killed", dump(t))
 	check("log", [][]byte{[]byte(p.logs.String())})
 	if !strings.Contains(p.logs.String(), `"level":"DEBUG"`) {
 		t.Error("the log has no debug lines: the test did not look at a debug log")
+	}
+}
+
+// checkErased opens the app's database as the app does and checks that the
+// tenant keeps no credential.
+func checkErased(t *testing.T, databaseURL, clientKey string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := parseDatabaseURL(databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := decodeKey(testKeyB64())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := store.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, store.Config{Driver: db.Driver, DSN: db.DSN, Cipher: cipher})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tn, err := st.GetTenant(ctx, clientKey)
+	if err != nil || tn.Installed() || tn.SharedSecret != "" {
+		t.Errorf("after uninstall: tenant %+v, %v; want uninstalled without a shared secret", tn, err)
+	}
+	cr, err := st.Cleanups(nil).Credentials(ctx, clientKey)
+	if err != nil || cr.APIKey != "" || cr.EntraClientSecret != "" {
+		t.Errorf("after uninstall: credentials %v, %v; want none", cr, err)
 	}
 }
 

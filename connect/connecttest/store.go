@@ -79,6 +79,7 @@ func (s *MemoryStore) MarkUninstalled(ctx context.Context, clientKey string, at 
 	}
 	t.UninstalledAt = at
 	t.Enabled = false
+	t.SharedSecret = "" // forgotten: a re-install brings a new one
 	s.tenants[clientKey] = t
 	return nil
 }

@@ -64,8 +64,13 @@ const followUpChunk = 100
 // accounts) and records which of them are still members. A remote that is
 // unavailable returns the error (the job retries); a check that cannot be
 // made (no organization settings any more) is recorded as the follow-up's
-// error. Checking again replaces the previous verdicts.
+// error. Checking again replaces the previous verdicts. An uninstalled
+// tenant's follow-up is cancelled (KindNotFound, its reason recorded) and a
+// disabled tenant's waits (KindUnavailable with DisabledRecheck).
 func (s *Service) CheckFollowUp(ctx context.Context, clientKey string, runID int64) error {
+	if err := s.followUpGate(ctx, clientKey); err != nil {
+		return err
+	}
 	rows, err := s.store.FollowUpRows(ctx, clientKey, runID)
 	if err != nil {
 		return err

@@ -119,6 +119,10 @@ type Store interface {
 	// FollowUpUsers pages the follow-up verdicts; a non-nil stillPresent
 	// filters on it.
 	FollowUpUsers(ctx context.Context, clientKey string, runID int64, stillPresent *bool, p Page) ([]FollowUpUser, int, error)
+
+	// LifecycleStore: the installation's state and what uninstalling does
+	// to the data (lifecycle.go).
+	LifecycleStore
 }
 
 // Service is what the JSON API calls: settings, groups, cleanups and runs
@@ -317,8 +321,12 @@ func (s *Service) DeleteCleanup(ctx context.Context, clientKey string, id int64)
 }
 
 // StartRun queues a run of the cleanup now, started by the account, and
-// returns its id. The run's first step is scheduled with it.
+// returns its id. The run's first step is scheduled with it. A disabled
+// (or uninstalled) installation runs nothing: KindConflict with the reason.
 func (s *Service) StartRun(ctx context.Context, clientKey string, cleanupID int64, dryRun bool, accountID string) (int64, error) {
+	if err := s.activeOrRefuse(ctx, clientKey); err != nil {
+		return 0, err
+	}
 	c, err := s.store.Cleanup(ctx, clientKey, cleanupID)
 	if err != nil {
 		return 0, err

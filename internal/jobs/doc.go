@@ -4,7 +4,7 @@
 // PostgreSQL (a pgx pool from the same URL) with riverdatabasesql for
 // inserts inside the store's transactions.
 //
-// Three job kinds exist:
+// Four job kinds exist:
 //
 //   - run_step {clientKey, runID}: one bounded step of a cleanup run
 //     (cleanup.Engine.Step). The step commits its progress and, in the same
@@ -21,6 +21,14 @@
 //     transaction that finishes a run that removed or exported users, due
 //     FollowUpAfterMinutes later (the identity provider's next provisioning
 //     cycle); it re-reads their groups and records who still has access.
+//   - retention_tick: a periodic job (hourly) that applies "uninstalled"
+//     once more to every uninstalled tenant (credentials erased, runs
+//     stopped) and deletes, in bounded batches, the data of those
+//     uninstalled longer than the retention period ago (retention.go).
+//
+// Before a run step works, the tenant's lifecycle is checked: an
+// uninstalled tenant's runs stop with the reason, a disabled tenant's
+// queued run waits (cleanup.Service.StepGate).
 //
 // The Microsoft Graph client is injected (Connector.NewIdP, an IdPFactory
 // the command builds from GRAPH_API_URL and GRAPH_LOGIN_URL): only

@@ -47,6 +47,10 @@ type Config struct {
 	RescueAfter time.Duration
 	// ScheduleEvery is the period of schedule_tick (default 30 s).
 	ScheduleEvery time.Duration
+	// Retention is how long the data of an uninstalled tenant is kept
+	// before retention_tick deletes it (default
+	// cleanup.DefaultRetention; see retention.go).
+	Retention time.Duration
 	// PollInterval is how often workers look for new jobs (default 200 ms,
 	// at least 100 ms).
 	PollInterval time.Duration
@@ -112,6 +116,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.ScheduleEvery <= 0 {
 		cfg.ScheduleEvery = DefaultScheduleEvery
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = cleanup.DefaultRetention
+	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
@@ -157,6 +164,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := river.AddWorkerSafely(workers, &followUpWorker{rt: r}); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &retentionWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
 	rc := &river.Config{
 		ID:                   "usercleanup-" + cfg.InstanceID,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
@@ -170,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			river.PeriodicInterval(cfg.ScheduleEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ScheduleTickArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "schedule_tick", RunOnStart: true},
-		)},
+		), retentionJob()},
 	}
 	switch cfg.Store.Driver() {
 	case store.SQLite:
@@ -275,6 +285,17 @@ type stepWorker struct {
 }
 
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[RunStepArgs]) error {
+	// An uninstalled tenant's run stops; a disabled tenant's queued run
+	// waits (lifecycle.go of the cleanup domain).
+	proceed, wait, err := w.rt.service.StepGate(ctx, job.Args.ClientKey, job.Args.RunID)
+	switch {
+	case err != nil:
+		return err
+	case wait > 0:
+		return river.JobSnooze(wait)
+	case !proceed:
+		return nil
+	}
 	owner := fmt.Sprintf("%s/job-%d/attempt-%d", w.rt.cfg.InstanceID, job.ID, job.Attempt)
 	res, err := w.rt.engine.Step(ctx, job.Args.ClientKey, job.Args.RunID, owner)
 	if err != nil {

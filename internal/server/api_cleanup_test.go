@@ -31,6 +31,7 @@ import (
 type cleanupEnv struct {
 	url    string
 	cloud  *atlassiantest.Cloud
+	st     *store.Store
 	cs     *store.CleanupStore
 	conn   *jobs.Connector
 	admins *fakeAdmins
@@ -53,7 +54,7 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	e := &cleanupEnv{cloud: cloud, cs: st.Cleanups(nil), admins: &fakeAdmins{admins: map[string]bool{}}}
+	e := &cleanupEnv{cloud: cloud, st: st, cs: st.Cleanups(nil), admins: &fakeAdmins{admins: map[string]bool{}}}
 	keyOf := func(p connect.Product) string { return connect.DescriptorParams{Product: p, AppKey: appKey}.Key() }
 	e.a = cloud.Site(connect.Jira).Install(keyOf(connect.Jira), "tenant-a", "secret-of-tenant-a-0123456789")
 	e.b = cloud.Site(connect.Confluence).Install(keyOf(connect.Confluence), "tenant-b", "secret-of-tenant-b-0123456789")
@@ -305,6 +306,32 @@ func TestCleanupAPIConcurrencyAndIsolation(t *testing.T) {
 	}
 	if r := e.call(t, e.a, http.MethodGet, fmt.Sprintf("/runs/%d", runID), nil); r.status != http.StatusOK {
 		t.Errorf("run of a deleted cleanup: %d", r.status)
+	}
+}
+
+// TestManualRunWhileDisabled: while the app is disabled on the site a
+// manual run is refused with 409 and the reason; once enabled it starts.
+func TestManualRunWhileDisabled(t *testing.T) {
+	e := newCleanupEnv(t)
+	e.saveSettings(t, e.a)
+	def := map[string]any{"name": "Review", "action": cleanup.ActionReview, "licensingGroupIds": []string{e.jswID(t)},
+		"manual": true, "daysInactive": 30}
+	c := decode[cleanup.Cleanup](t, e.call(t, e.a, http.MethodPost, "/cleanups", def))
+	if err := e.st.SetEnabled(context.Background(), e.a.ClientKey, false); err != nil {
+		t.Fatal(err)
+	}
+	r := e.call(t, e.a, http.MethodPost, fmt.Sprintf("/cleanups/%d/run", c.ID), map[string]bool{"dryRun": true})
+	if r.status != http.StatusConflict || decode[errBody](t, r).Error != cleanup.ReasonDisabled {
+		t.Errorf("run while disabled: %d %s, want 409 %q", r.status, r.body, cleanup.ReasonDisabled)
+	}
+	if _, total, _ := e.cs.Runs(context.Background(), e.a.ClientKey, cleanup.Page{}); total != 0 {
+		t.Errorf("%d runs created while disabled", total)
+	}
+	if err := e.st.SetEnabled(context.Background(), e.a.ClientKey, true); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.call(t, e.a, http.MethodPost, fmt.Sprintf("/cleanups/%d/run", c.ID), map[string]bool{"dryRun": true}); r.status != http.StatusAccepted {
+		t.Errorf("run after enabled: %d %s", r.status, r.body)
 	}
 }
 

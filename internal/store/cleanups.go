@@ -198,13 +198,18 @@ func (c *CleanupStore) DeleteCleanup(ctx context.Context, clientKey string, id i
 	return nil
 }
 
-// DueCleanups implements cleanup.Store.
+// DueCleanups implements cleanup.Store: the due cleanups of installed and
+// enabled tenants.
 func (c *CleanupStore) DueCleanups(ctx context.Context, now time.Time, limit int) ([]cleanup.DueCleanup, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	// Only installed, enabled tenants run: an uninstalled or disabled
+	// tenant's cleanups stay due and are picked up once it is enabled.
 	var rows []cleanupRow
-	err := c.s.db.WithContext(ctx).Where("scheduled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, now.UTC()).
+	err := c.s.db.WithContext(ctx).
+		Where("scheduled = ? AND next_run_at IS NOT NULL AND next_run_at <= ?", true, now.UTC()).
+		Where("client_key IN (SELECT client_key FROM tenants WHERE uninstalled_at IS NULL AND enabled = ?)", true).
 		Order("next_run_at, id").Limit(limit).Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("store: due cleanups: %w", err)

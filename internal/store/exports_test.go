@@ -794,6 +794,9 @@ func TestGenerateRunExportsFromRunStore(t *testing.T) {
 			ctx := context.Background()
 			s := openStore(t, b.config(t))
 			cs := s.Cleanups(nil)
+			if err := s.SaveTenant(ctx, sampleTenant("tenant-a", "secret-of-tenant-a-0123456789", exportT0)); err != nil {
+				t.Fatal(err)
+			}
 			runID, err := cs.CreateRun(ctx, cleanup.NewRun{ClientKey: "tenant-a", CleanupName: "c", Settings: cleanup.DefaultSettings(),
 				Trigger: "manual", DryRun: true})
 			if err != nil {

@@ -168,6 +168,15 @@ func (c *CleanupStore) CreateRun(ctx context.Context, nr cleanup.NewRun) (int64,
 		r.CleanupID = &id
 	}
 	err = c.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// A disabled or uninstalled installation runs nothing, however the
+		// run was asked for (checked in the transaction that creates it).
+		st, err := tenantState(tx, nr.ClientKey)
+		if err != nil {
+			return err
+		}
+		if err := refusal(st); err != nil {
+			return err
+		}
 		if err := tx.Omit("ID").Create(&r).Error; err != nil {
 			return err
 		}
@@ -181,6 +190,9 @@ func (c *CleanupStore) CreateRun(ctx context.Context, nr cleanup.NewRun) (int64,
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return 0, &cleanup.Error{Kind: cleanup.KindConflict, Message: "a run for this scheduled time already exists", Err: err}
+	}
+	if cleanup.KindOf(err) == cleanup.KindConflict {
+		return 0, err
 	}
 	if err != nil {
 		return 0, fmt.Errorf("store: create run: %w", err)

@@ -51,11 +51,15 @@ func (s *Store) GetTenant(ctx context.Context, clientKey string) (*connect.Tenan
 	return s.tenantFromRow(&row)
 }
 
-// tenantFromRow opens the row's sealed secret and converts it.
+// tenantFromRow opens the row's sealed secret and converts it. An
+// uninstalled tenant has none (MarkUninstalled erased it).
 func (s *Store) tenantFromRow(row *tenantRow) (*connect.Tenant, error) {
-	secret, err := s.cipher.Open(row.SharedSecret, secretAAD(row.ClientKey))
-	if err != nil {
-		return nil, fmt.Errorf("store: tenant shared secret: %w", err)
+	var secret string
+	if row.SharedSecret != "" {
+		var err error
+		if secret, err = s.cipher.Open(row.SharedSecret, secretAAD(row.ClientKey)); err != nil {
+			return nil, fmt.Errorf("store: tenant shared secret: %w", err)
+		}
 	}
 	t := &connect.Tenant{
 		ClientKey:      row.ClientKey,
@@ -127,13 +131,13 @@ func (s *Store) SaveTenant(ctx context.Context, t *connect.Tenant) error {
 	return nil
 }
 
-// MarkUninstalled implements connect.TenantStore. The tenant row and its
-// secret are kept (a later signed install replaces them); the tenant is
-// disabled and every token for it is refused while uninstalled.
+// MarkUninstalled implements connect.TenantStore. The tenant row is kept
+// (a later signed install revives it) but its shared secret is erased in
+// the same statement: no token for it verifies while it is uninstalled.
 func (s *Store) MarkUninstalled(ctx context.Context, clientKey string, at time.Time) error {
 	at = at.UTC()
 	res := s.db.WithContext(ctx).Model(&tenantRow{}).Where("client_key = ?", clientKey).
-		Updates(map[string]any{"uninstalled_at": at, "enabled": false, "updated_at": s.now().UTC()})
+		Updates(map[string]any{"uninstalled_at": at, "enabled": false, "shared_secret": "", "updated_at": s.now().UTC()})
 	if res.Error != nil {
 		return fmt.Errorf("store: mark tenant uninstalled: %w", res.Error)
 	}
