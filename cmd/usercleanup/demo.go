@@ -384,7 +384,8 @@ func (w *demoWorld) prefill(ctx context.Context, svc *cleanup.Service, clientKey
 	}
 	apiKey, graphSecret := cleanup.Secret(demoOrgAPIKey), cleanup.Secret(w.graph.ClientSecret())
 	in.APIKey, in.EntraClientSecret = &apiKey, &graphSecret
-	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
+	// The demo fills in the organization and Entra credentials itself.
+	if _, err := svc.SaveSettings(cleanup.AsOperator(ctx), clientKey, in); err != nil {
 		return err
 	}
 	// Both connections are tested as an admin's "Test connection" would;

@@ -25,7 +25,7 @@ import (
 // against the group's members first. Every resolvable user, guests by
 // their object id, is removed exactly once and every row has an outcome.
 func TestEntraDirectEndToEnd(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	graph := entratest.NewServer(entratest.Options{WritesPerWindow: 12, Window: time.Second})
 	t.Cleanup(graph.Close)
 	cloud := atlassiantest.New(atlassiantest.Options{Seed: 11, Users: 400})
@@ -200,7 +200,7 @@ func TestEntraDirectEndToEnd(t *testing.T) {
 // against the Graph fake records a message that says what is wrong for
 // each failure, and the verified time when it works.
 func TestEntraConnectionMessages(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	cipher, err := store.NewCipher(make([]byte, store.KeySize))
 	if err != nil {
 		t.Fatal(err)

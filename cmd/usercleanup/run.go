@@ -306,7 +306,7 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		Lifecycle:      lifecycle,
 		Verifier:       verifier,
 		Forge:          newForgeAuthenticator(fcfg, apps, st, outbound, log),
-		Admin:          &productAdmins{opts: atlassian.Options{HTTPClient: outbound, Logger: log}},
+		Admin:          newProductAdmins(atlassian.Options{HTTPClient: outbound, Logger: log}),
 		Health:         st,
 		HostScriptURL:  cfg.HostScriptURL,
 		FrameAncestors: cfg.frameAncestors(),
@@ -322,16 +322,37 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 	return &application{handler: srv, store: st, jobs: workers}, nil
 }
 
-// productAdmins asks the tenant's product whether a user is an admin
-// (server caches the answers).
+// productAdmins asks the tenant's product whether a user is an admin, or
+// holds its highest admin level (server caches the answers). Both checks
+// of a tenant go through one product client, so they share its pacing.
 type productAdmins struct {
-	opts atlassian.Options
+	clients *atlassian.Clients
+}
+
+func newProductAdmins(o atlassian.Options) *productAdmins {
+	return &productAdmins{clients: atlassian.NewClients(o)}
+}
+
+func (p *productAdmins) site(t *connect.Tenant) (*atlassian.Site, error) {
+	site, err := p.clients.Site(t)
+	if err != nil {
+		return nil, fmt.Errorf("product client for %s: %w", t.ClientKey, err)
+	}
+	return site, nil
 }
 
 func (p *productAdmins) IsAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error) {
-	site, err := atlassian.NewSite(t, t.AppKey, p.opts)
+	site, err := p.site(t)
 	if err != nil {
-		return false, fmt.Errorf("product client for %s: %w", t.ClientKey, err)
+		return false, err
 	}
 	return site.IsAdmin(ctx, accountID)
+}
+
+func (p *productAdmins) IsSystemAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error) {
+	site, err := p.site(t)
+	if err != nil {
+		return false, err
+	}
+	return site.IsSystemAdmin(ctx, accountID)
 }

@@ -83,6 +83,65 @@ func TestSiteIsAdmin(t *testing.T) {
 	}
 }
 
+// TestSiteIsSystemAdmin: the site admins (org admin and site admins, in
+// the site-admins group) hold the highest admin level; a product admin who
+// is not one of them, and a plain user, do not.
+func TestSiteIsSystemAdmin(t *testing.T) {
+	c := newCloud(t, atlassiantest.Options{Seed: 1, Users: 60})
+	users := c.Users()
+	var plain, productAdmin string
+	for _, u := range users {
+		if u.AccountType != cleanup.AccountAtlassian || len(u.Roles) > 0 {
+			continue
+		}
+		switch {
+		case plain == "":
+			plain = u.AccountID
+		case productAdmin == "":
+			productAdmin = u.AccountID
+		}
+	}
+	if !c.SetRoles(productAdmin, "atlassian/admin") {
+		t.Fatal("SetRoles")
+	}
+	for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
+		t.Run(string(p), func(t *testing.T) {
+			s := newSite(t, c, p, fastOptions(c))
+			ctx := context.Background()
+			for _, tc := range []struct {
+				name, account   string
+				admin, sysAdmin bool
+			}{
+				{"org admin", users[0].AccountID, true, true},
+				{"site admin", users[1].AccountID, true, true},
+				{"product admin only", productAdmin, true, false},
+				{"plain user", plain, false, false},
+			} {
+				admin, err := s.IsAdmin(ctx, tc.account)
+				if err != nil || admin != tc.admin {
+					t.Errorf("%s: IsAdmin = %v, %v; want %v", tc.name, admin, err, tc.admin)
+				}
+				sys, err := s.IsSystemAdmin(ctx, tc.account)
+				if err != nil || sys != tc.sysAdmin {
+					t.Errorf("%s: IsSystemAdmin = %v, %v; want %v", tc.name, sys, err, tc.sysAdmin)
+				}
+			}
+			if _, err := s.IsSystemAdmin(ctx, "no-such-account"); cleanup.KindOf(err) != cleanup.KindNotFound {
+				t.Errorf("IsSystemAdmin(unknown) = %v, want not found", err)
+			}
+			if _, err := s.IsSystemAdmin(ctx, ""); cleanup.KindOf(err) != cleanup.KindInvalid {
+				t.Errorf("IsSystemAdmin(\"\") = %v, want invalid", err)
+			}
+		})
+	}
+	byRoute, _ := c.Requests()
+	for _, route := range []string{"GET /wiki/rest/api/group", "GET /wiki/rest/api/user/memberof", "POST /rest/api/3/permissions/check"} {
+		if byRoute[route] == 0 {
+			t.Errorf("no request to %s: %v", route, byRoute)
+		}
+	}
+}
+
 func TestSiteJWTRejected(t *testing.T) {
 	c := newCloud(t, atlassiantest.Options{Seed: 1, Users: 20})
 	admin := c.Users()[0].AccountID

@@ -153,7 +153,9 @@ func (s *Service) GetSettings(ctx context.Context, clientKey string) (Settings, 
 	return s.store.Settings(ctx, clientKey)
 }
 
-// SaveSettings validates and stores submitted settings.
+// SaveSettings validates and stores submitted settings. Changing the
+// organization or Microsoft Entra ID credentials needs the context's
+// Authority (authority.go).
 func (s *Service) SaveSettings(ctx context.Context, clientKey string, in SettingsInput) (Settings, error) {
 	cur, err := s.store.Settings(ctx, clientKey)
 	if err != nil {
@@ -161,6 +163,11 @@ func (s *Service) SaveSettings(ctx context.Context, clientKey string, in Setting
 	}
 	if fe := in.Validate(cur); len(fe) > 0 {
 		return Settings{}, fe.Err()
+	}
+	if in.ChangesOrgCredentials(cur) {
+		if err := requireOrgAdmin(ctx); err != nil {
+			return Settings{}, err
+		}
 	}
 	next, ch := in.Apply(cur)
 	return s.store.SaveSettings(ctx, clientKey, next, ch)
@@ -260,9 +267,15 @@ func describe(d Definition) string {
 }
 
 // prepare validates d against the tenant's groups and settings and sets
-// the schedule's next time.
+// the schedule's next time. An organization-wide action needs the
+// context's Authority.
 func (s *Service) prepare(ctx context.Context, clientKey string, d Definition) (Cleanup, error) {
 	d = d.Normalized()
+	if d.OrgWide() {
+		if err := requireOrgAdmin(ctx); err != nil {
+			return Cleanup{}, err
+		}
+	}
 	set, err := s.store.Settings(ctx, clientKey)
 	if err != nil {
 		return Cleanup{}, err
@@ -330,6 +343,11 @@ func (s *Service) StartRun(ctx context.Context, clientKey string, cleanupID int6
 	c, err := s.store.Cleanup(ctx, clientKey, cleanupID)
 	if err != nil {
 		return 0, err
+	}
+	if c.OrgWide() {
+		if err := requireOrgAdmin(ctx); err != nil {
+			return 0, err
+		}
 	}
 	set, err := s.store.Settings(ctx, clientKey)
 	if err != nil {

@@ -90,7 +90,7 @@ func removals(c *atlassiantest.Cloud) map[string][]removal {
 func TestEngineRemoveProductAccess(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := cleanup.AsOperator(context.Background())
 			st, _ := b.open(t)
 			o := atlassiantest.Options{Seed: 7, Users: 240, ExtraGroups: 8}
 			probe := atlassiantest.New(atlassiantest.Options{Seed: 7, Users: 240, ExtraGroups: 8, Now: func() time.Time { return testNow }})
@@ -233,7 +233,7 @@ func sortRemovals(rs []removal) {
 
 // TestEngineDryRun plans without changing anything.
 func TestEngineDryRun(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
 	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
 	in.IdentityProvider.Provider = cleanup.ProviderEntra
@@ -297,7 +297,7 @@ func (r *recordingExporter) GenerateRunExports(_ context.Context, _ string, runI
 // with one bulk read; a membership already gone is done without a call,
 // one still present is removed once.
 func TestEngineInDoubtRows(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
 	e := newEnv(t, st, atlassiantest.Options{Seed: 5, Users: 150}, cleanup.SettingsInput{})
 	d := cleanup.DefaultDefinition()
@@ -398,7 +398,7 @@ func TestEngineInDoubtRows(t *testing.T) {
 // (retry later, nothing failed, progress kept); a refused removal is a
 // failed row with its message and the run ends partially failed.
 func TestEngineUnavailableAndFailures(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
 	e := newEnv(t, st, atlassiantest.Options{Seed: 5, Users: 150}, cleanup.SettingsInput{})
 	d := cleanup.DefaultDefinition()
@@ -472,7 +472,7 @@ func TestEngineUnavailableAndFailures(t *testing.T) {
 // and the rows are routed to the identity-provider export with the reason
 // instead of failing (and never pretend to be removed).
 func TestEngineReroutesRefusedSyncedGroup(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
 	e := newEnv(t, st, atlassiantest.Options{Seed: 5, Users: 150}, cleanup.SettingsInput{})
 	entraJira := e.groupID(t, atlassiantest.GroupEntraJira)
@@ -521,7 +521,7 @@ func TestEngineReroutesRefusedSyncedGroup(t *testing.T) {
 // TestEngineDeactivate deactivates managed, invited accounts through the
 // User management API; unmanaged and IdP-synced accounts are manual rows.
 func TestEngineDeactivate(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
 	e := newEnv(t, st, atlassiantest.Options{Seed: 8, Users: 160}, cleanup.SettingsInput{})
 	d := cleanup.DefaultDefinition()

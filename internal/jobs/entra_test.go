@@ -180,7 +180,7 @@ type entraEnv struct {
 
 func newEntraEnv(t *testing.T, users int, flags cleanup.IdPGroup) *entraEnv {
 	t.Helper()
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
 	e := newEnv(t, st, atlassiantest.Options{Seed: 4, Users: users}, cleanup.SettingsInput{})
 	idp := newFakeIdP()
@@ -222,7 +222,7 @@ func newEntraEnv(t *testing.T, users int, flags cleanup.IdPGroup) *entraEnv {
 // group and starts a run of it.
 func (e *entraEnv) startDirect(t *testing.T, dryRun bool) int64 {
 	t.Helper()
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	if e.cleanupID == 0 {
 		d := cleanup.DefaultDefinition()
 		d.Name, d.Action, d.EntraMode, d.Manual, d.DaysInactive = "entra", cleanup.ActionEntra, cleanup.EntraModeDirect, true, 60
@@ -245,7 +245,7 @@ func (e *entraEnv) startDirect(t *testing.T, dryRun bool) int64 {
 // are done without a change, users unknown in Entra are manual, and a
 // refused removal goes to the bulk-remove file instead.
 func TestEngineEntraDirect(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	e := newEntraEnv(t, 200, cleanup.IdPGroup{})
 	// A dry run shows who the cleanup selects.
 	dry := e.startDirect(t, true)
@@ -377,7 +377,7 @@ func TestEngineEntraCrashMidBatch(t *testing.T) {
 		throttle bool
 	}{{"killed", false}, {"throttled", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := cleanup.AsOperator(context.Background())
 			e := newEntraEnv(t, 1000, cleanup.IdPGroup{})
 			runID := e.startDirect(t, false)
 			clock := &tickingClock{t: testNow.Add(time.Minute), step: time.Millisecond}
@@ -466,7 +466,7 @@ func TestEngineEntraCrashMidBatch(t *testing.T) {
 // way through the removals of a group: what was removed is done, the rest
 // goes to the bulk-remove file, and the run still succeeds.
 func TestEngineEntraDirectRefusedMidCall(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	e := newEntraEnv(t, 1000, cleanup.IdPGroup{})
 	runID := e.startDirect(t, false)
 	e.idp.mu.Lock()

@@ -21,7 +21,7 @@ import (
 func TestFollowUp(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := cleanup.AsOperator(context.Background())
 			st, dsn := b.open(t)
 			in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
 			in.IdentityProvider.FollowUpAfterMinutes = 45
@@ -164,7 +164,7 @@ func waitRun(t *testing.T, e *env, runID int64, ok func(cleanup.Run) bool) clean
 // the run, the follow-up records why it could not check instead of
 // failing forever.
 func TestFollowUpCannotCheck(t *testing.T) {
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background())
 	st := openStore(t, "sqlite", filepath.Join(t.TempDir(), "t.db"))
 	e := newEnv(t, st, atlassiantest.Options{Seed: 9, Users: 60}, cleanup.SettingsInput{})
 	d := cleanup.DefaultDefinition()

@@ -75,7 +75,7 @@ func postgresSchema(t *testing.T, base string) string {
 		t.Fatal(err)
 	}
 	schema := fmt.Sprintf("test_jobs_%x", b)
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background()) // tests set tenants up as the program, not as a product user
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatalf("connect to TEST_POSTGRES_URL: %v", err)
@@ -128,7 +128,7 @@ type env struct {
 // the organization's API key and returns the environment.
 func newEnv(t *testing.T, st *store.Store, o atlassiantest.Options, settings cleanup.SettingsInput) *env {
 	t.Helper()
-	ctx := context.Background()
+	ctx := cleanup.AsOperator(context.Background()) // tests set tenants up as the program, not as a product user
 	if o.Now == nil {
 		o.Now = func() time.Time { return testNow }
 	}

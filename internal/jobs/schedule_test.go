@@ -20,7 +20,7 @@ import (
 func TestTwoInstancesScheduleOnce(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
+			ctx := cleanup.AsOperator(context.Background())
 			st, dsn := b.open(t)
 			e := newEnv(t, st, atlassiantest.Options{Seed: 9, Users: 80, Now: time.Now}, cleanup.SettingsInput{})
 			d := cleanup.DefaultDefinition()

@@ -9,12 +9,14 @@ import (
 	"github.com/example/usercleanup/connect"
 )
 
-// adminCache remembers admin-check results per tenant and account for a
-// short time, so every page load and API call does not cost a product
-// request. It is bounded: the least recently used entry goes first.
-// Errors are not cached.
+// adminCache remembers admin-check results per tenant, account and level
+// (product admin, or the product's highest admin level) for a short time,
+// so every page load and API call does not cost a product request. It is
+// bounded: the least recently used entry goes first. Errors are not
+// cached.
 type adminCache struct {
 	check AdminChecker
+	sys   SystemAdminChecker // nil: nobody holds the highest level
 	ttl   time.Duration
 	size  int
 	now   func() time.Time
@@ -24,7 +26,10 @@ type adminCache struct {
 	order   *list.List // front: most recently used; values are *adminEntry
 }
 
-type adminKey struct{ clientKey, accountID string }
+type adminKey struct {
+	clientKey, accountID string
+	system               bool // the highest admin level, not the product admin check
+}
 
 type adminEntry struct {
 	key     adminKey
@@ -39,13 +44,31 @@ func newAdminCache(check AdminChecker, ttl time.Duration, size int, now func() t
 	if size <= 0 {
 		size = 10000
 	}
-	return &adminCache{check: check, ttl: ttl, size: size, now: now,
+	sys, _ := check.(SystemAdminChecker)
+	return &adminCache{check: check, sys: sys, ttl: ttl, size: size, now: now,
 		entries: make(map[adminKey]*list.Element), order: list.New()}
 }
 
 // IsAdmin returns the cached answer or asks the checker.
 func (c *adminCache) IsAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error) {
-	k := adminKey{t.ClientKey, accountID}
+	return c.lookup(ctx, adminKey{t.ClientKey, accountID, false}, func() (bool, error) {
+		return c.check.IsAdmin(ctx, t, accountID)
+	})
+}
+
+// IsSystemAdmin returns the cached answer to whether the account holds the
+// product's highest admin level, or asks the checker (the same product
+// client as IsAdmin). Without a SystemAdminChecker nobody does.
+func (c *adminCache) IsSystemAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error) {
+	if c.sys == nil {
+		return false, nil
+	}
+	return c.lookup(ctx, adminKey{t.ClientKey, accountID, true}, func() (bool, error) {
+		return c.sys.IsSystemAdmin(ctx, t, accountID)
+	})
+}
+
+func (c *adminCache) lookup(ctx context.Context, k adminKey, ask func() (bool, error)) (bool, error) {
 	now := c.now()
 	c.mu.Lock()
 	if el, ok := c.entries[k]; ok {
@@ -60,7 +83,7 @@ func (c *adminCache) IsAdmin(ctx context.Context, t *connect.Tenant, accountID s
 	}
 	c.mu.Unlock()
 
-	admin, err := c.check.IsAdmin(ctx, t, accountID)
+	admin, err := ask()
 	if err != nil {
 		return false, err
 	}

@@ -64,8 +64,8 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 		}
 	}
 	e.admin = cloud.Users()[0].AccountID
-	e.admins.grant("tenant-a", e.admin)
-	e.admins.grant("tenant-b", e.admin)
+	e.admins.grantSystem("tenant-a", e.admin)
+	e.admins.grantSystem("tenant-b", e.admin)
 	e.conn = &jobs.Connector{Tenants: st, Credentials: e.cs, Atlassian: atlassian.Options{OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL()}}
 	svc, err := cleanup.NewService(e.cs, e.conn, log, nil)
 	if err != nil {
@@ -105,7 +105,13 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 // call sends a JSON request to the tenant's API as the admin.
 func (e *cleanupEnv) call(t *testing.T, tn *connect.Tenant, method, path string, body any, hdr ...string) response {
 	t.Helper()
-	tok, err := connecttest.ContextToken(tn, e.admin, time.Now(), time.Minute)
+	return e.callAs(t, tn, e.admin, method, path, body, hdr...)
+}
+
+// callAs sends a JSON request to the tenant's API as the account.
+func (e *cleanupEnv) callAs(t *testing.T, tn *connect.Tenant, account, method, path string, body any, hdr ...string) response {
+	t.Helper()
+	tok, err := connecttest.ContextToken(tn, account, time.Now(), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +338,101 @@ func TestManualRunWhileDisabled(t *testing.T) {
 	}
 	if r := e.call(t, e.a, http.MethodPost, fmt.Sprintf("/cleanups/%d/run", c.ID), map[string]bool{"dryRun": true}); r.status != http.StatusAccepted {
 		t.Errorf("run after enabled: %d %s", r.status, r.body)
+	}
+}
+
+// TestOrgWideActionsNeedSystemAdmin: a product admin uses the app but may
+// not deactivate accounts or change the organization or Entra credentials;
+// the product's highest admin level may. /api/me tells the pages which.
+func TestOrgWideActionsNeedSystemAdmin(t *testing.T) {
+	e := newCleanupEnv(t)
+	const productAdmin = "557058:product-admin-only"
+	e.admins.grant(e.a.ClientKey, productAdmin)
+	e.saveSettings(t, e.a) // as the system admin
+	reason := "only a Jira administrator with the System administrator global permission can do that"
+
+	me := func(account string) map[string]any {
+		r := e.callAs(t, e.a, account, http.MethodGet, "/me", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("me as %s: %d %s", account, r.status, r.body)
+		}
+		return decode[map[string]any](t, r)["capabilities"].(map[string]any)
+	}
+	if c := me(e.admin); c["orgAdmin"] != true || c["orgAdminReason"] != nil {
+		t.Errorf("system admin's capabilities: %v", c)
+	}
+	if c := me(productAdmin); c["orgAdmin"] != false || !strings.Contains(fmt.Sprint(c["orgAdminReason"]), reason) {
+		t.Errorf("product admin's capabilities: %v", c)
+	}
+
+	cur := decode[map[string]any](t, e.call(t, e.a, http.MethodGet, "/settings", nil))
+	settings := func(change func(map[string]any)) map[string]any {
+		raw, _ := json.Marshal(cur)
+		var s map[string]any
+		_ = json.Unmarshal(raw, &s)
+		for _, k := range []string{"apiKeySet", "apiKeyVerifiedAt", "updatedAt"} {
+			delete(s, k)
+		}
+		change(s)
+		return s
+	}
+	refused := func(what string, r response) {
+		t.Helper()
+		if r.status != http.StatusForbidden || !strings.Contains(decode[errBody](t, r).Error, reason) {
+			t.Errorf("%s as a product admin: %d %s, want 403 saying who may", what, r.status, r.body)
+		}
+	}
+	for name, change := range map[string]func(map[string]any){
+		"set the API key":      func(s map[string]any) { s["apiKey"] = "another-org-api-key" },
+		"remove the API key":   func(s map[string]any) { s["apiKey"] = "" },
+		"change the org id":    func(s map[string]any) { s["orgId"] = "another-org" },
+		"set the Entra secret": func(s map[string]any) { s["entraClientSecret"] = "another-secret" },
+		"connect Entra": func(s map[string]any) {
+			s["identityProvider"].(map[string]any)["entra"] = map[string]any{"tenantId": "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "clientId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"}
+		},
+	} {
+		refused(name, e.callAs(t, e.a, productAdmin, http.MethodPut, "/settings", settings(change)))
+	}
+	if r := e.callAs(t, e.a, productAdmin, http.MethodPut, "/settings", settings(func(s map[string]any) { s["companyDomains"] = []string{"example.com"} })); r.status != http.StatusOK {
+		t.Errorf("other settings as a product admin: %d %s", r.status, r.body)
+	}
+	if cr, _ := e.cs.Credentials(context.Background(), e.a.ClientKey); cr.APIKey.Reveal() != "test-org-api-key" {
+		t.Errorf("the org API key changed: %v", cr)
+	}
+
+	def := func(action string) map[string]any {
+		return map[string]any{"name": "Cleanup " + action, "action": action, "licensingGroupIds": []string{e.jswID(t)}, "manual": true, "daysInactive": 30}
+	}
+	refused("create a deactivating cleanup", e.callAs(t, e.a, productAdmin, http.MethodPost, "/cleanups", def(cleanup.ActionDeactivate)))
+	review := e.callAs(t, e.a, productAdmin, http.MethodPost, "/cleanups", def(cleanup.ActionReview))
+	if review.status != http.StatusCreated {
+		t.Fatalf("create a review cleanup as a product admin: %d %s", review.status, review.body)
+	}
+	deact := e.call(t, e.a, http.MethodPost, "/cleanups", def(cleanup.ActionDeactivate))
+	if deact.status != http.StatusCreated {
+		t.Fatalf("create a deactivating cleanup as the system admin: %d %s", deact.status, deact.body)
+	}
+	d := decode[cleanup.Cleanup](t, deact)
+	path := fmt.Sprintf("/cleanups/%d", d.ID)
+	refused("change a deactivating cleanup", e.callAs(t, e.a, productAdmin, http.MethodPut, path, def(cleanup.ActionDeactivate)))
+	refused("turn a review cleanup into a deactivating one", e.callAs(t, e.a, productAdmin, http.MethodPut,
+		fmt.Sprintf("/cleanups/%d", decode[cleanup.Cleanup](t, review).ID), def(cleanup.ActionDeactivate)))
+	for _, dry := range []bool{true, false} {
+		refused(fmt.Sprintf("run a deactivating cleanup (dry run %v)", dry), e.callAs(t, e.a, productAdmin, http.MethodPost, path+"/run", map[string]bool{"dryRun": dry}))
+	}
+	if r := e.callAs(t, e.a, productAdmin, http.MethodPost, fmt.Sprintf("/cleanups/%d/run", decode[cleanup.Cleanup](t, review).ID), map[string]bool{"dryRun": true}); r.status != http.StatusAccepted {
+		t.Errorf("run a review cleanup as a product admin: %d %s", r.status, r.body)
+	}
+	if r := e.call(t, e.a, http.MethodPost, path+"/run", map[string]bool{"dryRun": true}); r.status != http.StatusAccepted {
+		t.Errorf("run a deactivating cleanup as the system admin: %d %s", r.status, r.body)
+	}
+	// The answers are cached as briefly as the admin check: the product
+	// was asked once per account.
+	e.admins.mu.Lock()
+	calls := e.admins.sysCalls
+	e.admins.mu.Unlock()
+	if calls != 2 {
+		t.Errorf("the product was asked %d times about the highest admin level, want 2 (one per account)", calls)
 	}
 }
 

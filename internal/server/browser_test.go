@@ -61,8 +61,11 @@ type uiEnv struct {
 	tenants map[connect.Product]*connect.Tenant
 	admin   string // an org admin account of the fake cloud
 	user    string // a plain user account
-	browser context.Context
-	conn    *jobs.Connector // the runtime's connector (tests set NewIdP)
+	// productAdmin administers the products but is no site admin: no
+	// organization-wide actions.
+	productAdmin string
+	browser      context.Context
+	conn         *jobs.Connector // the runtime's connector (tests set NewIdP)
 }
 
 // siteAdmins answers admin checks through the product's real permission
@@ -75,6 +78,14 @@ func (siteAdmins) IsAdmin(ctx context.Context, t *connect.Tenant, accountID stri
 		return false, err
 	}
 	return site.IsAdmin(ctx, accountID)
+}
+
+func (siteAdmins) IsSystemAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error) {
+	site, err := atlassian.NewSite(t, t.AppKey, atlassian.Options{})
+	if err != nil {
+		return false, err
+	}
+	return site.IsSystemAdmin(ctx, accountID)
 }
 
 func chromiumPath(t testing.TB) string {
@@ -218,16 +229,19 @@ func newUIEnv(t *testing.T) *uiEnv {
 			e.admin = u.AccountID
 		case len(u.Roles) == 0 && u.AccountType == "atlassian" && e.user == "":
 			e.user = u.AccountID
+		case len(u.Roles) == 0 && u.AccountType == "atlassian" && e.productAdmin == "":
+			e.productAdmin = u.AccountID
 		}
 	}
-	if e.admin == "" || e.user == "" {
-		t.Fatalf("seed has no admin (%q) or plain user (%q)", e.admin, e.user)
+	if e.admin == "" || e.user == "" || !cloud.SetRoles(e.productAdmin, "atlassian/admin") {
+		t.Fatalf("seed has no admin (%q), plain user (%q) or product admin (%q)", e.admin, e.user, e.productAdmin)
 	}
 
 	host, err := server.NewHostPage(server.HostPageConfig{
-		Prefix:  "/",
-		Sites:   sites,
-		Users:   []server.HostUser{{AccountID: e.admin, Name: "Ada Admin"}, {AccountID: e.user, Name: "Uma User"}},
+		Prefix: "/",
+		Sites:  sites,
+		Users: []server.HostUser{{AccountID: e.admin, Name: "Ada Admin"}, {AccountID: e.user, Name: "Uma User"},
+			{AccountID: e.productAdmin, Name: "Pat Product-admin"}},
 		Tenants: st,
 		Logger:  log,
 	})
@@ -396,6 +410,51 @@ func TestBrowserNonAdminSees403(t *testing.T) {
 			}
 			if n := evalJS[int](t, f, `document.querySelectorAll('#settings-form').length`); n != 0 {
 				t.Errorf("non-admin got the settings form")
+			}
+		})
+	}
+}
+
+// TestBrowserOrgWideControls: a product admin who is not a site admin sees
+// the organization and Microsoft Entra ID credentials and the deactivate
+// action disabled, with the reason; a site admin sees them enabled.
+func TestBrowserOrgWideControls(t *testing.T) {
+	e := newUIEnv(t)
+	const credentialFields = `['orgId', 'apiKey', 'apiKeyRemove', 'entraTenantId', 'entraClientId', 'entraClientSecret']`
+	for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
+		t.Run(string(p), func(t *testing.T) {
+			ctx := e.tab(t)
+			e.open(t, ctx, p, "settings", e.productAdmin)
+			f := e.frame(t, ctx, "/"+string(p)+"/admin/settings")
+			waitJS(t, f, "the settings form", `!document.getElementById('settings-form').hidden && !document.getElementById('org-admin-note').hidden`)
+			if n := evalJS[int](t, f, credentialFields+`.filter(id => !document.getElementById(id).disabled).length`); n != 0 {
+				t.Errorf("%d credential fields are enabled for a product admin", n)
+			}
+			if evalJS[bool](t, f, `document.getElementById('companyDomains').disabled`) {
+				t.Error("the other settings are disabled too")
+			}
+			note := evalJS[string](t, f, `document.getElementById('org-admin-note').textContent`)
+			if !strings.Contains(note, "affect the whole organization") {
+				t.Errorf("the note says %q", note)
+			}
+
+			e.open(t, ctx, p, "cleanup", e.productAdmin)
+			f = e.frame(t, ctx, "/"+string(p)+"/admin/cleanup")
+			waitJS(t, f, "the schedules", `document.getElementById('schedules').textContent.includes('No schedules')`)
+			evalJS[bool](t, f, `(document.getElementById('add-schedule').click(), true)`)
+			waitJS(t, f, "the editor", `!!document.querySelector('#sched-form select[data-field="action"]')`)
+			if !evalJS[bool](t, f, `document.querySelector('#sched-form select[data-field="action"] option[value="deactivate"]').disabled`) {
+				t.Error("a product admin may choose the deactivate action")
+			}
+			if help := evalJS[string](t, f, `document.getElementById('sched-form').textContent`); !strings.Contains(help, "affect the whole organization") {
+				t.Error("the form does not say why deactivation is unavailable")
+			}
+
+			e.open(t, ctx, p, "settings", e.admin)
+			f = e.frame(t, ctx, "/"+string(p)+"/admin/settings")
+			waitJS(t, f, "the settings form", `!document.getElementById('settings-form').hidden && document.getElementById('orgId').disabled === false`)
+			if !evalJS[bool](t, f, `document.getElementById('org-admin-note').hidden`) {
+				t.Error("a site admin sees the note")
 			}
 		})
 	}

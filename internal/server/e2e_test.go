@@ -35,9 +35,11 @@ const (
 // stands in for the product's permission API, which internal/atlassian
 // calls in production.
 type fakeAdmins struct {
-	mu     sync.Mutex
-	admins map[string]bool
-	calls  int
+	mu       sync.Mutex
+	admins   map[string]bool
+	system   map[string]bool // holders of the highest admin level
+	calls    int
+	sysCalls int
 }
 
 func (f *fakeAdmins) IsAdmin(_ context.Context, t *connect.Tenant, accountID string) (bool, error) {
@@ -47,10 +49,29 @@ func (f *fakeAdmins) IsAdmin(_ context.Context, t *connect.Tenant, accountID str
 	return f.admins[t.ClientKey+"/"+accountID], nil
 }
 
+func (f *fakeAdmins) IsSystemAdmin(_ context.Context, t *connect.Tenant, accountID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sysCalls++
+	return f.system[t.ClientKey+"/"+accountID], nil
+}
+
 func (f *fakeAdmins) grant(clientKey, accountID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.admins[clientKey+"/"+accountID] = true
+}
+
+// grantSystem makes the account a product admin with the highest admin
+// level.
+func (f *fakeAdmins) grantSystem(clientKey, accountID string) {
+	f.grant(clientKey, accountID)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.system == nil {
+		f.system = map[string]bool{}
+	}
+	f.system[clientKey+"/"+accountID] = true
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -491,10 +512,7 @@ func TestAPI(t *testing.T) {
 			if r.status != tc.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", r.status, tc.wantStatus, r.body)
 			}
-			var body map[string]string
-			if err := json.Unmarshal([]byte(r.body), &body); err != nil {
-				t.Fatalf("body %q is not a JSON object: %v", r.body, err)
-			}
+			body := identity(t, r.body)
 			if tc.wantBody != nil {
 				if diff := cmp.Diff(tc.wantBody, body); diff != "" {
 					t.Errorf("body (-want +got):\n%s", diff)
@@ -508,6 +526,26 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// identity decodes a JSON object of strings (an error body, or /api/me
+// without its capabilities, which TestMeCapabilities checks).
+func identity(t *testing.T, body string) map[string]string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", body, err)
+	}
+	delete(m, "capabilities")
+	out := map[string]string{}
+	for k, v := range m {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			t.Fatalf("%s in %q is not a string", k, body)
+		}
+		out[k] = s
+	}
+	return out
 }
 
 func TestAdminCheckCached(t *testing.T) {

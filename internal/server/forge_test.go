@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -170,10 +169,7 @@ func TestForgeAPISameTenantAsConnect(t *testing.T) {
 	if diff := cmp.Diff(viaConnect.body, viaForge.body); diff != "" {
 		t.Errorf("Forge and Connect see different data (-connect +forge):\n%s", diff)
 	}
-	var body map[string]string
-	if err := json.Unmarshal([]byte(viaForge.body), &body); err != nil {
-		t.Fatal(err)
-	}
+	body := identity(t, viaForge.body)
 	if diff := cmp.Diff(map[string]string{"clientKey": "jira:site-a", "accountId": adminID, "product": "jira"}, body); diff != "" {
 		t.Errorf("forge body (-want +got):\n%s", diff)
 	}
@@ -231,10 +227,7 @@ func TestForgeAPISameTenantAsConnect(t *testing.T) {
 				t.Errorf("rejected request saw tenant A: %s", r.body)
 			}
 			if tc.wantClient != "" {
-				var got map[string]string
-				if err := json.Unmarshal([]byte(r.body), &got); err != nil {
-					t.Fatal(err)
-				}
+				got := identity(t, r.body)
 				if got["clientKey"] != tc.wantClient {
 					t.Errorf("clientKey = %q, want %q", got["clientKey"], tc.wantClient)
 				}

@@ -89,17 +89,3 @@ func (s *Server) disabled(app connect.App) echo.HandlerFunc {
 		return c.NoContent(http.StatusNoContent)
 	}
 }
-
-// meResponse identifies the caller of the API.
-type meResponse struct {
-	ClientKey string          `json:"clientKey"`
-	AccountID string          `json:"accountId"`
-	Product   connect.Product `json:"product"`
-}
-
-// me returns who is calling: the first API route, used by pages to check
-// their token and by tests of the API group.
-func (s *Server) me(c echo.Context) error {
-	a, _ := connect.AuthFrom(c.Request().Context())
-	return c.JSON(http.StatusOK, meResponse{ClientKey: a.ClientKey, AccountID: a.AccountID, Product: a.App.Product})
-}

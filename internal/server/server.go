@@ -8,7 +8,10 @@
 //   - pages: iframe pages and dialogs, which need a page JWT with a qsh
 //     computed for the request and a user who administers the product;
 //   - API: JSON endpoints the pages call with AP.context.getToken() tokens
-//     (context qsh only), also for product admins only.
+//     (context qsh only, in the Authorization header), also for product
+//     admins only; the organization-wide actions need the product's
+//     highest admin level, which the cleanup service asks through the
+//     request's cleanup.Authority (authority.go).
 //
 // Handlers return errors; errors.go holds the one table that maps them to
 // HTTP statuses, rendered as an HTML page inside the iframe for pages and
@@ -52,6 +55,14 @@ type AdminChecker interface {
 	IsAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error)
 }
 
+// SystemAdminChecker reports whether the user holds the product's highest
+// admin level (Jira: the SYSTEM_ADMIN global permission; Confluence: site
+// administrator), which organization-wide actions need. Config.Admin may
+// implement it; if it does not, nobody may take those actions.
+type SystemAdminChecker interface {
+	IsSystemAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error)
+}
+
 // Pinger checks that a dependency (the database) answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -70,8 +81,10 @@ type Config struct {
 
 	Lifecycle Lifecycle
 	Verifier  Verifier
-	Admin     AdminChecker
-	Health    Pinger
+	// Admin answers the admin checks; when it also implements
+	// SystemAdminChecker, the check of the highest admin level.
+	Admin  AdminChecker
+	Health Pinger
 
 	// HostScriptURL is the URL of Atlassian's all.js (or a local bridge in
 	// tests and the demo).

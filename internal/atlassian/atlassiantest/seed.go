@@ -55,6 +55,10 @@ type Group struct {
 	Modifiable     bool
 	Products       []string // product keys the group grants
 	Admin          bool     // grants admin access (Jira accessType admin)
+	// SiteAdmin grants site-admin access (accessType site-admin): its
+	// members hold Jira's SYSTEM_ADMIN global permission and are
+	// Confluence's site administrators.
+	SiteAdmin bool
 }
 
 // Synced reports whether the group is owned by an identity provider.
@@ -118,7 +122,7 @@ func seed(c *Cloud, o Options) {
 	gConf := addGroup(Group{Name: GroupConfluence, Description: "Grants access to Confluence", Modifiable: true, Products: []string{cleanup.ProductConfluence}})
 	gEJ := addGroup(Group{Name: GroupEntraJira, Description: "Synced from Microsoft Entra ID", ExternalSynced: true, ManagedBy: "external", Products: []string{cleanup.ProductJiraSoftware}})
 	gEC := addGroup(Group{Name: GroupEntraConfluence, Description: "Synced from Microsoft Entra ID", ExternalSynced: true, ManagedBy: "external", Products: []string{cleanup.ProductConfluence}})
-	gAdm := addGroup(Group{Name: GroupSiteAdmins, Description: "Site administrators", Modifiable: true, Admin: true})
+	gAdm := addGroup(Group{Name: GroupSiteAdmins, Description: "Site administrators", Modifiable: true, Admin: true, SiteAdmin: true})
 	var teams []int32
 	for i := range o.ExtraGroups {
 		if i%syncedTeamGroupEveryNth == syncedTeamGroupEveryNth-1 {
@@ -355,6 +359,31 @@ func (c *Cloud) Members(groupID string) []string {
 		out[i] = c.users[m].id
 	}
 	return out
+}
+
+// SetRoles replaces the account's platform roles (test setup): for
+// example "atlassian/admin" alone makes a product admin who is not a site
+// admin (not a member of the site-admins group).
+func (c *Cloud) SetRoles(accountID string, roles ...string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ui, ok := c.byID[accountID]
+	if !ok {
+		return false
+	}
+	c.users[ui].roles = slices.Clone(roles)
+	return true
+}
+
+// isSiteAdmin reports whether the user is a member of a group with
+// site-admin access. c.mu is held.
+func (c *Cloud) isSiteAdmin(u *user) bool {
+	for _, gi := range u.groups {
+		if c.groups[gi].SiteAdmin {
+			return true
+		}
+	}
+	return false
 }
 
 // AddMember adds the account to the group (test setup).

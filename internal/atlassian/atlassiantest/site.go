@@ -53,6 +53,7 @@ func newSite(c *Cloud, p connect.Product, i int) *Site {
 		s.handle(mux, "GET /wiki/rest/api/group/{groupId}/membersByGroupId", s.confluenceMembers)
 		s.handle(mux, "DELETE /wiki/rest/api/group/userByGroupId", s.confluenceRemove)
 		s.handle(mux, "GET /wiki/rest/api/user", s.confluenceUser)
+		s.handle(mux, "GET /wiki/rest/api/user/memberof", s.confluenceMemberOf)
 	} else {
 		s.handle(mux, "GET /rest/api/3/applicationrole", s.jiraApplicationRoles)
 		s.handle(mux, "GET /rest/api/3/group/bulk", s.jiraGroups)
@@ -245,7 +246,8 @@ func (s *Site) jiraGroups(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case appKey != "" && !slices.Contains(g.Products, appKey),
 			access == "user" && len(g.Products) == 0,
-			(access == "admin" || access == "site-admin") && !g.Admin,
+			access == "admin" && !g.Admin,
+			access == "site-admin" && !g.SiteAdmin,
 			len(ids) > 0 && !slices.Contains(ids, g.ID):
 			continue
 		}
@@ -385,6 +387,9 @@ func (s *Site) jiraPermissions(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	ui, ok := c.byID[req.AccountID]
 	admin := ok && isAdmin(c.users[ui])
+	// Jira Cloud grants SYSTEM_ADMIN to the groups with site-admin
+	// access; the fake grants it to their members only.
+	sysAdmin := ok && c.isSiteAdmin(c.users[ui])
 	c.mu.Unlock()
 	if req.AccountID != "" && !ok {
 		s.fail(w, http.StatusNotFound, "The user with accountId '"+req.AccountID+"' does not exist.")
@@ -392,7 +397,7 @@ func (s *Site) jiraPermissions(w http.ResponseWriter, r *http.Request) {
 	}
 	granted := []string{}
 	for _, p := range req.GlobalPermissions {
-		if admin && (p == "ADMINISTER" || p == "USER_PICKER") {
+		if admin && (p == "ADMINISTER" || p == "USER_PICKER") || sysAdmin && p == "SYSTEM_ADMIN" {
 			granted = append(granted, p)
 		}
 	}
@@ -428,20 +433,69 @@ func (s *Site) confluenceLinks(r *http.Request, start, limit, hi, n int) map[str
 	return links
 }
 
+// confluenceGroups answers GET /wiki/rest/api/group, with the documented
+// accessType filter (user, admin, site-admin).
 func (s *Site) confluenceGroups(w http.ResponseWriter, r *http.Request) {
-	start, limit, ok := s.confluencePageParams(w, r.URL.Query())
+	q := r.URL.Query()
+	start, limit, ok := s.confluencePageParams(w, q)
+	if !ok {
+		return
+	}
+	access := q.Get("accessType")
+	switch access {
+	case "", "user", "admin", "site-admin":
+	default:
+		s.fail(w, http.StatusBadRequest, "accessType must be one of user, admin, site-admin")
+		return
+	}
+	c := s.cloud
+	c.mu.Lock()
+	var all []*group
+	for _, g := range c.groups {
+		if access == "user" && len(g.Products) == 0 || access == "admin" && !g.Admin || access == "site-admin" && !g.SiteAdmin {
+			continue
+		}
+		all = append(all, g)
+	}
+	lo, hi := window(start, limit, len(all))
+	results := make([]map[string]any, 0, hi-lo)
+	for _, g := range all[lo:hi] {
+		results = append(results, confluenceGroupJSON(s, g))
+	}
+	n := len(all)
+	c.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results),
+		"_links": s.confluenceLinks(r, start, limit, hi, n)})
+}
+
+func confluenceGroupJSON(s *Site, g *group) map[string]any {
+	return map[string]any{"type": "group", "name": g.Name, "id": g.ID,
+		"_links": map[string]string{"self": s.BaseURL() + "/rest/api/group/by-id?id=" + g.ID}}
+}
+
+// confluenceMemberOf answers GET /wiki/rest/api/user/memberof: the groups
+// of the account, paged like every v1 list.
+func (s *Site) confluenceMemberOf(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	start, limit, ok := s.confluencePageParams(w, q)
 	if !ok {
 		return
 	}
 	c := s.cloud
 	c.mu.Lock()
-	lo, hi := window(start, limit, len(c.groups))
-	results := make([]map[string]any, 0, hi-lo)
-	for _, g := range c.groups[lo:hi] {
-		results = append(results, map[string]any{"type": "group", "name": g.Name, "id": g.ID,
-			"_links": map[string]string{"self": s.BaseURL() + "/rest/api/group/by-id?id=" + g.ID}})
+	ui, found := c.byID[q.Get("accountId")]
+	if !found {
+		c.mu.Unlock()
+		s.fail(w, http.StatusNotFound, "No user found with accountId: "+q.Get("accountId"))
+		return
 	}
-	n := len(c.groups)
+	groups := c.users[ui].groups
+	lo, hi := window(start, limit, len(groups))
+	results := make([]map[string]any, 0, hi-lo)
+	for _, gi := range groups[lo:hi] {
+		results = append(results, confluenceGroupJSON(s, c.groups[gi]))
+	}
+	n := len(groups)
 	c.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results),
 		"_links": s.confluenceLinks(r, start, limit, hi, n)})

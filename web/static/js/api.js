@@ -88,6 +88,25 @@ export async function api(method, path, body, headers) {
 }
 
 /** ifMatch returns the If-Match header for a versioned resource. */
+let mePromise = null;
+
+/**
+ * capabilities returns what the signed-in user may do (GET /api/me,
+ * asked once per page): {orgAdmin, orgAdminReason}. Deactivating accounts
+ * and changing the organization or Microsoft Entra ID credentials need
+ * orgAdmin; the server checks it again on every such request.
+ */
+export async function capabilities() {
+  if (!mePromise) mePromise = api('GET', '/me');
+  try {
+    const me = await mePromise;
+    return (me && me.capabilities) || { orgAdmin: false, orgAdminReason: '' };
+  } catch (err) {
+    mePromise = null;
+    throw err;
+  }
+}
+
 export function ifMatch(version) {
   return version ? { 'If-Match': '"' + version + '"' } : {};
 }

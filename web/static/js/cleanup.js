@@ -5,7 +5,7 @@
 // GET /api/runs/{id} without blocking the page. History lists GET /api/runs
 // with "Show users" (GET /api/runs/{id}/users) and "Export data" (the
 // export-data dialog).
-import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, ifMatch } from './api.js';
+import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, ifMatch, capabilities } from './api.js';
 import { describeSchedule, nextRun } from './schedule.js';
 
 const $ = (id) => document.getElementById(id);
@@ -26,6 +26,12 @@ const statusLabel = (s) => STATUS_LABEL[s] || s || '';
 let settings = null;
 let groups = [];
 let cleanups = [];
+// What the user may do (GET /api/me): deactivating accounts needs the
+// product's highest admin level; for anyone else its controls are disabled
+// with caps.orgAdminReason.
+let caps = { orgAdmin: false, orgAdminReason: '' };
+const orgWide = (action) => action === 'deactivate';
+const mayRun = (c) => caps.orgAdmin || !orgWide(c.action);
 
 // ---- tabs (WAI-ARIA tabs pattern: arrows move, Home/End jump) ----
 const tabs = [...document.querySelectorAll('[role="tab"]')];
@@ -98,8 +104,11 @@ function cleanupForm(def, opts) {
   const exc = d.exceptionsOverride;
 
   const actionOptions = Object.entries(ACTIONS).filter(([k]) => k !== 'entra' || idpConfigured() || d.action === 'entra');
-  const actionSel = h('select', { dataset: { field: 'action' } },
-    actionOptions.map(([k, v]) => h('option', { value: k, selected: d.action === k }, v)));
+  const locked = !caps.orgAdmin && orgWide(d.action); // an existing deactivating cleanup
+  const actionSel = h('select', { dataset: { field: 'action' }, disabled: locked },
+    actionOptions.map(([k, v]) => h('option', { value: k, selected: d.action === k, disabled: orgWide(k) && !caps.orgAdmin && !locked }, v)));
+  const actionHelp = [idpConfigured() ? '' : 'Configure an identity provider in Settings to use the Microsoft Entra ID action.',
+    caps.orgAdmin ? '' : caps.orgAdminReason].filter(Boolean).join(' ') || null;
   // Direct removal needs a Microsoft Entra ID connection in settings.
   const entraIdP = (settings && settings.identityProvider) || {};
   const entraConn = entraIdP.entra || {};
@@ -143,7 +152,7 @@ function cleanupForm(def, opts) {
     check(p + '-skipApps', 'Skip app and bot accounts', d.skipApps, 'skipApps'),
     check(p + '-skipCustomers', 'Skip Jira Service Management customers', d.skipCustomers, 'skipCustomers'),
     h('h3', {}, 'Cleanup action'),
-    field(p + '-action', 'Action', actionSel, idpConfigured() ? null : 'Configure an identity provider in Settings to use the Microsoft Entra ID action.'),
+    field(p + '-action', 'Action', actionSel, actionHelp),
     entraRow,
     opts.manual ? null : h('div', {},
       h('h3', {}, 'Time'),
@@ -251,14 +260,14 @@ async function loadSchedules() {
         h('td', {}, c.name),
         h('td', {}, actionLabel(c.action)),
         h('td', {}, h('div', { class: 'uc-toggle' },
-          h('input', { type: 'checkbox', role: 'switch', id: toggleID, checked: !!(c.schedule && c.schedule.active), onchange: (e) => setActive(c, e.target) }),
+          h('input', { type: 'checkbox', role: 'switch', id: toggleID, checked: !!(c.schedule && c.schedule.active), disabled: !mayRun(c), title: mayRun(c) ? null : caps.orgAdminReason, onchange: (e) => setActive(c, e.target) }),
           h('label', { for: toggleID, class: 'uc-visually-hidden' }, 'Active: ' + c.name))),
         h('td', {}, c.schedule && c.schedule.active ? formatDate(nextOf(c)) : '—'),
         h('td', {}, lastOf(c)),
         h('td', { class: 'uc-row-actions' },
           h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => editSchedule(c) }, 'Edit'),
-          h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { run: 'dry' }, onclick: () => startRun(c, true) }, 'Dry run'),
-          h('button', { type: 'button', class: 'uc-button uc-button-warning', dataset: { run: 'now' }, onclick: (e) => confirmRun(e.target, c) }, 'Run now'),
+          h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { run: 'dry' }, disabled: !mayRun(c), title: mayRun(c) ? null : caps.orgAdminReason, onclick: () => startRun(c, true) }, 'Dry run'),
+          h('button', { type: 'button', class: 'uc-button uc-button-warning', dataset: { run: 'now' }, disabled: !mayRun(c), title: mayRun(c) ? null : caps.orgAdminReason, onclick: (e) => confirmRun(e.target, c) }, 'Run now'),
           h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: (e) => deleteCleanup(e.target, c) }, 'Delete')));
     }))));
 }
@@ -312,7 +321,7 @@ function showEditor(def) {
   const form = cleanupForm(def, {
     prefix: 'sched',
     buttons: () => [
-      h('button', { type: 'submit', class: 'uc-button', id: 'save-schedule' }, isNew ? 'Create schedule' : 'Save'),
+      h('button', { type: 'submit', class: 'uc-button', id: 'save-schedule', disabled: !mayRun(def), title: mayRun(def) ? null : caps.orgAdminReason }, isNew ? 'Create schedule' : 'Save'),
       h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: closeEditor }, 'Cancel'),
     ],
   });
@@ -568,8 +577,9 @@ async function init() {
   const box = $('schedules');
   stateMessage(box, 'loading', 'Loading…');
   try {
-    const [s, g] = await Promise.all([api('GET', '/settings'), api('GET', '/groups').catch(() => [])]);
+    const [s, g, c] = await Promise.all([api('GET', '/settings'), api('GET', '/groups').catch(() => []), capabilities()]);
     settings = s;
+    caps = c;
     groups = listOf(g, 'groups');
   } catch (err) {
     stateMessage(box, 'error', 'The page could not be loaded. ' + err.message, init);

@@ -1,7 +1,7 @@
 // Settings page: loads GET /api/settings and GET /api/groups, saves with
 // PUT /api/settings (all fields at once: the server saves everything or
 // nothing), and tests the organization connection.
-import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate } from './api.js';
+import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, capabilities } from './api.js';
 import { fillEntra, collectMappings } from './settings-entra.js';
 
 const form = document.getElementById('settings-form');
@@ -210,11 +210,26 @@ async function loadGroups() {
   return true;
 }
 
+// The organization and Microsoft Entra ID credentials affect the whole
+// organization: only the product's highest admin level may change them.
+// For anyone else the fields are disabled (so saving sends them unchanged)
+// and the notes say why.
+const ORG_CREDENTIAL_FIELDS = ['orgId', 'apiKey', 'apiKeyRemove', 'entraTenantId', 'entraClientId', 'entraClientSecret'];
+
+function applyCapabilities(caps) {
+  for (const id of ORG_CREDENTIAL_FIELDS) $(id).disabled = !caps.orgAdmin;
+  for (const note of form.querySelectorAll('[data-org-admin-note]')) {
+    note.textContent = caps.orgAdmin ? '' : caps.orgAdminReason;
+    note.hidden = !!caps.orgAdmin;
+  }
+}
+
 async function load() {
   stateMessage(state, 'loading', 'Loading settings…');
   form.hidden = true;
   try {
-    const s = await api('GET', '/settings');
+    const [s, caps] = await Promise.all([api('GET', '/settings'), capabilities()]);
+    applyCapabilities(caps);
     current = s;
     const ok = await loadGroups();
     state.replaceChildren();
