@@ -108,6 +108,39 @@ func trustKeyServer(t *testing.T, ks *connecttest.KeyServer) string {
 	return path
 }
 
+// signedInstall registers the app on the fake site and installs it into
+// the running app through the signed install.
+func signedInstall(t *testing.T, ks *connecttest.KeyServer, site *atlassiantest.Site, app connect.App, clientKey, secret string) *connect.Tenant {
+	t.Helper()
+	tenant := site.Install(app.Key, clientKey, secret)
+	if err := ks.Install(context.Background(), nil, app.BaseURL, connecttest.InstallPayload{
+		Key: app.Key, ClientKey: clientKey, SharedSecret: secret, BaseURL: site.BaseURL(), ProductType: string(site.Product()),
+	}); err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	return tenant
+}
+
+// orgAdmin returns an account of the fake cloud's organization admins.
+func orgAdmin(t *testing.T, cloud *atlassiantest.Cloud) string {
+	t.Helper()
+	for _, u := range cloud.Users() {
+		if len(u.Roles) > 0 {
+			return u.AccountID
+		}
+	}
+	t.Fatal("the seeded organization has no admin")
+	return ""
+}
+
+// settingsBody returns the default settings as a JSON object to change.
+func settingsBody() map[string]any {
+	settings := map[string]any{}
+	b, _ := json.Marshal(cleanup.DefaultSettings())
+	_ = json.Unmarshal(b, &settings)
+	return settings
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -280,24 +313,10 @@ func crashResume(t *testing.T, databaseURL string) {
 	site := cloud.Site(connect.Jira)
 	app := connect.DescriptorParams{Product: connect.Jira, BaseURL: base, AppKey: defaultAppKey}.App()
 	const clientKey, secret = "crash-client", "shared-secret-of-the-crash-test-0123456789"
-	tenant := site.Install(app.Key, clientKey, secret)
-	if err := ks.Install(context.Background(), nil, app.BaseURL, connecttest.InstallPayload{
-		Key: app.Key, ClientKey: clientKey, SharedSecret: secret, BaseURL: site.BaseURL(), ProductType: string(connect.Jira),
-	}); err != nil {
-		t.Fatalf("install: %v", err)
-	}
-	var admin string
-	for _, u := range cloud.Users() {
-		if len(u.Roles) > 0 {
-			admin = u.AccountID
-			break
-		}
-	}
-	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: admin}
+	tenant := signedInstall(t, ks, site, app, clientKey, secret)
+	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: orgAdmin(t, cloud)}
 
-	settings := map[string]any{}
-	b, _ := json.Marshal(cleanup.DefaultSettings())
-	_ = json.Unmarshal(b, &settings)
+	settings := settingsBody()
 	settings["orgId"], settings["apiKey"] = cloud.OrgID(), "test-org-api-key"
 	if code := api.do(http.MethodPut, "/settings", settings, nil); code != http.StatusOK {
 		t.Fatalf("put settings: %d", code)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -100,24 +99,10 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 	}
 	var tenant *connect.Tenant
 	for _, s := range []string{secrets["first shared secret"], secrets["second shared secret"]} {
-		tenant = site.Install(app.Key, clientKey, s)
-		if err := ks.Install(context.Background(), nil, app.BaseURL, connecttest.InstallPayload{
-			Key: app.Key, ClientKey: clientKey, SharedSecret: s, BaseURL: site.BaseURL(), ProductType: string(connect.Jira),
-		}); err != nil {
-			t.Fatalf("install: %v", err)
-		}
+		tenant = signedInstall(t, ks, site, app, clientKey, s) // the second is a re-install with a new secret
 	}
-	var admin string
-	for _, u := range cloud.Users() {
-		if len(u.Roles) > 0 {
-			admin = u.AccountID
-			break
-		}
-	}
-	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: admin}
-	settings := map[string]any{}
-	b, _ := json.Marshal(cleanup.DefaultSettings())
-	_ = json.Unmarshal(b, &settings)
+	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: orgAdmin(t, cloud)}
+	settings := settingsBody()
 	settings["orgId"], settings["apiKey"] = cloud.OrgID(), apiKey
 	settings["identityProvider"] = map[string]any{
 		"provider": cleanup.ProviderEntra, "followUpAfterMinutes": 60,

@@ -41,16 +41,7 @@ func TestFollowUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := rt.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := rt.Stop(sctx); err != nil {
-					t.Error(err)
-				}
-			})
+			start(t, rt)
 			// A dry run schedules no follow-up.
 			dry, err := rt.Service().StartRun(ctx, testClientKey, c.ID, true, "a")
 			if err != nil {

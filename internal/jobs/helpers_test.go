@@ -173,6 +173,21 @@ func newEnv(t *testing.T, st *store.Store, o atlassiantest.Options, settings cle
 	return &env{cloud: cloud, st: st, cs: cs, conn: conn, svc: svc, now: clock.Now}
 }
 
+// start starts the runtime and stops it when the test ends.
+func start(t *testing.T, rt *Runtime) {
+	t.Helper()
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rt.Stop(sctx); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // groupID returns the id of a seeded group by name.
 func (e *env) groupID(t *testing.T, name string) string {
 	t.Helper()

@@ -83,16 +83,7 @@ func TestUninstalledTenantStopsInTheBackground(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.cloud.ResetRequests()
-			if err := rt.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := rt.Stop(sctx); err != nil {
-					t.Error(err)
-				}
-			})
+			start(t, rt)
 			run := waitRun(t, e, runID, func(r cleanup.Run) bool { return r.Finished() })
 			if run.Status != cleanup.RunFailed || run.Error != cleanup.ReasonUninstalled {
 				t.Errorf("run = %s %q, want failed with %q", run.Status, run.Error, cleanup.ReasonUninstalled)

@@ -209,6 +209,12 @@ type response struct {
 
 func do(t testing.TB, method, url string, header http.Header, body io.Reader) response {
 	t.Helper()
+	return doWith(t, http.DefaultClient, method, url, header, body)
+}
+
+// doWith sends the request with the client and reads the whole answer.
+func doWith(t testing.TB, client *http.Client, method, url string, header http.Header, body io.Reader) response {
+	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +222,7 @@ func do(t testing.TB, method, url string, header http.Header, body io.Reader) re
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -122,23 +121,14 @@ func newScanEnv(t *testing.T) *scanEnv {
 	return e
 }
 
+// do sends a request as the scanner does (its User-Agent, over https).
 func (e *scanEnv) do(t *testing.T, method, link string, header http.Header) response {
 	t.Helper()
-	req, err := http.NewRequest(method, link, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{"User-Agent": {"Atlassian CSRT (https://github.com/atlassian-labs/connect-security-req-tester)"}}
 	for k, vs := range header {
-		req.Header[k] = vs
+		h[k] = vs
 	}
-	req.Header.Set("User-Agent", "Atlassian CSRT (https://github.com/atlassian-labs/connect-security-req-tester)")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	return doWith(t, e.client, method, link, h, nil)
 }
 
 var (
@@ -314,19 +304,8 @@ func TestScannerSignedInstall(t *testing.T) {
 		return b
 	}
 	post := func(path, tok string, b []byte) response {
-		req, err := http.NewRequest(http.MethodPost, e.app.BaseURL+path, bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "JWT "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := e.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		rb, _ := io.ReadAll(resp.Body)
-		return response{status: resp.StatusCode, header: resp.Header, body: string(rb)}
+		return doWith(t, e.client, http.MethodPost, e.app.BaseURL+path,
+			http.Header{"Authorization": {"JWT " + tok}, "Content-Type": {"application/json"}}, bytes.NewReader(b))
 	}
 	for _, path := range []string{"/installed", "/uninstalled"} {
 		event := strings.TrimPrefix(path, "/")

@@ -464,8 +464,7 @@ func (s *Site) confluenceGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	n := len(all)
 	c.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results),
-		"_links": s.confluenceLinks(r, start, limit, hi, n)})
+	s.writeConfluencePage(w, r, start, limit, hi, n, results)
 }
 
 func confluenceGroupJSON(s *Site, g *group) map[string]any {
@@ -497,8 +496,7 @@ func (s *Site) confluenceMemberOf(w http.ResponseWriter, r *http.Request) {
 	}
 	n := len(groups)
 	c.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results),
-		"_links": s.confluenceLinks(r, start, limit, hi, n)})
+	s.writeConfluencePage(w, r, start, limit, hi, n, results)
 }
 
 func (s *Site) confluenceMembers(w http.ResponseWriter, r *http.Request) {
@@ -522,6 +520,12 @@ func (s *Site) confluenceMembers(w http.ResponseWriter, r *http.Request) {
 	}
 	n := len(members)
 	c.mu.Unlock()
+	s.writeConfluencePage(w, r, start, limit, hi, n, results)
+}
+
+// writeConfluencePage answers one page of a v1 list: the results of
+// [start, hi) of n items, with the next link while more follow.
+func (s *Site) writeConfluencePage(w http.ResponseWriter, r *http.Request, start, limit, hi, n int, results []map[string]any) {
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "start": start, "limit": limit, "size": len(results),
 		"_links": s.confluenceLinks(r, start, limit, hi, n)})
 }
