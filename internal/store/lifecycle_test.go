@@ -105,6 +105,14 @@ func TestUninstallErasesAndStops(t *testing.T) {
 			if tn, err := s.GetTenant(ctx, "ck-a"); err != nil || tn.SharedSecret != "" || tn.Installed() {
 				t.Fatalf("uninstalled tenant: %+v, %v; want no shared secret", tn, err)
 			}
+			// A repeated uninstall keeps the first time (the retention
+			// period counts from it).
+			if err := s.MarkUninstalled(ctx, "ck-a", at.Add(24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if tn, _ := s.GetTenant(ctx, "ck-a"); !tn.UninstalledAt.Equal(at) {
+				t.Errorf("uninstalled at %v after a repeated uninstall, want %v", tn.UninstalledAt, at)
+			}
 			if erased, err := cs.EraseCredentials(ctx, "ck-a"); err != nil || !erased {
 				t.Fatalf("EraseCredentials = %v, %v", erased, err)
 			}

@@ -137,7 +137,12 @@ func (s *Store) SaveTenant(ctx context.Context, t *connect.Tenant) error {
 func (s *Store) MarkUninstalled(ctx context.Context, clientKey string, at time.Time) error {
 	at = at.UTC()
 	res := s.db.WithContext(ctx).Model(&tenantRow{}).Where("client_key = ?", clientKey).
-		Updates(map[string]any{"uninstalled_at": at, "enabled": false, "shared_secret": "", "updated_at": s.now().UTC()})
+		Updates(map[string]any{
+			// A repeated uninstall keeps the first time: the retention
+			// period counts from it.
+			"uninstalled_at": gorm.Expr("COALESCE(uninstalled_at, ?)", at),
+			"enabled":        false, "shared_secret": "", "updated_at": s.now().UTC(),
+		})
 	if res.Error != nil {
 		return fmt.Errorf("store: mark tenant uninstalled: %w", res.Error)
 	}
