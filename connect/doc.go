@@ -70,8 +70,9 @@
 //     other HMAC sizes and the HS256-with-the-RSA-public-key confusion are
 //     ErrBadAlgorithm.
 //  3. The tenant is looked up by iss and the HMAC checked in constant time;
-//     only an authenticated token learns whether the tenant is uninstalled
-//     (ErrTenantUninstalled) or belongs to another app.
+//     only an authenticated token learns whether the tenant belongs to
+//     another app. An uninstalled tenant's shared secret is forgotten
+//     (TenantStore.MarkUninstalled), so none of its tokens verifies.
 //  4. exp and iat are required; the leeway is DefaultLeeway (at most
 //     MaxLeeway); iat in the future, nbf in the future and exp before iat
 //     are rejected.
