@@ -44,11 +44,12 @@
 //	*    {baseUrl}/api/...    (header)     Verifier.Verify(r, app, QSHContext)
 //	app → product REST                     NewClient(tenant, app.Key, ...)
 //
-// The HTTP layer calls these and maps every error with HTTPStatus (401 for
-// authentication failures, 403 for a disallowed tenant host, 413 for an
-// oversized body, 503 when the install key is unavailable so the admin can
-// retry; a kid that every key server denies is a forged token, 401) and
-// answers Reason(err)'s message, which never contains tokens,
+// The HTTP layer calls these and maps every error with HTTPStatus, the
+// package's one error→status table (401 for authentication failures, 403
+// for a disallowed tenant host, 413 for an oversized body, 503 when the
+// install key is unavailable so the admin can retry; a kid that every key
+// server denies is a forged token, 401; Errors lists every error it
+// covers) and answers Reason(err)'s message, which never contains tokens,
 // secrets, keys or internal details; the full error goes to the log. On
 // success it stores
 // the *Auth on the request context with WithAuth; handlers read it with

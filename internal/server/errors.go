@@ -23,7 +23,11 @@ type problem struct {
 	Warn       bool              // log the cause at warn level
 }
 
-// classify is the one error→status table of the app.
+// classify is the one error→status table of the app. Rejections by the
+// connect package take their status from connect's own table
+// (connect.HTTPStatus, one row per connect error, with the reason for each
+// status) and their message from connectMessages; domain errors map by
+// kind.
 func classify(err error) problem {
 	var (
 		httpErr  *echo.HTTPError
@@ -32,19 +36,21 @@ func classify(err error) problem {
 		denied   *forbiddenError
 	)
 	switch {
-	// Request too large, from our limit or connect's lifecycle limit.
-	case errors.As(err, &tooLarge), errors.Is(err, connect.ErrBodyTooLarge):
+	// Request too large, from our limit (connect's lifecycle limit is in
+	// connect's table).
+	case errors.As(err, &tooLarge):
 		return problem{Status: http.StatusRequestEntityTooLarge, Message: "The request is too large."}
 
-	// Connect verification: lifecycle and authenticated routes.
-	case errors.Is(err, connect.ErrBadPayload), errors.Is(err, connect.ErrMalformedRequest):
-		return problem{Status: http.StatusBadRequest, Message: "The request is malformed."}
-	case errors.Is(err, connect.ErrKeyFetch):
-		// Atlassian's key servers did not answer: not our failure, and
-		// not an attack (a kid they deny is ErrUnknownKey, a 401).
-		return problem{Status: http.StatusServiceUnavailable, Message: "Atlassian's signing keys could not be fetched; try again.", RetryAfter: 5 * time.Second, Warn: true}
-	case errors.As(err, &auth), isConnectAuthError(err):
-		return problem{Status: http.StatusUnauthorized, Message: "Authentication failed. Reload the page to sign in again."}
+	// Connect verification: lifecycle and authenticated routes. connect's
+	// own failures (500: a redirect on a signed request, a bad
+	// descriptor) are classified like any other error below, so a domain
+	// error that wraps one keeps its kind.
+	case connect.Reason(err) != nil && connect.HTTPStatus(err) != http.StatusInternalServerError:
+		return connectProblem(err)
+	// Any other failure to authenticate (for example the tenant could not
+	// be loaded while verifying) is still a failed authentication.
+	case errors.As(err, &auth):
+		return problem{Status: http.StatusUnauthorized, Message: connectMessages(http.StatusUnauthorized)}
 
 	// Authenticated but not allowed.
 	case errors.As(err, &denied):
@@ -58,8 +64,48 @@ func classify(err error) problem {
 		}
 		return problem{Status: httpErr.Code, Message: msg, Log: httpErr.Code >= 500}
 	}
+	return classifyDomain(err)
+}
 
-	// Domain errors by kind.
+// connectProblem is the problem of a rejection by the connect package:
+// connect.HTTPStatus decides the status.
+func connectProblem(err error) problem {
+	status := connect.HTTPStatus(err)
+	p := problem{Status: status, Message: connectMessages(status)}
+	if status == http.StatusServiceUnavailable {
+		// Atlassian's key servers did not answer: worth a retry soon and
+		// an operator's look, but not our failure, and not an attack (a
+		// kid they deny is ErrUnknownKey, a 401).
+		p.RetryAfter, p.Warn = 5*time.Second, true
+	}
+	return p
+}
+
+// connectMessages is the client-safe message for each status connect's
+// table uses (TestClassifyEveryConnectError fails when a new one has
+// none).
+func connectMessages(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "The request is malformed."
+	case http.StatusUnauthorized:
+		return "Authentication failed. Reload the page to sign in again."
+	case http.StatusForbidden:
+		return "This site's address is not one this app accepts."
+	case http.StatusRequestEntityTooLarge:
+		return "The request is too large."
+	case http.StatusServiceUnavailable:
+		return "Atlassian's signing keys could not be fetched; try again."
+	}
+	return "The request was refused."
+}
+
+// genericFailure is the message of an unclassified error.
+const genericFailure = "Something went wrong. Try again, and contact support if it keeps happening."
+
+// classifyDomain maps the cleanup domain's errors by kind; anything else
+// is an unclassified 500.
+func classifyDomain(err error) problem {
 	var de *cleanup.Error
 	hasDomain := errors.As(err, &de)
 	safe := "The request failed."
@@ -90,24 +136,7 @@ func classify(err error) problem {
 	case cleanup.KindUnavailable:
 		return problem{Status: http.StatusServiceUnavailable, Message: safe, RetryAfter: cleanup.RetryAfterOf(err), Log: true}
 	}
-	return problem{Status: http.StatusInternalServerError, Message: "Something went wrong. Try again, and contact support if it keeps happening.", Log: true}
-}
-
-// isConnectAuthError reports whether err is a connect token rejection.
-func isConnectAuthError(err error) bool {
-	for _, target := range []error{
-		connect.ErrNoToken, connect.ErrDuplicateToken, connect.ErrMalformedToken,
-		connect.ErrBadAlgorithm, connect.ErrBadSignature, connect.ErrExpired,
-		connect.ErrIssuedInFuture, connect.ErrMissingClaim, connect.ErrUnknownTenant,
-		connect.ErrTenantUninstalled, connect.ErrQSHMismatch, connect.ErrContextTokenOnPage,
-		connect.ErrComputedTokenOnAPI, connect.ErrAudienceMismatch, connect.ErrIssuerMismatch,
-		connect.ErrHostNotAllowed, connect.ErrUnknownKey,
-	} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
+	return problem{Status: http.StatusInternalServerError, Message: genericFailure, Log: true}
 }
 
 // errorBody is the JSON error response.

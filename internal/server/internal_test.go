@@ -31,6 +31,7 @@ func TestClassify(t *testing.T) {
 		{"auth error", &authError{err: connect.ErrExpired}, problem{Status: 401, Message: "Authentication failed. Reload the page to sign in again."}},
 		{"uninstalled tenant", connect.ErrTenantUninstalled, problem{Status: 401, Message: "Authentication failed. Reload the page to sign in again."}},
 		{"bad payload", fmt.Errorf("%w: no clientKey", connect.ErrBadPayload), problem{Status: 400, Message: "The request is malformed."}},
+		{"host not allowed at install", fmt.Errorf("installed: %w", connect.ErrHostNotAllowed), problem{Status: 403, Message: "This site's address is not one this app accepts."}},
 		{"key fetch", connect.ErrKeyFetch, problem{Status: 503, Message: "Atlassian's signing keys could not be fetched; try again.", RetryAfter: 5 * time.Second, Warn: true}},
 		{"unknown install key", connect.ErrUnknownKey, problem{Status: 401, Message: "Authentication failed. Reload the page to sign in again."}},
 		{"body too large", &http.MaxBytesError{Limit: 10}, problem{Status: 413, Message: "The request is too large."}},
@@ -51,6 +52,29 @@ func TestClassify(t *testing.T) {
 				t.Errorf("classify(%v) (-want +got):\n%s", tc.err, diff)
 			}
 		})
+	}
+}
+
+// TestClassifyEveryConnectError: every error of the connect package (its
+// own test, connect/status_table_test.go, proves from the package source
+// that connect.Errors lists them all) gets connect's status and a message
+// chosen for it, never the fallback.
+func TestClassifyEveryConnectError(t *testing.T) {
+	for _, e := range connect.Errors() {
+		err := fmt.Errorf("wrapped: %w", e)
+		got, want := classify(err), connect.HTTPStatus(err)
+		if got.Status != want {
+			t.Errorf("classify(%v) = %d, connect.HTTPStatus says %d", e, got.Status, want)
+		}
+		if want == http.StatusInternalServerError {
+			if !got.Log {
+				t.Errorf("classify(%v): a 500 must be logged", e)
+			}
+			continue
+		}
+		if got.Message == "" || got.Message == "The request was refused." {
+			t.Errorf("classify(%v): status %d has no message of its own in connectMessages", e, got.Status)
+		}
 	}
 }
 
