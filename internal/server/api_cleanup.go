@@ -32,34 +32,7 @@ type CleanupService interface {
 	ListRuns(ctx context.Context, clientKey string, p cleanup.Page) ([]cleanup.Run, int, error)
 	GetRun(ctx context.Context, clientKey string, id int64) (cleanup.Run, error)
 	RunUsers(ctx context.Context, clientKey string, runID int64, f cleanup.RunUserFilter, p cleanup.Page) ([]cleanup.AffectedUser, int, error)
-}
-
-// put and del complete group for the API's write routes.
-func (g group) put(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
-	g.e.PUT(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
-}
-
-func (g group) del(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
-	g.e.DELETE(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
-}
-
-// cleanupRoutes registers the cleanup API on the API group.
-func (s *Server) cleanupRoutes(api group) {
-	api.get("/settings", s.getSettings)
-	api.put("/settings", s.putSettings)
-	api.post("/settings/test-connection", s.testConnection)
-	api.get("/groups", s.listGroups)
-	api.get("/cleanups", s.listCleanups)
-	api.post("/cleanups", s.createCleanup)
-	api.get("/cleanups/:id", s.getCleanup)
-	api.put("/cleanups/:id", s.updateCleanup)
-	api.del("/cleanups/:id", s.deleteCleanup)
-	api.post("/cleanups/:id/run", s.startRun)
-	api.get("/runs", s.listRuns)
-	api.get("/runs/:id", s.getRun)
-	api.get("/runs/:id/users", s.runUsers)
-	// Microsoft Entra ID connection test and group mapping (api_entra.go).
-	s.entraRoutes(api)
+	EntraService
 }
 
 // tenantOf returns the authenticated tenant's client key and account id.

@@ -32,6 +32,9 @@ type cleanupEnv struct {
 	url    string
 	cloud  *atlassiantest.Cloud
 	st     *store.Store
+	srv    *server.Server
+	apps   map[connect.Product]connect.App
+	dlKey  []byte
 	cs     *store.CleanupStore
 	conn   *jobs.Connector
 	admins *fakeAdmins
@@ -44,7 +47,12 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 	ctx := context.Background()
 	cloud := atlassiantest.New(atlassiantest.Options{Seed: 21, Users: 60})
 	t.Cleanup(cloud.Close)
-	cipher, err := store.NewCipher(make([]byte, store.KeySize))
+	encKey := make([]byte, store.KeySize)
+	cipher, err := store.NewCipher(encKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlKey, err := server.DeriveDownloadKey(encKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +62,8 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	e := &cleanupEnv{cloud: cloud, st: st, cs: st.Cleanups(nil), admins: &fakeAdmins{admins: map[string]bool{}}}
+	e := &cleanupEnv{cloud: cloud, st: st, cs: st.Cleanups(nil), admins: &fakeAdmins{admins: map[string]bool{}},
+		apps: map[connect.Product]connect.App{}, dlKey: dlKey}
 	keyOf := func(p connect.Product) string { return connect.DescriptorParams{Product: p, AppKey: appKey}.Key() }
 	e.a = cloud.Site(connect.Jira).Install(keyOf(connect.Jira), "tenant-a", "secret-of-tenant-a-0123456789")
 	e.b = cloud.Site(connect.Confluence).Install(keyOf(connect.Confluence), "tenant-b", "secret-of-tenant-b-0123456789")
@@ -84,13 +93,14 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 		}
 		descriptors[p] = d
 		apps = append(apps, params.App())
+		e.apps[p] = params.App()
 	}
 	verifier := &connect.Verifier{Store: st}
 	srv, err := server.New(server.Config{
 		BaseURL: base, Apps: apps, Descriptors: descriptors,
 		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{"http://127.0.0.1:1"}, nil), Verifier: verifier},
 		Verifier:  verifier, Admin: e.admins, Health: st, HostScriptURL: hostScriptURL,
-		Cleanup: svc, Logger: log,
+		Cleanup: svc, Exports: st, DownloadKey: dlKey, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +108,7 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 	ts.Config.Handler = srv
 	ts.Start()
 	t.Cleanup(ts.Close)
-	e.url = base
+	e.url, e.srv = base, srv
 	return e
 }
 

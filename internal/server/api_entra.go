@@ -11,27 +11,24 @@ import (
 
 // EntraService is the Microsoft Entra ID part of the cleanup service
 // (*cleanup.Service): the connection test, the group mapping and the runs'
-// follow-up verdicts. The routes exist when Config.Cleanup implements it.
+// follow-up verdicts.
 type EntraService interface {
 	TestEntraConnection(ctx context.Context, clientKey string) (cleanup.EntraTest, error)
 	EntraMappings(ctx context.Context, clientKey string) (cleanup.EntraMappingReport, error)
 	GetFollowUpUsers(ctx context.Context, clientKey string, runID int64, stillPresent *bool, p cleanup.Page) ([]cleanup.FollowUpUser, int, error)
 }
 
-// entraRoutes registers the Microsoft Entra ID API on the API group.
-func (s *Server) entraRoutes(api group) {
-	es, ok := s.cfg.Cleanup.(EntraService)
-	if !ok {
-		return
-	}
-	// POST /api/settings/test-entra: a test that ran answers 200 whatever
-	// its verdict ({"ok", "message", "settings"}); a test that could not
-	// run (no connection configured) is an error.
-	api.post("/settings/test-entra", func(c echo.Context) error { return tenantJSON(c, es.TestEntraConnection) })
-	// GET /api/entra/mapping: every IdP-synced group with its Microsoft
-	// Entra ID group and the validation state.
-	api.get("/entra/mapping", func(c echo.Context) error { return tenantJSON(c, es.EntraMappings) })
-	api.get("/runs/:id/follow-up/users", func(c echo.Context) error { return s.followUpUsers(c, es) })
+// testEntraConnection answers POST /api/settings/test-entra: a test that
+// ran answers 200 whatever its verdict ({"ok", "message", "settings"}); a
+// test that could not run (no connection configured) is an error.
+func (s *Server) testEntraConnection(c echo.Context) error {
+	return tenantJSON(c, s.cfg.Cleanup.TestEntraConnection)
+}
+
+// entraMapping answers GET /api/entra/mapping: every IdP-synced group with
+// its Microsoft Entra ID group and the validation state.
+func (s *Server) entraMapping(c echo.Context) error {
+	return tenantJSON(c, s.cfg.Cleanup.EntraMappings)
 }
 
 // followUpUserBody is a run row with its follow-up verdict.
@@ -45,7 +42,7 @@ type followUpUserBody struct {
 // (?stillPresent=true|false, page, perPage): the follow-up verdicts of a
 // run's removed and exported users. The follow-up itself (due and check
 // times, counts) is part of GET /api/runs/:id.
-func (s *Server) followUpUsers(c echo.Context, es EntraService) error {
+func (s *Server) followUpUsers(c echo.Context) error {
 	ck, _, err := tenantOf(c)
 	if err != nil {
 		return err
@@ -67,7 +64,7 @@ func (s *Server) followUpUsers(c echo.Context, es EntraService) error {
 	default:
 		return cleanup.Invalid("stillPresent", "must be true or false")
 	}
-	users, total, err := es.GetFollowUpUsers(c.Request().Context(), ck, id, present, p)
+	users, total, err := s.cfg.Cleanup.GetFollowUpUsers(c.Request().Context(), ck, id, present, p)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -50,7 +52,26 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 
 		// Cleanup API (api_cleanup.go): settings, groups, cleanups, runs.
 		if s.cfg.Cleanup != nil {
-			s.cleanupRoutes(api)
+			api.get("/settings", s.getSettings)
+			api.put("/settings", s.putSettings)
+			api.post("/settings/test-connection", s.testConnection)
+			api.get("/groups", s.listGroups)
+			api.get("/cleanups", s.listCleanups)
+			api.post("/cleanups", s.createCleanup)
+			api.get("/cleanups/:id", s.getCleanup)
+			api.put("/cleanups/:id", s.updateCleanup)
+			api.del("/cleanups/:id", s.deleteCleanup)
+			api.post("/cleanups/:id/run", s.startRun)
+			api.get("/runs", s.listRuns)
+			api.get("/runs/:id", s.getRun)
+			api.get("/runs/:id/users", s.runUsers)
+
+			// Microsoft Entra ID (api_entra.go): the connection test
+			// (a test that ran answers 200 whatever its verdict), the group
+			// mapping and the runs' follow-up verdicts.
+			api.post("/settings/test-entra", s.testEntraConnection)
+			api.get("/entra/mapping", s.entraMapping)
+			api.get("/runs/:id/follow-up/users", s.followUpUsers)
 		}
 
 		// Exports: the listing is an API route; the download links it
@@ -61,6 +82,26 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 			public.get(p+"/downloads/:fileId", s.download(app))
 		}
 	}
+}
+
+// Route is one registered route.
+type Route struct {
+	Method string
+	Path   string // Echo's pattern, e.g. "/jira/api/runs/:id"
+}
+
+// Routes lists every registered route, sorted by path then method. The
+// tenant-isolation test walks it, so a new route is covered the day it is
+// added.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, r := range s.echo.Routes() {
+		out = append(out, Route{Method: r.Method, Path: r.Path})
+	}
+	slices.SortFunc(out, func(a, b Route) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method))
+	})
+	return out
 }
 
 // group registers routes under a prefix with shared middleware. Unlike
@@ -78,4 +119,12 @@ func (g group) get(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
 
 func (g group) post(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
 	g.e.POST(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
+}
+
+func (g group) put(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.e.PUT(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
+}
+
+func (g group) del(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.e.DELETE(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
 }

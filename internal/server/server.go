@@ -107,7 +107,8 @@ type Config struct {
 	DownloadKey []byte
 
 	// Cleanup is the cleanup domain behind the JSON API (settings, groups,
-	// cleanups, runs: *cleanup.Service); nil leaves those routes out.
+	// cleanups, runs, the Microsoft Entra ID connection, mapping and
+	// follow-ups: *cleanup.Service); nil leaves those routes out.
 	Cleanup CleanupService
 
 	// Forge authenticates Forge Invocation Tokens (Connect on Forge) on
