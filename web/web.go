@@ -24,6 +24,6 @@ const (
 	TemplatesDir = "templates"
 	StaticDir    = "static"
 	// HostDir holds the host page that plays the product in tests and the
-	// demo (host.html, host-bridge.js); internal/server.HostPage serves it.
+	// demo (host.html, host-bridge.js); internal/demo.HostPage serves it.
 	HostDir = "host"
 )

@@ -25,6 +25,7 @@ import (
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/demo"
 )
 
 // The demo test starts `usercleanup demo` through run() on a free port and
@@ -313,7 +314,7 @@ func TestDemoWalkthrough(t *testing.T) {
 
 	// The seed's facts, from the same seed (dates differ by the seconds
 	// between the two starts).
-	seed := atlassiantest.New(atlassiantest.Options{Seed: demoSeed, Users: users})
+	seed := atlassiantest.New(atlassiantest.Options{Seed: demo.Seed, Users: users})
 	t.Cleanup(seed.Close)
 	group, ok := seed.GroupByName(atlassiantest.GroupEntraJira)
 	if !ok {

@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return forgeManifest(args[1:], getenv, stdout, stderr)
 	}
 	if cmd == "demo" {
-		return demo(ctx, args[1:], getenv, stdout, stderr)
+		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if len(args) > 1 {
 		return &usageError{msg: fmt.Sprintf("unexpected arguments %q; %s", args[1:], usage)}

@@ -33,13 +33,14 @@ import (
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/demo"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
 )
 
 // The browser tests drive the admin pages in real headless Chromium, framed
-// by the host page (server.HostPage) exactly as Jira frames them: the host
+// by the host page (demo.HostPage) exactly as Jira frames them: the host
 // page runs on http://localhost:<port> and the app on
 // http://127.0.0.1:<port>, two different sites, so the app's iframe is a
 // cross-site (out-of-process) frame and every AP call crosses origins over
@@ -56,7 +57,7 @@ type uiEnv struct {
 	hostURL string
 	cloud   *atlassiantest.Cloud
 	store   *store.Store
-	host    *server.HostPage
+	host    *demo.HostPage
 	apps    map[connect.Product]connect.App
 	tenants map[connect.Product]*connect.Tenant
 	admin   string // an org admin account of the fake cloud
@@ -204,7 +205,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 	t.Cleanup(func() { _ = app.Close() })
 
 	// Install the app into both fake sites through the signed install.
-	var sites []server.HostSite
+	var sites []demo.HostSite
 	for i, p := range []connect.Product{connect.Jira, connect.Confluence} {
 		site := cloud.Site(p)
 		clientKey := fmt.Sprintf("ui-client-%d", i)
@@ -220,7 +221,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 			t.Fatal(err)
 		}
 		e.tenants[p] = tn
-		sites = append(sites, server.HostSite{App: e.apps[p], ClientKey: clientKey})
+		sites = append(sites, demo.HostSite{App: e.apps[p], ClientKey: clientKey})
 	}
 
 	for _, u := range cloud.Users() {
@@ -237,10 +238,10 @@ func newUIEnv(t *testing.T) *uiEnv {
 		t.Fatalf("seed has no admin (%q), plain user (%q) or product admin (%q)", e.admin, e.user, e.productAdmin)
 	}
 
-	host, err := server.NewHostPage(server.HostPageConfig{
+	host, err := demo.NewHostPage(demo.HostPageConfig{
 		Prefix: "/",
 		Sites:  sites,
-		Users: []server.HostUser{{AccountID: e.admin, Name: "Ada Admin"}, {AccountID: e.user, Name: "Uma User"},
+		Users: []demo.HostUser{{AccountID: e.admin, Name: "Ada Admin"}, {AccountID: e.user, Name: "Uma User"},
 			{AccountID: e.productAdmin, Name: "Pat Product-admin"}},
 		Tenants: st,
 		Logger:  log,
@@ -518,9 +519,9 @@ func TestHostPageAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := connect.App{Key: "app.jira", BaseURL: "http://127.0.0.1:1/jira", Product: connect.Jira}
-	host, err := server.NewHostPage(server.HostPageConfig{
-		Sites:   []server.HostSite{{App: app, ClientKey: "k1"}},
-		Users:   []server.HostUser{{AccountID: "acc-1", Name: "A"}},
+	host, err := demo.NewHostPage(demo.HostPageConfig{
+		Sites:   []demo.HostSite{{App: app, ClientKey: "k1"}},
+		Users:   []demo.HostUser{{AccountID: "acc-1", Name: "A"}},
 		Tenants: st,
 	})
 	if err != nil {

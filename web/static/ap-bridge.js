@@ -1,6 +1,6 @@
 // A local stand-in for Atlassian's all.js, for tests and the demo. It
 // implements the part of the AP API the app's pages use, over postMessage
-// with the page that frames it (internal/server.HostPage, whose
+// with the page that frames it (internal/demo.HostPage, whose
 // host-bridge.js answers):
 //   AP.context.getToken([cb]) → Promise<string>
 //   AP.context.getContext([cb])

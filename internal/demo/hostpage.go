@@ -1,4 +1,4 @@
-package server
+package demo
 
 import (
 	"bytes"
@@ -107,20 +107,20 @@ func NewHostPage(cfg HostPageConfig) (*HostPage, error) {
 		cfg.Prefix = "/host/"
 	}
 	if !strings.HasPrefix(cfg.Prefix, "/") || !strings.HasSuffix(cfg.Prefix, "/") {
-		return nil, fmt.Errorf("server: host page prefix %q must start and end with /", cfg.Prefix)
+		return nil, fmt.Errorf("demo: host page prefix %q must start and end with /", cfg.Prefix)
 	}
 	if len(cfg.Sites) == 0 || len(cfg.Users) == 0 || cfg.Tenants == nil {
-		return nil, errors.New("server: host page needs Sites, Users and Tenants")
+		return nil, errors.New("demo: host page needs Sites, Users and Tenants")
 	}
 	for i, s := range cfg.Sites {
 		if s.App.Product != connect.Jira && s.App.Product != connect.Confluence {
-			return nil, fmt.Errorf("server: host page site %d: unsupported product %q", i, s.App.Product)
+			return nil, fmt.Errorf("demo: host page site %d: unsupported product %q", i, s.App.Product)
 		}
 		if _, err := appOrigin(s.App); err != nil {
-			return nil, fmt.Errorf("server: host page site %d: %w", i, err)
+			return nil, fmt.Errorf("demo: host page site %d: %w", i, err)
 		}
 		if s.ClientKey == "" {
-			return nil, fmt.Errorf("server: host page site %d: no client key", i)
+			return nil, fmt.Errorf("demo: host page site %d: no client key", i)
 		}
 		if s.Name == "" {
 			cfg.Sites[i].Name = productName(s.App.Product) + " admin"
@@ -128,7 +128,7 @@ func NewHostPage(cfg HostPageConfig) (*HostPage, error) {
 	}
 	for i, u := range cfg.Users {
 		if u.AccountID == "" {
-			return nil, fmt.Errorf("server: host page user %d: no account id", i)
+			return nil, fmt.Errorf("demo: host page user %d: no account id", i)
 		}
 	}
 	if len(cfg.Modules) == 0 {
@@ -145,11 +145,11 @@ func NewHostPage(cfg HostPageConfig) (*HostPage, error) {
 	}
 	tmpl, err := template.New("host.html").Option("missingkey=error").ParseFS(web.FS(), path.Join(web.HostDir, "host.html"))
 	if err != nil {
-		return nil, fmt.Errorf("server: host page template: %w", err)
+		return nil, fmt.Errorf("demo: host page template: %w", err)
 	}
 	bridge, err := fs.ReadFile(web.FS(), path.Join(web.HostDir, "host-bridge.js"))
 	if err != nil {
-		return nil, fmt.Errorf("server: host bridge script: %w", err)
+		return nil, fmt.Errorf("demo: host bridge script: %w", err)
 	}
 	h := &HostPage{cfg: cfg, tmpl: tmpl, bridge: bridge, modules: map[string]HostModule{}}
 	for _, m := range cfg.Modules {
@@ -469,4 +469,15 @@ func (h *HostPage) apiFrame(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeHostJSON(w, map[string]string{"url": u})
+}
+
+// productName is the product's display name.
+func productName(p connect.Product) string {
+	switch p {
+	case connect.Jira:
+		return "Jira"
+	case connect.Confluence:
+		return "Confluence"
+	}
+	return string(p)
 }

@@ -1,4 +1,4 @@
-package server_test
+package demo_test
 
 import (
 	"context"
@@ -8,25 +8,25 @@ import (
 
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/connect/connecttest"
-	"github.com/example/usercleanup/internal/server"
+	"github.com/example/usercleanup/internal/demo"
 )
 
 // A local demo serves the host page and the app from one origin: the host
 // page at /host/ frames the app's admin pages with page JWTs minted for the
 // chosen account, and the app's pages load /static/ap-bridge.js as their
-// all.js (server.Config.HostScriptURL).
+// all.js (demo.Config.HostScriptURL).
 func ExampleHostPage_Wrap() {
 	tenants := connecttest.NewMemoryStore()
 	_ = tenants.SaveTenant(context.Background(), &connect.Tenant{
 		ClientKey: "demo-jira", SharedSecret: "demo-shared-secret-0123456789",
 		ProductType: connect.Jira, BaseURL: "http://127.0.0.1:9001",
 	})
-	host, err := server.NewHostPage(server.HostPageConfig{
-		Sites: []server.HostSite{{
+	host, err := demo.NewHostPage(demo.HostPageConfig{
+		Sites: []demo.HostSite{{
 			App:       connect.App{Key: "com.example.usercleanup.jira", BaseURL: "http://localhost:8080/jira", Product: connect.Jira},
 			ClientKey: "demo-jira",
 		}},
-		Users:   []server.HostUser{{AccountID: "557058:admin", Name: "Ada Admin"}},
+		Users:   []demo.HostUser{{AccountID: "557058:admin", Name: "Ada Admin"}},
 		Tenants: tenants,
 	})
 	if err != nil {
