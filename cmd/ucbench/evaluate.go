@@ -15,7 +15,6 @@ import (
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
-	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -68,7 +67,7 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	cs := st.Cleanups(nil)
-	conn := &jobs.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
+	conn := &atlassian.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
 		HTTPClient: cloud.HTTPClient(), OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(),
 	}}
 	svc, err := cleanup.NewService(cs, conn, nil, nil)

@@ -204,7 +204,7 @@ func demoReady(ctx context.Context, w *demo.World, app *application, apps map[co
 			"client_key", demo.ClientKey(p), "site", w.SiteURL(p))
 	}
 	for _, p := range products {
-		if err := w.Prefill(ctx, app.jobs.Service(), demo.ClientKey(p), log); err != nil {
+		if err := w.Prefill(ctx, app.service, demo.ClientKey(p), log); err != nil {
 			return fmt.Errorf("demo: settings of the %s site: %w", p, err)
 		}
 	}

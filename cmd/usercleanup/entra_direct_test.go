@@ -13,12 +13,11 @@ import (
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/entra/entratest"
-	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/store"
 )
 
 // TestEntraDirectEndToEnd runs a direct-mode Microsoft Entra ID cleanup
-// through the wiring of serve (jobs.Connector with the Graph client
+// through the wiring of serve (atlassian.Connector with the Graph client
 // factory) against the Graph fake, which throttles writes inside $batch
 // requests. The process "dies" (the step's context ends) once some
 // removals reached Graph; the restarted run checks the rows in doubt
@@ -45,7 +44,7 @@ func TestEntraDirectEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := st.Cleanups(nil)
-	conn := &jobs.Connector{Tenants: st, Credentials: cs,
+	conn := &atlassian.Connector{Tenants: st, Credentials: cs,
 		Atlassian: atlassian.Options{OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL()},
 		NewIdP:    newGraphClients(graphConfig{APIURL: graph.URL, LoginURL: graph.URL}, graph.Client(), nil).IdP,
 	}
@@ -234,7 +233,7 @@ func TestEntraConnectionMessages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			graph := entratest.NewServer(entratest.Options{Roles: tc.roles})
 			t.Cleanup(graph.Close)
-			conn := &jobs.Connector{Tenants: st, Credentials: cs,
+			conn := &atlassian.Connector{Tenants: st, Credentials: cs,
 				Atlassian: atlassian.Options{OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL()},
 				NewIdP:    newGraphClients(graphConfig{APIURL: graph.URL, LoginURL: graph.URL}, graph.Client(), nil).IdP,
 			}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/entra"
-	"github.com/example/usercleanup/internal/jobs"
 )
 
 // graphConfig holds the Microsoft Graph endpoints (GRAPH_API_URL,
@@ -66,9 +66,9 @@ func newGraphClients(cfg graphConfig, hc *http.Client, log *slog.Logger) *graphC
 	return &graphClients{cfg: cfg, http: hc, log: log, clients: map[string]graphEntry{}}
 }
 
-var _ jobs.IdPFactory = (*graphClients)(nil).IdP
+var _ atlassian.IdPFactory = (*graphClients)(nil).IdP
 
-// IdP implements jobs.IdPFactory.
+// IdP implements atlassian.IdPFactory.
 func (g *graphClients) IdP(ctx context.Context, tenantID, clientID string, secret cleanup.Secret) (cleanup.IdentityProvider, error) {
 	key := tenantID + "\x00" + clientID
 	fp := sha256.Sum256([]byte(secret.Reveal()))

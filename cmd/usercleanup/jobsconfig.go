@@ -94,25 +94,27 @@ func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
 	return c, nil
 }
 
-// newJobs builds the job runtime: the tenant connector (product and
-// Organizations clients, Microsoft Graph), the export generator and River.
-func newJobs(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store, outbound *http.Client, log *slog.Logger) (*jobs.Runtime, error) {
-	conn := &jobs.Connector{
-		Tenants:     st,
-		Credentials: st.Cleanups(nil),
-		Atlassian: atlassian.Options{
-			HTTPClient: outbound, Logger: log,
-			OrgAPIURL: jcfg.AtlassianAPIURL, UserMgmtURL: jcfg.AtlassianAPIURL,
-		},
-		NewIdP: newGraphClients(jcfg.Graph, outbound, log).IdP,
-	}
+// domain is the cleanup domain wired to its adapters and to the job
+// runtime that executes its runs.
+type domain struct {
+	conn    *atlassian.Connector
+	jobs    *jobs.Runtime
+	work    jobs.Work // what the runtime's jobs do, given to it at Start
+	service *cleanup.Service
+}
+
+// newDomain builds the job runtime (River on the store's database), the
+// one CleanupStore (whose commits enqueue the runs' next steps and
+// follow-ups through the runtime), the tenant connector (product and
+// Organizations clients, Microsoft Graph), the export generator, the run
+// engine and the cleanup service.
+func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store, outbound *http.Client, log *slog.Logger) (*domain, error) {
 	dsn := ""
 	if cfg.Database.Driver == store.Postgres {
 		dsn = cfg.Database.DSN
 	}
 	rt, err := jobs.New(ctx, jobs.Config{
-		Store: st, DSN: dsn, Connector: conn,
-		Exporter:      store.NewExporter(st, store.ExporterConfig{Logger: log}),
+		DB: st.SQLDB(), Driver: string(st.Driver()), DSN: dsn,
 		Workers:       jcfg.Workers,
 		RescueAfter:   jcfg.RescueAfter,
 		ScheduleEvery: jcfg.ScheduleEvery,
@@ -122,5 +124,30 @@ func newJobs(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store,
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}
-	return rt, nil
+	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp)
+	conn := &atlassian.Connector{
+		Tenants:     st,
+		Credentials: cs,
+		Atlassian: atlassian.Options{
+			HTTPClient: outbound, Logger: log,
+			OrgAPIURL: jcfg.AtlassianAPIURL, UserMgmtURL: jcfg.AtlassianAPIURL,
+		},
+		NewIdP: newGraphClients(jcfg.Graph, outbound, log).IdP,
+	}
+	budget, lease := rt.RunTiming()
+	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
+		Store: cs, Connector: conn, Exporter: store.NewExporter(st, store.ExporterConfig{Logger: log}),
+		Logger: log, StepBudget: budget, LeaseFor: lease,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc, err := cleanup.NewService(cs, conn, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &domain{
+		conn: conn, jobs: rt, service: svc,
+		work: jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs},
+	}, nil
 }

@@ -21,6 +21,7 @@ import (
 	usercleanup "github.com/example/usercleanup"
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian"
+	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
@@ -218,13 +219,15 @@ func (a *application) serve(ctx context.Context, ln net.Listener, log *slog.Logg
 type application struct {
 	handler     http.Handler
 	store       *store.Store
+	service     *cleanup.Service
 	jobs        *jobs.Runtime
+	work        jobs.Work
 	jobsStarted bool
 }
 
 // startJobs starts the background job runtime.
 func (a *application) startJobs(ctx context.Context) error {
-	if err := a.jobs.Start(ctx); err != nil {
+	if err := a.jobs.Start(ctx, a.work); err != nil {
 		return err
 	}
 	a.jobsStarted = true
@@ -281,7 +284,7 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 	}
 
 	outbound := &http.Client{Timeout: outboundTimeout, Transport: transport}
-	workers, err := newJobs(ctx, cfg, jcfg, st, outbound, log)
+	dom, err := newDomain(ctx, cfg, jcfg, st, outbound, log)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +300,7 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		AllowedHosts: cfg.AllowedHosts,
 		Leeway:       10 * time.Second,
 		// Uninstalling erases the tenant's credentials and stops its runs.
-		OnUninstalled: workers.Service().TenantUninstalled,
+		OnUninstalled: dom.service.TenantUninstalled,
 	}
 	srv, err := server.New(server.Config{
 		BaseURL:        cfg.BaseURL,
@@ -306,11 +309,11 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		Lifecycle:      lifecycle,
 		Verifier:       verifier,
 		Forge:          newForgeAuthenticator(fcfg, apps, st, outbound, log),
-		Admin:          newProductAdmins(atlassian.Options{HTTPClient: outbound, Logger: log}),
+		Admin:          &productAdmins{clients: dom.conn.Clients()},
 		Health:         st,
 		HostScriptURL:  cfg.HostScriptURL,
 		FrameAncestors: cfg.frameAncestors(),
-		Cleanup:        workers.Service(),
+		Cleanup:        dom.service,
 		Exports:        st,
 		DownloadKey:    downloadKey,
 		Logger:         log,
@@ -319,18 +322,16 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		return nil, err
 	}
 	ok = true
-	return &application{handler: srv, store: st, jobs: workers}, nil
+	return &application{handler: srv, store: st, service: dom.service, jobs: dom.jobs, work: dom.work}, nil
 }
 
 // productAdmins asks the tenant's product whether a user is an admin, or
-// holds its highest admin level (server caches the answers). Both checks
-// of a tenant go through one product client, so they share its pacing.
+// holds its highest admin level (server caches the answers). It uses the
+// tenant's Site client from the connector's shared cache, so both checks
+// are paced with the tenant's other product requests and no client is
+// built per check.
 type productAdmins struct {
 	clients *atlassian.Clients
-}
-
-func newProductAdmins(o atlassian.Options) *productAdmins {
-	return &productAdmins{clients: atlassian.NewClients(o)}
 }
 
 func (p *productAdmins) site(t *connect.Tenant) (*atlassian.Site, error) {

@@ -132,6 +132,12 @@ func (r Run) Finished() bool {
 	return false
 }
 
+// RunRef names a run of a tenant.
+type RunRef struct {
+	ClientKey string
+	ID        int64
+}
+
 // NewRun is a run to create.
 type NewRun struct {
 	ClientKey    string

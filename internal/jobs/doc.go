@@ -30,9 +30,12 @@
 // uninstalled tenant's runs stop with the reason, a disabled tenant's
 // queued run waits (cleanup.Service.StepGate).
 //
-// The Microsoft Graph client is injected (Connector.NewIdP, an IdPFactory
-// the command builds from GRAPH_API_URL and GRAPH_LOGIN_URL): only
-// internal/entra and the commands import the Graph SDK.
+// The package builds no part of the domain: the command builds the engine,
+// the cleanup service and the store, and hands the runtime what its jobs
+// call through small interfaces (Work: a Stepper, a Scheduler, a
+// FollowUpChecker and a RunLister). The runtime in turn offers the store its
+// transactional inserts (EnqueueStep, EnqueueFollowUp), which the store
+// calls inside the transactions that commit a run's progress or finish it.
 //
 // On start the runtime enqueues a step for every unfinished run, so a run
 // interrupted by a crash resumes at once instead of waiting for River's

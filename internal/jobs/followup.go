@@ -29,8 +29,10 @@ func (FollowUpArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// enqueueFollowUp is the store's FollowUpFunc.
-func (r *Runtime) enqueueFollowUp(ctx context.Context, tx *sql.Tx, clientKey string, runID int64, at time.Time) error {
+// EnqueueFollowUp inserts a run's follow-up job, scheduled at the given
+// time, inside tx, the transaction that finishes the run (the store's
+// FollowUpFunc).
+func (r *Runtime) EnqueueFollowUp(ctx context.Context, tx *sql.Tx, clientKey string, runID int64, at time.Time) error {
 	return r.insertTx(ctx, tx, FollowUpArgs{ClientKey: clientKey, RunID: runID}, &river.InsertOpts{ScheduledAt: at})
 }
 
@@ -41,7 +43,7 @@ type followUpWorker struct {
 }
 
 func (w *followUpWorker) Work(ctx context.Context, job *river.Job[FollowUpArgs]) error {
-	err := w.rt.service.CheckFollowUp(ctx, job.Args.ClientKey, job.Args.RunID)
+	err := w.rt.work.FollowUps.CheckFollowUp(ctx, job.Args.ClientKey, job.Args.RunID)
 	switch {
 	case err == nil:
 		return nil

@@ -34,20 +34,16 @@ func TestFollowUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rt, err := New(ctx, Config{
-				Store: st, DSN: dsn, Connector: e.conn,
+			rt, work, svc := wireRuntime(t, st, dsn, e.conn, Config{
 				Workers: 2, RescueAfter: 3 * time.Second, ScheduleEvery: time.Hour, PollInterval: 100 * time.Millisecond,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			start(t, rt)
+			start(t, rt, work)
 			// A dry run schedules no follow-up.
-			dry, err := rt.Service().StartRun(ctx, testClientKey, c.ID, true, "a")
+			dry, err := svc.StartRun(ctx, testClientKey, c.ID, true, "a")
 			if err != nil {
 				t.Fatal(err)
 			}
-			runID, err := rt.Service().StartRun(ctx, testClientKey, c.ID, false, "a")
+			runID, err := svc.StartRun(ctx, testClientKey, c.ID, false, "a")
 			if err != nil {
 				t.Fatal(err)
 			}

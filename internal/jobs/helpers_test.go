@@ -119,7 +119,7 @@ type env struct {
 	cloud *atlassiantest.Cloud
 	st    *store.Store
 	cs    *store.CleanupStore
-	conn  *Connector
+	conn  *atlassian.Connector
 	svc   *cleanup.Service
 	now   func() time.Time
 }
@@ -139,7 +139,7 @@ func newEnv(t *testing.T, st *store.Store, o atlassiantest.Options, settings cle
 		t.Fatal(err)
 	}
 	cs := st.Cleanups(nil)
-	conn := &Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
+	conn := &atlassian.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
 		OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(), MaxWait: time.Minute,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			t := time.NewTimer(min(d, 50*time.Millisecond))
@@ -174,9 +174,9 @@ func newEnv(t *testing.T, st *store.Store, o atlassiantest.Options, settings cle
 }
 
 // start starts the runtime and stops it when the test ends.
-func start(t *testing.T, rt *Runtime) {
+func start(t *testing.T, rt *Runtime, w Work) {
 	t.Helper()
-	if err := rt.Start(context.Background()); err != nil {
+	if err := rt.Start(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -249,4 +249,30 @@ func allRows(t *testing.T, svc *cleanup.Service, runID int64, f cleanup.RunUserF
 			return out
 		}
 	}
+}
+
+// wireRuntime builds a job runtime on st the way the command does: one
+// CleanupStore whose commits enqueue through the runtime, the connector
+// (with atl's options) reading that store, the engine and the service over
+// it. like is the connector to copy (Atlassian options, Graph factory).
+// It returns the runtime, the work to start it with and the service.
+func wireRuntime(t *testing.T, st *store.Store, dsn string, like *atlassian.Connector, cfg Config) (*Runtime, Work, *cleanup.Service) {
+	t.Helper()
+	cfg.DB, cfg.Driver, cfg.DSN = st.SQLDB(), string(st.Driver()), dsn
+	rt, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp)
+	conn := &atlassian.Connector{Tenants: st, Credentials: cs, Atlassian: like.Atlassian, NewIdP: like.NewIdP}
+	budget, lease := rt.RunTiming()
+	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, StepBudget: budget, LeaseFor: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := cleanup.NewService(cs, conn, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, Work{Steps: en, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs}, svc
 }

@@ -67,12 +67,9 @@ func TestUninstalledTenantStopsInTheBackground(t *testing.T) {
 			e := newEnv(t, st, atlassiantest.Options{Seed: 5, Users: 60, Now: time.Now}, entraSettings())
 			c := manualCleanup(t, e)
 			dueCleanup(t, e)
-			rt, err := New(ctx, Config{Store: st, DSN: dsn, Connector: e.conn, Workers: 2, RescueAfter: 3 * time.Second,
+			rt, work, svc := wireRuntime(t, st, dsn, e.conn, Config{Workers: 2, RescueAfter: 3 * time.Second,
 				ScheduleEvery: time.Hour, PollInterval: 100 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runID, err := rt.Service().StartRun(ctx, testClientKey, c.ID, false, "admin")
+			runID, err := svc.StartRun(ctx, testClientKey, c.ID, false, "admin")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +80,7 @@ func TestUninstalledTenantStopsInTheBackground(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.cloud.ResetRequests()
-			start(t, rt)
+			start(t, rt, work)
 			run := waitRun(t, e, runID, func(r cleanup.Run) bool { return r.Finished() })
 			if run.Status != cleanup.RunFailed || run.Error != cleanup.ReasonUninstalled {
 				t.Errorf("run = %s %q, want failed with %q", run.Status, run.Error, cleanup.ReasonUninstalled)
@@ -92,10 +89,10 @@ func TestUninstalledTenantStopsInTheBackground(t *testing.T) {
 				t.Errorf("the stopped run made %d requests to Atlassian", n)
 			}
 			// Nothing new: no manual run, no scheduled run.
-			if _, err := rt.Service().StartRun(ctx, testClientKey, c.ID, false, "admin"); cleanup.KindOf(err) != cleanup.KindConflict {
+			if _, err := svc.StartRun(ctx, testClientKey, c.ID, false, "admin"); cleanup.KindOf(err) != cleanup.KindConflict {
 				t.Errorf("manual run after uninstall: %v, want a conflict", err)
 			}
-			if n, err := rt.Service().ScheduleDue(ctx, 10); err != nil || n != 0 {
+			if n, err := svc.ScheduleDue(ctx, 10); err != nil || n != 0 {
 				t.Errorf("ScheduleDue after uninstall = %d, %v; want 0", n, err)
 			}
 			if _, total, _ := e.svc.ListRuns(ctx, testClientKey, cleanup.Page{}); total != 1 {

@@ -21,7 +21,7 @@ const (
 // "uninstalled" again to every uninstalled tenant (credentials erased,
 // runs stopped: in case an uninstall's clean-up was interrupted) and
 // deletes, in bounded batches, the data of tenants uninstalled longer
-// than Config.Retention ago (cleanup.Service.PurgeUninstalled).
+// than Config.Retention ago (Work.Retention, cleanup.Service.PurgeUninstalled).
 type RetentionTickArgs struct{}
 
 // Kind implements river.JobArgs.
@@ -47,7 +47,7 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionTickAr
 
 // Retain runs one retention pass now (what retention_tick does).
 func (r *Runtime) Retain(ctx context.Context) error {
-	purged, err := r.service.PurgeUninstalled(ctx, r.cfg.Retention, r.now().Add(retentionBudget))
+	purged, err := r.work.Retention.PurgeUninstalled(ctx, r.cfg.Retention, r.now().Add(retentionBudget))
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/example/usercleanup/internal/cleanup"
-	"github.com/example/usercleanup/internal/store"
 )
 
 // Defaults of Config.
@@ -31,19 +30,27 @@ const (
 	MinRescueAfter = 2 * time.Second
 )
 
-// Config configures a Runtime. Store and Connector are required; DSN is
-// required on PostgreSQL (the pgx pool of the workers).
+// Databases the runtime runs on (the store's driver names).
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Config configures a Runtime. DB and Driver are required; DSN is required
+// on PostgreSQL (the pgx pool of the workers).
 type Config struct {
-	Store     *store.Store
-	DSN       string // PostgreSQL URL; never logged
-	Connector cleanup.Connector
-	Exporter  cleanup.Exporter // nil: runs produce no export files
+	// DB is the app's database; the jobs live in its river_* tables, and
+	// inserts join the store's transactions on it.
+	DB *sql.DB
+	// Driver is SQLite or Postgres.
+	Driver string
+	DSN    string // PostgreSQL URL; never logged
 	// Workers is the number of jobs worked at once (default 4).
 	Workers int
 	// RescueAfter is how long a job may run before River considers it stuck
 	// and retries it (River's RescueStuckJobsAfter, default 5 min). It also
-	// sets the run lease (a crashed worker's run resumes after it), the job
-	// timeout (4/5 of it) and the step budget (a quarter, at most 20 s).
+	// sets the job timeout (4/5 of it) and, through RunTiming, the run
+	// lease (a crashed worker's run resumes after it) and the step budget.
 	RescueAfter time.Duration
 	// ScheduleEvery is the period of schedule_tick (default 30 s).
 	ScheduleEvery time.Duration
@@ -54,12 +61,56 @@ type Config struct {
 	// PollInterval is how often workers look for new jobs (default 200 ms,
 	// at least 100 ms).
 	PollInterval time.Duration
-	// PageSize is the user search page size of evaluation (0: API maximum).
-	PageSize int
 	// InstanceID names this process in run leases (default random).
 	InstanceID string
 	Logger     *slog.Logger
 	Now        func() time.Time
+}
+
+// Stepper executes one bounded step of a run (*cleanup.Engine).
+type Stepper interface {
+	Step(ctx context.Context, clientKey string, runID int64, owner string) (cleanup.StepResult, error)
+}
+
+// Scheduler starts the runs of due scheduled cleanups (*cleanup.Service).
+type Scheduler interface {
+	ScheduleDue(ctx context.Context, limit int) (int, error)
+}
+
+// FollowUpChecker re-checks a finished run's users (*cleanup.Service).
+type FollowUpChecker interface {
+	CheckFollowUp(ctx context.Context, clientKey string, runID int64) error
+}
+
+// StepGate says whether a run's step may go ahead: an uninstalled
+// tenant's run stops (proceed false), a disabled tenant's queued run waits
+// (wait > 0) (*cleanup.Service).
+type StepGate interface {
+	StepGate(ctx context.Context, clientKey string, runID int64) (proceed bool, wait time.Duration, err error)
+}
+
+// Retainer deletes, in bounded batches until deadline, the data of tenants
+// uninstalled longer than keep ago, and returns how many it purged
+// (*cleanup.Service).
+type Retainer interface {
+	PurgeUninstalled(ctx context.Context, keep time.Duration, deadline time.Time) (int, error)
+}
+
+// RunLister lists runs that are not finished and idle since a time (the
+// zero time: all of them), oldest first (*store.CleanupStore).
+type RunLister interface {
+	UnfinishedRuns(ctx context.Context, idleSince time.Time, limit int) ([]cleanup.RunRef, error)
+}
+
+// Work is what the runtime's jobs do. The command builds each part; every
+// field is required.
+type Work struct {
+	Steps     Stepper
+	Gate      StepGate
+	Schedules Scheduler
+	FollowUps FollowUpChecker
+	Retention Retainer
+	Runs      RunLister
 }
 
 // RunStepArgs is the run_step job: the next step of one run.
@@ -85,14 +136,14 @@ type riverClient interface {
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 }
 
-// Runtime is the background job system: the River client, the run engine
-// and the cleanup service whose runs it executes.
+// Runtime is the background job system: River over the app's database.
+// New builds it without starting anything, so the store can be given its
+// transactional inserts (EnqueueStep, EnqueueFollowUp) before the domain
+// that uses them exists; Start then works jobs with the command's Work.
 type Runtime struct {
 	cfg      Config
 	log      *slog.Logger
-	cs       *store.CleanupStore
-	engine   *cleanup.Engine
-	service  *cleanup.Service
+	work     Work
 	client   riverClient
 	insertTx func(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error
 	pool     *pgxpool.Pool
@@ -101,8 +152,42 @@ type Runtime struct {
 
 // New builds the runtime; Start starts working jobs.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	if cfg.Store == nil || cfg.Connector == nil {
-		return nil, errors.New("jobs: Store and Connector are required")
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	r := &Runtime{cfg: cfg, log: log, now: now}
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &stepWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &tickWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &followUpWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &retentionWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := r.newClient(ctx, workers); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// withDefaults checks cfg and fills in the defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DB == nil {
+		return cfg, errors.New("jobs: DB is required")
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
@@ -111,7 +196,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg.RescueAfter = DefaultRescueAfter
 	}
 	if cfg.RescueAfter < MinRescueAfter {
-		return nil, fmt.Errorf("jobs: rescue period %s is shorter than %s", cfg.RescueAfter, MinRescueAfter)
+		return cfg, fmt.Errorf("jobs: rescue period %s is shorter than %s", cfg.RescueAfter, MinRescueAfter)
 	}
 	if cfg.ScheduleEvery <= 0 {
 		cfg.ScheduleEvery = DefaultScheduleEvery
@@ -126,47 +211,17 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.InstanceID == "" {
 		var b [6]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return nil, fmt.Errorf("jobs: instance id: %w", err)
+			return cfg, fmt.Errorf("jobs: instance id: %w", err)
 		}
 		cfg.InstanceID = hex.EncodeToString(b[:])
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
-	r := &Runtime{cfg: cfg, log: log, now: now}
-	r.cs = cfg.Store.Cleanups(r.enqueueStep).WithFollowUps(r.enqueueFollowUp) // followup.go
-	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
-		Store: r.cs, Connector: cfg.Connector, Exporter: cfg.Exporter, Logger: log, Now: now,
-		StepBudget: min(cleanup.DefaultStepBudget, cfg.RescueAfter/4),
-		LeaseFor:   cfg.RescueAfter,
-		PageSize:   cfg.PageSize,
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.engine = engine
-	if r.service, err = cleanup.NewService(r.cs, cfg.Connector, log, now); err != nil {
-		return nil, err
-	}
+	return cfg, nil
+}
 
-	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &stepWorker{rt: r}); err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &tickWorker{rt: r}); err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &followUpWorker{rt: r}); err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &retentionWorker{rt: r}); err != nil {
-		return nil, fmt.Errorf("jobs: %w", err)
-	}
+// newClient builds the River client of the configured database and the
+// insert function that joins the store's transactions.
+func (r *Runtime) newClient(ctx context.Context, workers *river.Workers) error {
+	cfg := r.cfg
 	rc := &river.Config{
 		ID:                   "usercleanup-" + cfg.InstanceID,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
@@ -175,43 +230,43 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		FetchCooldown:        100 * time.Millisecond,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		JobTimeout:           cfg.RescueAfter * 4 / 5,
-		Logger:               log.With("component", "river"),
+		Logger:               r.log.With("component", "river"),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.ScheduleEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ScheduleTickArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "schedule_tick", RunOnStart: true},
 		), retentionJob()},
 	}
-	switch cfg.Store.Driver() {
-	case store.SQLite:
-		client, err := river.NewClient(riversqlite.New(cfg.Store.SQLDB()), rc)
+	switch cfg.Driver {
+	case SQLite:
+		client, err := river.NewClient(riversqlite.New(cfg.DB), rc)
 		if err != nil {
-			return nil, fmt.Errorf("jobs: river client: %w", err)
+			return fmt.Errorf("jobs: river client: %w", err)
 		}
 		r.client = client
 		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
 			_, err := client.InsertTx(ctx, tx, args, opts)
 			return err
 		}
-	case store.Postgres:
+	case Postgres:
 		if cfg.DSN == "" {
-			return nil, errors.New("jobs: the PostgreSQL URL is required")
+			return errors.New("jobs: the PostgreSQL URL is required")
 		}
 		pool, err := pgxpool.New(ctx, cfg.DSN)
 		if err != nil {
-			return nil, errors.New("jobs: invalid PostgreSQL URL for the job queue")
+			return errors.New("jobs: invalid PostgreSQL URL for the job queue")
 		}
 		client, err := river.NewClient(riverpgxv5.New(pool), rc)
 		if err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("jobs: river client: %w", err)
+			return fmt.Errorf("jobs: river client: %w", err)
 		}
 		// Inserts inside the store's (database/sql) transactions go
 		// through an insert-only client on the store's pool.
-		inserter, err := river.NewClient(riverdatabasesql.New(cfg.Store.SQLDB()), &river.Config{Workers: workers})
+		inserter, err := river.NewClient(riverdatabasesql.New(cfg.DB), &river.Config{Workers: workers})
 		if err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("jobs: river insert client: %w", err)
+			return fmt.Errorf("jobs: river insert client: %w", err)
 		}
 		r.pool, r.client = pool, client
 		r.insertTx = func(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) error {
@@ -219,25 +274,33 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return err
 		}
 	default:
-		return nil, fmt.Errorf("jobs: unsupported database %q", cfg.Store.Driver())
+		return fmt.Errorf("jobs: unsupported database %q", cfg.Driver)
 	}
-	return r, nil
+	return nil
 }
 
-// Service returns the cleanup service whose runs this runtime executes.
-func (r *Runtime) Service() *cleanup.Service { return r.service }
+// RunTiming returns the step budget and the run lease that fit the rescue
+// period: a lease as long as the rescue period (a crashed worker's run
+// resumes after it), a budget of a quarter of it, at most
+// cleanup.DefaultStepBudget. The command configures the engine with them.
+func (r *Runtime) RunTiming() (stepBudget, lease time.Duration) {
+	return min(cleanup.DefaultStepBudget, r.cfg.RescueAfter/4), r.cfg.RescueAfter
+}
 
-// CleanupStore returns the store the runtime and the service share.
-func (r *Runtime) CleanupStore() *store.CleanupStore { return r.cs }
-
-// enqueueStep is the store's EnqueueFunc: the next step, in tx.
-func (r *Runtime) enqueueStep(ctx context.Context, tx *sql.Tx, clientKey string, runID int64) error {
+// EnqueueStep inserts the next step of a run inside tx, the transaction
+// that commits the run's progress (the store's EnqueueFunc).
+func (r *Runtime) EnqueueStep(ctx context.Context, tx *sql.Tx, clientKey string, runID int64) error {
 	return r.insertTx(ctx, tx, RunStepArgs{ClientKey: clientKey, RunID: runID}, nil)
 }
 
-// Start starts working jobs and enqueues a step for every unfinished run
-// (runs a crash interrupted resume now; a duplicate step is harmless).
-func (r *Runtime) Start(ctx context.Context) error {
+// Start starts working jobs with w and enqueues a step for every
+// unfinished run (runs a crash interrupted resume now; a duplicate step is
+// harmless). It is called once.
+func (r *Runtime) Start(ctx context.Context, w Work) error {
+	if w.Steps == nil || w.Gate == nil || w.Schedules == nil || w.FollowUps == nil || w.Retention == nil || w.Runs == nil {
+		return errors.New("jobs: Work needs Steps, Gate, Schedules, FollowUps, Retention and Runs")
+	}
+	r.work = w
 	if err := r.client.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
@@ -253,7 +316,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 // resume enqueues a step for unfinished runs idle since idleSince (zero:
 // all of them).
 func (r *Runtime) resume(ctx context.Context, idleSince time.Time) (int, error) {
-	runs, err := r.cs.UnfinishedRuns(ctx, idleSince, 1000)
+	runs, err := r.work.Runs.UnfinishedRuns(ctx, idleSince, 1000)
 	if err != nil {
 		return 0, err
 	}
@@ -287,7 +350,7 @@ type stepWorker struct {
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[RunStepArgs]) error {
 	// An uninstalled tenant's run stops; a disabled tenant's queued run
 	// waits (lifecycle.go of the cleanup domain).
-	proceed, wait, err := w.rt.service.StepGate(ctx, job.Args.ClientKey, job.Args.RunID)
+	proceed, wait, err := w.rt.work.Gate.StepGate(ctx, job.Args.ClientKey, job.Args.RunID)
 	switch {
 	case err != nil:
 		return err
@@ -297,7 +360,7 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[RunStepArgs]) erro
 		return nil
 	}
 	owner := fmt.Sprintf("%s/job-%d/attempt-%d", w.rt.cfg.InstanceID, job.ID, job.Attempt)
-	res, err := w.rt.engine.Step(ctx, job.Args.ClientKey, job.Args.RunID, owner)
+	res, err := w.rt.work.Steps.Step(ctx, job.Args.ClientKey, job.Args.RunID, owner)
 	if err != nil {
 		return err
 	}
@@ -314,7 +377,7 @@ type tickWorker struct {
 }
 
 func (w *tickWorker) Work(ctx context.Context, job *river.Job[ScheduleTickArgs]) error {
-	started, err := w.rt.service.ScheduleDue(ctx, 100)
+	started, err := w.rt.work.Schedules.ScheduleDue(ctx, 100)
 	if err != nil {
 		return fmt.Errorf("schedule due cleanups: %w", err)
 	}

@@ -42,30 +42,31 @@ func TestTwoInstancesScheduleOnce(t *testing.T) {
 				t.Fatalf("scenario: %+v, %v", want, err)
 			}
 
-			var rts []*Runtime
+			type instance struct {
+				rt   *Runtime
+				work Work
+				svc  *cleanup.Service
+			}
+			var insts []instance
 			for i := range 2 {
 				inst := st
 				if i == 1 {
 					inst = reopen(t, b, st, dsn)
 				}
-				rt, err := New(ctx, Config{
-					Store: inst, DSN: dsn, Connector: &Connector{Tenants: inst, Credentials: inst.Cleanups(nil), Atlassian: e.conn.Atlassian},
+				rt, work, svc := wireRuntime(t, inst, dsn, e.conn, Config{
 					Workers: 2, RescueAfter: 3 * time.Second, ScheduleEvery: time.Second, PollInterval: 100 * time.Millisecond,
 					InstanceID: fmt.Sprintf("instance-%d", i),
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				rts = append(rts, rt)
+				insts = append(insts, instance{rt, work, svc})
 			}
 			var wg sync.WaitGroup
-			for _, rt := range rts {
+			for _, in := range insts {
 				wg.Go(func() {
-					if err := rt.Start(ctx); err != nil {
+					if err := in.rt.Start(ctx, in.work); err != nil {
 						t.Error(err)
 					}
 					for range 3 {
-						if _, err := rt.Service().ScheduleDue(ctx, 10); err != nil {
+						if _, err := in.svc.ScheduleDue(ctx, 10); err != nil {
 							t.Error(err)
 						}
 					}
@@ -73,9 +74,9 @@ func TestTwoInstancesScheduleOnce(t *testing.T) {
 			}
 			wg.Wait()
 			t.Cleanup(func() {
-				for _, rt := range rts {
+				for _, in := range insts {
 					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					if err := rt.Stop(sctx); err != nil {
+					if err := in.rt.Stop(sctx); err != nil {
 						t.Error(err)
 					}
 					cancel()

@@ -21,7 +21,6 @@ import (
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
-	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -36,7 +35,7 @@ type cleanupEnv struct {
 	apps   map[connect.Product]connect.App
 	dlKey  []byte
 	cs     *store.CleanupStore
-	conn   *jobs.Connector
+	conn   *atlassian.Connector
 	admins *fakeAdmins
 	a, b   *connect.Tenant // Jira and Confluence installations
 	admin  string
@@ -75,7 +74,7 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 	e.admin = cloud.Users()[0].AccountID
 	e.admins.grantSystem("tenant-a", e.admin)
 	e.admins.grantSystem("tenant-b", e.admin)
-	e.conn = &jobs.Connector{Tenants: st, Credentials: e.cs, Atlassian: atlassian.Options{OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL()}}
+	e.conn = &atlassian.Connector{Tenants: st, Credentials: e.cs, Atlassian: atlassian.Options{OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL()}}
 	svc, err := cleanup.NewService(e.cs, e.conn, log, nil)
 	if err != nil {
 		t.Fatal(err)

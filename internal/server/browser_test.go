@@ -66,7 +66,7 @@ type uiEnv struct {
 	// organization-wide actions.
 	productAdmin string
 	browser      context.Context
-	conn         *jobs.Connector // the runtime's connector (tests set NewIdP)
+	conn         *atlassian.Connector // the runtime's connector (tests set NewIdP)
 }
 
 // siteAdmins answers admin checks through the product's real permission
@@ -158,16 +158,26 @@ func newUIEnv(t *testing.T) *uiEnv {
 	}
 	// The cleanup service and its River runtime, as `serve` wires them,
 	// with the fake cloud as Atlassian.
-	conn := &jobs.Connector{Tenants: st, Credentials: st.Cleanups(nil), Atlassian: atlassian.Options{
-		OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(), Logger: log,
-	}}
-	e.conn = conn
-	rt, err := jobs.New(ctx, jobs.Config{Store: st, Connector: conn, Logger: log,
-		Exporter: store.NewExporter(st, store.ExporterConfig{}), PollInterval: 100 * time.Millisecond})
+	rt, err := jobs.New(ctx, jobs.Config{DB: st.SQLDB(), Driver: string(st.Driver()), Logger: log, PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Start(ctx); err != nil {
+	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp)
+	conn := &atlassian.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
+		OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(), Logger: log,
+	}}
+	e.conn = conn
+	budget, lease := rt.RunTiming()
+	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Logger: log,
+		Exporter: store.NewExporter(st, store.ExporterConfig{}), StepBudget: budget, LeaseFor: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := cleanup.NewService(cs, conn, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx, jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -182,7 +192,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 
 	verifier := &connect.Verifier{Store: st}
 	srv, err := server.New(server.Config{
-		Cleanup:     rt.Service(),
+		Cleanup:     svc,
 		Exports:     st,
 		DownloadKey: downloadKey,
 		BaseURL:     appURL,

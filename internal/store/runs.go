@@ -566,16 +566,10 @@ func (c *CleanupStore) FinishRun(ctx context.Context, clientKey string, runID in
 	})
 }
 
-// RunRef names a run.
-type RunRef struct {
-	ClientKey string
-	ID        int64
-}
-
 // UnfinishedRuns lists runs not yet finished whose lease is free or
 // expired and that made no progress since idleSince (the zero time: any),
 // oldest first: the runs a crash or a lost job left behind.
-func (c *CleanupStore) UnfinishedRuns(ctx context.Context, idleSince time.Time, limit int) ([]RunRef, error) {
+func (c *CleanupStore) UnfinishedRuns(ctx context.Context, idleSince time.Time, limit int) ([]cleanup.RunRef, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -589,9 +583,9 @@ func (c *CleanupStore) UnfinishedRuns(ctx context.Context, idleSince time.Time, 
 	if err := q.Order("id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: unfinished runs: %w", err)
 	}
-	out := make([]RunRef, len(rows))
+	out := make([]cleanup.RunRef, len(rows))
 	for i, r := range rows {
-		out[i] = RunRef{ClientKey: r.ClientKey, ID: r.ID}
+		out[i] = cleanup.RunRef{ClientKey: r.ClientKey, ID: r.ID}
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package jobs
+package atlassian
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/example/usercleanup/connect"
-	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/cleanup"
 )
 
@@ -29,9 +28,11 @@ type CredentialSource interface {
 type IdPFactory func(ctx context.Context, tenantID, clientID string, secret cleanup.Secret) (cleanup.IdentityProvider, error)
 
 // Connector builds a tenant's Atlassian and Microsoft clients from its
-// installation and stored settings. It implements cleanup.Connector.
+// installation and stored settings. It implements cleanup.Connector. The
+// identity-provider client comes from NewIdP, which the command wires to
+// internal/entra, so this package never imports the Graph SDK.
 //
-// Atlassian clients come from one atlassian.Clients cache per Connector:
+// Atlassian clients come from one Clients cache per Connector:
 // every job of a tenant shares its Site and Org client, so the per-tenant
 // concurrency bound and the rate-limit pacing hold across jobs. Groups the
 // Organizations API lists as synced from an identity provider are
@@ -43,13 +44,13 @@ type Connector struct {
 	// Atlassian configures the product and Organizations clients (base
 	// URLs of the Organizations API, HTTP client, logger, clock). Its
 	// GroupSynced is set by the Connector.
-	Atlassian atlassian.Options
+	Atlassian Options
 	// NewIdP builds the Microsoft Entra ID client; nil: direct removal in the
 	// identity provider is unavailable (KindNotConfigured).
 	NewIdP IdPFactory
 
 	once    sync.Once
-	clients *atlassian.Clients
+	clients *Clients
 	mu      sync.RWMutex
 	synced  map[string]bool // group id -> synced from an IdP (from Org.Groups)
 }
@@ -61,8 +62,16 @@ func (c *Connector) init() {
 		o := c.Atlassian
 		c.synced = map[string]bool{}
 		o.GroupSynced = c.groupSynced
-		c.clients = atlassian.NewClients(o)
+		c.clients = NewClients(o)
 	})
+}
+
+// Clients returns the client cache every tenant's jobs share. The admin
+// check of the pages uses it too, so its product calls are paced with the
+// tenant's other requests and no client is built per check.
+func (c *Connector) Clients() *Clients {
+	c.init()
+	return c.clients
 }
 
 // groupSynced reports whether the Organizations API listed the group as
