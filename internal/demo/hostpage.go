@@ -471,13 +471,10 @@ func (h *HostPage) apiFrame(w http.ResponseWriter, r *http.Request) error {
 	return writeHostJSON(w, map[string]string{"url": u})
 }
 
-// productName is the product's display name.
+// productName is the product's display name ("jira" → "Jira").
 func productName(p connect.Product) string {
-	switch p {
-	case connect.Jira:
-		return "Jira"
-	case connect.Confluence:
-		return "Confluence"
+	if p == "" {
+		return ""
 	}
-	return string(p)
+	return strings.ToUpper(string(p[:1])) + string(p[1:])
 }
