@@ -15,6 +15,7 @@ import (
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -103,7 +104,7 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var exp cleanup.Exporter
 	if *exports {
-		exp = store.NewExporter(st, store.ExporterConfig{})
+		exp = idpexport.NewExporter(st, idpexport.ExporterConfig{})
 	}
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Exporter: exp})
 	if err != nil {

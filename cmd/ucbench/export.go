@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -37,7 +38,7 @@ const exportBenchColumns = `run_id, client_key, account_id, name, email, account
 const exportBenchClientKey = "bench-tenant"
 
 // runExport seeds a run with --rows idp-export rows across --groups groups
-// in a fresh database, then times store.Exporter generating every file of
+// in a fresh database, then times idpexport.Exporter generating every file of
 // the run (Entra files, audit CSV and JSON, bundle) and prints rows/s and
 // peak memory next to the floor: the time the database's own command-line
 // client needs to dump the same rows as CSV.
@@ -48,7 +49,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	groups := fs.Int("groups", 100, "identity-provider groups the rows are spread over")
 	db := fs.String("db", "sqlite", "database: sqlite or postgres")
 	pgURL := fs.String("postgres-url", os.Getenv("TEST_POSTGRES_URL"), "PostgreSQL URL for --db postgres (a temporary schema is created and dropped)")
-	batch := fs.Int("batch", store.DefaultExportBatchSize, "rows per keyset query")
+	batch := fs.Int("batch", idpexport.DefaultBatchSize, "rows per keyset query")
 	chunk := fs.Int("chunk", store.DefaultExportChunkSize, "stored chunk size in bytes")
 	maxRows := fs.Int("max-rows-per-file", cleanup.DefaultMaxRowsPerFile, "Entra rows per file before splitting")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the generation to this file")
@@ -125,7 +126,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	exp := store.NewExporter(st, store.ExporterConfig{BatchSize: *batch, ChunkSize: *chunk, Logger: log})
+	exp := idpexport.NewExporter(st, idpexport.ExporterConfig{BatchSize: *batch, ChunkSize: *chunk, Logger: log})
 	start := time.Now()
 	err = exp.GenerateRunExports(ctx, exportBenchClientKey, runID)
 	elapsed := time.Since(start)

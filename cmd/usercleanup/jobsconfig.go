@@ -12,6 +12,7 @@ import (
 
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -136,7 +137,7 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	}
 	budget, lease := rt.RunTiming()
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
-		Store: cs, Connector: conn, Exporter: store.NewExporter(st, store.ExporterConfig{Logger: log}),
+		Store: cs, Connector: conn, Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{Logger: log}),
 		Logger: log, StepBudget: budget, LeaseFor: lease,
 	})
 	if err != nil {

@@ -1,6 +1,10 @@
 package cleanup
 
-import "time"
+import (
+	"context"
+	"io"
+	"time"
+)
 
 // Kinds of stored export files of a run.
 const (
@@ -37,4 +41,126 @@ type RunExports struct {
 	DryRun   bool
 	Finished bool         // the run has finished (exports exist only after that)
 	Files    []ExportFile // complete files only, in kind, group, part order
+}
+
+// ExportRun is what generating a run's export files needs to know about
+// the run.
+type ExportRun struct {
+	ClientKey string
+	ID        int64
+	DryRun    bool
+	// Date is when the run started (or was queued), UTC: file names use it.
+	Date time.Time
+	// Settings is the run's settings snapshot (export options, group
+	// mappings).
+	Settings Settings
+	// GeneratedAt is the store's time when the generation began, UTC.
+	GeneratedAt time.Time
+}
+
+// ExportGroup is an Atlassian group that has rows for an identity-provider
+// file, with the name and provider its rows recorded.
+type ExportGroup struct {
+	ID               string
+	Name             string
+	IdentityProvider string
+}
+
+// ExportMember is one row an identity-provider file may carry: action
+// ActionIdPExport with outcome OutcomeExported.
+type ExportMember struct {
+	ID      int64 // the row's id
+	GroupID string
+	Email   string
+}
+
+// ExportNote is a message export generation records on one row: Manual
+// marks the row as needing manual action (the file could not carry it);
+// otherwise Message is added to the row's message once.
+type ExportNote struct {
+	RowID   int64
+	Manual  bool
+	Message string
+}
+
+// ExportStore is the persistence of export generation: it reads a run's
+// rows in the orders the files need and stores the files. It holds no
+// rule: which rows go into which file, identifier checks, notes, names and
+// parts are the idpexport package's. Every method is scoped to the run's
+// tenant.
+type ExportStore interface {
+	// ExportRun loads the run; a run of another tenant is KindNotFound.
+	ExportRun(ctx context.Context, clientKey string, runID int64) (ExportRun, error)
+	// HasExports reports whether the run's files were generated already.
+	HasExports(ctx context.Context, run ExportRun) (bool, error)
+	// DeleteIncompleteExports deletes the files of an attempt that did not
+	// complete.
+	DeleteIncompleteExports(ctx context.Context, run ExportRun) error
+	// ExportGroups lists the groups that have ExportMember rows, in group
+	// id order, each with the name and provider of its first row by e-mail.
+	ExportGroups(ctx context.Context, run ExportRun) ([]ExportGroup, error)
+	// ExportMembers opens a cursor over the run's ExportMember rows in
+	// byte order of group id, then e-mail key (the e-mail trimmed and
+	// lower-cased), then id, read in batches of up to batch rows.
+	ExportMembers(ctx context.Context, run ExportRun, batch int) (ExportMemberCursor, error)
+	// GroupExportMembers returns one group's ExportMember rows in id order.
+	GroupExportMembers(ctx context.Context, run ExportRun, groupID string) ([]ExportMember, error)
+	// AuditRows opens a cursor over all the run's rows in id order, read
+	// in batches of up to batch rows.
+	AuditRows(ctx context.Context, run ExportRun, batch int) (AuditCursor, error)
+	// RecordExportNotes writes the notes in one transaction.
+	RecordExportNotes(ctx context.Context, run ExportRun, notes []ExportNote) error
+	// ExportFiles opens the sink that stores one generation's files in
+	// chunks of chunkSize bytes (0: the store's default).
+	ExportFiles(ctx context.Context, run ExportRun, chunkSize int) (ExportFileSink, error)
+	// CompleteExports makes all the run's files visible at once.
+	CompleteExports(ctx context.Context, run ExportRun) error
+}
+
+// ExportMemberCursor reads ExportMember rows in batches.
+type ExportMemberCursor interface {
+	// Next returns the next batch, reusing buf's memory; an empty batch is
+	// the end.
+	Next(ctx context.Context, buf []ExportMember) ([]ExportMember, error)
+	// SkipGroup makes the next batch start after the group's rows.
+	SkipGroup(groupID string)
+}
+
+// AuditCursor reads all of a run's rows in id order.
+type AuditCursor interface {
+	// Next fills users from the start with the next rows and returns how
+	// many it filled; 0 is the end. It reuses the users' memory: each
+	// LastActive must be a non-nil map, which is cleared and refilled.
+	Next(ctx context.Context, users []AffectedUser) (int, error)
+	// Close releases the cursor.
+	Close() error
+}
+
+// ExportFileSink stores the files of one generation. Files stay invisible
+// until ExportStore.CompleteExports.
+type ExportFileSink interface {
+	// Create records an incomplete file (the sink sets its tenant, run,
+	// dry-run flag and creation time) and returns a writer of its bytes.
+	Create(ctx context.Context, f ExportFile) (ExportFileWriter, error)
+	// Finish records a written file's final name, number of parts and
+	// rows; its size and hash come from the closed writer.
+	Finish(ctx context.Context, w ExportFileWriter, fileName string, parts int, rows int64) error
+	// Drop deletes a file.
+	Drop(ctx context.Context, w ExportFileWriter) error
+	// Sync waits until every byte written so far is stored.
+	Sync() error
+	// Open reads a file of this generation back; Sync first.
+	Open(ctx context.Context, fileID int64) (io.ReadCloser, error)
+	// Close stores what is pending and stops the sink; later calls report
+	// the first error.
+	Close() error
+}
+
+// ExportFileWriter writes one file's bytes. Close stores the last of them;
+// it may be called twice.
+type ExportFileWriter interface {
+	io.WriteCloser
+	FileID() int64
+	Size() int64    // bytes written
+	SHA256() string // lowercase hex of the bytes written
 }

@@ -163,7 +163,7 @@ func ClassifyGroups(products []ProductAccess, orgGroups []OrgGroup, siteGroups [
 		case idp.Configured():
 			g.Removal = RemovalIdP
 			g.IdentityProvider = idp.Provider
-			g.IdPGroup = cmp.Or(idp.GroupMappings[g.ID], g.Name)
+			g.IdPGroup = idp.IdPGroup(g.ID, g.Name)
 		default:
 			g.Removal = RemovalIdPUnconfigured
 		}

@@ -1,6 +1,7 @@
 package cleanup
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -77,6 +78,14 @@ func (p IdPSettings) FollowUpAfter() time.Duration {
 
 // Configured reports whether an identity provider is configured.
 func (p IdPSettings) Configured() bool { return p.Provider != "" }
+
+// IdPGroup is the identity-provider group (object id or display name) that
+// removals from the Atlassian group go to: the admin's mapping, else the
+// group's own name. The group classification and the export files both
+// use it.
+func (p IdPSettings) IdPGroup(groupID, groupName string) string {
+	return cmp.Or(p.GroupMappings[groupID], groupName)
+}
 
 // EntraConnection is the Microsoft Graph app registration. The client secret
 // is write-only: only whether it is set and when it was last verified.

@@ -4,11 +4,17 @@
 // users (CSV and JSON), and a ZIP bundle of the Entra files with upload
 // instructions and a Microsoft Graph PowerShell script.
 //
-// The package is a pure, streaming format layer: it uses only the standard
-// library, holds no state between calls, and its writers keep memory
-// constant however many rows they write. Storing the files, recording their
-// hashes and serving them is the caller's job; the API is shaped for a
-// caller that streams sorted rows out of the database.
+// The writers are a streaming format layer: they hold no state between
+// calls and keep memory constant however many rows they write. Exporter
+// generates a finished run's files with them and owns the export rules:
+// which rows go into which Entra file (action idp-export, outcome
+// exported), the identifier check and the notes it records on rows
+// (CheckMember: manual action for an address the file cannot carry, a flag
+// for a B2B guest), the identity-provider group each file is for (the
+// settings' mapping, cleanup.IdPSettings.IdPGroup), file names and parts.
+// The database stays behind cleanup.ExportStore (internal/store): a row
+// cursor and a file sink, no rule. The package imports only the standard
+// library and the cleanup domain.
 //
 // # The Entra template and its history
 //

@@ -27,6 +27,7 @@ import (
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/connect/connecttest"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -158,7 +159,7 @@ func (x *exportEnv) addRun(t testing.TB, clientKey string, dryRun, finished bool
 		}
 	}
 	if finished {
-		if err := store.NewExporter(x.store, store.ExporterConfig{}).GenerateRunExports(ctx, clientKey, runID); err != nil {
+		if err := idpexport.NewExporter(x.store, idpexport.ExporterConfig{}).GenerateRunExports(ctx, clientKey, runID); err != nil {
 			t.Fatalf("GenerateRunExports: %v", err)
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/demo"
+	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
@@ -169,7 +170,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 	e.conn = conn
 	budget, lease := rt.RunTiming()
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Logger: log,
-		Exporter: store.NewExporter(st, store.ExporterConfig{}), StepBudget: budget, LeaseFor: lease})
+		Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{}), StepBudget: budget, LeaseFor: lease})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/connect/connecttest"
 	"github.com/example/usercleanup/internal/cleanup"
-	"github.com/example/usercleanup/internal/store"
+	"github.com/example/usercleanup/internal/idpexport"
 )
 
 // isolation is tenant A's data, which no other installation may see or
@@ -178,7 +178,7 @@ func newIsolation(t *testing.T) *isolation {
 // runtime), exports included.
 func (x *isolation) finishRun(t *testing.T) {
 	t.Helper()
-	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: x.cs, Connector: x.conn, Exporter: store.NewExporter(x.st, store.ExporterConfig{})})
+	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: x.cs, Connector: x.conn, Exporter: idpexport.NewExporter(x.st, idpexport.ExporterConfig{})})
 	if err != nil {
 		t.Fatal(err)
 	}

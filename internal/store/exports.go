@@ -364,6 +364,90 @@ func (w *chunkWriter) Close() error {
 // SHA256 returns the lowercase hex SHA-256 of the stored bytes.
 func (w *chunkWriter) SHA256() string { return hex.EncodeToString(w.sum.Sum(nil)) }
 
+// FileID is the id of the file being written.
+func (w *chunkWriter) FileID() int64 { return w.fileID }
+
+// Size is the number of bytes written so far.
+func (w *chunkWriter) Size() int64 { return w.size }
+
+// exportBuffers is the number of chunk buffers of a generation: one per
+// file open at a time (at most two) plus chunks waiting to be stored.
+const exportBuffers = 4
+
+// ExportFiles implements cleanup.ExportStore: the sink stores chunks on a
+// goroutine of its own (asyncSink), so formatting overlaps with storing.
+func (s *Store) ExportFiles(ctx context.Context, run cleanup.ExportRun, chunkSize int) (cleanup.ExportFileSink, error) {
+	if chunkSize <= 0 {
+		chunkSize = DefaultExportChunkSize
+	}
+	insert, err := s.sqlDB.PrepareContext(ctx, s.rebind(`INSERT INTO export_chunks (file_id, seq, data) VALUES (?, ?, ?)`))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare export: %w", err)
+	}
+	return &fileSink{s: s, run: run, insert: insert, chunks: newAsyncSink(ctx, insert, chunkSize, exportBuffers)}, nil
+}
+
+// fileSink is the cleanup.ExportFileSink of one generation.
+type fileSink struct {
+	s      *Store
+	run    cleanup.ExportRun
+	insert *sql.Stmt
+	chunks *asyncSink
+	closed bool
+	err    error
+}
+
+// Create implements cleanup.ExportFileSink.
+func (f *fileSink) Create(ctx context.Context, file cleanup.ExportFile) (cleanup.ExportFileWriter, error) {
+	file.ClientKey, file.RunID, file.DryRun, file.CreatedAt = f.run.ClientKey, f.run.ID, f.run.DryRun, f.s.exportTime()
+	if file.Part == 0 {
+		file.Part, file.Parts = 1, 1
+	}
+	id, err := f.s.createExportFile(ctx, file)
+	if err != nil {
+		return nil, err
+	}
+	return newChunkWriter(f.chunks, id), nil
+}
+
+// Finish implements cleanup.ExportFileSink.
+func (f *fileSink) Finish(ctx context.Context, w cleanup.ExportFileWriter, fileName string, parts int, rows int64) error {
+	return f.s.finishExportFile(ctx, w.FileID(), fileName, parts, rows, w.Size(), w.SHA256())
+}
+
+// Drop implements cleanup.ExportFileSink. Its chunks may still be on
+// their way: wait for them, so none arrives after the delete.
+func (f *fileSink) Drop(ctx context.Context, w cleanup.ExportFileWriter) error {
+	_ = w.Close()
+	if err := f.chunks.sync(); err != nil {
+		return err
+	}
+	if _, err := f.s.sqlDB.ExecContext(ctx, f.s.rebind(`DELETE FROM export_files WHERE id = ?`), w.FileID()); err != nil {
+		return fmt.Errorf("store: drop export file %d: %w", w.FileID(), err)
+	}
+	return nil
+}
+
+// Sync implements cleanup.ExportFileSink.
+func (f *fileSink) Sync() error { return f.chunks.sync() }
+
+// Open implements cleanup.ExportFileSink.
+func (f *fileSink) Open(ctx context.Context, fileID int64) (io.ReadCloser, error) {
+	return f.s.OpenExportFile(ctx, cleanup.ExportFile{ID: fileID})
+}
+
+// Close implements cleanup.ExportFileSink.
+func (f *fileSink) Close() error {
+	if !f.closed {
+		f.closed = true
+		f.err = f.chunks.close()
+		if err := f.insert.Close(); f.err == nil && err != nil {
+			f.err = fmt.Errorf("store: close export: %w", err)
+		}
+	}
+	return f.err
+}
+
 // createExportFile inserts an incomplete export_files row and returns its id.
 func (s *Store) createExportFile(ctx context.Context, f cleanup.ExportFile) (int64, error) {
 	var id int64

@@ -218,7 +218,7 @@ func TestGenerateRunExports(t *testing.T) {
 			ctx := context.Background()
 			s := openStore(t, b.config(t))
 			// A tiny chunk size makes every file span many chunks.
-			e := NewExporter(s, ExporterConfig{BatchSize: 3, ChunkSize: 7})
+			e := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 3, ChunkSize: 7})
 			settings := cleanup.DefaultSettings()
 			settings.IdentityProvider.GroupMappings = map[string]string{"g-jira": "SG-Jira-Users"}
 			runID := insertRun(t, s, "tenant-a", false, true, settings)
@@ -264,10 +264,10 @@ func TestGenerateRunExports(t *testing.T) {
 			// Rows the Entra file cannot carry need manual action; guests are flagged.
 			notes := rowNotes(t, s, runID)
 			wantNotes := map[string][2]string{
-				"bad,comma@example.com": {"manual", ManualPrefix + idpexport.ProblemSeparator},
-				"":                      {"manual", ManualPrefix + idpexport.ProblemEmpty},
-				"=cmd@example.com":      {"manual", ManualPrefix + idpexport.ProblemFormula},
-				"ext_user_other.org#EXT#@example.onmicrosoft.com": {"exported", "Rerouted to the identity-provider export. " + GuestMessage},
+				"bad,comma@example.com": {"manual", idpexport.ManualPrefix + idpexport.ProblemSeparator},
+				"":                      {"manual", idpexport.ManualPrefix + idpexport.ProblemEmpty},
+				"=cmd@example.com":      {"manual", idpexport.ManualPrefix + idpexport.ProblemFormula},
+				"ext_user_other.org#EXT#@example.onmicrosoft.com": {"exported", "Rerouted to the identity-provider export. " + idpexport.GuestMessage},
 			}
 			if diff := cmp.Diff(wantNotes, notes); diff != "" {
 				t.Errorf("row notes (-want +got):\n%s", diff)
@@ -425,7 +425,7 @@ func TestGenerateRunExportsOptionsAndParts(t *testing.T) {
 					users = append(users, testRunUser{email: e, group: "g1", groupName: "jira-users", synced: true})
 				}
 				insertRunUsers(t, s, "tenant-a", runID, users)
-				if err := NewExporter(s, ExporterConfig{BatchSize: 2}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+				if err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 2}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 					t.Fatal(err)
 				}
 				got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -486,7 +486,7 @@ func TestGenerateRunExportsRecovery(t *testing.T) {
 				t.Errorf("ExportFile(incomplete) = %v, want not found", err)
 			}
 
-			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+			if err := idpexport.NewExporter(s, idpexport.ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 				t.Fatalf("GenerateRunExports after a crash: %v", err)
 			}
 			got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -523,7 +523,7 @@ func TestGenerateRunExportsWithoutIdPRows(t *testing.T) {
 			other := insertRun(t, s, "tenant-b", false, true, cleanup.DefaultSettings())
 			insertRunUsers(t, s, "tenant-b", other, []testRunUser{{email: "b@x.com", group: "g1", groupName: "G", synced: true}})
 
-			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+			if err := idpexport.NewExporter(s, idpexport.ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 				t.Fatal(err)
 			}
 			got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -649,7 +649,7 @@ func TestGenerateRunExportsManyRows(t *testing.T) {
 		users[i] = testRunUser{email: fmt.Sprintf("u%04d@x.com", (i*7919)%n), group: fmt.Sprintf("g%d", i%3), groupName: fmt.Sprintf("G%d", i%3), synced: true}
 	}
 	insertRunUsers(t, s, "tenant-a", runID, users)
-	if err := NewExporter(s, ExporterConfig{BatchSize: 97, ChunkSize: 1000}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+	if err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 97, ChunkSize: 1000}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -705,7 +705,7 @@ func TestGenerateRunExportsNonASCIIOrder(t *testing.T) {
 			add("g1", "éa@x.com", "z@x.com", "Éb@x.com", "a@x.com", "bad,x@x.com")
 			add("g2", "c@x.com", "d@x.com", "e@x.com")
 			insertRunUsers(t, s, "tenant-a", runID, users)
-			if err := NewExporter(s, ExporterConfig{BatchSize: 2}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+			if err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 2}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 				t.Fatalf("GenerateRunExports: %v", err)
 			}
 			got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -753,7 +753,7 @@ func TestGenerateRunExportsInterleavedRuns(t *testing.T) {
 				id     int64
 				prefix string
 			}{{"tenant-a", runA, "a"}, {"tenant-b", runB, "b"}} {
-				if err := NewExporter(s, ExporterConfig{BatchSize: 7}).GenerateRunExports(ctx, run.key, run.id); err != nil {
+				if err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 7}).GenerateRunExports(ctx, run.key, run.id); err != nil {
 					t.Fatal(err)
 				}
 				got, err := s.RunExports(ctx, run.key, run.id)
@@ -826,7 +826,7 @@ func TestGenerateRunExportsFromRunStore(t *testing.T) {
 			if err := cs.SettleRows(ctx, "tenant-a", runID, "owner", []string{cleanup.ActionIdPExport}, cleanup.OutcomeExported, ""); err != nil {
 				t.Fatal(err)
 			}
-			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+			if err := idpexport.NewExporter(s, idpexport.ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 				t.Fatal(err)
 			}
 			got, err := s.RunExports(ctx, "tenant-a", runID)
@@ -904,7 +904,7 @@ func TestGenerateRunExportsFailsCleanly(t *testing.T) {
 	}
 	users[150].lastActive = `{"jira":42}`
 	insertRunUsers(t, s, "tenant-a", runID, users)
-	err := NewExporter(s, ExporterConfig{BatchSize: 16}).GenerateRunExports(ctx, "tenant-a", runID)
+	err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 16}).GenerateRunExports(ctx, "tenant-a", runID)
 	if err == nil || !strings.Contains(err.Error(), "last_active") {
 		t.Fatalf("GenerateRunExports error = %v, want the unreadable last_active", err)
 	}
@@ -941,7 +941,7 @@ func TestGenerateRunExportsOnlyExportedRows(t *testing.T) {
 				row("noidp@example.com", cleanup.OutcomeManual, "group synced from an identity provider, no identity provider configured"),
 				row("late@example.com", cleanup.OutcomePending, "inactive for 401 days"),
 			})
-			if err := NewExporter(s, ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+			if err := idpexport.NewExporter(s, idpexport.ExporterConfig{}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 				t.Fatal(err)
 			}
 			got, err := s.RunExports(ctx, "tenant-a", runID)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 )
 
 // tenantTables are the tables holding a tenant's data, and how to count
@@ -70,7 +71,7 @@ func seedTenantData(t *testing.T, s *Store, clientKey string) (queued, running, 
 	}
 	finished = insertRun(t, s, clientKey, false, true, set)
 	insertRunUsers(t, s, clientKey, finished, sampleRun())
-	if err := NewExporter(s, ExporterConfig{BatchSize: 3, ChunkSize: 64}).GenerateRunExports(ctx, clientKey, finished); err != nil {
+	if err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 3, ChunkSize: 64}).GenerateRunExports(ctx, clientKey, finished); err != nil {
 		t.Fatal(err)
 	}
 	var rowID int64
