@@ -67,6 +67,19 @@
 // provider's next provisioning cycle to report which removed or exported
 // users still have access.
 //
+// The Engine executes a run in resumable, committed steps; its files
+// follow the run's life: run.go (runs, rows and their counts),
+// runstore.go (the RunStore, Connector and Exporter it needs), engine.go
+// (the lease and the step), engine_evaluate.go, engine_apply.go,
+// engine_idp.go (direct removal) and engine_export.go. Every output order
+// is fixed (rows in id order, groups in order of first appearance), so a
+// run's outcomes are the same on every attempt. The cleanuptest package
+// holds in-memory fakes of the RunStore, the directories and the
+// identity provider for unit tests.
+//
+// Export files: ExportStore (exportfiles.go) is what generating them needs
+// of the store; internal/idpexport owns the rules.
+//
 // Errors are *Error values with a Kind (errors.go) that the HTTP layer maps
 // to status codes; validation errors are FieldErrors.
 //

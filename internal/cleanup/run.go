@@ -60,3 +60,155 @@ type AffectedUser struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }
+
+// Run statuses.
+const (
+	RunQueued          = "queued"
+	RunRunning         = "running"
+	RunSucceeded       = "succeeded"
+	RunPartiallyFailed = "partially_failed"
+	RunFailed          = "failed"
+)
+
+// Run phases, in order. A run moves forward only.
+const (
+	PhaseEvaluate = "evaluate" // page through the organization's users, plan rows
+	PhaseApply    = "apply"    // act on the planned rows (skipped for dry runs)
+	PhaseExport   = "export"   // generate the identity-provider exports
+	PhaseDone     = "done"
+)
+
+// Run triggers.
+const (
+	TriggerManual   = "manual"
+	TriggerSchedule = "schedule"
+)
+
+// RunCounts are the counters of a run as history shows them: the
+// evaluation's counters and the outcome of the rows.
+type RunCounts struct {
+	Evaluated          int `json:"evaluated"`
+	Matched            int `json:"matched"`
+	Protected          int `json:"protected"`
+	RemovedInAtlassian int `json:"removedInAtlassian"`
+	ExportedForIdP     int `json:"exportedForIdp"`
+	RemovedInIdP       int `json:"removedInIdp"`
+	Deactivated        int `json:"deactivated"`
+	Reviewed           int `json:"reviewed"`
+	Manual             int `json:"manual"`
+	Skipped            int `json:"skipped"`
+	Failed             int `json:"failed"`
+	Pending            int `json:"pending"`
+	Rows               int `json:"rows"`
+	// Evaluation holds every evaluation counter (why users were not selected).
+	Evaluation Counts `json:"evaluation"`
+}
+
+// AddRows adds n rows of one action and outcome to the outcome counters.
+func (c *RunCounts) AddRows(action, outcome string, n int) {
+	c.Rows += n
+	switch outcome {
+	case OutcomeDone:
+		switch action {
+		case ActionDeactivate:
+			c.Deactivated += n
+		case ActionIdPRemove:
+			c.RemovedInIdP += n
+		default:
+			c.RemovedInAtlassian += n
+		}
+	case OutcomeExported:
+		c.ExportedForIdP += n
+	case OutcomeReview:
+		c.Reviewed += n
+	case OutcomeManual:
+		c.Manual += n
+	case OutcomeSkipped:
+		c.Skipped += n
+	case OutcomeFailed:
+		c.Failed += n
+	case OutcomePending:
+		c.Pending += n
+	}
+}
+
+// Run is one execution of a cleanup, with snapshots of what it runs: the
+// definition, the settings (never a credential) and, once evaluation
+// started, the classified groups. Resuming a run uses the snapshots, so it
+// plans exactly what it planned before a crash.
+type Run struct {
+	ID           int64       `json:"id"`
+	ClientKey    string      `json:"-"`
+	CleanupID    int64       `json:"cleanupId,omitempty"` // 0: the cleanup was not stored (or is gone)
+	CleanupName  string      `json:"cleanupName"`
+	Definition   Definition  `json:"-"`
+	Settings     Settings    `json:"-"`
+	Groups       []GroupInfo `json:"-"`
+	Trigger      string      `json:"trigger"`
+	StartedBy    string      `json:"startedBy,omitempty"`
+	ScheduledFor *time.Time  `json:"scheduledFor,omitempty"`
+	DryRun       bool        `json:"dryRun"`
+	Status       string      `json:"status"`
+	Phase        string      `json:"phase"`
+	Cursor       string      `json:"-"`
+	Counts       RunCounts   `json:"counts"`
+	Error        string      `json:"error,omitempty"`
+	QueuedAt     time.Time   `json:"queuedAt"`
+	StartedAt    *time.Time  `json:"startedAt,omitempty"`
+	FinishedAt   *time.Time  `json:"finishedAt,omitempty"`
+	UpdatedAt    time.Time   `json:"updatedAt"`
+	// FollowUp is the re-check after the next provisioning cycle, nil
+	// when none is scheduled (dry runs, nothing removed or exported).
+	FollowUp *FollowUp `json:"followUp,omitempty"`
+}
+
+// Finished reports whether the run reached a final status.
+func (r Run) Finished() bool {
+	switch r.Status {
+	case RunSucceeded, RunPartiallyFailed, RunFailed:
+		return true
+	}
+	return false
+}
+
+// RunRef names a run of a tenant.
+type RunRef struct {
+	ClientKey string
+	ID        int64
+}
+
+// NewRun is a run to create.
+type NewRun struct {
+	ClientKey    string
+	CleanupID    int64 // 0 for none
+	CleanupName  string
+	Definition   Definition
+	Settings     Settings
+	Trigger      string
+	StartedBy    string
+	ScheduledFor *time.Time // scheduled runs: the schedule time (unique per cleanup)
+	DryRun       bool
+	// NextRunAt is stored on the cleanup with a scheduled run, in the same
+	// transaction (nil: leave it).
+	NextRunAt *time.Time
+}
+
+// PendingRow is a row the apply phase still has to act on. AttemptedAt is
+// set when an earlier attempt may have acted: the row is in doubt.
+type PendingRow struct {
+	AffectedUser
+	AttemptedAt *time.Time
+}
+
+// RowOutcome is the result of acting on one row. Action, GroupSynced and
+// IdentityProvider replace the row's when Rerouted (a group turned out to be
+// managed by an identity provider).
+type RowOutcome struct {
+	ID               int64
+	Outcome          string
+	Message          string
+	Rerouted         bool
+	Action           string
+	GroupSynced      bool
+	IdentityProvider string
+}

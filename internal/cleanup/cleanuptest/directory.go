@@ -1,0 +1,259 @@
+package cleanuptest
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// Directory is one tenant's outside world as the engine sees it: the
+// organization (cleanup.OrgDirectory through Org), the product site
+// (cleanup.SiteDirectory through Site) and, optionally, its identity
+// provider. The site and the organization share the users and their group
+// memberships, as they do in Atlassian. Fail makes a method return an
+// error (for example KindUnavailable) until it is cleared.
+type Directory struct {
+	mu       sync.Mutex
+	users    []cleanup.OrgUser
+	groups   []cleanup.OrgGroup
+	products []cleanup.ProductAccess
+	admins   map[string]bool
+	// externallyManaged groups refuse membership changes (the product's
+	// 400/403/409 for an IdP-synced group, KindExternallyManaged).
+	externallyManaged map[string]bool
+	fail              map[string]error
+	calls             []string
+	// PageSize bounds a search page (default 2, so paging is exercised).
+	PageSize int
+	// IdP is the identity provider the Connector gives (nil: none
+	// configured, KindNotConfigured).
+	IdP cleanup.IdentityProvider
+}
+
+// NewDirectory returns a directory of the users and groups; products say
+// which groups grant which product.
+func NewDirectory(users []cleanup.OrgUser, groups []cleanup.OrgGroup, products []cleanup.ProductAccess) *Directory {
+	return &Directory{users: slices.Clone(users), groups: slices.Clone(groups), products: slices.Clone(products),
+		admins: map[string]bool{}, externallyManaged: map[string]bool{}, fail: map[string]error{}, PageSize: 2}
+}
+
+// Fail makes method ("SearchUsers", "RemoveGroupMember", …) return err;
+// nil clears it.
+func (d *Directory) Fail(method string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fail[method] = err
+}
+
+// ManageExternally makes the site refuse changes to the group's members.
+func (d *Directory) ManageExternally(groupID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.externallyManaged[groupID] = true
+}
+
+// Calls returns the calls that changed something, in order, as
+// "Method account group" strings.
+func (d *Directory) Calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+// User returns the user's current state.
+func (d *Directory) User(accountID string) (cleanup.OrgUser, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, u := range d.users {
+		if u.AccountID == accountID {
+			return u, true
+		}
+	}
+	return cleanup.OrgUser{}, false
+}
+
+func (d *Directory) failed(method string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fail[method]
+}
+
+// Connector returns a cleanup.Connector whose tenants all see this
+// directory.
+func (d *Directory) Connector() cleanup.Connector { return connector{d} }
+
+type connector struct{ d *Directory }
+
+func (c connector) Org(context.Context, string) (cleanup.OrgDirectory, error) {
+	return org{c.d}, c.d.failed("Org")
+}
+
+func (c connector) Site(context.Context, string) (cleanup.SiteDirectory, error) {
+	return site{c.d}, c.d.failed("Site")
+}
+
+func (c connector) IdP(context.Context, string) (cleanup.IdentityProvider, error) {
+	if err := c.d.failed("IdP"); err != nil {
+		return nil, err
+	}
+	if c.d.IdP == nil {
+		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Message: "no identity provider is configured"}
+	}
+	return c.d.IdP, nil
+}
+
+// org is the organization view.
+type org struct{ d *Directory }
+
+func (o org) TestConnection(context.Context) error { return o.d.failed("TestConnection") }
+
+func (o org) Groups(context.Context) ([]cleanup.OrgGroup, error) {
+	if err := o.d.failed("Groups"); err != nil {
+		return nil, err
+	}
+	o.d.mu.Lock()
+	defer o.d.mu.Unlock()
+	return slices.Clone(o.d.groups), nil
+}
+
+// SearchUsers pages through the users matching q in directory order; the
+// cursor is the index of the next user (the real API's is opaque).
+func (o org) SearchUsers(_ context.Context, q cleanup.UserQuery, cursor string) (cleanup.UserPage, error) {
+	if err := o.d.failed("SearchUsers"); err != nil {
+		return cleanup.UserPage{}, err
+	}
+	o.d.mu.Lock()
+	defer o.d.mu.Unlock()
+	start, _ := strconv.Atoi(cursor)
+	size := q.Limit
+	if size <= 0 || size > o.d.PageSize {
+		size = o.d.PageSize
+	}
+	var page cleanup.UserPage
+	for i := start; i < len(o.d.users); i++ {
+		u := o.d.users[i]
+		if !matches(u, q) {
+			continue
+		}
+		if len(page.Users) == size {
+			page.Next = strconv.Itoa(i)
+			break
+		}
+		u.GroupIDs = slices.Clone(u.GroupIDs)
+		page.Users = append(page.Users, u)
+	}
+	return page, nil
+}
+
+func matches(u cleanup.OrgUser, q cleanup.UserQuery) bool {
+	if len(q.AccountIDs) > 0 && !slices.Contains(q.AccountIDs, u.AccountID) {
+		return false
+	}
+	if len(q.GroupIDs) > 0 && !slices.ContainsFunc(u.GroupIDs, func(g string) bool { return slices.Contains(q.GroupIDs, g) }) {
+		return false
+	}
+	return true
+}
+
+// removeMember removes the membership; removing a non-member succeeds.
+func (d *Directory) removeMember(method, groupID, accountID string) error {
+	if err := d.failed(method); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.externallyManaged[groupID] {
+		return &cleanup.Error{Kind: cleanup.KindExternallyManaged, Message: "the group is managed by an identity provider"}
+	}
+	d.calls = append(d.calls, method+" "+accountID+" "+groupID)
+	for i := range d.users {
+		if d.users[i].AccountID == accountID {
+			d.users[i].GroupIDs = slices.DeleteFunc(slices.Clone(d.users[i].GroupIDs), func(g string) bool { return g == groupID })
+		}
+	}
+	return nil
+}
+
+func (o org) RemoveGroupMember(_ context.Context, groupID, accountID string) error {
+	return o.d.removeMember("OrgRemoveGroupMember", groupID, accountID)
+}
+
+func (o org) setStatus(method, accountID, status string) error {
+	if err := o.d.failed(method); err != nil {
+		return err
+	}
+	o.d.mu.Lock()
+	defer o.d.mu.Unlock()
+	for i := range o.d.users {
+		if o.d.users[i].AccountID == accountID {
+			o.d.calls = append(o.d.calls, method+" "+accountID)
+			o.d.users[i].Status = status
+			return nil
+		}
+	}
+	return &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such account"}
+}
+
+func (o org) Suspend(_ context.Context, accountID string) error {
+	return o.setStatus("Suspend", accountID, cleanup.StatusSuspended)
+}
+
+func (o org) Restore(_ context.Context, accountID string) error {
+	return o.setStatus("Restore", accountID, cleanup.StatusActive)
+}
+
+// Deactivate deactivates the account; an already deactivated one succeeds.
+func (o org) Deactivate(_ context.Context, accountID, _ string) error {
+	return o.setStatus("Deactivate", accountID, cleanup.StatusDeactivated)
+}
+
+// site is the product view.
+type site struct{ d *Directory }
+
+func (s site) Products(context.Context) ([]cleanup.ProductAccess, error) {
+	if err := s.d.failed("Products"); err != nil {
+		return nil, err
+	}
+	return slices.Clone(s.d.products), nil
+}
+
+func (s site) Groups(context.Context) ([]cleanup.SiteGroup, error) {
+	if err := s.d.failed("SiteGroups"); err != nil {
+		return nil, err
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	out := make([]cleanup.SiteGroup, len(s.d.groups))
+	for i, g := range s.d.groups {
+		out[i] = cleanup.SiteGroup{ID: g.ID, Name: g.Name}
+	}
+	return out, nil
+}
+
+func (s site) GroupMemberIDs(_ context.Context, groupID string) ([]string, error) {
+	if err := s.d.failed("GroupMemberIDs"); err != nil {
+		return nil, err
+	}
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	var ids []string
+	for _, u := range s.d.users {
+		if slices.Contains(u.GroupIDs, groupID) {
+			ids = append(ids, u.AccountID)
+		}
+	}
+	return ids, nil
+}
+
+func (s site) RemoveGroupMember(_ context.Context, groupID, accountID string) error {
+	return s.d.removeMember("RemoveGroupMember", groupID, accountID)
+}
+
+func (s site) IsAdmin(_ context.Context, accountID string) (bool, error) {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.admins[accountID], nil
+}

@@ -1,0 +1,23 @@
+package cleanup
+
+import (
+	"context"
+	"fmt"
+)
+
+// export generates the exports and finishes the run.
+func (s *step) export(ctx context.Context) (StepResult, error) {
+	if s.e.cfg.Exporter != nil {
+		if err := s.e.cfg.Exporter.GenerateRunExports(ctx, s.run.ClientKey, s.run.ID); err != nil {
+			if KindOf(err) == KindUnavailable || ctx.Err() != nil {
+				return StepResult{}, err
+			}
+			return StepResult{}, fmt.Errorf("generate exports: %w", err)
+		}
+	}
+	if err := s.e.cfg.Store.FinishRun(ctx, s.run.ClientKey, s.run.ID, s.owner, "", "", s.e.now().UTC()); err != nil {
+		return StepResult{}, storeErr("finish run", err)
+	}
+	s.e.log.InfoContext(ctx, "run finished", "client_key", s.run.ClientKey, "run_id", s.run.ID, "dry_run", s.run.DryRun)
+	return StepResult{Done: true}, nil
+}
