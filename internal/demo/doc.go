@@ -6,7 +6,7 @@
 // frames the app's pages as Jira and Confluence do and mints their tokens.
 //
 // Only the `usercleanup demo` command and tests use it. It is the one
-// production package allowed to import the *test fakes (the architecture
-// test in internal/architecture_test.go says so), which keeps them, and the
+// production package allowed to import the *test fakes (architecture_test.go
+// at the repository root says so), which keeps them, and the
 // token minting HostPage needs, out of internal/server and the serve path.
 package demo
