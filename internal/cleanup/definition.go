@@ -137,11 +137,40 @@ func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
 	case utf8.RuneCountInString(name) > MaxNameLength || hasControl(name):
 		fe.Add("name", "must be at most %d characters, without control characters", MaxNameLength)
 	}
-
 	known := make(map[string]GroupInfo, len(groups))
 	for _, g := range groups {
 		known[g.ID] = g
 	}
+	d.validateGroups(fe, known)
+	if d.ExceptionsOverride != nil {
+		d.ExceptionsOverride.validate(fe, "exceptionsOverride")
+	}
+	if d.DaysInactive < 1 || d.DaysInactive > MaxDays {
+		fe.Add("daysInactive", "must be between 1 and %d days", MaxDays)
+	}
+	if d.IncludeNeverActive && (d.NeverActiveMinAccountAgeDays < 0 || d.NeverActiveMinAccountAgeDays > MaxDays) {
+		fe.Add("neverActiveMinAccountAgeDays", "must be between 0 and %d days", MaxDays)
+	}
+	if len(d.EmailDomains) > MaxDomains {
+		fe.Add("emailDomains", "at most %d domains", MaxDomains)
+	}
+	validateDomains(fe, "emailDomains", d.EmailDomains)
+	d.validateAction(fe, s, known)
+	if !s.OrgConfigured() {
+		// Every action reads activity from the Organizations API.
+		fe.Add("settings", "set the organization ID and API key in settings first: cleanups read activity from the Organizations API")
+	}
+	if !d.Manual {
+		d.Schedule.Validate(fe, "schedule")
+	}
+	if len(fe) == 0 {
+		return nil
+	}
+	return fe
+}
+
+// validateGroups checks the selected groups against the tenant's.
+func (d Definition) validateGroups(fe FieldErrors, known map[string]GroupInfo) {
 	var unknown, notLicensing []string
 	for _, id := range d.LicensingGroupIDs {
 		g, ok := known[id]
@@ -170,21 +199,11 @@ func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
 	if len(d.LicensingGroupIDs) == 0 && len(d.ExtraGroupIDs) == 0 {
 		fe.Add("licensingGroupIds", "select at least one licensing group or other group")
 	}
-	if d.ExceptionsOverride != nil {
-		d.ExceptionsOverride.validate(fe, "exceptionsOverride")
-	}
+}
 
-	if d.DaysInactive < 1 || d.DaysInactive > MaxDays {
-		fe.Add("daysInactive", "must be between 1 and %d days", MaxDays)
-	}
-	if d.IncludeNeverActive && (d.NeverActiveMinAccountAgeDays < 0 || d.NeverActiveMinAccountAgeDays > MaxDays) {
-		fe.Add("neverActiveMinAccountAgeDays", "must be between 0 and %d days", MaxDays)
-	}
-	if len(d.EmailDomains) > MaxDomains {
-		fe.Add("emailDomains", "at most %d domains", MaxDomains)
-	}
-	validateDomains(fe, "emailDomains", d.EmailDomains)
-
+// validateAction checks the action and the Entra mode against the
+// settings' identity provider.
+func (d Definition) validateAction(fe FieldErrors, s Settings, known map[string]GroupInfo) {
 	idp := s.IdentityProvider
 	switch d.Action {
 	case ActionRemoveProductAccess, ActionReview:
@@ -211,17 +230,6 @@ func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
 	default:
 		fe.Add("entraMode", "must be %q or %q", EntraModeExport, EntraModeDirect)
 	}
-	if !s.OrgConfigured() {
-		// Every action reads activity from the Organizations API.
-		fe.Add("settings", "set the organization ID and API key in settings first: cleanups read activity from the Organizations API")
-	}
-	if !d.Manual {
-		d.Schedule.Validate(fe, "schedule")
-	}
-	if len(fe) == 0 {
-		return nil
-	}
-	return fe
 }
 
 func anySynced(ids []string, known map[string]GroupInfo) bool {

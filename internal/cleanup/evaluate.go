@@ -193,93 +193,16 @@ func (e *Evaluator) Evaluate(users []OrgUser) ([]AffectedUser, Counts) {
 	return rows, c
 }
 
+// evaluateUser plans one user: is the user in scope, protected, and
+// inactive in which of the targets; the counters say why not.
 func (e *Evaluator) evaluateUser(u OrgUser, rows []AffectedUser, c *Counts) []AffectedUser {
 	c.Evaluated++
-	member := make(map[string]bool, len(u.GroupIDs))
-	inSelection := false
-	for _, id := range u.GroupIDs {
-		member[id] = true
-		inSelection = inSelection || e.selected[id]
-	}
-	d := e.def
-	switch {
-	case !inSelection:
-		c.NotSelected++
-		return rows
-	case u.Status == StatusDeactivated:
-		c.SkippedDeactivated++
-		return rows
-	case u.AccountType == AccountApp && d.SkipApps:
-		c.SkippedApps++
-		return rows
-	case u.AccountType == AccountCustomer && d.SkipCustomers:
-		c.SkippedCustomers++
-		return rows
-	case u.Status == StatusSuspended && d.Action != ActionDeactivate:
-		c.SkippedSuspended++
+	member, ok := e.inScope(u, c)
+	if !ok {
 		return rows
 	}
-	domain := emailDomain(u.Email)
-	if len(d.EmailDomains) > 0 && (domain == "" || !inDomains(domain, d.EmailDomains)) {
-		c.FilteredDomain++
-		return rows
-	}
-	if d.ExternalOnly && !e.external(u, domain) {
-		c.FilteredInternal++
-		return rows
-	}
-	protection := ""
-	switch {
-	case u.IsAdmin():
-		protection = "protected: site or organization admin"
-		c.ProtectedAdmins++
-	case e.exceptionAccounts[u.AccountID]:
-		protection = "protected: the account is an exception"
-		c.ProtectedAccounts++
-	default:
-		for _, id := range u.GroupIDs {
-			if name, ok := e.exceptionGroups[id]; ok {
-				protection = fmt.Sprintf("protected: member of the exception group %q", name)
-				c.ProtectedGroups++
-				break
-			}
-		}
-	}
-	if protection != "" {
-		c.Protected++
-	}
-
-	var planned []AffectedUser
-	var why verdictTally
-	if d.Action == ActionDeactivate {
-		v := e.judge(u, nil, "any product")
-		why.add(v)
-		if v.match {
-			r := e.row(u, v.reason)
-			r.Action = ActionDeactivate
-			switch {
-			case !u.Managed:
-				r.Outcome, r.Message = OutcomeManual, messageUnmanagedAccount
-			case u.ManagementSource == SourceSynced:
-				r.Outcome, r.Message = OutcomeManual, messageDeactivateInIdP
-			default:
-				r.Outcome = OutcomePending
-			}
-			planned = append(planned, r)
-		}
-	} else {
-		for _, g := range e.targets {
-			if !member[g.ID] || (d.Action == ActionEntra && !g.Synced) {
-				continue
-			}
-			v := e.judge(u, g.ProductKeys(), productNames(g))
-			why.add(v)
-			if v.match {
-				planned = append(planned, e.groupRow(u, g, v.reason))
-			}
-		}
-	}
-
+	protection := e.protection(u, c)
+	planned, why := e.plan(u, member)
 	if len(planned) == 0 {
 		if protection == "" {
 			why.count(c)
@@ -302,6 +225,108 @@ func (e *Evaluator) evaluateUser(u OrgUser, rows []AffectedUser, c *Counts) []Af
 		}
 	}
 	return append(rows, planned...)
+}
+
+// inScope reports whether the cleanup looks at the user at all (selected
+// groups, account type and status, e-mail domains), counting why not, and
+// returns the user's groups as a set.
+func (e *Evaluator) inScope(u OrgUser, c *Counts) (map[string]bool, bool) {
+	member := make(map[string]bool, len(u.GroupIDs))
+	inSelection := false
+	for _, id := range u.GroupIDs {
+		member[id] = true
+		inSelection = inSelection || e.selected[id]
+	}
+	d := e.def
+	switch {
+	case !inSelection:
+		c.NotSelected++
+		return nil, false
+	case u.Status == StatusDeactivated:
+		c.SkippedDeactivated++
+		return nil, false
+	case u.AccountType == AccountApp && d.SkipApps:
+		c.SkippedApps++
+		return nil, false
+	case u.AccountType == AccountCustomer && d.SkipCustomers:
+		c.SkippedCustomers++
+		return nil, false
+	case u.Status == StatusSuspended && d.Action != ActionDeactivate:
+		c.SkippedSuspended++
+		return nil, false
+	}
+	domain := emailDomain(u.Email)
+	if len(d.EmailDomains) > 0 && (domain == "" || !inDomains(domain, d.EmailDomains)) {
+		c.FilteredDomain++
+		return nil, false
+	}
+	if d.ExternalOnly && !e.external(u, domain) {
+		c.FilteredInternal++
+		return nil, false
+	}
+	return member, true
+}
+
+// protection returns why the user is protected ("" when not), counting it.
+func (e *Evaluator) protection(u OrgUser, c *Counts) string {
+	protection := ""
+	switch {
+	case u.IsAdmin():
+		protection = "protected: site or organization admin"
+		c.ProtectedAdmins++
+	case e.exceptionAccounts[u.AccountID]:
+		protection = "protected: the account is an exception"
+		c.ProtectedAccounts++
+	default:
+		for _, id := range u.GroupIDs {
+			if name, ok := e.exceptionGroups[id]; ok {
+				protection = fmt.Sprintf("protected: member of the exception group %q", name)
+				c.ProtectedGroups++
+				break
+			}
+		}
+	}
+	if protection != "" {
+		c.Protected++
+	}
+	return protection
+}
+
+// plan returns the rows the action plans for an inactive user and the
+// verdicts that decided them.
+func (e *Evaluator) plan(u OrgUser, member map[string]bool) ([]AffectedUser, verdictTally) {
+	var planned []AffectedUser
+	var why verdictTally
+	d := e.def
+	if d.Action == ActionDeactivate {
+		v := e.judge(u, nil, "any product")
+		why.add(v)
+		if v.match {
+			r := e.row(u, v.reason)
+			r.Action = ActionDeactivate
+			switch {
+			case !u.Managed:
+				r.Outcome, r.Message = OutcomeManual, messageUnmanagedAccount
+			case u.ManagementSource == SourceSynced:
+				r.Outcome, r.Message = OutcomeManual, messageDeactivateInIdP
+			default:
+				r.Outcome = OutcomePending
+			}
+			planned = append(planned, r)
+		}
+		return planned, why
+	}
+	for _, g := range e.targets {
+		if !member[g.ID] || (d.Action == ActionEntra && !g.Synced) {
+			continue
+		}
+		v := e.judge(u, g.ProductKeys(), productNames(g))
+		why.add(v)
+		if v.match {
+			planned = append(planned, e.groupRow(u, g, v.reason))
+		}
+	}
+	return planned, why
 }
 
 // groupRow plans the row of one inactive user in one target group.

@@ -76,6 +76,22 @@ func (g GroupInfo) ProductKeys() []string {
 // (RemovalIdPUnconfigured): it is never removed locally, because the next
 // sync would add the member back.
 func ClassifyGroups(products []ProductAccess, orgGroups []OrgGroup, siteGroups []SiteGroup, s Settings) []GroupInfo {
+	byID := mergeGroups(products, orgGroups, siteGroups, s)
+	out := make([]GroupInfo, 0, len(byID))
+	for _, g := range byID {
+		classifyGroup(g, s.IdentityProvider)
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b GroupInfo) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// mergeGroups gathers every group the site, the organization and the
+// licensing information know, with its name, member count, detection and
+// the products it grants.
+func mergeGroups(products []ProductAccess, orgGroups []OrgGroup, siteGroups []SiteGroup, s Settings) map[string]*GroupInfo {
 	byID := map[string]*GroupInfo{}
 	get := func(id string) *GroupInfo {
 		g, ok := byID[id]
@@ -131,48 +147,44 @@ func ClassifyGroups(products []ProductAccess, orgGroups []OrgGroup, siteGroups [
 			grant(id, ref)
 		}
 	}
+	return byID
+}
 
-	idp := s.IdentityProvider
-	out := make([]GroupInfo, 0, len(byID))
-	for _, g := range byID {
-		slices.SortFunc(g.Products, func(a, b ProductRef) int { return cmp.Compare(a.Key, b.Key) })
-		if g.Products == nil {
-			g.Products = []ProductRef{}
-		}
-		g.Licensing = len(g.Products) > 0
-		if g.Name == "" {
-			g.Name = g.ID
-		}
-		provisioned := false
-		for _, p := range g.Products {
-			provisioned = provisioned || idp.ProvisioningEnabled[p.Key]
-		}
-		if v, ok := idp.GroupOverrides[g.ID]; ok {
-			g.SyncedOverride = &v
-			g.Synced, g.Source = v, SyncSourceAdmin
-		} else if g.SyncedDetected {
-			g.Synced, g.Source = true, SyncSourceDetected
-		} else if provisioned {
-			g.Synced, g.Source = true, SyncSourceProvisioning
-		} else {
-			g.Synced, g.Source = false, SyncSourceNone
-		}
-		switch {
-		case !g.Synced:
-			g.Removal = RemovalAtlassian
-		case idp.Configured():
-			g.Removal = RemovalIdP
-			g.IdentityProvider = idp.Provider
-			g.IdPGroup = idp.IdPGroup(g.ID, g.Name)
-		default:
-			g.Removal = RemovalIdPUnconfigured
-		}
-		out = append(out, *g)
+// classifyGroup decides whether the group is synced, and from where, and
+// where removing its members happens (the rules of ClassifyGroups).
+func classifyGroup(g *GroupInfo, idp IdPSettings) {
+	slices.SortFunc(g.Products, func(a, b ProductRef) int { return cmp.Compare(a.Key, b.Key) })
+	if g.Products == nil {
+		g.Products = []ProductRef{}
 	}
-	slices.SortFunc(out, func(a, b GroupInfo) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
-	})
-	return out
+	g.Licensing = len(g.Products) > 0
+	if g.Name == "" {
+		g.Name = g.ID
+	}
+	provisioned := false
+	for _, p := range g.Products {
+		provisioned = provisioned || idp.ProvisioningEnabled[p.Key]
+	}
+	if v, ok := idp.GroupOverrides[g.ID]; ok {
+		g.SyncedOverride = &v
+		g.Synced, g.Source = v, SyncSourceAdmin
+	} else if g.SyncedDetected {
+		g.Synced, g.Source = true, SyncSourceDetected
+	} else if provisioned {
+		g.Synced, g.Source = true, SyncSourceProvisioning
+	} else {
+		g.Synced, g.Source = false, SyncSourceNone
+	}
+	switch {
+	case !g.Synced:
+		g.Removal = RemovalAtlassian
+	case idp.Configured():
+		g.Removal = RemovalIdP
+		g.IdentityProvider = idp.Provider
+		g.IdPGroup = idp.IdPGroup(g.ID, g.Name)
+	default:
+		g.Removal = RemovalIdPUnconfigured
+	}
 }
 
 // ProductName returns the display name of a known product key, else the key.
