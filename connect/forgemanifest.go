@@ -104,34 +104,74 @@ func RenderForgeManifest(descriptor []byte, p ForgeManifestParams) ([]byte, erro
 	if !ok {
 		return nil, fmt.Errorf("%w: descriptor is not a JSON object", ErrInvalidDescriptor)
 	}
-	str := func(o *orderedObject, k string) string {
-		v, _ := o.get(k)
-		s, _ := v.(string)
-		return s
-	}
-	key, baseURL := str(d, "key"), str(d, "baseUrl")
+	key, baseURL := orderedString(d, "key"), orderedString(d, "baseUrl")
 	product, err := descriptorProduct(key)
 	if err != nil {
 		return nil, err
 	}
-
-	obj := func(kv ...any) *orderedObject {
-		o := &orderedObject{}
-		for i := 0; i < len(kv); i += 2 {
-			o.keys = append(o.keys, kv[i].(string))
-			o.vals = append(o.vals, kv[i+1])
-		}
-		return o
+	perms, err := forgePermissions(d, product)
+	if err != nil {
+		return nil, err
 	}
-	app := obj("id", appID)
-	if desc := str(d, "description"); desc != "" {
-		app = obj("id", appID, "description", desc)
+	modules, err := forgeModules(d, product)
+	if err != nil {
+		return nil, err
+	}
+	obj := newOrdered
+	app := forgeApp(d, appID, runtime, key)
+	manifest := obj(
+		"app", app,
+		"remotes", []any{obj(
+			"key", ForgeRemoteKey,
+			"baseUrl", baseURL,
+			"operations", []any{"storage", "other"},
+			"storage", obj("inScopeEUD", true),
+		)},
+		"permissions", perms,
+		"connectModules", modules,
+	)
+	var buf bytes.Buffer
+	buf.WriteString("# Connect on Forge manifest for " + key + ", generated from atlassian-connect.json\n")
+	buf.WriteString("# by `usercleanup forge-manifest`. Do not edit: change the descriptor template and regenerate.\n")
+	if err := writeYAML(&buf, manifest, ""); err != nil {
+		return nil, fmt.Errorf("%w: encode manifest: %w", ErrInvalidDescriptor, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// newOrdered returns an object of the key, value pairs, in order.
+func newOrdered(kv ...any) *orderedObject {
+	o := &orderedObject{}
+	for i := 0; i < len(kv); i += 2 {
+		o.keys = append(o.keys, kv[i].(string))
+		o.vals = append(o.vals, kv[i+1])
+	}
+	return o
+}
+
+// orderedString returns the string at k ("" when absent or not a string).
+func orderedString(o *orderedObject, k string) string {
+	v, _ := o.get(k)
+	s, _ := v.(string)
+	return s
+}
+
+// forgeApp is the manifest's app section.
+func forgeApp(d *orderedObject, appID, runtime, key string) *orderedObject {
+	app := newOrdered("id", appID)
+	if desc := orderedString(d, "description"); desc != "" {
+		app = newOrdered("id", appID, "description", desc)
 	}
 	app.keys = append(app.keys, "runtime", "connect")
 	app.vals = append(app.vals,
-		obj("name", runtime),
-		obj("key", key, "remote", ForgeRemoteKey, "authentication", "jwt"))
+		newOrdered("name", runtime),
+		newOrdered("key", key, "remote", ForgeRemoteKey, "authentication", "jwt"))
+	return app
+}
 
+// forgePermissions maps the descriptor's scopes and allows fetches to the
+// remote.
+func forgePermissions(d *orderedObject, product Product) (*orderedObject, error) {
 	var scopes []any
 	if raw, ok := d.get("scopes"); ok {
 		list, isList := raw.([]any)
@@ -152,15 +192,20 @@ func RenderForgeManifest(descriptor []byte, p ForgeManifestParams) ([]byte, erro
 		perms.keys, perms.vals = append(perms.keys, "scopes"), append(perms.vals, scopes)
 	}
 	perms.keys = append(perms.keys, "external")
-	perms.vals = append(perms.vals, obj("fetch", obj("backend", []any{obj("remote", ForgeRemoteKey)})))
+	perms.vals = append(perms.vals, newOrdered("fetch", newOrdered("backend", []any{newOrdered("remote", ForgeRemoteKey)})))
+	return perms, nil
+}
 
+// forgeModules is the manifest's connectModules: the lifecycle, then every
+// descriptor module type as a list, in descriptor order.
+func forgeModules(d *orderedObject, product Product) (*orderedObject, error) {
 	modules := &orderedObject{}
 	if raw, ok := d.get("lifecycle"); ok {
 		lc, isObj := raw.(*orderedObject)
 		if !isObj {
 			return nil, fmt.Errorf("%w: lifecycle must be an object", ErrInvalidDescriptor)
 		}
-		m := obj("key", ForgeLifecycleKey)
+		m := newOrdered("key", ForgeLifecycleKey)
 		m.keys = append(m.keys, lc.keys...)
 		m.vals = append(m.vals, lc.vals...)
 		modules.keys = append(modules.keys, string(product)+":lifecycle")
@@ -180,25 +225,7 @@ func RenderForgeManifest(descriptor []byte, p ForgeManifestParams) ([]byte, erro
 			modules.vals = append(modules.vals, v)
 		}
 	}
-
-	manifest := obj(
-		"app", app,
-		"remotes", []any{obj(
-			"key", ForgeRemoteKey,
-			"baseUrl", baseURL,
-			"operations", []any{"storage", "other"},
-			"storage", obj("inScopeEUD", true),
-		)},
-		"permissions", perms,
-		"connectModules", modules,
-	)
-	var buf bytes.Buffer
-	buf.WriteString("# Connect on Forge manifest for " + key + ", generated from atlassian-connect.json\n")
-	buf.WriteString("# by `usercleanup forge-manifest`. Do not edit: change the descriptor template and regenerate.\n")
-	if err := writeYAML(&buf, manifest, ""); err != nil {
-		return nil, fmt.Errorf("%w: encode manifest: %w", ErrInvalidDescriptor, err)
-	}
-	return buf.Bytes(), nil
+	return modules, nil
 }
 
 // descriptorProduct returns the product a descriptor key ends with.
