@@ -28,6 +28,10 @@ const evaluateTargetMiB = 200
 // cleanup over every user through the real engine (steps, commits, the
 // export generation), then prints wall time, requests, rows, the
 // rate-limit floor and peak memory.
+//
+// It is long on purpose: a benchmark reads as one script (flags, set-up,
+// the timed part, the report), so what is measured and under which
+// conditions stays visible in one place.
 func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("evaluate", flag.ContinueOnError)
 	fs.SetOutput(stdout)

@@ -42,6 +42,10 @@ const exportBenchClientKey = "bench-tenant"
 // the run (Entra files, audit CSV and JSON, bundle) and prints rows/s and
 // peak memory next to the floor: the time the database's own command-line
 // client needs to dump the same rows as CSV.
+//
+// It is long on purpose: a benchmark reads as one script (flags, set-up,
+// the timed part, the report), so what is measured and under which
+// conditions stays visible in one place.
 func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stdout)
@@ -193,6 +197,9 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 // seedExportRun inserts a finished run and its rows with multi-row INSERTs.
+//
+// It is long because it writes the seed's SQL for both databases inline,
+// one statement after the other, as the floor measurement reads it.
 func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows int) (int64, error) {
 	db := st.SQLDB()
 	pg := st.Driver() == store.Postgres

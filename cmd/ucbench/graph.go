@@ -25,6 +25,10 @@ const graphTargetRatio = 1.1
 // the throttle floor, their ratio and lost or duplicated removals.
 // --time-scale N divides the window of both the fake and the client by N so
 // the real-scale run (~500 s) can be reproduced in seconds.
+//
+// It is long on purpose: a benchmark reads as one script (flags, set-up,
+// the timed part, the report), so what is measured and under which
+// conditions stays visible in one place.
 func runGraphRemove(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("graph-remove", flag.ContinueOnError)
 	fs.SetOutput(stdout)

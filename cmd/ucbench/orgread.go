@@ -29,6 +29,10 @@ const (
 // through atlassian.Org with the given latency and rate limit, and prints
 // requests made, wall time, the rate-limit floor, their ratio and the
 // process's peak resident memory.
+//
+// It is long on purpose: a benchmark reads as one script (flags, set-up,
+// the timed part, the report), so what is measured and under which
+// conditions stays visible in one place.
 func runOrgRead(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("org-read", flag.ContinueOnError)
 	fs.SetOutput(stdout)

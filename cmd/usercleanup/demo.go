@@ -130,12 +130,42 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer world.Close()
 
-	// The demo configuration: like serve's defaults, except that it trusts
-	// its own install-keys server and 127.0.0.1 tenants, and the pages load
-	// the local AP bridge. Only this process uses it; serve's defaults and
-	// environment are untouched.
+	cfg, jcfg := demoConfig(ln.Addr().String(), baseURL, opts, level, world)
+	key, keySource, err := prepareStorage(cfg, log)
+	if err != nil {
+		return &startupError{err: err}
+	}
+	log.Info("starting usercleanup demo", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
+
+	// Every outbound request goes to a local fake; the Graph fake is TLS
+	// with its own certificate, which this transport trusts.
+	app, err := build(ctx, cfg, jcfg, forgeConfig{}, key, log, world.GraphTransport())
+	if err != nil {
+		return &startupError{err: err}
+	}
+	defer app.close(log)
+
+	apps, err := mountHostPage(app, cfg, world, log)
+	if err != nil {
+		return &startupError{err: err}
+	}
+
+	return app.serve(ctx, ln, log, func(ctx context.Context) error {
+		err := demoReady(ctx, world, app, apps, stdout, baseURL, opts, log)
+		if err != nil && ctx.Err() != nil {
+			return nil // Ctrl-C while starting: a clean stop
+		}
+		return err
+	})
+}
+
+// demoConfig is the demo's configuration: like serve's defaults, except
+// that it trusts its own install-keys server and 127.0.0.1 tenants, and
+// the pages load the local AP bridge. Only this process uses it; serve's
+// defaults and environment are untouched.
+func demoConfig(addr, baseURL string, opts demoOptions, level slog.Level, world *demo.World) (*config, jobsConfig) {
 	cfg := &config{
-		Addr:            ln.Addr().String(),
+		Addr:            addr,
 		BaseURL:         baseURL,
 		Database:        databaseConfig{Driver: store.SQLite, DSN: filepath.Join(opts.Data, demoDatabaseFile), Default: true},
 		AppKey:          defaultAppKey,
@@ -151,20 +181,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		AtlassianAPIURL: world.OrgAPIURL(),
 		Graph:           graphConfig{APIURL: world.GraphURL(), LoginURL: world.GraphURL()},
 	}
-	key, keySource, err := prepareStorage(cfg, log)
-	if err != nil {
-		return &startupError{err: err}
-	}
-	log.Info("starting usercleanup demo", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
+	return cfg, jcfg
+}
 
-	// Every outbound request goes to a local fake; the Graph fake is TLS
-	// with its own certificate, which this transport trusts.
-	app, err := build(ctx, cfg, jcfg, forgeConfig{}, key, log, world.GraphTransport())
-	if err != nil {
-		return &startupError{err: err}
-	}
-	defer app.close(log)
-
+// mountHostPage serves the host page that plays Jira and Confluence in
+// front of the app, from the same origin, and returns the two apps.
+func mountHostPage(app *application, cfg *config, world *demo.World, log *slog.Logger) (map[connect.Product]connect.App, error) {
 	apps := map[connect.Product]connect.App{}
 	var sites []demo.HostSite
 	for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
@@ -179,17 +201,10 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		Logger:  log,
 	})
 	if err != nil {
-		return &startupError{err: err}
+		return nil, err
 	}
 	app.handler = host.Wrap(app.handler)
-
-	return app.serve(ctx, ln, log, func(ctx context.Context) error {
-		err := demoReady(ctx, world, app, apps, stdout, baseURL, opts, log)
-		if err != nil && ctx.Err() != nil {
-			return nil // Ctrl-C while starting: a clean stop
-		}
-		return err
-	})
+	return apps, nil
 }
 
 // demoReady installs the app into both fake sites, pre-fills the settings

@@ -64,6 +64,9 @@ func (c *Client) byFilter(f string) lookup {
 // their otherMails. Inputs not found (or matching more than one user by mail)
 // are absent from the map. Keys are the inputs as given; inputs that differ
 // only in case or surrounding space resolve once.
+//
+// It is a little long because the three lookups are one batched pass per
+// chunk of inputs, whose state (pending inputs, results) they share.
 func (c *Client) ResolveUsers(ctx context.Context, upns []string) (map[string]cleanup.IdPUser, error) {
 	type entry struct {
 		key    string   // normalised

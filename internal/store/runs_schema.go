@@ -11,6 +11,9 @@ package store
 // run_users is keyed by (run_id, account_id, group_id, action), so a page
 // evaluated again after a crash inserts nothing twice; attempted_at is set
 // before an external action and marks rows in doubt after a crash.
+//
+// It is long because it is the migration's SQL text for both databases, a
+// table rather than logic; released migrations are never edited.
 func migrationCleanupTables() Migration {
 	return Migration{
 		Version: 2,

@@ -288,6 +288,10 @@ func (c *Cloud) take(server string) (remaining int, full time.Time, wait time.Du
 
 // middleware counts requests, applies latency, the rate limit and injected
 // faults, in that order, before the server's own handler.
+//
+// It is long because the order of those steps is the fake's contract with
+// its tests (a faulted request is counted and rate-limited first), and it
+// reads best as the one sequence it is.
 func (c *Cloud) middleware(server string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()

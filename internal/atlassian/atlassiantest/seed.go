@@ -100,6 +100,11 @@ var lastNames = []string{"Andersen", "Berg", "Costa", "Dahl", "Eriksen", "Fische
 var externalDomains = []string{"gmail.com", "partner.example.org", "contractor.example.net", "outlook.com"}
 
 // seed fills c with a deterministic organization.
+//
+// It is long on purpose: the seed is one deterministic script (groups,
+// then users in one pass of the generator) whose draws from the generator
+// must keep their order, or the organization changes; in one place that
+// order stays obvious.
 func seed(c *Cloud, o Options) {
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), uint64(o.Seed)^0x9e3779b97f4a7c15))
 	now := o.Now().UTC().Truncate(time.Second)
