@@ -224,7 +224,8 @@ func parseFIT(raw string) (*parsedFIT, error) {
 }
 
 // VerifyInvocation verifies the FIT of r, addressed to app, without
-// looking up a tenant.
+// looking up a tenant: the signature first (verifyFITSignature), then the
+// claims (checkFITClaims), then the invocation's details (newInvocation).
 func (v *FITVerifier) VerifyInvocation(r *http.Request, app App) (*Invocation, error) {
 	raw, err := BearerToken(r)
 	if err != nil {
@@ -234,11 +235,24 @@ func (v *FITVerifier) VerifyInvocation(r *http.Request, app App) (*Invocation, e
 	if err != nil {
 		return nil, err
 	}
+	if err := v.verifyFITSignature(r, p); err != nil {
+		return nil, err
+	}
+	want, apiBase, err := v.checkFITClaims(&p.claims, app)
+	if err != nil {
+		return nil, err
+	}
+	return newInvocation(r, &p.claims, want, apiBase)
+}
+
+// verifyFITSignature checks the algorithm and the signature with the key
+// set the token's apiBaseUrl selects.
+func (v *FITVerifier) verifyFITSignature(r *http.Request, p *parsedFIT) error {
 	if p.header.Alg != jwt.SigningMethodRS256.Alg() {
-		return nil, fmt.Errorf("%w: %q", ErrBadAlgorithm, p.header.Alg)
+		return fmt.Errorf("%w: %q", ErrBadAlgorithm, p.header.Alg)
 	}
 	if p.header.Kid == "" {
-		return nil, fmt.Errorf("%w: no kid", ErrMalformedToken)
+		return fmt.Errorf("%w: no kid", ErrMalformedToken)
 	}
 	// The unverified apiBaseUrl only chooses which Atlassian key set may
 	// have signed the token; it is trusted only after the signature check.
@@ -246,54 +260,66 @@ func (v *FITVerifier) VerifyInvocation(r *http.Request, app App) (*Invocation, e
 	if p.claims.App != nil && strings.HasPrefix(p.claims.App.APIBaseURL, ForgeStagingAPIPrefix) {
 		keys = v.StagingKeys
 		if keys == nil {
-			return nil, fmt.Errorf("%w: staging tokens not accepted", ErrBadSignature)
+			return fmt.Errorf("%w: staging tokens not accepted", ErrBadSignature)
 		}
 	}
 	if keys == nil {
-		return nil, errors.New("connect: FIT verifier has no key set")
+		return errors.New("connect: FIT verifier has no key set")
 	}
 	key, err := keys.PublicKey(r.Context(), p.header.Kid)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := jwt.SigningMethodRS256.Verify(p.signingInput, p.signature, key); err != nil {
-		return nil, ErrBadSignature
+		return ErrBadSignature
 	}
-	c := &p.claims
+	return nil
+}
+
+// checkFITClaims checks the signed claims: issuer, audience (the app's
+// Forge app id, returned as want), times, the installation, the
+// environment and an https apiBaseUrl (returned parsed).
+func (v *FITVerifier) checkFITClaims(c *fitClaims, app App) (want string, apiBase *url.URL, err error) {
 	if c.Issuer != ForgeIssuer {
-		return nil, fmt.Errorf("%w: FIT iss", ErrIssuerMismatch)
+		return "", nil, fmt.Errorf("%w: FIT iss", ErrIssuerMismatch)
 	}
-	want := v.AppIDs[app.Key]
+	want = v.AppIDs[app.Key]
 	if want == "" {
-		return nil, fmt.Errorf("%w: no Forge app id configured for %s", ErrAudienceMismatch, app.Key)
+		return "", nil, fmt.Errorf("%w: no Forge app id configured for %s", ErrAudienceMismatch, app.Key)
 	}
 	audOK := false
 	for _, a := range c.Audience {
 		audOK = audOK || a == want
 	}
 	if !audOK || (c.App != nil && c.App.ID != "" && c.App.ID != want) {
-		return nil, ErrAudienceMismatch
+		return "", nil, ErrAudienceMismatch
 	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
 	if err := checkFITTimes(c, now(), effectiveLeeway(v.Leeway)); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if c.App == nil || c.App.InstallationID == "" {
-		return nil, fmt.Errorf("%w: app.installationId", ErrMissingClaim)
+		return "", nil, fmt.Errorf("%w: app.installationId", ErrMissingClaim)
 	}
 	if c.App.APIBaseURL == "" {
-		return nil, fmt.Errorf("%w: app.apiBaseUrl", ErrMissingClaim)
+		return "", nil, fmt.Errorf("%w: app.apiBaseUrl", ErrMissingClaim)
 	}
 	if !v.environmentAllowed(c.App.Environment.Type) {
-		return nil, fmt.Errorf("%w: Forge environment %q is not accepted", ErrUnknownTenant, c.App.Environment.Type)
+		return "", nil, fmt.Errorf("%w: Forge environment %q is not accepted", ErrUnknownTenant, c.App.Environment.Type)
 	}
-	apiBase, err := url.Parse(c.App.APIBaseURL)
+	apiBase, err = url.Parse(c.App.APIBaseURL)
 	if err != nil || apiBase.Scheme != "https" || apiBase.Host == "" {
-		return nil, fmt.Errorf("%w: app.apiBaseUrl is not an https URL", ErrMalformedToken)
+		return "", nil, fmt.Errorf("%w: app.apiBaseUrl is not an https URL", ErrMalformedToken)
 	}
+	return want, apiBase, nil
+}
+
+// newInvocation builds the Invocation of verified claims and the request's
+// Forge token headers.
+func newInvocation(r *http.Request, c *fitClaims, want string, apiBase *url.URL) (*Invocation, error) {
 	sys, err := singleHeader(r, HeaderForgeSystemToken)
 	if err != nil {
 		return nil, err
