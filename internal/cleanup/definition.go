@@ -55,11 +55,13 @@ type Definition struct {
 	Action        string `json:"action"`
 	// EntraMode is EntraModeExport (default) or EntraModeDirect; it applies
 	// to every row routed to Microsoft Entra ID.
-	EntraMode string    `json:"entraMode"`
-	Manual    bool      `json:"manual"`
-	Schedule  Schedule  `json:"schedule"`
-	CreatedAt time.Time `json:"createdAt"` // server-owned
-	UpdatedAt time.Time `json:"updatedAt"` // server-owned
+	EntraMode string `json:"entraMode"`
+	// Warning: warn users by e-mail before removing access (warning.go).
+	Warning   WarningOptions `json:"warning"`
+	Manual    bool           `json:"manual"`
+	Schedule  Schedule       `json:"schedule"`
+	CreatedAt time.Time      `json:"createdAt"` // server-owned
+	UpdatedAt time.Time      `json:"updatedAt"` // server-owned
 }
 
 // DefaultDefinition returns a new cleanup's defaults. Decode the submitted
@@ -75,6 +77,7 @@ func DefaultDefinition() Definition {
 		SkipCustomers:                true,
 		Action:                       ActionReview,
 		EntraMode:                    EntraModeExport,
+		Warning:                      WarningOptions{Days: DefaultWarningDays},
 		Schedule: Schedule{
 			Frequency: FrequencyWeekly,
 			Weekdays:  []string{"mon"},
@@ -119,6 +122,7 @@ func (d Definition) Normalized() Definition {
 	}
 	d.Schedule.TimeZone = strings.TrimSpace(d.Schedule.TimeZone)
 	d.Schedule.Cron = strings.TrimSpace(d.Schedule.Cron)
+	d.Warning = d.Warning.normalized()
 	return d
 }
 
@@ -156,6 +160,7 @@ func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
 	}
 	validateDomains(fe, "emailDomains", d.EmailDomains)
 	d.validateAction(fe, s, known)
+	d.Warning.Validate(fe, "warning", d.Action)
 	if !s.OrgConfigured() {
 		// Every action reads activity from the Organizations API.
 		fe.Add("settings", "set the organization ID and API key in settings first: cleanups read activity from the Organizations API")

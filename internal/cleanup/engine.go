@@ -25,8 +25,11 @@ type EngineConfig struct {
 	Store     RunStore
 	Connector Connector
 	Exporter  Exporter // nil: no exports
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Warnings stores the warnings of cleanups with warnings (nil: such
+	// a run fails with a message).
+	Warnings WarningStore
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// StepBudget bounds the work of one step (default DefaultStepBudget):
 	// the step commits and ends at the first commit after it.
 	StepBudget time.Duration
@@ -258,6 +261,10 @@ func (s *step) execute(ctx context.Context) (StepResult, error) {
 			ended, err = s.evaluate(ctx)
 		case PhaseApply:
 			ended, err = s.apply(ctx)
+		case PhaseWarnings:
+			ended, err = s.closeWarnings(ctx)
+		case PhaseNotify:
+			return s.notify(ctx)
 		case PhaseExport:
 			return s.export(ctx)
 		default:

@@ -31,7 +31,7 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, storeErr("settle dry-run export rows", err)
 		}
-		return s.endPhase(ctx, PhaseExport)
+		return s.endPhase(ctx, s.afterApply())
 	}
 	// Rows routed to the identity-provider export are settled by the
 	// export itself; they need no call here.
@@ -48,7 +48,7 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 			return false, storeErr("read pending rows", err)
 		}
 		if len(rows) == 0 {
-			return s.endPhase(ctx, PhaseExport)
+			return s.endPhase(ctx, s.afterApply())
 		}
 		if org == nil {
 			if org, err = s.e.cfg.Connector.Org(ctx, s.run.ClientKey); err != nil {

@@ -67,7 +67,11 @@ func (s *step) evaluate(ctx context.Context) (bool, error) {
 		for i := range rows {
 			rows[i].RunID = s.run.ID
 		}
-		c := Commit{Rows: rows, AddCounts: &counts, Cursor: &page.Next, EndChunk: end}
+		rows, warnings, err := s.planWarnings(ctx, page.Users, rows) // engine_warn.go
+		if err != nil {
+			return false, err
+		}
+		c := Commit{Rows: rows, AddCounts: &counts, Cursor: &page.Next, EndChunk: end, Warnings: warnings}
 		if page.Next == "" {
 			c.Phase = PhaseApply
 		}

@@ -57,8 +57,10 @@ type AffectedUser struct {
 	Outcome    string
 	Message    string // outcome detail, safe to show
 	DryRun     bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Warning is the row's warning (cleanups with warnings), nil when none.
+	Warning   *RowWarning
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Run statuses.
@@ -74,6 +76,8 @@ const (
 const (
 	PhaseEvaluate = "evaluate" // page through the organization's users, plan rows
 	PhaseApply    = "apply"    // act on the planned rows (skipped for dry runs)
+	PhaseWarnings = "warnings" // cleanups with warnings: spare and close warnings
+	PhaseNotify   = "notify"   // cleanups with warnings: wait for the warning e-mails
 	PhaseExport   = "export"   // generate the identity-provider exports
 	PhaseDone     = "done"
 )
@@ -102,6 +106,9 @@ type RunCounts struct {
 	Rows               int `json:"rows"`
 	// Evaluation holds every evaluation counter (why users were not selected).
 	Evaluation Counts `json:"evaluation"`
+	// Warnings counts the users of a cleanup with warnings (nil when the
+	// run has none).
+	Warnings *WarningCounts `json:"warnings,omitempty"`
 }
 
 // AddRows adds n rows of one action and outcome to the outcome counters.

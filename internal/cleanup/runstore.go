@@ -22,6 +22,9 @@ type Commit struct {
 	Cursor *string
 	// Outcomes update pending rows.
 	Outcomes []RowOutcome
+	// Warnings are changes of the cleanup's warnings (warning.go); each
+	// links the commit's rows of its account to the warning.
+	Warnings []WarningChange
 	// Phase, when not empty, is the run's new phase.
 	Phase string
 	// EndChunk releases the lease and schedules the next step of the run in

@@ -16,6 +16,8 @@ type Cleanup struct {
 	NextRunAt       *time.Time `json:"nextRunAt,omitempty"`
 	LastScheduledAt *time.Time `json:"lastScheduledAt,omitempty"`
 	ScheduleText    string     `json:"scheduleDescription,omitempty"`
+	// Warnings summarizes the open warnings (nil: none).
+	Warnings *CleanupWarnings `json:"warnings,omitempty"`
 }
 
 // DueCleanup is a scheduled cleanup whose next time has come.
@@ -59,6 +61,8 @@ type RunUserFilter struct {
 	GroupID string
 	Action  string
 	Search  string // case-insensitive substring of name, e-mail or account id
+	// Email filters on the e-mail outcome of the rows' warnings.
+	Email string
 }
 
 // Credentials are a tenant's decrypted secrets, for the adapters only.
@@ -132,6 +136,10 @@ type Service struct {
 	conn  Connector
 	log   *slog.Logger
 	now   func() time.Time
+	// warnings and mail offer warnings before removal (service_warn.go);
+	// nil without a mail server.
+	warnings WarningStore
+	mail     Mailer
 }
 
 // NewService returns a Service. now and log may be nil.
@@ -287,6 +295,9 @@ func (s *Service) prepare(ctx context.Context, clientKey string, d Definition) (
 	if fe := d.Validate(groups, set); len(fe) > 0 {
 		return Cleanup{}, fe.Err()
 	}
+	if err := s.checkWarnings(d); err != nil {
+		return Cleanup{}, err
+	}
 	c := Cleanup{Definition: d}
 	if d.Scheduled() {
 		now := s.now().UTC()
@@ -379,9 +390,15 @@ func (s *Service) RunUsers(ctx context.Context, clientKey string, runID int64, f
 		return nil, 0, err
 	}
 	switch f.Outcome {
-	case "", OutcomePending, OutcomeDone, OutcomeExported, OutcomeReview, OutcomeSkipped, OutcomeManual, OutcomeFailed:
+	case "", OutcomePending, OutcomeDone, OutcomeExported, OutcomeReview, OutcomeSkipped, OutcomeManual, OutcomeFailed,
+		OutcomeWarned, OutcomeGrace, OutcomeSpared:
 	default:
 		return nil, 0, Invalid("outcome", "unknown outcome %q", f.Outcome)
+	}
+	switch f.Email {
+	case "", EmailQueued, EmailSending, EmailSent, EmailFailed, EmailUnconfirmed, EmailNoAddress:
+	default:
+		return nil, 0, Invalid("email", "unknown e-mail outcome %q", f.Email)
 	}
 	return s.store.RunUsers(ctx, clientKey, runID, f, p.Normalized())
 }
