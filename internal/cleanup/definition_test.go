@@ -114,7 +114,7 @@ func TestDefinitionJSON(t *testing.T) {
 	slices.Sort(got)
 	wantKeys := []string{"action", "createdAt", "daysInactive", "emailDomains", "entraMode", "exceptionsOverride",
 		"externalOnly", "extraGroupIds", "id", "includeNeverActive", "licensingGroupIds", "manual", "name",
-		"neverActiveMinAccountAgeDays", "schedule", "skipApps", "skipCustomers", "updatedAt"}
+		"neverActiveMinAccountAgeDays", "schedule", "skipApps", "skipCustomers", "updatedAt", "warning"}
 	if diff := cmp.Diff(wantKeys, got); diff != "" {
 		t.Errorf("JSON keys (-want +got):\n%s", diff)
 	}
