@@ -26,6 +26,9 @@ type CleanupStore struct {
 	enqueue EnqueueFunc
 	// followUp schedules run follow-ups (followup.go); nil: none.
 	followUp FollowUpFunc
+	// mail schedules the batches of warning e-mails (warnings.go); nil:
+	// none.
+	mail MailFunc
 }
 
 var (
@@ -107,6 +110,9 @@ func (c *CleanupStore) Cleanups(ctx context.Context, clientKey string) ([]cleanu
 			return nil, err
 		}
 		out = append(out, d)
+	}
+	if err := attachCleanupWarnings(c.s.db.WithContext(ctx), clientKey, out); err != nil { // warnings.go
+		return nil, err
 	}
 	return out, nil
 }

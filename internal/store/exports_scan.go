@@ -27,6 +27,9 @@ type auditScanner struct {
 	created time.Time
 	updated time.Time
 	id      int64
+	// the row's warning (LEFT JOIN: NULL without one)
+	warnedAt, removalDate            sql.NullTime
+	warnState, emailStatus, emailMsg sql.NullString
 }
 
 func newAuditScanner(runID int64, dryRun bool) *auditScanner {
@@ -36,7 +39,8 @@ func newAuditScanner(runID int64, dryRun bool) *auditScanner {
 	// group_name, group_synced, identity_provider, last_active, reason,
 	// action, outcome, message, created_at, updated_at
 	sc.dest = []any{&sc.id, &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &sc.synced, &r[7], &r[8],
-		&r[9], &r[10], &r[11], &r[12], &sc.created, &sc.updated}
+		&r[9], &r[10], &r[11], &r[12], &sc.created, &sc.updated,
+		&sc.warnedAt, &sc.removalDate, &sc.warnState, &sc.emailStatus, &sc.emailMsg}
 	return sc
 }
 
@@ -82,6 +86,11 @@ func (sc *auditScanner) scan(rows *sql.Rows, u *cleanup.AffectedUser) error {
 	u.Message = sc.str(r[12])
 	u.CreatedAt = sc.created.UTC()
 	u.UpdatedAt = sc.updated.UTC()
+	u.Warning = nil
+	if sc.warnedAt.Valid {
+		u.Warning = &cleanup.RowWarning{WarnedAt: sc.warnedAt.Time.UTC(), RemovalDate: sc.removalDate.Time.UTC(),
+			State: sc.warnState.String, EmailStatus: sc.emailStatus.String, EmailMessage: sc.emailMsg.String}
+	}
 	return nil
 }
 

@@ -143,6 +143,7 @@ var purgeSteps = []struct {
 	{"export_files", `DELETE FROM export_files WHERE id IN (SELECT id FROM export_files WHERE client_key = ? LIMIT ?)`, false},
 	{"run_follow_up_users", `DELETE FROM run_follow_up_users WHERE run_user_id IN (SELECT run_user_id FROM run_follow_up_users
 		WHERE run_id IN (SELECT id FROM runs WHERE client_key = ?) LIMIT ?)`, false},
+	{"warnings", `DELETE FROM warnings WHERE id IN (SELECT id FROM warnings WHERE client_key = ? LIMIT ?)`, false},
 	{"run_users", `DELETE FROM run_users WHERE id IN (SELECT id FROM run_users
 		WHERE run_id IN (SELECT id FROM runs WHERE client_key = ?) LIMIT ?)`, false},
 	{"run_follow_ups", `DELETE FROM run_follow_ups WHERE run_id IN (SELECT run_id FROM run_follow_ups WHERE client_key = ? LIMIT ?)`, false},

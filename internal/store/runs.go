@@ -64,6 +64,7 @@ type runUserRow struct {
 	Message          string
 	EmailKey         string
 	AttemptedAt      *time.Time
+	WarningID        *int64
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }
@@ -239,6 +240,9 @@ func (c *CleanupStore) Runs(ctx context.Context, clientKey string, p cleanup.Pag
 	if err := c.attachFollowUps(db, clientKey, out); err != nil { // followup.go
 		return nil, 0, err
 	}
+	if err := attachWarningCounts(db, clientKey, out); err != nil { // warnings.go
+		return nil, 0, err
+	}
 	return out, int(total), nil
 }
 
@@ -258,7 +262,11 @@ func (c *CleanupStore) Run(ctx context.Context, clientKey string, id int64) (cle
 	if run.FollowUp, err = c.runFollowUp(db, clientKey, id); err != nil { // followup.go
 		return cleanup.Run{}, err
 	}
-	return run, nil
+	one := []cleanup.Run{run}
+	if err := attachWarningCounts(db, clientKey, one); err != nil { // warnings.go
+		return cleanup.Run{}, err
+	}
+	return one[0], nil
 }
 
 func (c *CleanupStore) loadRun(db *gorm.DB, clientKey string, id int64) (cleanup.Run, error) {
@@ -309,6 +317,9 @@ func (c *CleanupStore) RunUsers(ctx context.Context, clientKey string, runID int
 	if f.Action != "" {
 		q = q.Where("action = ?", f.Action)
 	}
+	if f.Email != "" {
+		q = q.Where("warning_id IN (SELECT id FROM warnings WHERE client_key = ? AND email_status = ?)", clientKey, f.Email)
+	}
 	if s := strings.ToLower(strings.TrimSpace(f.Search)); s != "" {
 		like := "%" + escapeLike(s) + "%"
 		q = q.Where(`(LOWER(name) LIKE ? ESCAPE '\' OR email_key LIKE ? ESCAPE '\' OR account_id = ?)`, like, like, strings.TrimSpace(f.Search))
@@ -324,6 +335,9 @@ func (c *CleanupStore) RunUsers(ctx context.Context, clientKey string, runID int
 	out := make([]cleanup.AffectedUser, len(rows))
 	for i, r := range rows {
 		out[i] = r.domain()
+	}
+	if err := attachRowWarnings(c.s.db.WithContext(ctx), clientKey, rows, out); err != nil { // warnings.go
+		return nil, 0, err
 	}
 	return out, int(total), nil
 }
@@ -461,6 +475,9 @@ func (c *CleanupStore) Commit(ctx context.Context, cm cleanup.Commit) error {
 			if err != nil {
 				return err
 			}
+		}
+		if err := c.applyWarnings(tx, cm, now); err != nil { // warnings.go
+			return err
 		}
 		for _, o := range cm.Outcomes {
 			upd := map[string]any{"outcome": o.Outcome, "message": o.Message, "updated_at": now}
