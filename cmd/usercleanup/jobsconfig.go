@@ -14,6 +14,7 @@ import (
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/jobs"
+	"github.com/example/usercleanup/internal/mailer"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -33,6 +34,8 @@ type jobsConfig struct {
 	// Graph holds the Microsoft Graph endpoints (GRAPH_API_URL,
 	// GRAPH_LOGIN_URL).
 	Graph graphConfig
+	// Mail is the SMTP server of the warning e-mails (mailconfig.go).
+	Mail mailConfig
 }
 
 // maxRetentionDays bounds UNINSTALL_RETENTION_DAYS (ten years).
@@ -89,6 +92,9 @@ func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
 	graph, gerrs := loadGraphConfig(getenv)
 	c.Graph = graph
 	errs = append(errs, gerrs...)
+	mc, merrs := loadMailConfig(getenv)
+	c.Mail = mc
+	errs = append(errs, merrs...)
 	if len(errs) > 0 {
 		return c, errs
 	}
@@ -125,7 +131,7 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}
-	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp)
+	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp).WithMail(rt.EnqueueWarningEmails)
 	conn := &atlassian.Connector{
 		Tenants:     st,
 		Credentials: cs,
@@ -136,9 +142,15 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 		NewIdP: newGraphClients(jcfg.Graph, outbound, log).IdP,
 	}
 	budget, lease := rt.RunTiming()
+	// Runs of cleanups with warnings fail with the reason when no mail
+	// server is configured (they could not send).
+	var warnings cleanup.WarningStore
+	if jcfg.Mail.Enabled {
+		warnings = cs
+	}
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
 		Store: cs, Connector: conn, Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{Logger: log}),
-		Logger: log, StepBudget: budget, LeaseFor: lease,
+		Warnings: warnings, Logger: log, StepBudget: budget, LeaseFor: lease,
 	})
 	if err != nil {
 		return nil, err
@@ -147,8 +159,30 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	if err != nil {
 		return nil, err
 	}
-	return &domain{
-		conn: conn, jobs: rt, service: svc,
-		work: jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs},
-	}, nil
+	work := jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs}
+	log.Info("warning e-mails", "mail", jcfg.Mail)
+	if jcfg.Mail.Enabled {
+		m, err := newMailer(jcfg.Mail, log)
+		if err != nil {
+			return nil, err
+		}
+		notifier, err := cleanup.NewNotifier(cleanup.NotifierConfig{Store: cs, Mailer: m, Pacer: cleanup.NewPacer(jcfg.Mail.Rate), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		svc, work.Emails = svc.WithWarnings(cs, m), notifier
+		work.Gate, work.Schedules, work.FollowUps, work.Retention = svc, svc, svc, svc
+	}
+	return &domain{conn: conn, jobs: rt, service: svc, work: work}, nil
+}
+
+// newMailer builds the SMTP adapter.
+func newMailer(mc mailConfig, log *slog.Logger) (*mailer.Mailer, error) {
+	c := mc.SMTP
+	c.Logger = log
+	m, err := mailer.New(c)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP: %w", err)
+	}
+	return m, nil
 }

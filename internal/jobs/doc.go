@@ -4,7 +4,7 @@
 // PostgreSQL (a pgx pool from the same URL) with riverdatabasesql for
 // inserts inside the store's transactions.
 //
-// Four job kinds exist:
+// Five job kinds exist:
 //
 //   - run_step {clientKey, runID}: one bounded step of a cleanup run
 //     (cleanup.Engine.Step). The step commits its progress and, in the same
@@ -21,6 +21,10 @@
 //     transaction that finishes a run that removed or exported users, due
 //     FollowUpAfterMinutes later (the identity provider's next provisioning
 //     cycle); it re-reads their groups and records who still has access.
+//   - warning_emails {clientKey, runID, fromID, toID}: one batch of a run's
+//     warning e-mails, inserted in the transaction that moves the run to
+//     its notify phase; retried on temporary failures (WarningEmailAttempts
+//     tries), each e-mail claimed before it is sent (cleanup.Notifier).
 //   - retention_tick: a periodic job (hourly) that applies "uninstalled"
 //     once more to every uninstalled tenant (credentials erased, runs
 //     stopped) and deletes, in bounded batches, the data of those

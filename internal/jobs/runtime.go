@@ -111,6 +111,9 @@ type Work struct {
 	FollowUps FollowUpChecker
 	Retention Retainer
 	Runs      RunLister
+	// Emails sends warning e-mails (warnmail.go); nil without a mail
+	// server.
+	Emails EmailSender
 }
 
 // RunStepArgs is the run_step job: the next step of one run.
@@ -176,6 +179,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	if err := river.AddWorkerSafely(workers, &retentionWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &emailWorker{rt: r}); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	if err := r.newClient(ctx, workers); err != nil {

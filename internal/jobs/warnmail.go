@@ -1,0 +1,72 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/riverqueue/river"
+)
+
+// WarningEmailAttempts bounds the tries of one batch of warning e-mails:
+// with River's backoff (attempt⁴ seconds) the last comes after about 15
+// minutes; e-mails still deferred then are recorded as failed.
+const WarningEmailAttempts = 5
+
+// WarningEmailsArgs is the warning_emails job: one batch of a run's
+// warning e-mails (warning ids FromID to ToID).
+type WarningEmailsArgs struct {
+	ClientKey string `json:"clientKey"`
+	RunID     int64  `json:"runId"`
+	FromID    int64  `json:"fromId"`
+	ToID      int64  `json:"toId"`
+}
+
+// Kind implements river.JobArgs.
+func (WarningEmailsArgs) Kind() string { return "warning_emails" }
+
+// InsertOpts: one job per batch, WarningEmailAttempts tries.
+func (WarningEmailsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: WarningEmailAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// EmailSender sends one batch of a run's warning e-mails
+// (*cleanup.Notifier); an error asks for a retry.
+type EmailSender interface {
+	SendBatch(ctx context.Context, clientKey string, runID, fromID, toID int64, lastAttempt bool) error
+}
+
+// EnqueueWarningEmails inserts the job of one batch inside tx (the
+// store's MailFunc).
+func (r *Runtime) EnqueueWarningEmails(ctx context.Context, tx *sql.Tx, clientKey string, runID, fromID, toID int64) error {
+	return r.insertTx(ctx, tx, WarningEmailsArgs{ClientKey: clientKey, RunID: runID, FromID: fromID, ToID: toID}, nil)
+}
+
+// emailWorker works warning_emails.
+type emailWorker struct {
+	river.WorkerDefaults[WarningEmailsArgs]
+	rt *Runtime
+}
+
+func (w *emailWorker) Work(ctx context.Context, job *river.Job[WarningEmailsArgs]) error {
+	a := job.Args
+	if w.rt.work.Emails == nil {
+		return river.JobCancel(fmt.Errorf("run %d: no mail server configured", a.RunID))
+	}
+	// An uninstalled tenant's e-mails are not sent (its run stopped); a
+	// disabled one's wait.
+	proceed, wait, err := w.rt.work.Gate.StepGate(ctx, a.ClientKey, a.RunID)
+	switch {
+	case err != nil:
+		return err
+	case wait > 0:
+		return river.JobSnooze(wait)
+	case !proceed:
+		return river.JobCancel(fmt.Errorf("run %d stopped: its warning e-mails are not sent", a.RunID))
+	}
+	last := job.Attempt >= job.MaxAttempts
+	if err := w.rt.work.Emails.SendBatch(ctx, a.ClientKey, a.RunID, a.FromID, a.ToID, last); err != nil {
+		return fmt.Errorf("run %d warning e-mails %d-%d: %w", a.RunID, a.FromID, a.ToID, err)
+	}
+	return nil
+}
