@@ -33,6 +33,7 @@ type CleanupService interface {
 	GetRun(ctx context.Context, clientKey string, id int64) (cleanup.Run, error)
 	RunUsers(ctx context.Context, clientKey string, runID int64, f cleanup.RunUserFilter, p cleanup.Page) ([]cleanup.AffectedUser, int, error)
 	EntraService
+	WarningService
 }
 
 // tenantOf returns the authenticated tenant's client key and account id.
@@ -223,6 +224,7 @@ func decodeDefinition(c echo.Context) (cleanup.Definition, error) {
 		NextRunAt       json.RawMessage `json:"nextRunAt"`
 		LastScheduledAt json.RawMessage `json:"lastScheduledAt"`
 		ScheduleText    json.RawMessage `json:"scheduleDescription"`
+		Warnings        json.RawMessage `json:"warnings"`
 	}
 	in.Definition = cleanup.DefaultDefinition()
 	if err := decodeJSON(c, &in); err != nil {
@@ -424,6 +426,7 @@ type runUserBody struct {
 	Action           string            `json:"action"`
 	Outcome          string            `json:"outcome"`
 	Message          string            `json:"message,omitempty"`
+	Warning          *rowWarningBody   `json:"warning,omitempty"`
 }
 
 func toRunUserBody(u cleanup.AffectedUser) runUserBody {
@@ -439,7 +442,7 @@ func toRunUserBody(u cleanup.AffectedUser) runUserBody {
 		ID: u.ID, AccountID: u.AccountID, Name: u.Name, Email: u.Email, AccountType: u.AccountType,
 		Product: u.Product, GroupID: u.GroupID, GroupName: u.GroupName, GroupSynced: u.GroupSynced,
 		IdentityProvider: u.IdentityProvider, LastActive: last, Reason: u.Reason, Action: u.Action,
-		Outcome: u.Outcome, Message: u.Message,
+		Outcome: u.Outcome, Message: u.Message, Warning: toRowWarningBody(u.Warning),
 	}
 }
 
@@ -458,7 +461,7 @@ func (s *Server) runUsers(c echo.Context) error {
 	}
 	f := cleanup.RunUserFilter{
 		Outcome: c.QueryParam("outcome"), GroupID: c.QueryParam("group"),
-		Action: c.QueryParam("action"), Search: c.QueryParam("search"),
+		Action: c.QueryParam("action"), Search: c.QueryParam("search"), Email: c.QueryParam("email"),
 	}
 	users, total, err := s.cfg.Cleanup.RunUsers(c.Request().Context(), ck, id, f, p)
 	if err != nil {

@@ -65,6 +65,9 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 			api.get("/runs", s.listRuns)
 			api.get("/runs/:id", s.getRun)
 			api.get("/runs/:id/users", s.runUsers)
+			// The warning e-mail of the cleanup form (api_warn.go).
+			api.post("/warnings/preview", s.previewWarning)
+			api.post("/warnings/test", s.testWarning)
 
 			// Microsoft Entra ID (api_entra.go): the connection test
 			// (a test that ran answers 200 whatever its verdict), the group
