@@ -139,7 +139,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 
 	// Every outbound request goes to a local fake; the Graph fake is TLS
 	// with its own certificate, which this transport trusts.
-	app, err := build(ctx, cfg, jcfg, forgeConfig{}, key, log, world.GraphTransport())
+	app, err := build(ctx, cfg, jcfg, forgeConfig{}, key, log, serveOptions{transport: world.GraphTransport()})
 	if err != nil {
 		return &startupError{err: err}
 	}

@@ -115,7 +115,7 @@ type domain struct {
 // follow-ups through the runtime), the tenant connector (product and
 // Organizations clients, Microsoft Graph), the export generator, the run
 // engine and the cleanup service.
-func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store, outbound *http.Client, log *slog.Logger) (*domain, error) {
+func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store, outbound *http.Client, log *slog.Logger, now func() time.Time) (*domain, error) {
 	dsn := ""
 	if cfg.Database.Driver == store.Postgres {
 		dsn = cfg.Database.DSN
@@ -127,6 +127,7 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 		ScheduleEvery: jcfg.ScheduleEvery,
 		Retention:     jcfg.Retention,
 		Logger:        log,
+		Now:           now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
@@ -150,12 +151,12 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	}
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
 		Store: cs, Connector: conn, Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{Logger: log}),
-		Warnings: warnings, Logger: log, StepBudget: budget, LeaseFor: lease,
+		Warnings: warnings, Logger: log, Now: now, StepBudget: budget, LeaseFor: lease,
 	})
 	if err != nil {
 		return nil, err
 	}
-	svc, err := cleanup.NewService(cs, conn, log, nil)
+	svc, err := cleanup.NewService(cs, conn, log, now)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 		if err != nil {
 			return nil, err
 		}
-		notifier, err := cleanup.NewNotifier(cleanup.NotifierConfig{Store: cs, Mailer: m, Pacer: cleanup.NewPacer(jcfg.Mail.Rate), Logger: log})
+		notifier, err := cleanup.NewNotifier(cleanup.NotifierConfig{Store: cs, Mailer: m, Pacer: cleanup.NewPacer(jcfg.Mail.Rate), Logger: log, Now: now})
 		if err != nil {
 			return nil, err
 		}

@@ -117,6 +117,10 @@ type serveOptions struct {
 	// transport (serve). Tests pass one that trusts their fakes' TLS
 	// certificate.
 	transport http.RoundTripper
+	// now is the domain's clock (runs, schedules, warnings); nil is the
+	// real one. The warnings test moves it days ahead. Request
+	// authentication always uses the real clock.
+	now func() time.Time
 }
 
 // serve runs the HTTP server until ctx is done or SIGINT/SIGTERM arrives,
@@ -149,7 +153,7 @@ func serveWith(ctx context.Context, getenv func(string) string, stderr io.Writer
 	}
 	log.Info("starting usercleanup", append([]any{slog.String("version", versionString())}, cfg.logAttrs(keySource)...)...)
 
-	app, err := build(ctx, cfg, jcfg, fcfg, key, log, opts.transport)
+	app, err := build(ctx, cfg, jcfg, fcfg, key, log, opts)
 	if err != nil {
 		return &startupError{err: err}
 	}
@@ -249,17 +253,17 @@ func (a *application) close(log *slog.Logger) {
 }
 
 // build opens the database and wires the Connect framework, the product
-// clients and the HTTP server. transport carries every outbound request;
-// nil is Go's default transport (serve). The demo passes one that trusts
+// clients and the HTTP server. opts.transport carries every outbound
+// request; nil is Go's default transport (serve). The demo passes one that trusts
 // its fake Microsoft Graph's certificate.
-func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, key []byte, log *slog.Logger, transport http.RoundTripper) (*application, error) {
+func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, key []byte, log *slog.Logger, opts serveOptions) (*application, error) {
 	cipher, err := store.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
 	}
 	st, err := store.Open(ctx, store.Config{
 		Driver: cfg.Database.Driver, DSN: cfg.Database.DSN, Cipher: cipher,
-		Logger: log, ConnectTimeout: dbConnectTimeout,
+		Logger: log, ConnectTimeout: dbConnectTimeout, Now: opts.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -283,8 +287,8 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		apps = append(apps, params.App())
 	}
 
-	outbound := &http.Client{Timeout: outboundTimeout, Transport: transport}
-	dom, err := newDomain(ctx, cfg, jcfg, st, outbound, log)
+	outbound := &http.Client{Timeout: outboundTimeout, Transport: opts.transport}
+	dom, err := newDomain(ctx, cfg, jcfg, st, outbound, log, opts.now)
 	if err != nil {
 		return nil, err
 	}

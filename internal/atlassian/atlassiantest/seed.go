@@ -380,6 +380,26 @@ func (c *Cloud) SetRoles(accountID string, roles ...string) bool {
 	return true
 }
 
+// SetLastActive records activity of the account in the product at t
+// (test setup: a user who comes back). The product must be one the
+// account can use; false when it cannot or the account is unknown.
+func (c *Cloud) SetLastActive(accountID, product string, t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ui, ok := c.byID[accountID]
+	if !ok {
+		return false
+	}
+	u := c.users[ui]
+	for i, a := range u.activity {
+		if productKeys[a.product] == product {
+			u.activity[i].at = t.Unix()
+			return true
+		}
+	}
+	return false
+}
+
 // isSiteAdmin reports whether the user is a member of a group with
 // site-admin access. c.mu is held.
 func (c *Cloud) isSiteAdmin(u *user) bool {
