@@ -23,6 +23,7 @@ var auditColumns = [...]string{
 	"runId", "dryRun", "accountId", "name", "email", "accountType", "product",
 	"groupId", "groupName", "groupSynced", "identityProvider", "lastActive",
 	"reason", "action", "outcome", "message", "createdAt", "updatedAt",
+	"warnedAt", "removalDate", "emailOutcome",
 }
 
 // AuditColumns returns the header of the audit CSV.
@@ -40,7 +41,11 @@ const NeverActive = "never"
 // (OWASP "CSV injection"). lastActive is one column,
 // "product=time;product=time" with products sorted, times in RFC 3339 UTC
 // and "never" for a zero time, so the columns do not depend on which
-// products exist. Times are RFC 3339 in UTC, "" when unset. Rows are
+// products exist. Times are RFC 3339 in UTC, "" when unset. The last
+// three columns are the row's warning (cleanups that warn before
+// removing): warnedAt, removalDate and emailOutcome (sent, failed with
+// the server's answer, unconfirmed, no-address …), empty without one.
+// Rows are
 // appended to a reused buffer (no encoding/csv: it is several times slower
 // and drops a lone CR), so memory does not depend on the number of rows.
 type AuditCSVWriter struct {
@@ -105,6 +110,7 @@ func (a *AuditCSVWriter) Write(u cleanup.AffectedUser) error {
 	b = appendTime(b, u.CreatedAt)
 	b = append(b, ',')
 	b = appendTime(b, u.UpdatedAt)
+	b = appendWarningCells(b, u.Warning)
 	b = append(b, crlf...)
 	a.line = b
 	if _, err := a.buf.Write(b); err != nil {
@@ -136,6 +142,34 @@ func (a *AuditCSVWriter) appendLastActive(b []byte, m map[string]time.Time) []by
 		}
 	}
 	return b
+}
+
+// appendWarningCells appends the warning columns: when the user was
+// warned, the removal date and the e-mail outcome (empty without a
+// warning).
+func appendWarningCells(b []byte, w *cleanup.RowWarning) []byte {
+	if w == nil {
+		return append(b, ",,,"...)
+	}
+	b = append(b, ',')
+	b = appendTime(b, w.WarnedAt)
+	b = append(b, ',')
+	b = appendTime(b, w.RemovalDate)
+	return appendCell(b, w.EmailOutcome())
+}
+
+// appendWarningJSON appends "warnedAt", "removalDate" (null without a
+// warning) and "emailOutcome" ("" without one).
+func appendWarningJSON(b []byte, w *cleanup.RowWarning) []byte {
+	var rw cleanup.RowWarning
+	if w != nil {
+		rw = *w
+	}
+	b = append(b, `,"warnedAt":`...)
+	b = appendJSONTime(b, rw.WarnedAt)
+	b = append(b, `,"removalDate":`...)
+	b = appendJSONTime(b, rw.RemovalDate)
+	return appendJSONField(b, "emailOutcome", rw.EmailOutcome())
 }
 
 // appendCell appends a comma and s as a neutralised, RFC 4180-quoted field.
@@ -304,6 +338,7 @@ func (a *AuditJSONWriter) Write(u cleanup.AffectedUser) error {
 	b = appendJSONTime(b, u.CreatedAt)
 	b = append(b, `,"updatedAt":`...)
 	b = appendJSONTime(b, u.UpdatedAt)
+	b = appendWarningJSON(b, u.Warning)
 	b = append(b, '}')
 	a.line = b
 	if _, err := a.buf.Write(b); err != nil {

@@ -29,6 +29,8 @@ func auditRows() []cleanup.AffectedUser {
 			LastActive: map[string]time.Time{"jira-software": t1, "confluence": {}},
 			Reason:     "inactive for 412 days", Action: cleanup.ActionEntra, Outcome: cleanup.OutcomeExported,
 			CreatedAt: t0, UpdatedAt: t0.Add(time.Minute),
+			Warning: &cleanup.RowWarning{WarnedAt: t0.AddDate(0, 0, -7), RemovalDate: t0, State: cleanup.WarningRemoved,
+				EmailStatus: cleanup.EmailSent},
 		},
 		{
 			ID: 2, RunID: 42, AccountID: "5b10ac8d82e05b22cc7d4ef6", Name: "=HYPERLINK(\"http://evil\",\"x\")",
@@ -39,7 +41,9 @@ func auditRows() []cleanup.AffectedUser {
 		{
 			ID: 3, RunID: 42, AccountID: "5b10ac8d82e05b22cc7d4ef7", Name: "Jürgen Müller & Söhne <b>",
 			Email: "juergen@contoso.com", AccountType: "atlassian", Action: cleanup.ActionDeactivate,
-			Outcome: cleanup.OutcomeDone, DryRun: false, CreatedAt: t0, UpdatedAt: t0,
+			Outcome: cleanup.OutcomeWarned, DryRun: false, CreatedAt: t0, UpdatedAt: t0,
+			Warning: &cleanup.RowWarning{WarnedAt: t0, RemovalDate: t0.AddDate(0, 0, 14), State: cleanup.WarningWarned,
+				EmailStatus: cleanup.EmailFailed, EmailMessage: "sending SMTP RCPT TO command: 550 5.1.1 mailbox unavailable, affected recipient(s): juergen@contoso.com"},
 		},
 	}
 }
