@@ -36,6 +36,8 @@ import (
 	"github.com/example/usercleanup/internal/demo"
 	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/jobs"
+	"github.com/example/usercleanup/internal/mailer"
+	"github.com/example/usercleanup/internal/mailer/mailertest"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -68,6 +70,8 @@ type uiEnv struct {
 	productAdmin string
 	browser      context.Context
 	conn         *atlassian.Connector // the runtime's connector (tests set NewIdP)
+	svc          *cleanup.Service
+	mail         *mailertest.Server // the SMTP server of the warning e-mails
 }
 
 // siteAdmins answers admin checks through the product's real permission
@@ -163,13 +167,23 @@ func newUIEnv(t *testing.T) *uiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp)
+	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp).WithMail(rt.EnqueueWarningEmails)
 	conn := &atlassian.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
 		OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(), Logger: log,
 	}}
+	mail, err := mailertest.Start(mailertest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mail.Close)
+	e.mail = mail
+	mailer, err := mailer.New(mailer.Config{Host: mail.Host(), Port: mail.Port(), TLS: mailer.TLSNone, From: "cleanup@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.conn = conn
 	budget, lease := rt.RunTiming()
-	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Logger: log,
+	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Logger: log, Warnings: cs,
 		Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{}), StepBudget: budget, LeaseFor: lease})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +192,13 @@ func newUIEnv(t *testing.T) *uiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Start(ctx, jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs}); err != nil {
+	svc = svc.WithWarnings(cs, mailer)
+	e.svc = svc
+	notifier, err := cleanup.NewNotifier(cleanup.NotifierConfig{Store: cs, Mailer: mailer, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx, jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Emails: notifier}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -83,7 +83,9 @@ func (s *Warnings) ClosingWarnings(context.Context, string, int64, int) ([]clean
 }
 
 // QueueWarningEmails implements cleanup.WarningStore: nothing to queue.
-func (s *Warnings) QueueWarningEmails(context.Context, string, int64, string, int, string) error { return nil }
+func (s *Warnings) QueueWarningEmails(context.Context, string, int64, string, int, string) error {
+	return nil
+}
 
 // EmailProgress implements cleanup.WarningStore.
 func (s *Warnings) EmailProgress(_ context.Context, clientKey string, runID int64) (int, error) {

@@ -7,6 +7,7 @@
 // export-data dialog).
 import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, ifMatch, capabilities } from './api.js';
 import { describeSchedule, nextRun } from './schedule.js';
+import { warningSection, warningNote, warningCounts } from './warning.js';
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
@@ -18,7 +19,8 @@ const ACTIONS = {
   deactivate: 'Deactivate users (managed users only)',
   entra: 'Microsoft Entra ID action',
 };
-const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed'];
+const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed', 'warned', 'grace', 'spared'];
+const EMAIL_OUTCOMES = { sent: 'Sent', failed: 'Failed', unconfirmed: 'Unconfirmed', 'no-address': 'No address', queued: 'Queued' };
 const ACTIVE_STATUSES = new Set(['queued', 'running']);
 const STATUS_LABEL = { queued: 'Queued', running: 'Running', succeeded: 'Succeeded', partially_failed: 'Partially failed', failed: 'Failed' };
 const statusLabel = (s) => STATUS_LABEL[s] || s || '';
@@ -85,6 +87,7 @@ function defaults(manual) {
     name: '', licensingGroupIds: [], extraGroupIds: [], exceptionsOverride: null, daysInactive: 90,
     includeNeverActive: false, neverActiveMinAccountAgeDays: 30, emailDomains: [], externalOnly: false,
     skipApps: true, skipCustomers: true, action: 'review', entraMode: 'export', manual: !!manual,
+    warning: { enabled: false, days: 14, subject: '', message: '', replyTo: '' },
     schedule: { active: true, frequency: 'weekly', weekdays: ['mon'], dayOfMonth: 1, timeOfDay: '03:00', timeZone: browserZone() },
   };
 }
@@ -118,6 +121,10 @@ function cleanupForm(def, opts) {
     h('option', { value: 'direct', selected: d.entraMode === 'direct', disabled: !graphConnected && d.entraMode !== 'direct' }, 'Remove in Entra ID directly (Microsoft Graph)'));
   const entraRow = field(p + '-entraMode', 'Microsoft Entra ID removal', entraMode,
     graphConnected ? 'Users who cannot be removed directly still go to the export files.' : 'Connect Microsoft Entra ID in Settings to remove members directly.');
+
+  // Warnings need a later run of the same cleanup: schedules only (the
+  // Manual tab makes a new cleanup each time).
+  const warn = opts.manual ? null : warningSection(p, d.warning);
 
   const freq = h('select', { dataset: { field: 'schedule.frequency' } },
     [['daily', 'Daily'], ['weekly', 'Weekly'], ['monthly', 'Monthly'], ['cron', 'Cron expression']].map(([k, v]) => h('option', { value: k, selected: s.frequency === k }, v)));
@@ -154,6 +161,7 @@ function cleanupForm(def, opts) {
     h('h3', {}, 'Cleanup action'),
     field(p + '-action', 'Action', actionSel, actionHelp),
     entraRow,
+    warn ? warn.el : null,
     opts.manual ? null : h('div', {},
       h('h3', {}, 'Time'),
       h('div', { class: 'uc-toggle' }, h('input', { type: 'checkbox', role: 'switch', id: p + '-active', checked: !!s.active, dataset: { field: 'schedule.active' } }), h('label', { for: p + '-active' }, 'Active')),
@@ -178,6 +186,7 @@ function cleanupForm(def, opts) {
       action: actionSel.value,
       entraMode: entraMode.value,
       manual: !!opts.manual,
+      warning: warn ? warn.collect() : Object.assign({}, d.warning, { enabled: false }),
     };
     if (!opts.manual) {
       const f = freq.value;
@@ -262,7 +271,7 @@ async function loadSchedules() {
         h('td', {}, h('div', { class: 'uc-toggle' },
           h('input', { type: 'checkbox', role: 'switch', id: toggleID, checked: !!(c.schedule && c.schedule.active), disabled: !mayRun(c), title: mayRun(c) ? null : caps.orgAdminReason, onchange: (e) => setActive(c, e.target) }),
           h('label', { for: toggleID, class: 'uc-visually-hidden' }, 'Active: ' + c.name))),
-        h('td', {}, c.schedule && c.schedule.active ? formatDate(nextOf(c)) : '—'),
+        h('td', {}, c.schedule && c.schedule.active ? formatDate(nextOf(c)) : '—', warningNote(c, formatDate)),
         h('td', {}, lastOf(c)),
         h('td', { class: 'uc-row-actions' },
           h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => editSchedule(c) }, 'Edit'),
@@ -481,7 +490,7 @@ async function loadHistory(offset) {
           h('td', {}, r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
           h('td', {}, formatDate(r.startedAt || r.queuedAt)),
           h('td', {}, r.dryRun ? 'Yes' : 'No'),
-          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)), followUpNote(r)),
+          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)), followUpNote(r), warningCounts(r)),
           h('td', { class: 'uc-num' }, String(ct.evaluated || 0)),
           h('td', { class: 'uc-num' }, String(ct.matched || 0)),
           h('td', { class: 'uc-num' }, String(ct.failed || 0)),
@@ -536,12 +545,16 @@ async function showUsers(r, f) {
   const q = new URLSearchParams({ page: String((f.offset || 0) / PAGE_SIZE + 1), perPage: String(PAGE_SIZE) });
   if (f.outcome) q.set('outcome', f.outcome);
   if (f.group) q.set('group', f.group);
+  if (f.email) q.set('email', f.email);
   const back = h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'users-back', onclick: () => { box.hidden = true; $('history-list').hidden = false; } }, '← Back to History');
   const outcome = h('select', { id: 'filter-outcome' }, h('option', { value: '' }, 'All outcomes'), OUTCOMES.map((o) => h('option', { value: o, selected: f.outcome === o }, o)));
   const group = h('select', { id: 'filter-group' }, h('option', { value: '' }, 'All groups'), groups.map((g) => h('option', { value: g.id, selected: f.group === g.id }, g.name)));
-  const filters = h('form', { class: 'uc-filters', onsubmit: (e) => { e.preventDefault(); showUsers(r, { offset: 0, outcome: outcome.value, group: group.value }); } },
+  const email = h('select', { id: 'filter-email' }, h('option', { value: '' }, 'Any'),
+    Object.entries(EMAIL_OUTCOMES).map(([k, v]) => h('option', { value: k, selected: f.email === k }, v)));
+  const filters = h('form', { class: 'uc-filters', onsubmit: (e) => { e.preventDefault(); showUsers(r, { offset: 0, outcome: outcome.value, group: group.value, email: email.value }); } },
     h('div', { class: 'uc-field' }, h('label', { for: 'filter-outcome' }, 'Outcome'), outcome),
     h('div', { class: 'uc-field' }, h('label', { for: 'filter-group' }, 'Group'), group),
+    h('div', { class: 'uc-field' }, h('label', { for: 'filter-email' }, 'Warning e-mail'), email),
     h('button', { type: 'submit', class: 'uc-button uc-button-default' }, 'Filter'));
   const results = h('div', { id: 'users-results' });
   box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.cleanupName || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), filters, results);
@@ -555,7 +568,7 @@ async function showUsers(r, f) {
   }
   const users = listOf(data, 'users');
   if (users.length === 0) {
-    stateMessage(results, 'empty', f.outcome || f.group ? 'No users match these filters.' : 'This cleanup did not select any users.');
+    stateMessage(results, 'empty', f.outcome || f.group || f.email ? 'No users match these filters.' : 'This cleanup did not select any users.');
     return;
   }
   results.replaceChildren(
@@ -567,7 +580,9 @@ async function showUsers(r, f) {
         h('td', {}, (u.groupName || '') + (u.groupSynced ? ' (synced)' : '')),
         h('td', {}, u.reason || ''),
         h('td', {}, u.action || ''),
-        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, u.outcome || ''), u.message ? ' ' + u.message : ''))))),
+        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, u.outcome || ''), u.message ? ' ' + u.message : '',
+          u.warning ? h('p', { class: 'uc-help' }, 'Warned ' + formatDate(u.warning.warnedAt) + ', removal ' + formatDate(u.warning.removalDate) +
+            ', e-mail ' + (EMAIL_OUTCOMES[u.warning.emailStatus] || u.warning.emailStatus).toLowerCase() + (u.warning.emailMessage ? ': ' + u.warning.emailMessage : '')) : null))))),
     pager(f.offset || 0, users.length, data, (o) => showUsers(r, Object.assign({}, f, { offset: o }))) || '');
   back.focus();
 }
