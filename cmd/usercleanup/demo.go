@@ -20,6 +20,7 @@ import (
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/demo"
 	"github.com/example/usercleanup/internal/jobs"
+	"github.com/example/usercleanup/internal/mailer"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -35,6 +36,8 @@ const (
 	// demoScheduleEvery is the schedule tick: a schedule due "now" starts
 	// within seconds instead of serve's 30 s.
 	demoScheduleEvery = 2 * time.Second
+	// demoMailRate: e-mails per second to the demo's local mail server.
+	demoMailRate      = 50.0
 	demoHostScriptURL = "/static/ap-bridge.js"
 )
 
@@ -181,6 +184,11 @@ func demoConfig(addr, baseURL string, opts demoOptions, level slog.Level, world 
 		AtlassianAPIURL: world.OrgAPIURL(),
 		Graph:           graphConfig{APIURL: world.GraphURL(), LoginURL: world.GraphURL()},
 	}
+	// Warning e-mails go to the demo's local mail server (the host page's
+	// Mailbox shows them).
+	host, port := world.SMTPAddr()
+	jcfg.Mail = mailConfig{Enabled: true, Rate: demoMailRate, SMTP: mailer.Config{Host: host, Port: port, TLS: mailer.TLSNone,
+		From: "User Cleanup (demo) <user-cleanup@demo.localhost>"}}
 	return cfg, jcfg
 }
 
@@ -198,6 +206,7 @@ func mountHostPage(app *application, cfg *config, world *demo.World, log *slog.L
 		Sites:   sites,
 		Users:   world.HostUsers(),
 		Tenants: app.store,
+		Mailbox: world.Mailbox,
 		Logger:  log,
 	})
 	if err != nil {

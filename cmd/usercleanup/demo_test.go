@@ -429,6 +429,37 @@ func TestDemoWalkthrough(t *testing.T) {
 	p.click(dialogFrame, "#close-dialog")
 	p.wait("dialog closed", "", `document.getElementById('host-dialog').hidden`)
 
+	// Step 6: warn before removing. A schedule that e-mails inactive
+	// Jira Software users first: preview, a test e-mail, Run now; the
+	// Mailbox shows the warnings.
+	jsw, _ := seed.GroupByName(atlassiantest.GroupJiraSoftware)
+	p.click(appFrame, "#tab-schedules")
+	p.click(appFrame, "#add-schedule")
+	p.wait("creation form", appFrame, `document.getElementById('sched-form') !== null && document.getElementById('sched-lic-`+jsw.ID+`') !== null`)
+	p.set(appFrame, "sched-name", "Warn Jira users")
+	p.click(appFrame, "#sched-lic-"+jsw.ID)
+	p.set(appFrame, "sched-days", "90")
+	p.set(appFrame, "sched-action", "remove-product-access")
+	p.click(appFrame, "#sched-warn")
+	p.click(appFrame, "#sched-warn-preview-button")
+	p.wait("warning preview", appFrame, `!document.getElementById('sched-warn-preview').hidden && document.getElementById('sched-warn-message').value.includes('{removalDate}')`)
+	p.screenshot("demo-warning", `fieldset[data-field="warning"]`)
+	p.click(appFrame, "#sched-warn-test")
+	p.wait("test e-mail sent", appFrame, `document.getElementById('sched-warn-status').textContent.startsWith('Test e-mail sent to ')`)
+	p.click(appFrame, "#save-schedule")
+	p.wait("second schedule", appFrame, `document.querySelectorAll('#schedules-table tbody tr').length === 2`)
+	p.click(appFrame, `#schedules-table tbody tr:last-child button[data-run="now"]`)
+	p.click(appFrame, `#schedules-table tbody tr:last-child .uc-button-danger`)
+	p.wait("warning run finished", appFrame, `[...document.querySelectorAll('#runs-progress .uc-progress')].some(e => e.textContent.includes('Warn Jira users') && e.dataset.status === 'succeeded')`)
+	p.wait("warned in the schedule list", appFrame, `(document.querySelector('#schedules-table tbody tr:last-child [data-warnings]') || {textContent: ''}).textContent.includes('warned, removal on')`)
+	p.click("", "#host-mailbox")
+	p.wait("mailbox", "", `location.pathname === '/mailbox' && document.readyState === 'complete' && document.querySelectorAll('main article').length > 2`)
+	subjects := eval[string](p, "", `[...document.querySelectorAll('main article h2')].map(h => h.textContent).join('\n')`)
+	if !strings.Contains(subjects, "[Test] ") || strings.Count(subjects, "Jira Software") < 3 {
+		t.Errorf("mailbox subjects:\n%s", subjects)
+	}
+	p.do("back to the products", chromedp.Navigate(d.url+"/?product=jira&page=cleanup"))
+
 	// The Confluence site is one click away, on the same page of its own.
 	p.click("", `.host-top nav a[href*="product=confluence"]`)
 	p.wait("Confluence's Scheduling and cleanup", appFrame, `location.pathname === '/confluence/admin/cleanup' && document.querySelector('#schedules .uc-state-empty') !== null`)

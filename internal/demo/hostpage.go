@@ -66,8 +66,11 @@ type HostPageConfig struct {
 	// TokenTTL is the lifetime of minted tokens (default 3 minutes, as the
 	// products use).
 	TokenTTL time.Duration
-	Logger   *slog.Logger     // nil: discard
-	Now      func() time.Time // nil: time.Now
+	// Mailbox lists the e-mails the app sent (the demo's mail server);
+	// nil: no Mailbox view.
+	Mailbox func() []MailboxMessage
+	Logger  *slog.Logger     // nil: discard
+	Now     func() time.Time // nil: time.Now
 }
 
 // HostSite is one product site: the app installed there and its tenant.
@@ -198,6 +201,8 @@ func (h *HostPage) owns(p string) bool {
 	switch rest {
 	case "", "host-bridge.js", "api/token", "api/frame":
 		return true
+	case "mailbox":
+		return h.cfg.Mailbox != nil
 	}
 	return false
 }
@@ -226,6 +231,8 @@ func (h *HostPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.apiToken(w, r)
 	case rest == "api/frame" && r.Method == http.MethodPost:
 		err = h.apiFrame(w, r)
+	case rest == "mailbox" && r.Method == http.MethodGet:
+		err = h.mailbox(w, r) // mailbox.go
 	case rest == "" || rest == "host-bridge.js" || rest == "api/token" || rest == "api/frame":
 		err = &hostError{http.StatusMethodNotAllowed, "method not allowed"}
 	default:
@@ -271,6 +278,7 @@ type hostPageData struct {
 	AppOrigin string
 	Prefix    string
 	BridgeURL string
+	Mailbox   bool
 }
 
 func (h *HostPage) site(p string) (HostSite, bool) {
@@ -338,6 +346,7 @@ func (h *HostPage) page(w http.ResponseWriter, r *http.Request) error {
 		AppOrigin: origin,
 		Prefix:    h.cfg.Prefix,
 		BridgeURL: h.cfg.Prefix + "host-bridge.js",
+		Mailbox:   h.cfg.Mailbox != nil,
 	}
 	for _, s := range h.cfg.Sites {
 		d.Sites = append(d.Sites, hostNav{Label: s.Name, URL: h.URL(s.App.Product, mod.Key, user.AccountID),

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/connect/connecttest"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/entra/entratest"
+	"github.com/example/usercleanup/internal/mailer/mailertest"
 )
 
 // The demo organization. The seed is fixed so every start shows the same
@@ -44,6 +46,9 @@ type World struct {
 	cloud *atlassiantest.Cloud
 	graph *entratest.Server
 	keys  *connecttest.KeyServer
+	// mail is the local SMTP server of the warning e-mails; the host
+	// page's Mailbox lists what it received.
+	mail *mailertest.Server
 	// admin and member are the accounts the host page acts as.
 	admin, member atlassiantest.User
 	// syncedGroups and syncedUsers count what the Graph fake holds.
@@ -57,7 +62,13 @@ func Start(users int) (*World, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: install-keys server: %w", err)
 	}
+	mail, err := mailertest.Start(mailertest.Options{})
+	if err != nil {
+		keys.Close()
+		return nil, fmt.Errorf("demo: mail server: %w", err)
+	}
 	w := &World{
+		mail:  mail,
 		keys:  keys,
 		cloud: atlassiantest.New(atlassiantest.Options{Seed: Seed, Users: users, APIKey: OrgAPIKey}),
 		graph: entratest.NewServer(entratest.Options{}),
@@ -110,6 +121,7 @@ func (w *World) seedGraph() {
 
 // Close stops the fakes.
 func (w *World) Close() {
+	w.mail.Close()
 	w.cloud.Close()
 	w.graph.Close()
 	w.keys.Close()
@@ -250,3 +262,25 @@ func (w *World) GraphURL() string { return w.graph.URL }
 // GraphTransport trusts the fake Microsoft Graph's TLS certificate; the
 // demo sends every outbound request through it.
 func (w *World) GraphTransport() http.RoundTripper { return w.graph.Client().Transport }
+
+// SMTPAddr is where the demo's mail server listens (127.0.0.1, no TLS).
+func (w *World) SMTPAddr() (host string, port int) { return w.mail.Host(), w.mail.Port() }
+
+// Mailbox lists the e-mails the demo's mail server received, newest
+// first (the host page's Mailbox).
+func (w *World) Mailbox() []MailboxMessage {
+	msgs := w.mail.Messages()
+	out := make([]MailboxMessage, 0, len(msgs))
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		mm := MailboxMessage{From: m.From, To: strings.Join(m.To, ", "), Received: m.Received}
+		if p, err := m.Parse(); err == nil {
+			mm.Subject, mm.Text, mm.HTML = p.Subject, p.Text, p.HTML
+			mm.ReplyTo = p.Header.Get("Reply-To")
+		} else {
+			mm.Subject = "(unreadable message: " + err.Error() + ")"
+		}
+		out = append(out, mm)
+	}
+	return out
+}
