@@ -244,13 +244,16 @@ func (c *apiClient) waitRun(id int64, timeout time.Duration, until func(apiRun) 
 	}
 }
 
-func (c *apiClient) rows(id int64) []apiRow {
+func (c *apiClient) rows(id int64) []apiRow { return runRows[apiRow](c, id) }
+
+// runRows pages through GET /runs/{id}/users into rows of type T.
+func runRows[T any](c *apiClient, id int64) []T {
 	c.t.Helper()
-	var all []apiRow
+	var all []T
 	for page := 1; ; page++ {
 		var p struct {
-			Items []apiRow `json:"items"`
-			Total int      `json:"total"`
+			Items []T `json:"items"`
+			Total int `json:"total"`
 		}
 		if code := c.do(http.MethodGet, fmt.Sprintf("/runs/%d/users?perPage=200&page=%d", id, page), nil, &p); code != http.StatusOK {
 			c.t.Fatalf("run users: %d", code)

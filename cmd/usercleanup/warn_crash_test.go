@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/connect"
-	"github.com/example/usercleanup/connect/connecttest"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/mailer/mailertest"
@@ -37,18 +36,7 @@ func TestWarningMailCrash(t *testing.T) {
 }
 
 func warningMailCrash(t *testing.T, databaseURL string) {
-	cloud := atlassiantest.New(atlassiantest.Options{Seed: 19, Users: 240})
-	t.Cleanup(cloud.Close)
-	mail, err := mailertest.Start(mailertest.Options{Delay: 60 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mail.Close)
-	ks, err := connecttest.NewKeyServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ks.Close)
+	cloud, mail, ks := warnWorld(t, mailertest.Options{Delay: 60 * time.Millisecond})
 	addr := freeAddr(t)
 	base := "http://" + addr
 	env := map[string]string{

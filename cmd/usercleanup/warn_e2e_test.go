@@ -76,11 +76,13 @@ type warnEnv struct {
 	base  string
 }
 
-func startWarnApp(t *testing.T, databaseURL string) *warnEnv {
+// warnWorld starts the fakes of the warnings tests: the cloud (seed 19,
+// 240 accounts), a local SMTP server and an install-keys server.
+func warnWorld(t *testing.T, o mailertest.Options) (*atlassiantest.Cloud, *mailertest.Server, *connecttest.KeyServer) {
 	t.Helper()
 	cloud := atlassiantest.New(atlassiantest.Options{Seed: 19, Users: 240})
 	t.Cleanup(cloud.Close)
-	mail, err := mailertest.Start(mailertest.Options{Username: "app", Password: "smtp-password-of-the-test-0123"})
+	mail, err := mailertest.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +92,12 @@ func startWarnApp(t *testing.T, databaseURL string) *warnEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(ks.Close)
+	return cloud, mail, ks
+}
+
+func startWarnApp(t *testing.T, databaseURL string) *warnEnv {
+	t.Helper()
+	cloud, mail, ks := warnWorld(t, mailertest.Options{Username: "app", Password: "smtp-password-of-the-test-0123"})
 	addr := freeAddr(t)
 	w := &warnEnv{cloud: cloud, mail: mail, clock: &shiftClock{}, ks: ks, base: "http://" + addr}
 	env := map[string]string{
@@ -147,23 +155,7 @@ type warnRow struct {
 	} `json:"warning"`
 }
 
-func (c *apiClient) warnRows(id int64) []warnRow {
-	c.t.Helper()
-	var all []warnRow
-	for page := 1; ; page++ {
-		var p struct {
-			Items []warnRow `json:"items"`
-			Total int       `json:"total"`
-		}
-		if code := c.do(http.MethodGet, fmt.Sprintf("/runs/%d/users?perPage=200&page=%d", id, page), nil, &p); code != http.StatusOK {
-			c.t.Fatalf("run users: %d", code)
-		}
-		all = append(all, p.Items...)
-		if len(p.Items) == 0 || len(all) >= p.Total {
-			return all
-		}
-	}
-}
+func (c *apiClient) warnRows(id int64) []warnRow { return runRows[warnRow](c, id) }
 
 // accountsWith returns the accounts of the rows with the outcome, sorted.
 func accountsWith(rows []warnRow, outcome string) []string {

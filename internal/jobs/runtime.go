@@ -356,14 +356,8 @@ type stepWorker struct {
 func (w *stepWorker) Work(ctx context.Context, job *river.Job[RunStepArgs]) error {
 	// An uninstalled tenant's run stops; a disabled tenant's queued run
 	// waits (lifecycle.go of the cleanup domain).
-	proceed, wait, err := w.rt.work.Gate.StepGate(ctx, job.Args.ClientKey, job.Args.RunID)
-	switch {
-	case err != nil:
+	if proceed, err := w.rt.gate(ctx, job.Args.ClientKey, job.Args.RunID); err != nil || !proceed {
 		return err
-	case wait > 0:
-		return river.JobSnooze(wait)
-	case !proceed:
-		return nil
 	}
 	owner := fmt.Sprintf("%s/job-%d/attempt-%d", w.rt.cfg.InstanceID, job.ID, job.Attempt)
 	res, err := w.rt.work.Steps.Step(ctx, job.Args.ClientKey, job.Args.RunID, owner)
@@ -374,6 +368,20 @@ func (w *stepWorker) Work(ctx context.Context, job *river.Job[RunStepArgs]) erro
 		return river.JobSnooze(res.RetryAfter)
 	}
 	return nil
+}
+
+// gate applies the tenant's lifecycle to a job of a run: proceed, or an
+// error that snoozes the job while the tenant is disabled; false without
+// an error when the run stopped (uninstalled).
+func (r *Runtime) gate(ctx context.Context, clientKey string, runID int64) (bool, error) {
+	proceed, wait, err := r.work.Gate.StepGate(ctx, clientKey, runID)
+	switch {
+	case err != nil:
+		return false, err
+	case wait > 0:
+		return false, river.JobSnooze(wait)
+	}
+	return proceed, nil
 }
 
 // tickWorker works schedule_tick.

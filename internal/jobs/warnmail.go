@@ -55,13 +55,11 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[WarningEmailsArgs
 	}
 	// An uninstalled tenant's e-mails are not sent (its run stopped); a
 	// disabled one's wait.
-	proceed, wait, err := w.rt.work.Gate.StepGate(ctx, a.ClientKey, a.RunID)
-	switch {
-	case err != nil:
+	proceed, err := w.rt.gate(ctx, a.ClientKey, a.RunID)
+	if err != nil {
 		return err
-	case wait > 0:
-		return river.JobSnooze(wait)
-	case !proceed:
+	}
+	if !proceed {
 		return river.JobCancel(fmt.Errorf("run %d stopped: its warning e-mails are not sent", a.RunID))
 	}
 	last := job.Attempt >= job.MaxAttempts

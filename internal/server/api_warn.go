@@ -17,26 +17,26 @@ type WarningService interface {
 	SendTestWarning(ctx context.Context, clientKey, accountID string, o cleanup.WarningOptions) (string, error)
 }
 
-// decodeWarning reads {"warning": {...}} (the form's options).
-func decodeWarning(c echo.Context) (cleanup.WarningOptions, error) {
+// warningRequest returns the caller's tenant and account and the
+// options of {"warning": {...}} (the form's).
+func warningRequest(c echo.Context) (clientKey, accountID string, o cleanup.WarningOptions, err error) {
+	if clientKey, accountID, err = tenantOf(c); err != nil {
+		return "", "", o, err
+	}
 	var in struct {
 		Warning cleanup.WarningOptions `json:"warning"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
-		return cleanup.WarningOptions{}, err
+		return "", "", o, err
 	}
-	return in.Warning, nil
+	return clientKey, accountID, in.Warning, nil
 }
 
 // previewWarning answers POST /api/warnings/preview: the e-mail of the
 // submitted options with sample values (the caller's name, this site),
 // the texts in force and whether the server can send e-mail.
 func (s *Server) previewWarning(c echo.Context) error {
-	ck, account, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	o, err := decodeWarning(c)
+	ck, account, o, err := warningRequest(c)
 	if err != nil {
 		return err
 	}
@@ -53,11 +53,7 @@ func (s *Server) previewWarning(c echo.Context) error {
 // testWarning answers POST /api/warnings/test: sends the submitted
 // options' e-mail, with sample values, to the caller's own address.
 func (s *Server) testWarning(c echo.Context) error {
-	ck, account, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	o, err := decodeWarning(c)
+	ck, account, o, err := warningRequest(c)
 	if err != nil {
 		return err
 	}
