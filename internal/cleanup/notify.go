@@ -91,13 +91,33 @@ func NewNotifier(cfg NotifierConfig) (*Notifier, error) {
 	return n, nil
 }
 
+// pauseReserve is the time left before a job's deadline at which a batch
+// stops between two e-mails and asks to go on in a new execution.
+const pauseReserve = 500 * time.Millisecond
+
+// errPaused asks for the batch to go on at once in a new execution of its
+// job (the job's time is up; no attempt is used: nothing failed).
+func errPaused() error {
+	return &Error{Kind: KindUnavailable, RetryAfter: time.Millisecond, Message: "the batch goes on in its next execution"}
+}
+
+// pausing reports whether the batch should stop before the next e-mail:
+// the context's deadline is close.
+func pausing(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < pauseReserve
+}
+
 // Unconfirmed is the message of an e-mail in doubt after a crash.
 const Unconfirmed = "the app stopped while this e-mail was being sent: not sent again, so nobody gets it twice; check the mail server's log"
 
 // SendBatch sends the queued e-mails of the run's batch [fromID, toID].
 // It returns an error when e-mails are left to retry (a temporary
 // failure: the job is retried later) unless lastAttempt, when those are
-// recorded as failed with the server's last answer.
+// recorded as failed with the server's last answer. When the context's
+// deadline comes close it stops between two e-mails with a KindUnavailable
+// error whose RetryAfter asks to go on at once (a paused batch, not a
+// failure).
 func (n *Notifier) SendBatch(ctx context.Context, clientKey string, runID, fromID, toID int64, lastAttempt bool) error {
 	st := n.cfg.Store
 	if k, err := st.ExpireSending(ctx, clientKey, runID, fromID, toID, Unconfirmed); err != nil {
@@ -125,7 +145,13 @@ func (n *Notifier) SendBatch(ctx context.Context, clientKey string, runID, fromI
 	var retry []Warning
 	var lastErr error
 	for i, w := range ws {
+		if pausing(ctx) {
+			return errPaused()
+		}
 		if err := n.cfg.Pacer.Wait(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return errPaused()
+			}
 			return err
 		}
 		ok, err := st.ClaimEmail(ctx, clientKey, w.ID, n.now().UTC())

@@ -264,3 +264,30 @@ func TestPacer(t *testing.T) {
 		t.Error("a cancelled wait returns the context's error")
 	}
 }
+
+// TestNotifierPausesBeforeDeadline: with the job's time nearly up the
+// batch stops between e-mails with a pause (KindUnavailable, RetryAfter),
+// leaving the rest queued, not failed.
+func TestNotifierPausesBeforeDeadline(t *testing.T) {
+	d := cleanup.DefaultDefinition()
+	d.Warning = cleanup.WarningOptions{Enabled: true, Days: 7}
+	st := cleanuptest.NewWarnings("acme.atlassian.net", d,
+		cleanup.Warning{ClientKey: "ck", WarnRunID: 1, AccountID: "a", Email: "a@example.com", EmailStatus: cleanup.EmailQueued},
+		cleanup.Warning{ClientKey: "ck", WarnRunID: 1, AccountID: "b", Email: "b@example.com", EmailStatus: cleanup.EmailQueued})
+	m := &cleanuptest.Mailer{}
+	n, _ := cleanup.NewNotifier(cleanup.NotifierConfig{Store: st, Mailer: m})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := n.SendBatch(ctx, "ck", 1, 1, 2, true)
+	if cleanup.KindOf(err) != cleanup.KindUnavailable || cleanup.RetryAfterOf(err) <= 0 {
+		t.Fatalf("SendBatch near the deadline = %v, want a pause", err)
+	}
+	for _, w := range st.All() {
+		if w.EmailStatus != cleanup.EmailQueued {
+			t.Errorf("%s: %s after a pause, want queued", w.AccountID, w.EmailStatus)
+		}
+	}
+	if len(m.Sent()) != 0 {
+		t.Errorf("sent %d e-mails in the reserve", len(m.Sent()))
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/riverqueue/river"
+
+	"github.com/example/usercleanup/internal/cleanup"
 )
 
 // WarningEmailAttempts bounds the tries of one batch of warning e-mails:
@@ -63,8 +65,13 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[WarningEmailsArgs
 		return river.JobCancel(fmt.Errorf("run %d stopped: its warning e-mails are not sent", a.RunID))
 	}
 	last := job.Attempt >= job.MaxAttempts
-	if err := w.rt.work.Emails.SendBatch(ctx, a.ClientKey, a.RunID, a.FromID, a.ToID, last); err != nil {
-		return fmt.Errorf("run %d warning e-mails %d-%d: %w", a.RunID, a.FromID, a.ToID, err)
+	err = w.rt.work.Emails.SendBatch(ctx, a.ClientKey, a.RunID, a.FromID, a.ToID, last)
+	switch {
+	case err == nil:
+		return nil
+	case cleanup.KindOf(err) == cleanup.KindUnavailable && cleanup.RetryAfterOf(err) > 0:
+		// Paused before the job's timeout: go on without using an attempt.
+		return river.JobSnooze(cleanup.RetryAfterOf(err))
 	}
-	return nil
+	return fmt.Errorf("run %d warning e-mails %d-%d: %w", a.RunID, a.FromID, a.ToID, err)
 }
