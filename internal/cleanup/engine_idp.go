@@ -175,7 +175,12 @@ func (r *idpRemoval) recheck(ctx context.Context, g IdPGroup, rs []PendingRow, m
 		if stop(ctx, err) {
 			return err
 		}
-		r.out = append(r.out, r.s.exportRows(rs, "list the group's members: "+safeMessage(err))...)
+		// Only the rows still to remove go to the file: resolve already
+		// settled the others (manual), and a row gets one outcome.
+		why := "list the group's members: " + safeMessage(err)
+		for _, id := range m.ids {
+			r.out = append(r.out, r.s.exportRows(m.rowOf[id], why)...)
+		}
 		m.ids = nil
 		return nil
 	}

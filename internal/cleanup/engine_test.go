@@ -443,6 +443,41 @@ func TestEngineRemovesInIdPRecheck(t *testing.T) {
 	}
 }
 
+// TestEngineRemovesInIdPRecheckFailsOneOutcomePerRow: when listing the
+// group's members fails after a restart, the rows still to remove go to
+// the bulk-remove file, and the rows resolution already settled as manual
+// (no visible e-mail, unknown user) keep that one outcome: every row gets
+// exactly one.
+func TestEngineRemovesInIdPRecheckFailsOneOutcomePerRow(t *testing.T) {
+	w := idpWorld(t)
+	w.idp.Fail("MemberIDs", &cleanup.Error{Kind: cleanup.KindForbidden, Message: "listing members is not allowed"})
+	attempted := engineNow.Add(-time.Minute)
+	noEmail := pending("u7-hidden", gSynced, cleanup.ActionIdPRemove)
+	noEmail.Email = ""
+	id := w.applyRun(t, false, &attempted,
+		pending("u3-older", gSynced, cleanup.ActionIdPRemove),
+		noEmail,
+		pending("u9-unknown", gSynced, cleanup.ActionIdPRemove),
+	)
+	step(t, w.engine(t), id, "o1")
+	want := []string{
+		"2 manual: the e-mail address is not visible, so the user cannot be found in Microsoft Entra ID: remove them there by hand",
+		"3 manual: no user with this e-mail address or user name in Microsoft Entra ID: remove them there by hand",
+		"1 exported: list the group's members: listing members is not allowed: exported to the group's bulk-remove file",
+	}
+	if diff := cmp.Diff(want, outcomes(w.store)); diff != "" {
+		t.Errorf("outcomes (-want +got):\n%s", diff)
+	}
+	if removed := w.idp.Removed(); len(removed) != 0 {
+		t.Errorf("removed %v without knowing whether they were still members", removed)
+	}
+	for _, r := range w.store.Rows(id) {
+		if r.Outcome == cleanup.OutcomePending {
+			t.Errorf("row %d still pending", r.ID)
+		}
+	}
+}
+
 // TestEngineRemovesInIdPUnavailable: without a working identity-provider
 // client the rows go to the bulk-remove file; an unavailable one pauses.
 func TestEngineRemovesInIdPUnavailable(t *testing.T) {
