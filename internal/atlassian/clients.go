@@ -53,7 +53,7 @@ func (c *Clients) Site(t *connect.Tenant) (*Site, error) {
 	if t == nil {
 		return nil, cleanup.Invalid("tenant", "no tenant")
 	}
-	fp := fingerprint(t.AppKey, t.BaseURL, string(t.ProductType), t.SharedSecret.Reveal())
+	fp := fingerprint(t.AppKey, t.BaseURL, string(t.ProductType), t.CloudID, t.SharedSecret.Reveal())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.sites[t.ClientKey]; ok && e.fingerprint == fp {

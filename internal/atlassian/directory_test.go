@@ -36,17 +36,23 @@ func TestJiraProducts(t *testing.T) {
 	want := []cleanup.ProductAccess{
 		{Key: cleanup.ProductJiraSoftware, Name: "Jira Software",
 			GroupIDs:        []string{g[atlassiantest.GroupJiraSoftware].ID, g[atlassiantest.GroupEntraJira].ID},
-			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraSoftware].ID}},
+			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraSoftware].ID}, Listed: true},
 		{Key: cleanup.ProductJiraServiceDesk, Name: "Jira Service Management",
 			GroupIDs:        []string{g[atlassiantest.GroupJiraServiceMgmt].ID},
-			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraServiceMgmt].ID}},
+			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraServiceMgmt].ID}, Listed: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Products mismatch (-want +got):\n%s", diff)
 	}
+	// Confluence has no API that lists its licensing groups: it lists
+	// itself, without groups (the Organizations API finds them).
 	conf := newSite(t, c, connect.Confluence, fastOptions(c))
-	if p, err := conf.Products(context.Background()); err != nil || p != nil {
-		t.Errorf("Confluence Products = %v, %v; want nil, nil", p, err)
+	wantConf := []cleanup.ProductAccess{{Key: cleanup.ProductConfluence, Name: "Confluence"}}
+	if p, err := conf.Products(context.Background()); err != nil || !cmp.Equal(wantConf, p) {
+		t.Errorf("Confluence Products = %v, %v; want %v", p, err, wantConf)
+	}
+	if conf.CloudID() != c.Site(connect.Confluence).CloudID() {
+		t.Errorf("CloudID = %q, want the installation's %q", conf.CloudID(), c.Site(connect.Confluence).CloudID())
 	}
 }
 
@@ -561,6 +567,58 @@ func TestOrgProductGroups(t *testing.T) {
 	}
 	if _, err := org.ProductGroups(context.Background(), nil, nil); cleanup.KindOf(err) != cleanup.KindInvalid {
 		t.Errorf("no resources = %v, want invalid", err)
+	}
+	// GroupsGranting is the same search for one product of one site.
+	conf, err := org.GroupsGranting(context.Background(), cleanup.ProductConfluence, c.Site(connect.Confluence).CloudID())
+	if err != nil || !cmp.Equal(tests[0].want, names(conf)) {
+		t.Errorf("GroupsGranting = %v, %v; want %v", names(conf), err, tests[0].want)
+	}
+	// Filter values the fake refuses as the API documents: the client
+	// reports them as invalid input, with the API's detail.
+	for name, call := range map[string]func() error{
+		"not an ARI": func() error {
+			_, err := org.ProductGroups(context.Background(), []string{"confluence:" + c.Site(connect.Confluence).CloudID()}, nil)
+			return err
+		},
+		"unknown role": func() error {
+			_, err := org.ProductGroups(context.Background(), tests[0].resources, []string{"confluence/user"})
+			return err
+		},
+	} {
+		if err := call(); cleanup.KindOf(err) != cleanup.KindInvalid {
+			t.Errorf("%s: %v, want invalid input", name, err)
+		}
+	}
+}
+
+// TestOrgGroupOrigin: the client reads the documented origin fields as
+// the fake reports them, and a group whose origin is not reported stays
+// unreported (not synced, not managed in Atlassian), whatever its
+// managementAccess says.
+func TestOrgGroupOrigin(t *testing.T) {
+	c := newCloud(t, atlassiantest.Options{Seed: 15, Users: 20})
+	quiet := c.AddGroup(atlassiantest.Group{Name: "quiet", ManagedBy: "admins", Modifiable: false, OriginUnreported: true})
+	org := newOrg(t, c, fastOptions(c))
+	got, err := org.Groups(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := map[string]string{}
+	for _, g := range got {
+		origin[g.Name] = g.Origin()
+	}
+	want := map[string]string{
+		atlassiantest.GroupJiraSoftware: cleanup.OriginAtlassian,
+		atlassiantest.GroupEntraJira:    cleanup.OriginSynced,
+		"quiet":                         cleanup.OriginUnreported,
+	}
+	for name, o := range want {
+		if origin[name] != o {
+			t.Errorf("%s: origin %q, want %q", name, origin[name], o)
+		}
+	}
+	if quiet.ID == "" {
+		t.Error("AddGroup returned no id")
 	}
 }
 

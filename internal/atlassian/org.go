@@ -114,8 +114,11 @@ type orgGroup struct {
 	ManagementAccess *struct {
 		Modifiable bool `json:"modifiable"`
 	} `json:"managementAccess"`
+	// Counts holds counts.users when the search asked for it (expand
+	// "counts.users"; the docs list "counts.users" and
+	// "counts.resources").
 	Counts *struct {
-		Members *int `json:"members"`
+		Users *int `json:"users"`
 	} `json:"counts"`
 }
 
@@ -131,13 +134,30 @@ func (g *Org) Groups(ctx context.Context) ([]cleanup.OrgGroup, error) {
 }
 
 // Roles that make a group a licensing group of a product.
+//
+// The groups search filters by "canonical Atlassian role IDs" (roleIds) and
+// resource ids (resourceIds), but the docs list the role ids only for the
+// users search: atlassian/user "Can access the product, with no product
+// admin permissions", atlassian/admin "Can access the product, with product
+// admin permissions", and atlassian/guest, customer, user-access-admin,
+// contributor, basic, stakeholder, org-admin, site-admin, ai-access. We
+// take user and admin: the two that are the product's (billable) access.
+// Guest (one Confluence space), customer, contributor, basic and
+// stakeholder are limited or non-billable access, and user-access-admin,
+// org-admin and site-admin grant no product at all. The docs do not say
+// that a group given a product in Atlassian Administration holds exactly
+// these ids on the product's resource; Jira's own answer (its application
+// roles) is compared with ours as a check (cleanup.loadCatalog).
 const (
 	RoleUser  = "atlassian/user"  // product access without admin permissions
 	RoleAdmin = "atlassian/admin" // product access with admin permissions
 )
 
 // ResourceARI returns the Atlassian Resource Identifier of a product on a
-// site, as the Organizations API filters by it ("ari:cloud:confluence::site/<cloudId>").
+// site, as the Organizations API filters by it. The docs give one example,
+// "ari:cloud:jira-core::site/1" (the product key as the resource owner,
+// then the site's cloud id); the other products are named by analogy:
+// "ari:cloud:confluence::site/<cloudId>", "ari:cloud:jira-software::site/<cloudId>".
 func ResourceARI(productKey, cloudID string) string {
 	return "ari:cloud:" + productKey + "::site/" + cloudID
 }
@@ -145,11 +165,6 @@ func ResourceARI(productKey, cloudID string) string {
 // ProductGroups lists the groups whose role assignments grant access to
 // any of the resources (see ResourceARI) with any of the roles (default
 // RoleUser and RoleAdmin): the licensing groups of a product.
-//
-// This is how Confluence's licensing groups are found: Confluence has no
-// application-role API (Site.Products returns nil for it), while the
-// Organizations groups search filters groups by resourceIds and roleIds.
-// It works for Jira products too.
 func (g *Org) ProductGroups(ctx context.Context, resourceIDs, roleIDs []string) ([]cleanup.OrgGroup, error) {
 	if len(resourceIDs) == 0 {
 		return nil, cleanup.Invalid("resourceIds", "at least one resource is required")
@@ -158,6 +173,18 @@ func (g *Org) ProductGroups(ctx context.Context, resourceIDs, roleIDs []string) 
 		roleIDs = []string{RoleUser, RoleAdmin}
 	}
 	return g.searchGroups(ctx, map[string]any{"resourceIds": resourceIDs, "roleIds": roleIDs}, "listing licensing groups")
+}
+
+// GroupsGranting implements cleanup.OrgDirectory: the groups with product
+// access (RoleUser or RoleAdmin) on the product's resource of the site.
+// This is how Confluence's licensing groups are found: Confluence has no
+// API that says which groups grant it, while the groups search filters by
+// role and resource. For Jira it is a cross-check of the application roles.
+func (g *Org) GroupsGranting(ctx context.Context, productKey, cloudID string) ([]cleanup.OrgGroup, error) {
+	if productKey == "" || cloudID == "" {
+		return nil, cleanup.Invalid("resourceIds", "a product and the site's cloud id are required")
+	}
+	return g.ProductGroups(ctx, []string{ResourceARI(productKey, cloudID)}, nil)
 }
 
 // searchGroups follows every page of a groups search with the filters.
@@ -169,7 +196,7 @@ func (g *Org) searchGroups(ctx context.Context, filters map[string]any, op strin
 		if err := guard.visit(cursor); err != nil {
 			return nil, err
 		}
-		body := map[string]any{"limit": OrgSearchLimit, "expand": []string{"counts"}}
+		body := map[string]any{"limit": OrgSearchLimit, "expand": []string{"counts.users"}}
 		for k, v := range filters {
 			body[k] = v
 		}
@@ -186,8 +213,8 @@ func (g *Org) searchGroups(ctx context.Context, filters map[string]any, op strin
 			if d.ManagementAccess != nil {
 				og.Modifiable = d.ManagementAccess.Modifiable
 			}
-			if d.Counts != nil && d.Counts.Members != nil {
-				og.MemberCount = *d.Counts.Members
+			if d.Counts != nil && d.Counts.Users != nil {
+				og.MemberCount = *d.Counts.Users
 			}
 			out = append(out, og)
 		}

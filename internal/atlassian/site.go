@@ -25,6 +25,7 @@ type Site struct {
 	cl      *caller
 	base    *url.URL // tenant baseUrl (Confluence includes /wiki)
 	product connect.Product
+	cloudID string
 	synced  func(groupID string) bool
 }
 
@@ -78,11 +79,15 @@ func NewSite(t *connect.Tenant, appKey string, o Options) (*Site, error) {
 	if synced == nil {
 		synced = func(string) bool { return false }
 	}
-	return &Site{cl: newCaller(hc, o, service, nil), base: base, product: t.ProductType, synced: synced}, nil
+	return &Site{cl: newCaller(hc, o, service, nil), base: base, product: t.ProductType, cloudID: t.CloudID, synced: synced}, nil
 }
 
 // Product returns the product the site client talks to.
 func (s *Site) Product() connect.Product { return s.product }
+
+// CloudID implements cleanup.SiteDirectory: the cloud id the signed
+// install carried ("" when it carried none).
+func (s *Site) CloudID() string { return s.cloudID }
 
 // endpoint returns the URL of an API path below the tenant baseUrl.
 func (s *Site) endpoint(path string) string {
@@ -112,11 +117,12 @@ type jiraApplicationRole struct {
 }
 
 // Products lists Jira's application roles (products) and the groups that
-// grant each. Confluence has no such API: it returns nil, nil; Confluence's
-// licensing groups come from settings and the Organizations API.
+// grant each (Listed). Confluence has no such API: it lists itself without
+// groups; its licensing groups come from the Organizations API
+// (Org.GroupsGranting) or the settings.
 func (s *Site) Products(ctx context.Context) ([]cleanup.ProductAccess, error) {
 	if s.product != connect.Jira {
-		return nil, nil
+		return []cleanup.ProductAccess{{Key: cleanup.ProductConfluence, Name: cleanup.ProductName(cleanup.ProductConfluence)}}, nil
 	}
 	var roles []jiraApplicationRole
 	if err := s.cl.getJSON(ctx, s.endpoint("/rest/api/3/applicationrole"), "list products (application roles)", &roles); err != nil {
@@ -132,7 +138,7 @@ func (s *Site) Products(ctx context.Context) ([]cleanup.ProductAccess, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, cleanup.ProductAccess{Key: r.Key, Name: r.Name, GroupIDs: groups, DefaultGroupIDs: defaults})
+		out = append(out, cleanup.ProductAccess{Key: r.Key, Name: r.Name, GroupIDs: groups, DefaultGroupIDs: defaults, Listed: true})
 	}
 	return out, nil
 }

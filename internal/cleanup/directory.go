@@ -40,24 +40,67 @@ type ProductAccess struct {
 	Name            string   // e.g. "Jira Software"
 	GroupIDs        []string // licensing groups: membership grants the product
 	DefaultGroupIDs []string // groups new users are added to
+	// Listed says the product API itself lists the licensing groups (Jira's
+	// application roles). Confluence has no such API: its groups are found
+	// through the Organizations API (OrgDirectory.GroupsGranting).
+	Listed bool
 }
+
+// What the Organizations API reports about where a group's membership is
+// managed (OrgGroup.Origin).
+const (
+	OriginSynced     = "synced"     // reported synced from an identity provider
+	OriginAtlassian  = "atlassian"  // reported managed in Atlassian
+	OriginUnreported = "unreported" // the API does not say
+)
 
 // OrgGroup is a group as the Organizations API describes it.
 type OrgGroup struct {
 	ID             string
 	Name           string
 	Description    string
-	ExternalSynced bool   // "created via IdP sync"
-	ManagedBy      string // "external", "admins", "team-members", "open"
-	Modifiable     bool   // managementAccess.modifiable
+	ExternalSynced bool   // externalSynced: "created via IdP sync" (false when absent)
+	ManagedBy      string // managedBy: "external", "admins", "team-members", "open"; "" when absent
+	Modifiable     bool   // managementAccess.modifiable (true when absent)
 	MemberCount    int    // -1 when unknown
 }
 
-// SyncedFromIdP reports whether the Organizations API says the group's
-// membership is owned by an identity provider.
-func (g OrgGroup) SyncedFromIdP() bool {
-	return g.ExternalSynced || g.ManagedBy == "external" || !g.Modifiable
+// Origin says what the Organizations API reports about the group's
+// membership. The groups search documents three fields for this (the group
+// object of POST /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search):
+// externalSynced, "Indication if group was created via IdP Sync";
+// managedBy, "Specifies how the group is managed: external, admins,
+// team-members, or open"; and managementAccess {deletable, modifiable,
+// readable}, "used to determine if the group can be deleted, modified, or
+// read". All three are optional in the schema. We read them so:
+//
+//   - OriginSynced: externalSynced is true, or managedBy is "external".
+//   - OriginAtlassian: managedBy is one of the other documented values,
+//     "admins", "team-members" or "open" (and externalSynced is not true):
+//     the API names who in Atlassian manages the membership.
+//   - OriginUnreported: anything else. Both fields absent; externalSynced
+//     false alone (it says how the group was created, not who manages its
+//     members now, and the docs say nothing of groups linked to an
+//     identity provider later); a managedBy value the docs do not list.
+//
+// managementAccess is not a report of the origin: it says what the caller
+// may do with the group (an API key without rights on a directory, or a
+// system group, cannot modify it either), so modifiable false alone leaves
+// the origin unreported. The product's provisioning toggle decides only
+// for unreported groups (ClassifyGroups).
+func (g OrgGroup) Origin() string {
+	switch {
+	case g.ExternalSynced || g.ManagedBy == "external":
+		return OriginSynced
+	case g.ManagedBy == "admins" || g.ManagedBy == "team-members" || g.ManagedBy == "open":
+		return OriginAtlassian
+	}
+	return OriginUnreported
 }
+
+// SyncedFromIdP reports whether the Organizations API reports the group as
+// synced from an identity provider.
+func (g OrgGroup) SyncedFromIdP() bool { return g.Origin() == OriginSynced }
 
 // SiteGroup is a group as the product REST API lists it.
 type SiteGroup struct {
@@ -121,6 +164,10 @@ type OrgDirectory interface {
 	TestConnection(ctx context.Context) error
 	// Groups lists all groups of the organization with their sync flags.
 	Groups(ctx context.Context) ([]OrgGroup, error)
+	// GroupsGranting lists the groups whose role assignments grant the
+	// product on the site with the cloud id (product access, with or
+	// without admin permissions): its licensing groups.
+	GroupsGranting(ctx context.Context, productKey, cloudID string) ([]OrgGroup, error)
 	// SearchUsers returns one page of users (with product access and group
 	// ids) starting at cursor ("" for the first page).
 	SearchUsers(ctx context.Context, q UserQuery, cursor string) (UserPage, error)
@@ -140,10 +187,14 @@ type OrgDirectory interface {
 // SiteDirectory is the product REST API (Jira or Confluence) of one tenant,
 // called with the app's own signed JWT.
 type SiteDirectory interface {
-	// Products lists the site's products and the groups that grant each.
-	// Confluence has no such API: it returns nil, and licensing groups come
-	// from settings and the Organizations API.
+	// Products lists the site's products and, where the product API says
+	// (Listed), the groups that grant each. Confluence has no such API: it
+	// lists itself without groups, which come from the Organizations API
+	// (OrgDirectory.GroupsGranting) or the settings.
 	Products(ctx context.Context) ([]ProductAccess, error)
+	// CloudID is the site's cloud id, "" when the installation did not
+	// say (the Organizations API names the site's resources by it).
+	CloudID() string
 	// Groups lists all groups of the site.
 	Groups(ctx context.Context) ([]SiteGroup, error)
 	// GroupMemberIDs lists the account ids of a group's members, all pages.

@@ -7,7 +7,11 @@ import (
 
 // classify reads the products and groups once and classifies them.
 func (s *step) classify(ctx context.Context, org OrgDirectory) ([]GroupInfo, error) {
-	return loadGroups(ctx, s.e.cfg.Connector, s.run.ClientKey, org, s.run.Settings)
+	c, err := loadCatalog(ctx, s.e.cfg.Connector, s.run.ClientKey, org, s.run.Settings)
+	if err != nil {
+		return nil, err
+	}
+	return s.e.mapIdPGroups(ctx, s.run.ClientKey, s.run.Settings, c.Groups)
 }
 
 // evaluate plans pages of users; it returns true when it ended the chunk.

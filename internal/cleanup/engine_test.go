@@ -72,7 +72,7 @@ func newWorld() *world {
 	}
 	users[4].Roles = []string{"atlassian/org-admin"}
 	groups := []cleanup.OrgGroup{
-		{ID: gJira, Name: "jira-software-users", Modifiable: true},
+		{ID: gJira, Name: "jira-software-users", ManagedBy: "admins", Modifiable: true},
 		{ID: gSynced, Name: "Sales", ExternalSynced: true},
 		{ID: gOther, Name: "Support", ExternalSynced: true},
 	}
@@ -194,6 +194,44 @@ func TestEngineEvaluatePhase(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, w.store.Messages(id)); diff != "" {
 		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+}
+
+// TestEngineToggleDoesNotOverrideAtlassian: with "Is user provisioning
+// enabled?" on for Jira Software, the members of the group Atlassian
+// reports as managed in Atlassian are still removed in Atlassian, and those
+// of the synced group go to the identity provider.
+func TestEngineToggleDoesNotOverrideAtlassian(t *testing.T) {
+	w := newWorld()
+	w.settings.IdentityProvider.ProvisioningEnabled = map[string]bool{cleanup.ProductJiraSoftware: true}
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.Manual, d.DaysInactive = "Inactive Jira", cleanup.ActionRemoveProductAccess, true, 30
+	d.LicensingGroupIDs = []string{gJira, gSynced}
+	id := w.store.AddRun(cleanup.Run{ClientKey: tenant, CleanupName: d.Name, Definition: d, Settings: w.settings})
+	for i := 0; ; i++ {
+		if res := step(t, w.engine(t), id, fmt.Sprintf("o%d", i)); res.Done {
+			break
+		}
+		if i > 10 {
+			t.Fatal("run did not finish")
+		}
+	}
+	want := []string{
+		"u1-old g-jira remove-product-access done: removed from the group",
+		`u3-older g-entra idp-export exported: group synced from Microsoft Entra ID: exported to the bulk-remove file for its group "Sales"`,
+		"u3-older g-jira remove-product-access done: removed from the group",
+		`u4-old g-entra idp-export exported: group synced from Microsoft Entra ID: exported to the bulk-remove file for its group "Sales"`,
+		"u4-old g-jira remove-product-access done: removed from the group",
+		"u5-admin g-jira remove-product-access skipped: protected: site or organization admin",
+	}
+	if diff := cmp.Diff(want, w.store.Messages(id)); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	want = []string{"RemoveGroupMember u1-old g-jira", "RemoveGroupMember u3-older g-jira", "RemoveGroupMember u4-old g-jira"}
+	calls := w.dir.Calls()
+	slices.Sort(calls)
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("removals in Atlassian (-want +got):\n%s", diff)
 	}
 }
 
@@ -475,6 +513,58 @@ func TestEngineRemovesInIdPRecheckFailsOneOutcomePerRow(t *testing.T) {
 		if r.Outcome == cleanup.OutcomePending {
 			t.Errorf("row %d still pending", r.ID)
 		}
+	}
+}
+
+// TestEngineChecksGroupMappingsAtStart: with a Microsoft Entra ID
+// connection, a run checks each synced group's mapping when it starts. A
+// group found is exported (its object id is in the snapshot for the
+// bundle's README); a mapping that finds no group makes its users "needs
+// manual action" with the reason, and no file is written for them.
+func TestEngineChecksGroupMappingsAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name, mapping, wantID string
+		want                  []string
+	}{
+		{"found", "", "oid-sales", []string{
+			`u3-older g-entra idp-export exported: dry run (the file is a preview): group synced from Microsoft Entra ID: exported to the bulk-remove file for its group "Sales"`,
+			`u4-old g-entra idp-export exported: dry run (the file is a preview): group synced from Microsoft Entra ID: exported to the bulk-remove file for its group "Sales"`,
+		}},
+		{"not found", "Sales EMEA", "", []string{
+			`u3-older g-entra idp-export manual: no Microsoft Entra ID group matches the group mapping "Sales EMEA": check the mapping in Settings, or remove the user there by hand`,
+			`u4-old g-entra idp-export manual: no Microsoft Entra ID group matches the group mapping "Sales EMEA": check the mapping in Settings, or remove the user there by hand`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := idpWorld(t)
+			w.settings.IdentityProvider.Entra = cleanup.EntraConnection{TenantID: "t", ClientID: "c", SecretSet: true}
+			if tc.mapping != "" {
+				w.settings.IdentityProvider.GroupMappings = map[string]string{gSynced: tc.mapping}
+			}
+			d := cleanup.DefaultDefinition()
+			d.Name, d.Action, d.Manual, d.DaysInactive = "Entra", cleanup.ActionEntra, true, 30
+			d.LicensingGroupIDs = []string{gSynced}
+			id := w.store.AddRun(cleanup.Run{ClientKey: tenant, CleanupName: d.Name, Definition: d, Settings: w.settings, DryRun: true})
+			if res := step(t, w.engine(t), id, "o1"); !res.Done {
+				t.Fatalf("step = %+v, want the dry run done", res)
+			}
+			if diff := cmp.Diff(tc.want, w.store.Messages(id)); diff != "" {
+				t.Errorf("rows (-want +got):\n%s", diff)
+			}
+			run, _ := w.store.Run(id)
+			for _, g := range run.Groups {
+				switch g.ID {
+				case gSynced:
+					if g.IdPGroupID != tc.wantID {
+						t.Errorf("snapshot of %s: Entra object id %q, want %q", g.Name, g.IdPGroupID, tc.wantID)
+					}
+				case gOther: // Support is dynamic in Entra ID: its members cannot be removed there
+					if g.Removal != cleanup.RemovalIdPUnmapped || !strings.Contains(g.RemovalNote, "dynamic membership") {
+						t.Errorf("snapshot of %s: %s %q, want unmapped (dynamic)", g.Name, g.Removal, g.RemovalNote)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -110,8 +110,11 @@ func (c *Counts) Add(o Counts) {
 //     An Atlassian-managed group gets ActionRemoveProductAccess; an
 //     IdP-synced group gets ActionIdPExport (or ActionIdPRemove in direct
 //     Entra mode) with the identity provider set; an IdP-synced group
-//     without a configured identity provider gets outcome manual, since
-//     removing it locally would be undone by the next sync.
+//     without a configured identity provider, or whose mapping the run's
+//     connection found no group for (RemovalIdPUnmapped), gets outcome
+//     manual with the reason, since removing it locally would be undone by
+//     the next sync and a file for a group that does not exist helps
+//     nobody.
 //   - review: the same rows with ActionReview and outcome review.
 //   - entra: the rows of IdP-synced target groups only, routed as above.
 //   - deactivate: one row per user; unmanaged accounts and accounts synced
@@ -351,6 +354,13 @@ func (e *Evaluator) groupRow(u OrgUser, g GroupInfo, reason string) AffectedUser
 			r.Action = ActionIdPExport
 			r.Message = fmt.Sprintf("group synced from %s: exported to the bulk-remove file for its group %q", providerName(g.IdentityProvider), g.IdPGroup)
 		}
+	case RemovalIdPUnmapped:
+		r.Action = ActionIdPExport
+		if e.direct {
+			r.Action = ActionIdPRemove
+		}
+		r.IdentityProvider = g.IdentityProvider
+		r.Outcome, r.Message = OutcomeManual, g.RemovalNote
 	case RemovalIdPUnconfigured:
 		r.Action = e.def.Action
 		r.Outcome, r.Message = OutcomeManual, messageIdPUnconfigured

@@ -201,51 +201,31 @@ func (s *Service) TestConnection(ctx context.Context, clientKey string) (Setting
 	return s.store.MarkAPIKeyVerified(ctx, clientKey, cur.OrgID, s.now().UTC())
 }
 
-// Groups returns the tenant's groups classified with its settings. Without
-// organization settings the groups come from the product only.
-func (s *Service) Groups(ctx context.Context, clientKey string) ([]GroupInfo, error) {
+// Groups returns the tenant's groups classified with its settings, and
+// its products. Without organization settings the groups come from the
+// product only.
+func (s *Service) Groups(ctx context.Context, clientKey string) (GroupCatalog, error) {
 	set, err := s.store.Settings(ctx, clientKey)
 	if err != nil {
-		return nil, err
+		return GroupCatalog{}, err
 	}
-	return s.groups(ctx, clientKey, set)
+	return s.catalog(ctx, clientKey, set)
 }
 
-func (s *Service) groups(ctx context.Context, clientKey string, set Settings) ([]GroupInfo, error) {
+func (s *Service) catalog(ctx context.Context, clientKey string, set Settings) (GroupCatalog, error) {
 	var org OrgDirectory
 	if set.OrgConfigured() {
 		var err error
 		if org, err = s.conn.Org(ctx, clientKey); err != nil {
-			return nil, err
+			return GroupCatalog{}, err
 		}
 	}
-	return loadGroups(ctx, s.conn, clientKey, org, set)
+	return loadCatalog(ctx, s.conn, clientKey, org, set)
 }
 
-// loadGroups reads the site's products and groups and, when org is not
-// nil, the organization's groups, and classifies them under the settings.
-// The API and the run engine use it alike, so a run plans with exactly the
-// groups the settings page shows.
-func loadGroups(ctx context.Context, conn Connector, clientKey string, org OrgDirectory, set Settings) ([]GroupInfo, error) {
-	site, err := conn.Site(ctx, clientKey)
-	if err != nil {
-		return nil, err
-	}
-	products, err := site.Products(ctx)
-	if err != nil {
-		return nil, err
-	}
-	siteGroups, err := site.Groups(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var orgGroups []OrgGroup
-	if org != nil {
-		if orgGroups, err = org.Groups(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return ClassifyGroups(products, orgGroups, siteGroups, set), nil
+func (s *Service) groups(ctx context.Context, clientKey string, set Settings) ([]GroupInfo, error) {
+	c, err := s.catalog(ctx, clientKey, set)
+	return c.Groups, err
 }
 
 // ListCleanups returns the tenant's cleanups.

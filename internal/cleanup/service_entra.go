@@ -127,23 +127,12 @@ func (s *Service) EntraMappings(ctx context.Context, clientKey string) (EntraMap
 			rep.Groups = append(rep.Groups, m)
 			continue
 		}
-		eg, err := idp.FindGroup(ctx, m.Target)
-		switch kind := KindOf(err); {
-		case err == nil:
-			m.EntraGroupID, m.EntraGroupName = eg.ID, eg.Name
-			m.Status = MappingFound
-			if b := eg.ChangeBlocker(); b != "" {
-				m.Status, m.Reason = MappingUnchangeable, b
-			}
-		case kind == KindNotFound:
-			m.Status, m.Reason = MappingNotFound, "no Microsoft Entra ID group has this object ID or display name"
-		case kind == KindConflict:
-			m.Status, m.Reason = MappingAmbiguous, safeMessage(err)+": pick the group by its object ID"
-		case kind == KindUnavailable || ctx.Err() != nil:
+		c, err := checkMapping(ctx, idp, m.Target)
+		if err != nil {
 			return EntraMappingReport{}, err
-		default:
-			m.Status, m.Reason = MappingError, safeMessage(err)
 		}
+		m.Status, m.Reason = c.status, c.reason
+		m.EntraGroupID, m.EntraGroupName = c.group.ID, c.group.Name
 		rep.Groups = append(rep.Groups, m)
 	}
 	return rep, nil

@@ -221,18 +221,24 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 }
 
+// TestClassifyGroups: the synced verdict in the order (override,
+// then what Atlassian reports, then the toggle for unreported groups only),
+// each with its decision in words and the toggle's disagreement.
 func TestClassifyGroups(t *testing.T) {
 	products := []ProductAccess{
-		{Key: ProductJiraSoftware, Name: "Jira Software", GroupIDs: []string{"g-jsw", "g-jsw-entra", "g-multi"}},
-		{Key: ProductJiraServiceDesk, Name: "Jira Service Management", GroupIDs: []string{"g-multi", "g-jsm"}},
+		{Key: ProductJiraSoftware, Name: "Jira Software", GroupIDs: []string{"g-jsw", "g-jsw-entra", "g-multi", "g-jsw-quiet", "g-locked"}},
+		{Key: ProductJiraServiceDesk, Name: "Jira Service Management", GroupIDs: []string{"g-multi", "g-jsm", "g-jsm-admins"}},
 	}
 	org := []OrgGroup{
-		{ID: "g-jsw", Name: "jira-software-users", Modifiable: true, MemberCount: 40},
+		{ID: "g-jsw", Name: "jira-software-users", ManagedBy: "admins", Modifiable: true, MemberCount: 40},
 		{ID: "g-jsw-entra", Name: "JSW Entra", ExternalSynced: true, MemberCount: 12},
+		{ID: "g-jsw-quiet", Name: "jsw-quiet", Modifiable: true, MemberCount: 2},
+		{ID: "g-locked", Name: "jsw-locked", MemberCount: 1}, // modifiable false alone reports no origin
 		{ID: "g-multi", Name: "jira-all", Modifiable: true, MemberCount: 3},
 		{ID: "g-jsm", Name: "jsm-agents", Modifiable: true, MemberCount: 5},
+		{ID: "g-jsm-admins", Name: "jsm-admins", ManagedBy: "team-members", Modifiable: true, MemberCount: 4},
 		{ID: "g-ext", Name: "contractors", ManagedBy: "external", Modifiable: true, MemberCount: 7},
-		{ID: "g-conf", Name: "confluence-users", Modifiable: true, MemberCount: 20},
+		{ID: "g-conf", Name: "confluence-users", ManagedBy: "open", Modifiable: true, MemberCount: 20},
 	}
 	site := []SiteGroup{{ID: "g-site", Name: "site-only"}, {ID: "g-jsw", Name: "old name"}}
 	s := DefaultSettings()
@@ -241,40 +247,54 @@ func TestClassifyGroups(t *testing.T) {
 	s.IdentityProvider.GroupOverrides = map[string]bool{"g-multi": false, "g-site": true}
 	s.IdentityProvider.GroupMappings = map[string]string{"g-jsw-entra": testGUID1}
 
-	no, yes := false, true
-	jsw := ProductRef{Key: ProductJiraSoftware, Name: "Jira Software"}
-	jsm := ProductRef{Key: ProductJiraServiceDesk, Name: "Jira Service Management"}
-	conf := ProductRef{Key: ProductConfluence, Name: "Confluence"}
-	wantUnconfigured := []GroupInfo{
-		{ID: "g-ext", Name: "contractors", Products: []ProductRef{}, MemberCount: 7, SyncedDetected: true, Synced: true, Source: SyncSourceDetected, Removal: RemovalIdPUnconfigured},
-		{ID: "g-conf", Name: "confluence-users", Products: []ProductRef{conf}, Licensing: true, MemberCount: 20, Source: SyncSourceNone, Removal: RemovalAtlassian},
-		{ID: "g-multi", Name: "jira-all", Products: []ProductRef{jsm, jsw}, Licensing: true, MemberCount: 3, SyncedOverride: &no, Source: SyncSourceAdmin, Removal: RemovalAtlassian},
-		{ID: "g-jsw", Name: "jira-software-users", Products: []ProductRef{jsw}, Licensing: true, MemberCount: 40, Source: SyncSourceNone, Removal: RemovalAtlassian},
-		{ID: "g-jsw-entra", Name: "JSW Entra", Products: []ProductRef{jsw}, Licensing: true, MemberCount: 12, SyncedDetected: true, Synced: true, Source: SyncSourceDetected, Removal: RemovalIdPUnconfigured},
-		{ID: "g-jsm", Name: "jsm-agents", Products: []ProductRef{jsm}, Licensing: true, MemberCount: 5, Synced: true, Source: SyncSourceProvisioning, Removal: RemovalIdPUnconfigured},
-		{ID: "g-site", Name: "site-only", Products: []ProductRef{}, MemberCount: -1, SyncedOverride: &yes, Synced: true, Source: SyncSourceAdmin, Removal: RemovalIdPUnconfigured},
+	show := func(gs []GroupInfo) []string {
+		var out []string
+		for _, g := range gs {
+			out = append(out, fmt.Sprintf("%s %v %s/%s %s [%s] {%s} %s", g.ID, g.Synced, g.Source, g.Origin, g.Removal,
+				strings.Join(g.ProductKeys(), ","), g.IdPGroup, g.Decision+cmpOr(" | ", g.Disagreement)))
+		}
+		return out
 	}
 	// Sorted by name: "JSW Entra" sorts before lower-case names (byte order).
-	sortByName := func(gs []GroupInfo) {
-		slices.SortFunc(gs, func(a, b GroupInfo) int { return strings.Compare(a.Name, b.Name) })
+	want := []string{
+		"g-jsw-entra true reported/synced idp-unconfigured [jira-software] {} synced: reported by Atlassian, although provisioning is not enabled | Atlassian reports this group as synced from an identity provider, but provisioning is not enabled for Jira Software",
+		"g-conf false reported/atlassian atlassian [confluence] {} managed in Atlassian: reported by Atlassian",
+		"g-ext true reported/synced idp-unconfigured [] {} synced: reported by Atlassian",
+		"g-multi false admin/unreported atlassian [jira-servicedesk,jira-software] {} managed in Atlassian: set by an admin for this group",
+		"g-jsw false reported/atlassian atlassian [jira-software] {} managed in Atlassian: reported by Atlassian",
+		"g-jsm-admins false reported/atlassian atlassian [jira-servicedesk] {} managed in Atlassian: reported by Atlassian, although provisioning is enabled | Provisioning is enabled for Jira Service Management, but Atlassian reports this group as managed in Atlassian",
+		"g-jsm true provisioning/unreported idp-unconfigured [jira-servicedesk] {} synced: provisioning enabled for this app",
+		"g-locked false none/unreported atlassian [jira-software] {} managed in Atlassian: provisioning is not enabled for this app, and Atlassian does not report where the group is managed",
+		"g-jsw-quiet false none/unreported atlassian [jira-software] {} managed in Atlassian: provisioning is not enabled for this app, and Atlassian does not report where the group is managed",
+		"g-site true admin/unreported idp-unconfigured [] {} synced: set by an admin for this group",
 	}
-	sortByName(wantUnconfigured)
-	if diff := cmp.Diff(wantUnconfigured, ClassifyGroups(products, org, site, s)); diff != "" {
+	got := ClassifyGroups(products, org, site, s)
+	if diff := cmp.Diff(want, show(got)); diff != "" {
 		t.Errorf("ClassifyGroups without IdP (-want +got):\n%s", diff)
 	}
+	if got[3].SyncedOverride == nil || *got[3].SyncedOverride || got[3].MemberCount != 3 {
+		t.Errorf("override or member count lost: %+v", got[3])
+	}
 
+	// With Entra ID configured the synced groups are removed there, from
+	// the mapped group or the one of the same name.
 	s.IdentityProvider.Provider = ProviderEntra
-	wantEntra := slices.Clone(wantUnconfigured)
-	for i := range wantEntra {
-		g := &wantEntra[i]
-		if g.Synced {
-			g.Removal, g.IdentityProvider, g.IdPGroup = RemovalIdP, ProviderEntra, g.Name
-		}
-		if g.ID == "g-jsw-entra" {
-			g.IdPGroup = testGUID1
+	idpGroup := map[string]string{"g-jsw-entra": testGUID1, "g-ext": "contractors", "g-jsm": "jsm-agents", "g-site": "site-only"}
+	for i, w := range want {
+		id, _, _ := strings.Cut(w, " ")
+		if name, ok := idpGroup[id]; ok {
+			w = strings.Replace(w, "idp-unconfigured", "idp", 1)
+			want[i] = strings.Replace(w, "{}", "{"+name+"}", 1)
 		}
 	}
-	if diff := cmp.Diff(wantEntra, ClassifyGroups(products, org, site, s)); diff != "" {
+	if diff := cmp.Diff(want, show(ClassifyGroups(products, org, site, s))); diff != "" {
 		t.Errorf("ClassifyGroups with Entra (-want +got):\n%s", diff)
 	}
+}
+
+func cmpOr(sep, s string) string {
+	if s == "" {
+		return ""
+	}
+	return sep + s
 }

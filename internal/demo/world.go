@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/example/usercleanup/connect"
@@ -127,18 +126,6 @@ func (w *World) Close() {
 	w.keys.Close()
 }
 
-// groupsGranting returns the ids of the seeded groups that grant the
-// product.
-func (w *World) groupsGranting(product string) []string {
-	var ids []string
-	for _, g := range w.cloud.Groups() {
-		if slices.Contains(g.Products, product) {
-			ids = append(ids, g.ID)
-		}
-	}
-	return ids
-}
-
 // HostUsers are the accounts a person can act as on the host page: an
 // organization admin (the default) and a user without admin rights, who
 // sees the pages refuse access.
@@ -184,11 +171,6 @@ func (w *World) Prefill(ctx context.Context, svc SettingsService, clientKey stri
 	in.IdentityProvider.Provider = cleanup.ProviderEntra
 	in.IdentityProvider.Entra.TenantID = w.graph.TenantID()
 	in.IdentityProvider.Entra.ClientID = w.graph.ClientID()
-	if clientKey == ClientKey(connect.Confluence) {
-		// Confluence's API does not say which groups grant it, so an admin
-		// declares them; the demo declares the seeded ones.
-		in.LicensingGroups = map[string][]string{cleanup.ProductConfluence: w.groupsGranting(cleanup.ProductConfluence)}
-	}
 	apiKey, graphSecret := cleanup.Secret(OrgAPIKey), cleanup.Secret(w.graph.ClientSecret())
 	in.APIKey, in.EntraClientSecret = &apiKey, &graphSecret
 	// The demo fills in the organization and Entra credentials itself.
@@ -213,7 +195,7 @@ func (w *World) Prefill(ctx context.Context, svc SettingsService, clientKey stri
 		log.Warn("demo: the pre-filled Microsoft Entra ID connection failed its test", "client_key", clientKey, "message", res.Message)
 	}
 	log.Info("demo: pre-filled the settings: organization ID and API key of the fake organization, Microsoft Entra ID connection to the fake Graph",
-		"client_key", clientKey, "org_id", in.OrgID, "org_verified", orgOK, "declared_licensing_groups", in.LicensingGroups,
+		"client_key", clientKey, "org_id", in.OrgID, "org_verified", orgOK,
 		"entra_tenant_id", in.IdentityProvider.Entra.TenantID, "entra_verified", entraOK)
 	return nil
 }

@@ -22,7 +22,7 @@ type CleanupService interface {
 	GetSettings(ctx context.Context, clientKey string) (cleanup.Settings, error)
 	SaveSettings(ctx context.Context, clientKey string, in cleanup.SettingsInput) (cleanup.Settings, error)
 	TestConnection(ctx context.Context, clientKey string) (cleanup.Settings, error)
-	Groups(ctx context.Context, clientKey string) ([]cleanup.GroupInfo, error)
+	Groups(ctx context.Context, clientKey string) (cleanup.GroupCatalog, error)
 	ListCleanups(ctx context.Context, clientKey string) ([]cleanup.Cleanup, error)
 	GetCleanup(ctx context.Context, clientKey string, id int64) (cleanup.Cleanup, error)
 	CreateCleanup(ctx context.Context, clientKey string, d cleanup.Definition) (cleanup.Cleanup, error)
@@ -184,8 +184,11 @@ func (s *Server) testConnection(c echo.Context) error {
 	return tenantJSON(c, s.cfg.Cleanup.TestConnection)
 }
 
+// listGroups answers {"groups": [...], "products": [...]}: every group
+// classified under the settings, and the products with their toggles and
+// warnings.
 func (s *Server) listGroups(c echo.Context) error {
-	return tenantList(c, "groups", s.cfg.Cleanup.Groups)
+	return tenantJSON(c, s.cfg.Cleanup.Groups)
 }
 
 func (s *Server) listCleanups(c echo.Context) error {

@@ -59,10 +59,16 @@ type Group struct {
 	// members hold Jira's SYSTEM_ADMIN global permission and are
 	// Confluence's site administrators.
 	SiteAdmin bool
+	// OriginUnreported leaves externalSynced and managedBy out of the
+	// group in Organizations API answers (both are optional in the
+	// documented schema): the API does not say where its membership is
+	// managed. The group still behaves as ExternalSynced and ManagedBy say.
+	OriginUnreported bool
 }
 
-// Synced reports whether the group is owned by an identity provider.
-func (g Group) Synced() bool { return g.ExternalSynced || g.ManagedBy == "external" || !g.Modifiable }
+// Synced reports whether the group's membership is owned by an identity
+// provider: Atlassian refuses to change it.
+func (g Group) Synced() bool { return g.ExternalSynced || g.ManagedBy == "external" }
 
 type activity struct {
 	product uint8 // index into productKeys
@@ -409,6 +415,35 @@ func (c *Cloud) isSiteAdmin(u *user) bool {
 		}
 	}
 	return false
+}
+
+// AddGroup adds a group to the organization (test setup) and returns it
+// with its id. Its products are granted on every site serving them.
+func (c *Cloud) AddGroup(g Group) Group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g.ID = fmt.Sprintf("00000000-0000-4000-8000-%012d", len(c.groups)+1)
+	g.Products = slices.Clone(g.Products)
+	c.groups = append(c.groups, &group{Group: g})
+	c.byGroup[g.ID] = len(c.groups) - 1
+	return g
+}
+
+// UpdateGroup changes a group's description of itself (test setup): its
+// origin fields, modifiability, products. It reports whether the group
+// exists.
+func (c *Cloud) UpdateGroup(groupID string, change func(*Group)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gi, ok := c.byGroup[groupID]
+	if !ok {
+		return false
+	}
+	g := c.groups[gi].Group
+	change(&g)
+	g.ID = groupID
+	c.groups[gi].Group = g
+	return true
 }
 
 // AddMember adds the account to the group (test setup).

@@ -31,13 +31,23 @@ type Directory struct {
 	// IdP is the identity provider the Connector gives (nil: none
 	// configured, KindNotConfigured).
 	IdP cleanup.IdentityProvider
+	// SiteCloudID is the site's cloud id (default "cloud-1"; "" plays an
+	// installation that did not say).
+	SiteCloudID string
+	// OrgGranting, when set for a product key, is what GroupsGranting
+	// answers for it instead of the product's list (an organization that
+	// disagrees with the product).
+	OrgGranting map[string][]string
 }
 
 // NewDirectory returns a directory of the users and groups; products say
-// which groups grant which product.
+// which groups grant which product. The site lists a product's groups only
+// when it is Listed (Jira's application roles); the organization answers
+// GroupsGranting for every product from the same lists.
 func NewDirectory(users []cleanup.OrgUser, groups []cleanup.OrgGroup, products []cleanup.ProductAccess) *Directory {
 	return &Directory{users: slices.Clone(users), groups: slices.Clone(groups), products: slices.Clone(products),
-		admins: map[string]bool{}, externallyManaged: map[string]bool{}, fail: map[string]error{}, PageSize: 2}
+		admins: map[string]bool{}, externallyManaged: map[string]bool{}, fail: map[string]error{}, PageSize: 2,
+		SiteCloudID: "cloud-1"}
 }
 
 // Fail makes method ("SearchUsers", "RemoveGroupMember", …) return err;
@@ -109,6 +119,32 @@ func (c connector) IdP(context.Context, string) (cleanup.IdentityProvider, error
 type org struct{ d *Directory }
 
 func (o org) TestConnection(context.Context) error { return o.d.failed("TestConnection") }
+
+// GroupsGranting answers from the products' lists: the groups of the
+// product, on the site's cloud id only.
+func (o org) GroupsGranting(_ context.Context, productKey, cloudID string) ([]cleanup.OrgGroup, error) {
+	if err := o.d.failed("GroupsGranting"); err != nil {
+		return nil, err
+	}
+	o.d.mu.Lock()
+	defer o.d.mu.Unlock()
+	var out []cleanup.OrgGroup
+	if cloudID == "" || cloudID != o.d.SiteCloudID {
+		return out, nil
+	}
+	ids, ok := o.d.OrgGranting[productKey]
+	for _, p := range o.d.products {
+		if p.Key == productKey && !ok {
+			ids = p.GroupIDs
+		}
+	}
+	for _, g := range o.d.groups {
+		if slices.Contains(ids, g.ID) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
 
 func (o org) Groups(context.Context) ([]cleanup.OrgGroup, error) {
 	if err := o.d.failed("Groups"); err != nil {
@@ -217,7 +253,24 @@ func (s site) Products(context.Context) ([]cleanup.ProductAccess, error) {
 	if err := s.d.failed("Products"); err != nil {
 		return nil, err
 	}
-	return slices.Clone(s.d.products), nil
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	out := make([]cleanup.ProductAccess, len(s.d.products))
+	for i, p := range s.d.products {
+		out[i] = p
+		out[i].GroupIDs = nil
+		if p.Listed {
+			out[i].GroupIDs = slices.Clone(p.GroupIDs)
+		}
+	}
+	return out, nil
+}
+
+// CloudID implements cleanup.SiteDirectory.
+func (s site) CloudID() string {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.SiteCloudID
 }
 
 func (s site) Groups(context.Context) ([]cleanup.SiteGroup, error) {
