@@ -133,14 +133,6 @@ func orgAdmin(t *testing.T, cloud *atlassiantest.Cloud) string {
 	return ""
 }
 
-// settingsBody returns the default settings as a JSON object to change.
-func settingsBody() map[string]any {
-	settings := map[string]any{}
-	b, _ := json.Marshal(cleanup.DefaultSettings())
-	_ = json.Unmarshal(b, &settings)
-	return settings
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -319,10 +311,9 @@ func crashResume(t *testing.T, databaseURL string) {
 	tenant := signedInstall(t, ks, site, app, clientKey, secret)
 	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: orgAdmin(t, cloud)}
 
-	settings := settingsBody()
-	settings["orgId"], settings["apiKey"] = cloud.OrgID(), "test-org-api-key"
-	if code := api.do(http.MethodPut, "/settings", settings, nil); code != http.StatusOK {
-		t.Fatalf("put settings: %d", code)
+	settings := map[string]any{"organization": map[string]any{"orgId": cloud.OrgID(), "apiKey": "test-org-api-key"}}
+	if code := api.do(http.MethodPatch, "/settings", settings, nil); code != http.StatusOK {
+		t.Fatalf("patch settings: %d", code)
 	}
 	jsw, _ := cloud.GroupByName(atlassiantest.GroupJiraSoftware)
 	var created struct {

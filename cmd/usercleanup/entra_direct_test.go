@@ -82,7 +82,7 @@ func TestEntraDirectEndToEnd(t *testing.T) {
 	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := svc.TestEntraConnection(ctx, clientKey); err != nil || !res.OK {
+	if res, err := svc.TestEntraConnection(ctx, clientKey, cleanup.EntraTestInput{}); err != nil || !res.OK {
 		t.Fatalf("test connection: %+v, %v", res, err)
 	}
 	d := cleanup.DefaultDefinition()
@@ -256,7 +256,7 @@ func TestEntraConnectionMessages(t *testing.T) {
 			if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
 				t.Fatal(err)
 			}
-			res, err := svc.TestEntraConnection(ctx, clientKey)
+			res, err := svc.TestEntraConnection(ctx, clientKey, cleanup.EntraTestInput{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,6 +269,17 @@ func TestEntraConnectionMessages(t *testing.T) {
 			}
 			if strings.Contains(res.Message, string(secret)) {
 				t.Error("the message contains the secret")
+			}
+			// The same values as typed (not saved): the same verdict,
+			// recorded nowhere.
+			typed, err := svc.TestEntraConnection(ctx, clientKey, cleanup.EntraTestInput{
+				TenantID: in.IdentityProvider.Entra.TenantID, ClientID: in.IdentityProvider.Entra.ClientID, ClientSecret: &secret})
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, _ := svc.GetSettings(ctx, clientKey)
+			if typed.OK != res.OK || typed.Message != res.Message || !typed.Typed || after.Version != res.Settings.Version {
+				t.Errorf("typed test: %+v (version %d after, %d before)", typed, after.Version, res.Settings.Version)
 			}
 		})
 	}

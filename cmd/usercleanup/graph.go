@@ -77,14 +77,27 @@ func (g *graphClients) IdP(ctx context.Context, tenantID, clientID string, secre
 	if e, ok := g.clients[key]; ok && e.fingerprint == fp {
 		return e.client, nil
 	}
-	c, err := entra.New(ctx, entra.Config{
-		TenantID: tenantID, ClientID: clientID, ClientSecret: secret.Reveal(),
-		GraphURL: g.cfg.APIURL, LoginURL: g.cfg.LoginURL,
-		HTTPClient: g.http, Logger: g.log,
-	})
+	c, err := g.build(ctx, tenantID, clientID, secret)
 	if err != nil {
 		return nil, err
 	}
 	g.clients[key] = graphEntry{fp, c}
 	return c, nil
+}
+
+var _ atlassian.IdPFactory = (*graphClients)(nil).Uncached
+
+// Uncached implements atlassian.IdPFactory for connection tests of typed
+// values: a client of its own, not kept, so a wrong secret being tried
+// never replaces the working client of the tenant's jobs.
+func (g *graphClients) Uncached(ctx context.Context, tenantID, clientID string, secret cleanup.Secret) (cleanup.IdentityProvider, error) {
+	return g.build(ctx, tenantID, clientID, secret)
+}
+
+func (g *graphClients) build(ctx context.Context, tenantID, clientID string, secret cleanup.Secret) (*entra.Client, error) {
+	return entra.New(ctx, entra.Config{
+		TenantID: tenantID, ClientID: clientID, ClientSecret: secret.Reveal(),
+		GraphURL: g.cfg.APIURL, LoginURL: g.cfg.LoginURL,
+		HTTPClient: g.http, Logger: g.log,
+	})
 }

@@ -133,6 +133,7 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 		return nil, fmt.Errorf("background jobs: %w", err)
 	}
 	cs := st.Cleanups(rt.EnqueueStep).WithFollowUps(rt.EnqueueFollowUp).WithMail(rt.EnqueueWarningEmails)
+	graph := newGraphClients(jcfg.Graph, outbound, log)
 	conn := &atlassian.Connector{
 		Tenants:     st,
 		Credentials: cs,
@@ -140,7 +141,8 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 			HTTPClient: outbound, Logger: log,
 			OrgAPIURL: jcfg.AtlassianAPIURL, UserMgmtURL: jcfg.AtlassianAPIURL,
 		},
-		NewIdP: newGraphClients(jcfg.Graph, outbound, log).IdP,
+		NewIdP:  graph.IdP,
+		TestIdP: graph.Uncached,
 	}
 	budget, lease := rt.RunTiming()
 	// Runs of cleanups with warnings fail with the reason when no mail

@@ -85,6 +85,7 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 		"SSL_CERT_FILE":             trustKeyServer(t, ks),
 		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
 		"ORG_API_URL":               cloud.APIURL(),
+		"GRAPH_LOGIN_URL":           "https://127.0.0.1:1", // refuses at once: the typed Entra test gets its verdict fast
 		"LOG_LEVEL":                 "debug",
 	})
 
@@ -96,24 +97,38 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 		"second shared secret": "second-shared-secret-never-in-clear-03ab",
 		"org API key":          apiKey,
 		"Entra client secret":  "entra-client-secret-never-in-clear-6c7d",
+		"typed API key":        "typed-org-api-key-tested-never-stored-91fe",
+		"typed Entra secret":   "typed-entra-secret-tested-never-stored-27aa",
 	}
 	var tenant *connect.Tenant
 	for _, s := range []string{secrets["first shared secret"], secrets["second shared secret"]} {
 		tenant = signedInstall(t, ks, site, app, clientKey, s) // the second is a re-install with a new secret
 	}
 	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: orgAdmin(t, cloud)}
-	settings := settingsBody()
-	settings["orgId"], settings["apiKey"] = cloud.OrgID(), apiKey
-	settings["identityProvider"] = map[string]any{
-		"provider": cleanup.ProviderEntra, "followUpAfterMinutes": 60,
-		"entra": map[string]any{"tenantId": "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "clientId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"},
+	// Typed values are tested once and never stored or logged.
+	var typed cleanup.CredentialTest
+	if code := api.do(http.MethodPost, "/settings/test-connection", map[string]string{"orgId": cloud.OrgID(), "apiKey": secrets["typed API key"]}, &typed); code != http.StatusOK || typed.OK {
+		t.Fatalf("test a typed key: %d %+v", code, typed)
 	}
-	settings["entraClientSecret"] = secrets["Entra client secret"]
-	if code := api.do(http.MethodPut, "/settings", settings, nil); code != http.StatusOK {
-		t.Fatalf("put settings: %d", code)
+	entraTyped := map[string]string{"tenantId": "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "clientId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
+		"clientSecret": secrets["typed Entra secret"]}
+	if code := api.do(http.MethodPost, "/settings/test-entra", entraTyped, nil); code != http.StatusOK {
+		t.Fatalf("test a typed Entra secret: %d", code) // the login service is not reachable here: a verdict
 	}
-	if code := api.do(http.MethodPost, "/settings/test-connection", nil, nil); code != http.StatusOK {
-		t.Fatalf("test connection: %d", code) // the stored key was decrypted and used
+	settings := map[string]any{
+		"organization": map[string]any{"orgId": cloud.OrgID(), "apiKey": apiKey},
+		"identityProvider": map[string]any{
+			"provider": cleanup.ProviderEntra, "followUpAfterMinutes": 60,
+			"entra":             map[string]any{"tenantId": "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "clientId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"},
+			"entraClientSecret": secrets["Entra client secret"],
+		},
+	}
+	if code := api.do(http.MethodPatch, "/settings", settings, nil); code != http.StatusOK {
+		t.Fatalf("patch settings: %d", code)
+	}
+	var stored cleanup.CredentialTest
+	if code := api.do(http.MethodPost, "/settings/test-connection", nil, &stored); code != http.StatusOK || !stored.OK {
+		t.Fatalf("test connection: %d %+v", code, stored) // the stored key was decrypted and used
 	}
 
 	check := func(when string, blobs [][]byte) {

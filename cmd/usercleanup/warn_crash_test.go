@@ -51,10 +51,9 @@ func warningMailCrash(t *testing.T, databaseURL string) {
 	app := connect.DescriptorParams{Product: connect.Jira, BaseURL: base, AppKey: defaultAppKey}.App()
 	tenant := signedInstall(t, ks, site, app, "mail-crash", "shared-secret-of-the-mail-crash-test-0123456789")
 	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: orgAdmin(t, cloud)}
-	settings := settingsBody()
-	settings["orgId"], settings["apiKey"] = cloud.OrgID(), "test-org-api-key"
-	if code := api.do(http.MethodPut, "/settings", settings, nil); code != http.StatusOK {
-		t.Fatalf("put settings: %d", code)
+	settings := map[string]any{"organization": map[string]any{"orgId": cloud.OrgID(), "apiKey": "test-org-api-key"}}
+	if code := api.do(http.MethodPatch, "/settings", settings, nil); code != http.StatusOK {
+		t.Fatalf("patch settings: %d", code)
 	}
 	jsw, _ := cloud.GroupByName(atlassiantest.GroupJiraSoftware)
 	var created struct {

@@ -132,16 +132,17 @@ func startWarnApp(t *testing.T, databaseURL string) *warnEnv {
 	return w
 }
 
-// tenantAPI installs a tenant of the product and stores its settings.
+// tenantAPI installs a tenant of the product and stores its settings: the
+// organization section, and the sections in settings (PATCH /api/settings).
 func (w *warnEnv) tenantAPI(t *testing.T, p connect.Product, clientKey string, settings map[string]any) *apiClient {
 	t.Helper()
 	site := w.cloud.Site(p)
 	app := connect.DescriptorParams{Product: p, BaseURL: w.base, AppKey: defaultAppKey}.App()
 	tenant := signedInstall(t, w.ks, site, app, clientKey, "shared-secret-of-"+clientKey+"-0123456789")
 	api := &apiClient{t: t, base: app.BaseURL + "/api", tenant: tenant, account: orgAdmin(t, w.cloud)}
-	settings["orgId"], settings["apiKey"] = w.cloud.OrgID(), "test-org-api-key"
-	if code := api.do(http.MethodPut, "/settings", settings, nil); code != http.StatusOK {
-		t.Fatalf("put settings: %d", code)
+	settings["organization"] = map[string]any{"orgId": w.cloud.OrgID(), "apiKey": "test-org-api-key"}
+	if code := api.do(http.MethodPatch, "/settings", settings, nil); code != http.StatusOK {
+		t.Fatalf("patch settings: %d", code)
 	}
 	return api
 }
@@ -179,11 +180,11 @@ func warnBeforeRemoving(t *testing.T, databaseURL string) {
 	w := startWarnApp(t, databaseURL)
 	jsw, _ := w.cloud.GroupByName(atlassiantest.GroupJiraSoftware)
 	conf, _ := w.cloud.GroupByName(atlassiantest.GroupConfluence)
-	jira := w.tenantAPI(t, connect.Jira, "warn-jira", settingsBody())
-	// Confluence has no API for its licensing groups: settings declare it.
-	ws := settingsBody()
-	ws["licensingGroups"] = map[string][]string{cleanup.ProductConfluence: {conf.ID}}
-	wiki := w.tenantAPI(t, connect.Confluence, "warn-confluence", ws)
+	jira := w.tenantAPI(t, connect.Jira, "warn-jira", map[string]any{})
+	// Confluence's licensing groups chosen by hand (this install carries no
+	// cloud id, so they cannot be found).
+	wiki := w.tenantAPI(t, connect.Confluence, "warn-confluence", map[string]any{
+		"products": map[string]any{"licensingGroups": map[string][]string{cleanup.ProductConfluence: {conf.ID}}}})
 	create := func(api *apiClient, group string) int64 {
 		var c struct {
 			ID int64 `json:"id"`

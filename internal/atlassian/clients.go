@@ -82,3 +82,8 @@ func (c *Clients) Org(creds cleanup.OrgCredentials) (*Org, error) {
 	c.orgs[creds.OrgID] = orgEntry{fp, g}
 	return g, nil
 }
+
+// newOrg returns a client of the credentials that is not cached.
+func (c *Clients) newOrg(creds cleanup.OrgCredentials) (*Org, error) {
+	return NewOrg(creds, c.o)
+}

@@ -48,6 +48,9 @@ type Connector struct {
 	// NewIdP builds the Microsoft Entra ID client; nil: direct removal in the
 	// identity provider is unavailable (KindNotConfigured).
 	NewIdP IdPFactory
+	// TestIdP builds a client that is not kept, for connection tests of
+	// typed values (NewIdP may cache its clients); nil: NewIdP.
+	TestIdP IdPFactory
 
 	once    sync.Once
 	clients *Clients
@@ -124,6 +127,31 @@ func (o *recordingOrg) Groups(ctx context.Context) ([]cleanup.OrgGroup, error) {
 		o.record(gs)
 	}
 	return gs, err
+}
+
+// OrgWith implements cleanup.Connector: a client of the credentials made
+// for one connection test, outside the cache (a typed key that fails its
+// test must not replace the working client of the tenant's jobs).
+func (c *Connector) OrgWith(_ context.Context, _ string, creds cleanup.OrgCredentials) (cleanup.OrgDirectory, error) {
+	c.init()
+	return c.clients.newOrg(creds)
+}
+
+// IdPWith implements cleanup.Connector: a client of the app registration
+// made for one connection test.
+func (c *Connector) IdPWith(ctx context.Context, _ string, creds cleanup.EntraCredentials) (cleanup.IdentityProvider, error) {
+	build := c.TestIdP
+	if build == nil {
+		build = c.NewIdP
+	}
+	if build == nil {
+		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Message: "this server has no Microsoft Graph client configured"}
+	}
+	cl, err := build(ctx, creds.TenantID, creds.ClientID, creds.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("microsoft graph client: %w", err)
+	}
+	return cl, nil
 }
 
 // Site implements cleanup.Connector.

@@ -73,6 +73,13 @@ type Connector interface {
 	// IdP returns the identity provider client; KindNotConfigured when no
 	// connection is configured.
 	IdP(ctx context.Context, clientKey string) (IdentityProvider, error)
+	// OrgWith returns an Organizations API client for the credentials, of
+	// the tenant's installation but not shared with its jobs nor kept: a
+	// connection test of values as typed.
+	OrgWith(ctx context.Context, clientKey string, creds OrgCredentials) (OrgDirectory, error)
+	// IdPWith returns an identity-provider client of the app registration,
+	// not kept: a connection test of values as typed.
+	IdPWith(ctx context.Context, clientKey string, creds EntraCredentials) (IdentityProvider, error)
 }
 
 // Exporter generates the identity-provider exports of a finished run

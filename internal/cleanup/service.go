@@ -77,8 +77,10 @@ type Store interface {
 	// Settings returns the tenant's settings (DefaultSettings when none).
 	Settings(ctx context.Context, clientKey string) (Settings, error)
 	// SaveSettings stores s and applies the credential changes (sealed at
-	// rest) in one transaction.
-	SaveSettings(ctx context.Context, clientKey string, s Settings, ch SecretChanges) (Settings, error)
+	// rest) in one transaction, on condition that the stored settings are
+	// at ifVersion (0: none stored yet); else KindConflict and nothing
+	// changes.
+	SaveSettings(ctx context.Context, clientKey string, s Settings, ch SecretChanges, ifVersion int64) (Settings, error)
 	// Credentials returns the decrypted credentials.
 	Credentials(ctx context.Context, clientKey string) (Credentials, error)
 	// MarkAPIKeyVerified records a successful connection test, unless the
@@ -161,7 +163,9 @@ func (s *Service) GetSettings(ctx context.Context, clientKey string) (Settings, 
 	return s.store.Settings(ctx, clientKey)
 }
 
-// SaveSettings validates and stores submitted settings. Changing the
+// SaveSettings validates and stores a complete submission of the
+// settings, replacing every section (the demo's set-up and tests; the HTTP
+// API changes settings by section, UpdateSettings). Changing the
 // organization or Microsoft Entra ID credentials needs the context's
 // Authority (authority.go).
 func (s *Service) SaveSettings(ctx context.Context, clientKey string, in SettingsInput) (Settings, error) {
@@ -169,6 +173,13 @@ func (s *Service) SaveSettings(ctx context.Context, clientKey string, in Setting
 	if err != nil {
 		return Settings{}, err
 	}
+	return s.save(ctx, clientKey, cur, in)
+}
+
+// save validates in over cur and stores it, on condition that the stored
+// settings are still cur (their version): a concurrent change in between
+// is KindConflict rather than lost.
+func (s *Service) save(ctx context.Context, clientKey string, cur Settings, in SettingsInput) (Settings, error) {
 	if fe := in.Validate(cur); len(fe) > 0 {
 		return Settings{}, fe.Err()
 	}
@@ -178,27 +189,11 @@ func (s *Service) SaveSettings(ctx context.Context, clientKey string, in Setting
 		}
 	}
 	next, ch := in.Apply(cur)
-	return s.store.SaveSettings(ctx, clientKey, next, ch)
-}
-
-// TestConnection checks the organization id and API key and records the
-// verification time on success.
-func (s *Service) TestConnection(ctx context.Context, clientKey string) (Settings, error) {
-	cur, err := s.store.Settings(ctx, clientKey)
-	if err != nil {
-		return Settings{}, err
+	saved, err := s.store.SaveSettings(ctx, clientKey, next, ch, cur.Version)
+	if KindOf(err) == KindConflict {
+		return Settings{}, &Error{Kind: KindConflict, Message: messageSettingsConflict, Err: err}
 	}
-	if !cur.OrgConfigured() {
-		return Settings{}, &Error{Kind: KindNotConfigured, Field: "apiKey", Message: "set the organization ID and API key first"}
-	}
-	org, err := s.conn.Org(ctx, clientKey)
-	if err != nil {
-		return Settings{}, err
-	}
-	if err := org.TestConnection(ctx); err != nil {
-		return Settings{}, err
-	}
-	return s.store.MarkAPIKeyVerified(ctx, clientKey, cur.OrgID, s.now().UTC())
+	return saved, err
 }
 
 // Groups returns the tenant's groups classified with its settings, and

@@ -44,54 +44,6 @@ type EntraMappingReport struct {
 	Groups    []EntraMapping `json:"groups"`
 }
 
-// EntraTest is the verdict of a Microsoft Entra ID connection test.
-type EntraTest struct {
-	OK bool `json:"ok"`
-	// Message says what is wrong (wrong tenant, wrong secret, missing
-	// consent, missing permission), safe to show.
-	Message string `json:"message,omitempty"`
-	// Settings carry the recorded verdict (verified time or last message).
-	Settings Settings `json:"settings"`
-}
-
-// TestEntraConnection gets a token with the tenant's Microsoft Entra ID app
-// registration and checks the permissions the app needs. The verdict is
-// recorded on the settings (verified time, or the failure's message) unless
-// the registration changed meanwhile. The error is for a test that could
-// not run: no connection configured (KindNotConfigured), the database
-// failed or ctx ended.
-func (s *Service) TestEntraConnection(ctx context.Context, clientKey string) (EntraTest, error) {
-	cur, err := s.store.Settings(ctx, clientKey)
-	if err != nil {
-		return EntraTest{}, err
-	}
-	ec := cur.IdentityProvider.Entra
-	if cur.IdentityProvider.Provider != ProviderEntra || !ec.Connected() {
-		return EntraTest{}, &Error{Kind: KindNotConfigured, Field: "identityProvider.entra",
-			Message: "choose Microsoft Entra ID as the identity provider and save the directory (tenant) ID, application (client) ID and client secret first"}
-	}
-	idp, err := s.conn.IdP(ctx, clientKey)
-	if err == nil {
-		err = idp.TestConnection(ctx)
-	}
-	if ctx.Err() != nil {
-		return EntraTest{}, ctx.Err()
-	}
-	failure := ""
-	if err != nil {
-		failure = safeMessage(err)
-		if failure == "internal error" {
-			failure = "the connection test failed for an unexpected reason: see the app's log"
-		}
-		s.log.InfoContext(ctx, "entra connection test failed", "client_key", clientKey, "kind", KindOf(err).String(), "error", err.Error())
-	}
-	saved, err := s.store.MarkEntraTested(ctx, clientKey, ec.TenantID, ec.ClientID, s.now().UTC(), failure)
-	if err != nil {
-		return EntraTest{}, err
-	}
-	return EntraTest{OK: failure == "", Message: failure, Settings: saved}, nil
-}
-
 // EntraMappings lists every IdP-synced group with the Microsoft Entra ID
 // group its removals go to and, when a connection is configured, checks
 // each against Microsoft Graph (FindGroup).

@@ -37,15 +37,18 @@ type Settings struct {
 	// CompanyDomains are the organization's own e-mail domains, used by the
 	// "external users only" criterion (a subdomain counts as the domain).
 	CompanyDomains []string `json:"companyDomains"`
-	// LicensingGroups declares licensing groups per product key in addition
-	// to what the product reports (Confluence has no API that says which
-	// groups grant it).
+	// LicensingGroups sets a product's licensing groups by hand, per
+	// product key: an override of what the product (Jira) or the
+	// Organizations API (Confluence) reports.
 	LicensingGroups  map[string][]string `json:"licensingGroups,omitempty"`
 	IdentityProvider IdPSettings         `json:"identityProvider"`
 	Exceptions       Exceptions          `json:"exceptions"`
 	Activity         ActivityBands       `json:"activity"`
 	Export           ExportOptions       `json:"export"`
 	UpdatedAt        time.Time           `json:"updatedAt"` // server-owned
+	// Version counts the stored changes (server-owned): the API's ETag. A
+	// change built on another version is refused (UpdateSettings).
+	Version int64 `json:"version"`
 }
 
 // IdPSettings says whether an identity provider owns some of the site's
@@ -208,9 +211,7 @@ func (e Exceptions) normalized() Exceptions {
 // keyed by its JSON path (e.g. "activity.lowUsageDays"); nil when valid.
 func (s Settings) Validate() FieldErrors {
 	fe := FieldErrors{}
-	if s.OrgID != "" && !isToken(s.OrgID, 100) {
-		fe.Add("orgId", "must be the organization ID from Atlassian Administration (letters, digits and hyphens)")
-	}
+	checkOrgID(fe, s.OrgID)
 	validateDomains(fe, "companyDomains", s.CompanyDomains)
 	for k, ids := range s.LicensingGroups {
 		if !isToken(k, 100) {
@@ -276,12 +277,7 @@ func (p IdPSettings) validate(fe FieldErrors, prefix string) {
 		}
 	}
 	e := p.Entra
-	if e.TenantID != "" && !IsObjectID(e.TenantID) && !isDomain(e.TenantID) {
-		fe.Add(prefix+".entra.tenantId", "must be the directory (tenant) ID, a GUID, or a verified domain")
-	}
-	if e.ClientID != "" && !IsObjectID(e.ClientID) {
-		fe.Add(prefix+".entra.clientId", "must be the application (client) ID, a GUID")
-	}
+	checkEntraIDs(fe, prefix, e)
 	if (e.TenantID == "") != (e.ClientID == "") {
 		if e.TenantID == "" {
 			fe.Add(prefix+".entra.tenantId", "is required with a client ID")
@@ -323,7 +319,7 @@ type SecretChanges struct {
 func (in SettingsInput) Apply(cur Settings) (Settings, SecretChanges) {
 	s := in.Settings.Normalized()
 	s.APIKeySet, s.APIKeyVerifiedAt = cur.APIKeySet, cur.APIKeyVerifiedAt
-	s.UpdatedAt = cur.UpdatedAt
+	s.UpdatedAt, s.Version = cur.UpdatedAt, cur.Version
 	ce, ne := cur.IdentityProvider.Entra, &s.IdentityProvider.Entra
 	ne.SecretSet, ne.VerifiedAt, ne.LastTestNote = ce.SecretSet, ce.VerifiedAt, ce.LastTestNote
 	var ch SecretChanges
@@ -356,11 +352,8 @@ func (in SettingsInput) Validate(cur Settings) FieldErrors {
 	if fe == nil {
 		fe = FieldErrors{}
 	}
-	if in.APIKey != nil && !isSecretText(in.APIKey.Reveal()) {
-		fe.Add("apiKey", "must be the API key as copied from Atlassian Administration (no spaces, at most 4096 characters)")
-	}
-	if in.EntraClientSecret != nil && !isSecretText(in.EntraClientSecret.Reveal()) {
-		fe.Add("entraClientSecret", "must be the client secret value as copied from Microsoft Entra (no spaces, at most 4096 characters)")
+	for k, v := range in.credentialErrors() {
+		fe.Add(k, "%s", v)
 	}
 	if s.APIKeySet && s.OrgID == "" {
 		fe.Add("orgId", "is required with an API key")
@@ -369,6 +362,40 @@ func (in SettingsInput) Validate(cur Settings) FieldErrors {
 		return nil
 	}
 	return fe
+}
+
+// credentialErrors checks the formats of the credentials in the
+// submission: the organization id, the write-only key and secret, the
+// Entra ids (a connection test of typed values checks these alone).
+func (in SettingsInput) credentialErrors() FieldErrors {
+	fe := FieldErrors{}
+	checkOrgID(fe, strings.TrimSpace(in.OrgID))
+	checkEntraIDs(fe, "identityProvider", in.IdentityProvider.Entra)
+	if in.APIKey != nil && !isSecretText(in.APIKey.Reveal()) {
+		fe.Add("apiKey", "must be the API key as copied from Atlassian Administration (no spaces, at most 4096 characters)")
+	}
+	if in.EntraClientSecret != nil && !isSecretText(in.EntraClientSecret.Reveal()) {
+		fe.Add("entraClientSecret", "must be the client secret value as copied from Microsoft Entra (no spaces, at most 4096 characters)")
+	}
+	if len(fe) == 0 {
+		return nil
+	}
+	return fe
+}
+
+func checkOrgID(fe FieldErrors, orgID string) {
+	if orgID != "" && !isToken(orgID, 100) {
+		fe.Add("orgId", "must be the organization ID from Atlassian Administration (letters, digits and hyphens)")
+	}
+}
+
+func checkEntraIDs(fe FieldErrors, prefix string, e EntraConnection) {
+	if e.TenantID != "" && !IsObjectID(e.TenantID) && !isDomain(e.TenantID) {
+		fe.Add(prefix+".entra.tenantId", "must be the directory (tenant) ID, a GUID, or a verified domain")
+	}
+	if e.ClientID != "" && !IsObjectID(e.ClientID) {
+		fe.Add(prefix+".entra.clientId", "must be the application (client) ID, a GUID")
+	}
 }
 
 func isSecretText(v string) bool {

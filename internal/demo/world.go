@@ -35,8 +35,8 @@ func ClientKey(p connect.Product) string { return "demo-" + string(p) }
 type SettingsService interface {
 	GetSettings(ctx context.Context, clientKey string) (cleanup.Settings, error)
 	SaveSettings(ctx context.Context, clientKey string, in cleanup.SettingsInput) (cleanup.Settings, error)
-	TestConnection(ctx context.Context, clientKey string) (cleanup.Settings, error)
-	TestEntraConnection(ctx context.Context, clientKey string) (cleanup.EntraTest, error)
+	TestConnection(ctx context.Context, clientKey string, in cleanup.OrgTestInput) (cleanup.CredentialTest, error)
+	TestEntraConnection(ctx context.Context, clientKey string, in cleanup.EntraTestInput) (cleanup.CredentialTest, error)
 }
 
 // World is the outside world of the demo: the fake Atlassian cloud, the
@@ -173,31 +173,40 @@ func (w *World) Prefill(ctx context.Context, svc SettingsService, clientKey stri
 	in.IdentityProvider.Entra.ClientID = w.graph.ClientID()
 	apiKey, graphSecret := cleanup.Secret(OrgAPIKey), cleanup.Secret(w.graph.ClientSecret())
 	in.APIKey, in.EntraClientSecret = &apiKey, &graphSecret
-	// The demo fills in the organization and Entra credentials itself.
-	if _, err := svc.SaveSettings(cleanup.AsOperator(ctx), clientKey, in); err != nil {
+	// The demo fills in the organization and Entra credentials itself,
+	// and tests them, as the program (not a user of the product).
+	ctx = cleanup.AsOperator(ctx)
+	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
 		return err
 	}
 	// Both connections are tested as an admin's "Test connection" would;
 	// the settings page shows the verdicts. A failure is logged and the
 	// demo goes on.
-	orgOK, entraOK := true, true
-	if _, err := svc.TestConnection(ctx, clientKey); err != nil {
-		orgOK = false
-		log.Warn("demo: the pre-filled Organizations API connection failed its test", "client_key", clientKey, "error", err.Error())
-	}
-	res, err := svc.TestEntraConnection(ctx, clientKey)
-	switch {
-	case err != nil:
-		entraOK = false
-		log.Warn("demo: the pre-filled Microsoft Entra ID connection could not be tested", "client_key", clientKey, "error", err.Error())
-	case !res.OK:
-		entraOK = false
-		log.Warn("demo: the pre-filled Microsoft Entra ID connection failed its test", "client_key", clientKey, "message", res.Message)
-	}
+	orgOK := w.logTest(log, clientKey, "Organizations API", func() (cleanup.CredentialTest, error) {
+		return svc.TestConnection(ctx, clientKey, cleanup.OrgTestInput{})
+	})
+	entraOK := w.logTest(log, clientKey, "Microsoft Entra ID", func() (cleanup.CredentialTest, error) {
+		return svc.TestEntraConnection(ctx, clientKey, cleanup.EntraTestInput{})
+	})
 	log.Info("demo: pre-filled the settings: organization ID and API key of the fake organization, Microsoft Entra ID connection to the fake Graph",
 		"client_key", clientKey, "org_id", in.OrgID, "org_verified", orgOK,
 		"entra_tenant_id", in.IdentityProvider.Entra.TenantID, "entra_verified", entraOK)
 	return nil
+}
+
+// logTest runs a connection test of the pre-filled settings and logs a
+// failure; it reports whether the test passed.
+func (w *World) logTest(log *slog.Logger, clientKey, what string, test func() (cleanup.CredentialTest, error)) bool {
+	res, err := test()
+	switch {
+	case err != nil:
+		log.Warn("demo: the pre-filled "+what+" connection could not be tested", "client_key", clientKey, "error", err.Error())
+		return false
+	case !res.OK:
+		log.Warn("demo: the pre-filled "+what+" connection failed its test", "client_key", clientKey, "message", res.Message)
+		return false
+	}
+	return true
 }
 
 // Announce prints what the demo started and where to go: the app at

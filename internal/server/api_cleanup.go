@@ -20,8 +20,8 @@ import (
 // client key, never one from the request.
 type CleanupService interface {
 	GetSettings(ctx context.Context, clientKey string) (cleanup.Settings, error)
-	SaveSettings(ctx context.Context, clientKey string, in cleanup.SettingsInput) (cleanup.Settings, error)
-	TestConnection(ctx context.Context, clientKey string) (cleanup.Settings, error)
+	UpdateSettings(ctx context.Context, clientKey string, p cleanup.SettingsPatch, ifVersion int64) (cleanup.Settings, error)
+	TestConnection(ctx context.Context, clientKey string, in cleanup.OrgTestInput) (cleanup.CredentialTest, error)
 	Groups(ctx context.Context, clientKey string) (cleanup.GroupCatalog, error)
 	ListCleanups(ctx context.Context, clientKey string) ([]cleanup.Cleanup, error)
 	GetCleanup(ctx context.Context, clientKey string, id int64) (cleanup.Cleanup, error)
@@ -160,30 +160,6 @@ func tenantList[T any](c echo.Context, key string, f func(ctx context.Context, c
 	})
 }
 
-func (s *Server) getSettings(c echo.Context) error {
-	return tenantJSON(c, s.cfg.Cleanup.GetSettings)
-}
-
-func (s *Server) putSettings(c echo.Context) error {
-	ck, _, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	var in cleanup.SettingsInput
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	set, err := s.cfg.Cleanup.SaveSettings(c.Request().Context(), ck, in)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, set)
-}
-
-func (s *Server) testConnection(c echo.Context) error {
-	return tenantJSON(c, s.cfg.Cleanup.TestConnection)
-}
-
 // listGroups answers {"groups": [...], "products": [...]}: every group
 // classified under the settings, and the products with their toggles and
 // warnings.
@@ -197,7 +173,7 @@ func (s *Server) listCleanups(c echo.Context) error {
 
 // writeCleanup answers a cleanup with its version as the ETag.
 func writeCleanup(c echo.Context, status int, cl cleanup.Cleanup) error {
-	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(cl.Version, 10)))
+	setETag(c, cl.Version)
 	return c.JSON(status, cl)
 }
 
@@ -254,8 +230,8 @@ func (s *Server) createCleanup(c echo.Context) error {
 }
 
 // ifMatch parses If-Match: a version number, quoted or not; absent is 0
-// (last write wins).
-func ifMatch(c echo.Context) (int64, error) {
+// (last write wins). what names the resource in the error.
+func ifMatch(c echo.Context, what string) (int64, error) {
 	raw := strings.TrimSpace(c.Request().Header.Get("If-Match"))
 	if raw == "" || raw == "*" {
 		return 0, nil
@@ -263,9 +239,14 @@ func ifMatch(c echo.Context) (int64, error) {
 	raw = strings.Trim(strings.TrimPrefix(raw, "W/"), `"`)
 	v, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || v < 1 {
-		return 0, cleanup.Invalid("If-Match", "must be the cleanup's version (its ETag)")
+		return 0, cleanup.Invalid("If-Match", "must be the %s's version (its ETag)", what)
 	}
 	return v, nil
+}
+
+// setETag sets the ETag of a versioned resource.
+func setETag(c echo.Context, version int64) {
+	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatInt(version, 10)))
 }
 
 func (s *Server) updateCleanup(c echo.Context) error {
@@ -277,7 +258,7 @@ func (s *Server) updateCleanup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	version, err := ifMatch(c)
+	version, err := ifMatch(c, "cleanup")
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type cleanupEnv struct {
 	admins *fakeAdmins
 	a, b   *connect.Tenant // Jira and Confluence installations
 	admin  string
+	logs   *syncBuffer // the server's and the service's log, at debug level
 }
 
 func newCleanupEnv(t *testing.T) *cleanupEnv {
@@ -55,14 +56,15 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st, err := store.Open(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(t.TempDir(), "app.db"), Cipher: cipher})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	e := &cleanupEnv{cloud: cloud, st: st, cs: st.Cleanups(nil), admins: &fakeAdmins{admins: map[string]bool{}},
-		apps: map[connect.Product]connect.App{}, dlKey: dlKey}
+		apps: map[connect.Product]connect.App{}, dlKey: dlKey, logs: logs}
 	keyOf := func(p connect.Product) string { return connect.DescriptorParams{Product: p, AppKey: appKey}.Key() }
 	e.a = cloud.Site(connect.Jira).Install(keyOf(connect.Jira), "tenant-a", "secret-of-tenant-a-0123456789")
 	e.b = cloud.Site(connect.Confluence).Install(keyOf(connect.Confluence), "tenant-b", "secret-of-tenant-b-0123456789")
@@ -171,15 +173,13 @@ func fieldNames(m map[string]string) []string {
 	return out
 }
 
-// saveSettings stores the org id and API key for the tenant.
+// saveSettings stores the org id and API key for the tenant (the
+// organization section).
 func (e *cleanupEnv) saveSettings(t *testing.T, tn *connect.Tenant) {
 	t.Helper()
-	s := map[string]any{}
-	raw, _ := json.Marshal(cleanup.DefaultSettings())
-	_ = json.Unmarshal(raw, &s)
-	s["orgId"], s["apiKey"] = e.cloud.OrgID(), "test-org-api-key"
-	if r := e.call(t, tn, http.MethodPut, "/settings", s); r.status != http.StatusOK {
-		t.Fatalf("put settings: %d %s", r.status, r.body)
+	org := map[string]any{"organization": map[string]any{"orgId": e.cloud.OrgID(), "apiKey": "test-org-api-key"}}
+	if r := e.call(t, tn, http.MethodPatch, "/settings", org); r.status != http.StatusOK {
+		t.Fatalf("patch settings: %d %s", r.status, r.body)
 	}
 }
 
@@ -242,7 +242,7 @@ func TestSettingsAPISecrets(t *testing.T) {
 		t.Fatalf("settings: %d %s", r.status, r.body)
 	}
 	r = e.call(t, e.a, http.MethodPost, "/settings/test-connection", nil)
-	if r.status != http.StatusOK || !strings.Contains(r.body, `"apiKeyVerifiedAt"`) || strings.Contains(r.body, "test-org-api-key") {
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"ok":true`) || !strings.Contains(r.body, `"apiKeyVerifiedAt"`) || strings.Contains(r.body, "test-org-api-key") {
 		t.Fatalf("test connection: %d %s", r.status, r.body)
 	}
 	// The other tenant has its own (default) settings.
@@ -374,35 +374,27 @@ func TestOrgWideActionsNeedSystemAdmin(t *testing.T) {
 		t.Errorf("product admin's capabilities: %v", c)
 	}
 
-	cur := decode[map[string]any](t, e.call(t, e.a, http.MethodGet, "/settings", nil))
-	settings := func(change func(map[string]any)) map[string]any {
-		raw, _ := json.Marshal(cur)
-		var s map[string]any
-		_ = json.Unmarshal(raw, &s)
-		for _, k := range []string{"apiKeySet", "apiKeyVerifiedAt", "updatedAt"} {
-			delete(s, k)
-		}
-		change(s)
-		return s
-	}
 	refused := func(what string, r response) {
 		t.Helper()
 		if r.status != http.StatusForbidden || !strings.Contains(decode[errBody](t, r).Error, reason) {
 			t.Errorf("%s as a product admin: %d %s, want 403 saying who may", what, r.status, r.body)
 		}
 	}
-	for name, change := range map[string]func(map[string]any){
-		"set the API key":      func(s map[string]any) { s["apiKey"] = "another-org-api-key" },
-		"remove the API key":   func(s map[string]any) { s["apiKey"] = "" },
-		"change the org id":    func(s map[string]any) { s["orgId"] = "another-org" },
-		"set the Entra secret": func(s map[string]any) { s["entraClientSecret"] = "another-secret" },
-		"connect Entra": func(s map[string]any) {
-			s["identityProvider"].(map[string]any)["entra"] = map[string]any{"tenantId": "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "clientId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"}
-		},
+	type m = map[string]any
+	for name, patch := range map[string]m{
+		"set the API key":      {"organization": m{"apiKey": "another-org-api-key"}},
+		"remove the API key":   {"organization": m{"apiKey": ""}},
+		"change the org id":    {"organization": m{"orgId": "another-org"}},
+		"set the Entra secret": {"identityProvider": m{"entraClientSecret": "another-secret"}},
+		"connect Entra":        {"identityProvider": m{"entra": m{"tenantId": "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b", "clientId": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"}}},
 	} {
-		refused(name, e.callAs(t, e.a, productAdmin, http.MethodPut, "/settings", settings(change)))
+		refused(name, e.callAs(t, e.a, productAdmin, http.MethodPatch, "/settings", patch))
 	}
-	if r := e.callAs(t, e.a, productAdmin, http.MethodPut, "/settings", settings(func(s map[string]any) { s["companyDomains"] = []string{"example.com"} })); r.status != http.StatusOK {
+	// Testing credentials needs the same level as changing them.
+	refused("test a typed API key", e.callAs(t, e.a, productAdmin, http.MethodPost, "/settings/test-connection", m{"apiKey": "guess"}))
+	refused("test the stored API key", e.callAs(t, e.a, productAdmin, http.MethodPost, "/settings/test-connection", nil))
+	refused("test Microsoft Entra ID", e.callAs(t, e.a, productAdmin, http.MethodPost, "/settings/test-entra", nil))
+	if r := e.callAs(t, e.a, productAdmin, http.MethodPatch, "/settings", m{"organization": m{"companyDomains": []string{"example.com"}}}); r.status != http.StatusOK {
 		t.Errorf("other settings as a product admin: %d %s", r.status, r.body)
 	}
 	if cr, _ := e.cs.Credentials(context.Background(), e.a.ClientKey); cr.APIKey.Reveal() != "test-org-api-key" {

@@ -13,16 +13,9 @@ import (
 // (*cleanup.Service): the connection test, the group mapping and the runs'
 // follow-up verdicts.
 type EntraService interface {
-	TestEntraConnection(ctx context.Context, clientKey string) (cleanup.EntraTest, error)
+	TestEntraConnection(ctx context.Context, clientKey string, in cleanup.EntraTestInput) (cleanup.CredentialTest, error)
 	EntraMappings(ctx context.Context, clientKey string) (cleanup.EntraMappingReport, error)
 	GetFollowUpUsers(ctx context.Context, clientKey string, runID int64, stillPresent *bool, p cleanup.Page) ([]cleanup.FollowUpUser, int, error)
-}
-
-// testEntraConnection answers POST /api/settings/test-entra: a test that
-// ran answers 200 whatever its verdict ({"ok", "message", "settings"}); a
-// test that could not run (no connection configured) is an error.
-func (s *Server) testEntraConnection(c echo.Context) error {
-	return tenantJSON(c, s.cfg.Cleanup.TestEntraConnection)
 }
 
 // entraMapping answers GET /api/entra/mapping: every IdP-synced group with

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -80,16 +79,16 @@ func (d *entraDirectory) RemoveMembers(context.Context, string, []string) ([]cle
 // group mappings for tenant a.
 func (e *cleanupEnv) saveEntraSettings(t *testing.T, mappings map[string]string) {
 	t.Helper()
-	s := map[string]any{}
-	raw, _ := json.Marshal(cleanup.DefaultSettings())
-	_ = json.Unmarshal(raw, &s)
-	s["orgId"], s["apiKey"], s["entraClientSecret"] = e.cloud.OrgID(), "test-org-api-key", entraSecret
-	idp := s["identityProvider"].(map[string]any)
-	idp["provider"] = cleanup.ProviderEntra
-	idp["entra"] = map[string]any{"tenantId": entraTenant, "clientId": entraClient}
-	idp["groupMappings"] = mappings
-	if r := e.call(t, e.a, http.MethodPut, "/settings", s); r.status != http.StatusOK {
-		t.Fatalf("put settings: %d %s", r.status, r.body)
+	s := map[string]any{
+		"organization": map[string]any{"orgId": e.cloud.OrgID(), "apiKey": "test-org-api-key"},
+		"identityProvider": map[string]any{"provider": cleanup.ProviderEntra, "entraClientSecret": entraSecret,
+			"entra": map[string]any{"tenantId": entraTenant, "clientId": entraClient}, "groupMappings": mappings},
+	}
+	if mappings == nil {
+		s["identityProvider"].(map[string]any)["groupMappings"] = map[string]string{}
+	}
+	if r := e.call(t, e.a, http.MethodPatch, "/settings", s); r.status != http.StatusOK {
+		t.Fatalf("patch settings: %d %s", r.status, r.body)
 	}
 }
 
@@ -106,7 +105,7 @@ func TestEntraConnectionTest(t *testing.T) {
 
 	// Nothing to test before a connection is saved.
 	r := e.call(t, e.a, http.MethodPost, "/settings/test-entra", nil)
-	if eb := decode[errBody](t, r); r.status != http.StatusUnprocessableEntity || !strings.Contains(eb.Error, "client secret first") {
+	if eb := decode[errBody](t, r); r.status != http.StatusUnprocessableEntity || !strings.Contains(eb.Error, "client secret to test") {
 		t.Fatalf("unconfigured: %d %s", r.status, r.body)
 	}
 	e.saveEntraSettings(t, nil)

@@ -102,7 +102,7 @@ func isolationProbes() map[string]isolationProbe {
 		"GET /{product}/dialogs/export-data":           ownPage("/dialogs/export-data"),
 		"GET /{product}/api/me":                        ownData(http.MethodGet, "/me", nil),
 		"GET /{product}/api/settings":                  ownData(http.MethodGet, "/settings", nil),
-		"PUT /{product}/api/settings":                  ownData(http.MethodPut, "/settings", cleanup.DefaultSettings()),
+		"PATCH /{product}/api/settings":                ownData(http.MethodPatch, "/settings", map[string]any{"exceptions": map[string]any{"accountIds": []string{"557058:intruder"}}}),
 		"POST /{product}/api/settings/test-connection": ownData(http.MethodPost, "/settings/test-connection", nil),
 		"POST /{product}/api/settings/test-entra":      ownData(http.MethodPost, "/settings/test-entra", nil),
 		"GET /{product}/api/groups":                    ownData(http.MethodGet, "/groups", nil),

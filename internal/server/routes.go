@@ -53,7 +53,7 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 		// Cleanup API (api_cleanup.go): settings, groups, cleanups, runs.
 		if s.cfg.Cleanup != nil {
 			api.get("/settings", s.getSettings)
-			api.put("/settings", s.putSettings)
+			api.patch("/settings", s.patchSettings)
 			api.post("/settings/test-connection", s.testConnection)
 			api.get("/groups", s.listGroups)
 			api.get("/cleanups", s.listCleanups)
@@ -126,6 +126,10 @@ func (g group) post(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) 
 
 func (g group) put(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
 	g.e.PUT(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
+}
+
+func (g group) patch(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {
+	g.e.PATCH(g.prefix+path, h, append(append([]echo.MiddlewareFunc{}, g.mw...), mw...)...)
 }
 
 func (g group) del(path string, h echo.HandlerFunc, mw ...echo.MiddlewareFunc) {

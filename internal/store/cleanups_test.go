@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +41,7 @@ func TestSettingsStore(t *testing.T) {
 			}
 			in := cleanup.DefaultSettings()
 			in.OrgID, in.APIKeySet = "org-1", true
-			saved, err := cs.SaveSettings(ctx, "ck-a", in, cleanup.SecretChanges{APIKey: secretPtr("key-of-a"), EntraClientSecret: secretPtr("entra-of-a")})
+			saved, err := cs.SaveSettings(ctx, "ck-a", in, cleanup.SecretChanges{APIKey: secretPtr("key-of-a"), EntraClientSecret: secretPtr("entra-of-a")}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +68,7 @@ func TestSettingsStore(t *testing.T) {
 				t.Errorf("a sealed key copied to another tenant opened: %v", err)
 			}
 			// nil keeps, "" removes.
-			if _, err := cs.SaveSettings(ctx, "ck-a", saved, cleanup.SecretChanges{EntraClientSecret: secretPtr("")}); err != nil {
+			if _, err := cs.SaveSettings(ctx, "ck-a", saved, cleanup.SecretChanges{EntraClientSecret: secretPtr("")}, saved.Version); err != nil {
 				t.Fatal(err)
 			}
 			cr, _ = cs.Credentials(ctx, "ck-a")
@@ -80,8 +82,75 @@ func TestSettingsStore(t *testing.T) {
 			if v, _ := cs.MarkAPIKeyVerified(ctx, "ck-a", "org-other", at.Add(time.Hour)); !v.APIKeyVerifiedAt.Equal(at) {
 				t.Errorf("a test of another org id was recorded")
 			}
-			if _, err := cs.SaveSettings(ctx, "ck-unknown", in, cleanup.SecretChanges{}); cleanup.KindOf(err) != cleanup.KindNotFound {
+			if _, err := cs.SaveSettings(ctx, "ck-unknown", in, cleanup.SecretChanges{}, 0); cleanup.KindOf(err) != cleanup.KindNotFound {
 				t.Errorf("settings of an unknown tenant: %v", err)
+			}
+		})
+	}
+}
+
+// TestSettingsStoreVersioned: every save is conditional on the version it
+// was built on. A save on an outdated version changes nothing
+// (KindConflict); of saves racing on the same version exactly one wins; a
+// recorded connection test bumps the version and returns the new one.
+func TestSettingsStoreVersioned(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			cs := twoTenants(t, b).Cleanups(nil)
+			in := cleanup.DefaultSettings()
+			in.OrgID, in.APIKeySet = "org-1", true
+			first, err := cs.SaveSettings(ctx, "ck-a", in, cleanup.SecretChanges{APIKey: secretPtr("key-1")}, 0)
+			if err != nil || first.Version != 1 {
+				t.Fatalf("first save: version %d, %v", first.Version, err)
+			}
+			if _, err := cs.SaveSettings(ctx, "ck-a", in, cleanup.SecretChanges{}, 0); cleanup.KindOf(err) != cleanup.KindConflict {
+				t.Errorf("a second first save: %v, want a conflict", err)
+			}
+			second := first
+			second.CompanyDomains = []string{"example.com"}
+			saved, err := cs.SaveSettings(ctx, "ck-a", second, cleanup.SecretChanges{}, first.Version)
+			if err != nil || saved.Version != 2 {
+				t.Fatalf("second save: version %d, %v", saved.Version, err)
+			}
+			stale := first
+			stale.OrgID = "org-stale"
+			if _, err := cs.SaveSettings(ctx, "ck-a", stale, cleanup.SecretChanges{APIKey: secretPtr("stale-key")}, first.Version); cleanup.KindOf(err) != cleanup.KindConflict {
+				t.Errorf("save on version 1 after version 2: %v, want a conflict", err)
+			}
+			got, _ := cs.Settings(ctx, "ck-a")
+			cr, _ := cs.Credentials(ctx, "ck-a")
+			if got.OrgID != "org-1" || got.Version != 2 || cr.APIKey.Reveal() != "key-1" || len(got.CompanyDomains) != 1 {
+				t.Errorf("after the refused save: %+v, key %q", got, cr.APIKey.Reveal())
+			}
+			v, err := cs.MarkAPIKeyVerified(ctx, "ck-a", "org-1", time.Now())
+			if again, _ := cs.Settings(ctx, "ck-a"); err != nil || v.Version != again.Version || v.Version != 3 {
+				t.Errorf("verified: returned version %d, stored %d, %v", v.Version, again.Version, err)
+			}
+
+			// Racing saves on the same version: one wins.
+			const n = 6
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i := range n {
+				wg.Go(func() {
+					s := got
+					s.CompanyDomains = []string{fmt.Sprintf("racer%d.example.com", i)}
+					_, errs[i] = cs.SaveSettings(ctx, "ck-a", s, cleanup.SecretChanges{}, v.Version)
+				})
+			}
+			wg.Wait()
+			won := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					won++
+				case cleanup.KindOf(err) != cleanup.KindConflict:
+					t.Errorf("racing save: %v", err)
+				}
+			}
+			if final, _ := cs.Settings(ctx, "ck-a"); won != 1 || final.Version != v.Version+1 {
+				t.Errorf("%d racing saves won (version %d), want exactly one", won, final.Version)
 			}
 		})
 	}

@@ -51,7 +51,7 @@ func seedTenantData(t *testing.T, s *Store, clientKey string) (queued, running, 
 	set.IdentityProvider.Provider = cleanup.ProviderEntra
 	set.IdentityProvider.Entra = cleanup.EntraConnection{TenantID: "0f7c2b1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b",
 		ClientID: "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d", SecretSet: true}
-	if _, err := cs.SaveSettings(ctx, clientKey, set, cleanup.SecretChanges{APIKey: secretPtr("key-of-" + clientKey), EntraClientSecret: secretPtr("entra-of-" + clientKey)}); err != nil {
+	if _, err := cs.SaveSettings(ctx, clientKey, set, cleanup.SecretChanges{APIKey: secretPtr("key-of-" + clientKey), EntraClientSecret: secretPtr("entra-of-" + clientKey)}, 0); err != nil {
 		t.Fatal(err)
 	}
 	past := exportT0.Add(-time.Hour)

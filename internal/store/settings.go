@@ -48,6 +48,7 @@ func decodeSettings(row settingsRow, found bool) (cleanup.Settings, error) {
 		return cleanup.Settings{}, fmt.Errorf("store: decode settings of %s: %w", row.ClientKey, err)
 	}
 	s.UpdatedAt = row.UpdatedAt.UTC()
+	s.Version = row.Version
 	return s, nil
 }
 
@@ -61,14 +62,23 @@ func (c *CleanupStore) Settings(ctx context.Context, clientKey string) (cleanup.
 	return decodeSettings(row, found)
 }
 
+// errSettingsChanged: the stored settings are not at the version the
+// change was built on.
+var errSettingsChanged = &cleanup.Error{Kind: cleanup.KindConflict, Message: "the settings changed meanwhile"}
+
 // SaveSettings implements cleanup.Store. Credentials are sealed with the
-// Cipher, bound to the tenant; the settings JSON never holds one.
-func (c *CleanupStore) SaveSettings(ctx context.Context, clientKey string, s cleanup.Settings, ch cleanup.SecretChanges) (cleanup.Settings, error) {
+// Cipher, bound to the tenant; the settings JSON never holds one. The
+// update is conditional on the version (the row's, or none for a first
+// save), so of two changes built on the same version one is refused.
+func (c *CleanupStore) SaveSettings(ctx context.Context, clientKey string, s cleanup.Settings, ch cleanup.SecretChanges, ifVersion int64) (cleanup.Settings, error) {
 	var out cleanup.Settings
 	err := c.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, found, err := c.settingsRow(tx, clientKey)
 		if err != nil {
 			return err
+		}
+		if (found && row.Version != ifVersion) || (!found && ifVersion != 0) {
+			return errSettingsChanged
 		}
 		now := c.s.now().UTC()
 		if ch.APIKey != nil {
@@ -81,7 +91,7 @@ func (c *CleanupStore) SaveSettings(ctx context.Context, clientKey string, s cle
 				return err
 			}
 		}
-		s.UpdatedAt = now
+		s.UpdatedAt, s.Version = now, 0 // the version lives in its column
 		body, err := json.Marshal(s)
 		if err != nil {
 			return err
@@ -95,20 +105,29 @@ func (c *CleanupStore) SaveSettings(ctx context.Context, clientKey string, s cle
 			}
 		} else {
 			row.Version++
-			if err := tx.Model(&settingsRow{}).Where("client_key = ?", clientKey).Updates(map[string]any{
+			res := tx.Model(&settingsRow{}).Where("client_key = ? AND version = ?", clientKey, ifVersion).Updates(map[string]any{
 				"settings": row.Settings, "org_api_key": row.OrgAPIKey, "entra_client_secret": row.EntraClientSecret,
 				"version": row.Version, "updated_at": now,
-			}).Error; err != nil {
-				return err
+			})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != 1 {
+				return errSettingsChanged
 			}
 		}
 		out, err = decodeSettings(row, true)
 		return err
 	})
-	if errors.Is(err, gorm.ErrForeignKeyViolated) {
+	switch {
+	case errors.Is(err, gorm.ErrForeignKeyViolated):
 		return cleanup.Settings{}, &cleanup.Error{Kind: cleanup.KindNotFound, Message: "the installation is unknown", Err: err}
-	}
-	if err != nil {
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		// Two first saves at once: the other one won.
+		return cleanup.Settings{}, &cleanup.Error{Kind: cleanup.KindConflict, Message: errSettingsChanged.Message, Err: err}
+	case cleanup.KindOf(err) == cleanup.KindConflict:
+		return cleanup.Settings{}, err
+	case err != nil:
 		return cleanup.Settings{}, fmt.Errorf("store: save settings: %w", err)
 	}
 	return out, nil
@@ -166,8 +185,12 @@ func (c *CleanupStore) MarkAPIKeyVerified(ctx context.Context, clientKey, orgID 
 		}
 		at = at.UTC()
 		s.APIKeyVerifiedAt = &at
+		if err := updateSettingsJSON(tx, clientKey, s); err != nil {
+			return err
+		}
+		s.Version++ // updateSettingsJSON bumped it
 		out = s
-		return updateSettingsJSON(tx, clientKey, s)
+		return nil
 	})
 	if err != nil {
 		return cleanup.Settings{}, fmt.Errorf("store: mark API key verified: %w", err)
@@ -178,6 +201,7 @@ func (c *CleanupStore) MarkAPIKeyVerified(ctx context.Context, clientKey, orgID 
 // updateSettingsJSON replaces the tenant's stored settings document (no
 // secrets: those live in their own sealed columns) and bumps its version.
 func updateSettingsJSON(tx *gorm.DB, clientKey string, s cleanup.Settings) error {
+	s.Version = 0 // the version lives in its column
 	body, err := json.Marshal(s)
 	if err != nil {
 		return err

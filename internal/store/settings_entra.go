@@ -33,8 +33,12 @@ func (c *CleanupStore) MarkEntraTested(ctx context.Context, clientKey, tenantID,
 		} else {
 			e.VerifiedAt, e.LastTestNote = nil, failure
 		}
+		if err := updateSettingsJSON(tx, clientKey, s); err != nil {
+			return err
+		}
+		s.Version++ // updateSettingsJSON bumped it
 		out = s
-		return updateSettingsJSON(tx, clientKey, s)
+		return nil
 	})
 	if err != nil {
 		return cleanup.Settings{}, fmt.Errorf("store: mark Entra connection tested: %w", err)

@@ -18,7 +18,7 @@ func TestMarkEntraTested(t *testing.T) {
 			in.IdentityProvider.Provider = cleanup.ProviderEntra
 			e := &in.IdentityProvider.Entra
 			e.TenantID, e.ClientID, e.SecretSet = "tenant-1", "client-1", true
-			if _, err := cs.SaveSettings(ctx, "ck-a", in, cleanup.SecretChanges{EntraClientSecret: secretPtr("entra-secret")}); err != nil {
+			if _, err := cs.SaveSettings(ctx, "ck-a", in, cleanup.SecretChanges{EntraClientSecret: secretPtr("entra-secret")}, 0); err != nil {
 				t.Fatal(err)
 			}
 			at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)

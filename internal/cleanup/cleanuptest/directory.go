@@ -34,6 +34,11 @@ type Directory struct {
 	// SiteCloudID is the site's cloud id (default "cloud-1"; "" plays an
 	// installation that did not say).
 	SiteCloudID string
+	// ValidOrg and ValidEntra are the credentials a connection test of
+	// typed values (Connector.OrgWith, IdPWith) accepts; others fail the
+	// test as Atlassian and Microsoft reject them (unauthorized).
+	ValidOrg   cleanup.OrgCredentials
+	ValidEntra cleanup.EntraCredentials
 	// OrgGranting, when set for a product key, is what GroupsGranting
 	// answers for it instead of the product's list (an organization that
 	// disagrees with the product).
@@ -113,6 +118,40 @@ func (c connector) IdP(context.Context, string) (cleanup.IdentityProvider, error
 		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Message: "no identity provider is configured"}
 	}
 	return c.d.IdP, nil
+}
+
+func (c connector) OrgWith(_ context.Context, _ string, creds cleanup.OrgCredentials) (cleanup.OrgDirectory, error) {
+	if err := c.d.failed("OrgWith"); err != nil {
+		return nil, err
+	}
+	var reject error
+	if creds != c.d.ValidOrg {
+		reject = &cleanup.Error{Kind: cleanup.KindUnauthorized, Message: "The API key was rejected."}
+	}
+	return typedOrg{org: org{c.d}, reject: reject}, nil
+}
+
+func (c connector) IdPWith(_ context.Context, _ string, creds cleanup.EntraCredentials) (cleanup.IdentityProvider, error) {
+	if c.d.IdP == nil {
+		return nil, &cleanup.Error{Kind: cleanup.KindNotConfigured, Message: "no identity provider is configured"}
+	}
+	if creds != c.d.ValidEntra {
+		return nil, &cleanup.Error{Kind: cleanup.KindUnauthorized, Message: "The client secret is wrong."}
+	}
+	return c.d.IdP, nil
+}
+
+// typedOrg is the organization reached with typed credentials.
+type typedOrg struct {
+	org
+	reject error
+}
+
+func (o typedOrg) TestConnection(ctx context.Context) error {
+	if o.reject != nil {
+		return o.reject
+	}
+	return o.org.TestConnection(ctx)
 }
 
 // org is the organization view.

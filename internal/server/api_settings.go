@@ -1,0 +1,105 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// Settings API (routes.go):
+//
+//	GET   /api/settings                  the settings, with the version as ETag
+//	PATCH /api/settings                  change the sections the body carries
+//	POST  /api/settings/test-connection  test the organization ID and API key
+//	POST  /api/settings/test-entra       test the Microsoft Entra ID registration
+//
+// PATCH takes {"organization": {...}, "products": {...},
+// "identityProvider": {...}, "exceptions": {...}, "activityAndExport":
+// {...}} (cleanup.SettingsPatch): a section, or a field of one, that the
+// body does not carry is not changed, so a page that could not load a
+// section never overwrites it. With If-Match (the ETag of the copy the
+// change was built on) an outdated copy is refused with 409.
+//
+// The tests take the values as typed ({"orgId", "apiKey"} and {"tenantId",
+// "clientId", "clientSecret"}; an empty body or field means the stored
+// value), test them once and forget them; a test that ran answers 200
+// whatever its verdict ({"ok", "message", "typed", "settings"}).
+
+func (s *Server) getSettings(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	set, err := s.cfg.Cleanup.GetSettings(c.Request().Context(), ck)
+	if err != nil {
+		return err
+	}
+	setETag(c, set.Version)
+	return c.JSON(http.StatusOK, set)
+}
+
+func (s *Server) patchSettings(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	version, err := ifMatch(c, "settings")
+	if err != nil {
+		return err
+	}
+	var p cleanup.SettingsPatch
+	if err := decodeJSON(c, &p); err != nil {
+		return err
+	}
+	set, err := s.cfg.Cleanup.UpdateSettings(c.Request().Context(), ck, p, version)
+	if err != nil {
+		return err
+	}
+	setETag(c, set.Version)
+	return c.JSON(http.StatusOK, set)
+}
+
+// decodeOptionalJSON decodes the body into v; an empty body leaves v as
+// it is.
+func decodeOptionalJSON(c echo.Context, v any) error {
+	if c.Request().ContentLength == 0 {
+		return nil
+	}
+	return decodeJSON(c, v)
+}
+
+func (s *Server) testConnection(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	var in cleanup.OrgTestInput
+	if err := decodeOptionalJSON(c, &in); err != nil {
+		return err
+	}
+	res, err := s.cfg.Cleanup.TestConnection(c.Request().Context(), ck, in)
+	if err != nil {
+		return err
+	}
+	setETag(c, res.Settings.Version)
+	return c.JSON(http.StatusOK, res)
+}
+
+func (s *Server) testEntraConnection(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	var in cleanup.EntraTestInput
+	if err := decodeOptionalJSON(c, &in); err != nil {
+		return err
+	}
+	res, err := s.cfg.Cleanup.TestEntraConnection(c.Request().Context(), ck, in)
+	if err != nil {
+		return err
+	}
+	setETag(c, res.Settings.Version)
+	return c.JSON(http.StatusOK, res)
+}
