@@ -107,7 +107,10 @@ func (cl *caller) responseError(c call, res response, hdr http.Header) error {
 	if detail != "" {
 		msg += ": " + detail
 	}
-	e := &cleanup.Error{Message: msg}
+	e := &cleanup.Error{Message: msg, Service: cleanup.ServiceProduct}
+	if cl.service == orgService {
+		e.Service = cleanup.ServiceOrganization
+	}
 	switch {
 	case c.removal && res.status == http.StatusNotFound:
 		return nil

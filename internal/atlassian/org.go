@@ -15,6 +15,16 @@ import (
 // OrgSearchLimit is the page size used for Organizations searches.
 const OrgSearchLimit = 100
 
+// orgService names the Organizations (and User management) API in
+// messages.
+const orgService = "Organizations API"
+
+// opRemoveMember names a membership removal in messages. Actions on one
+// user name neither the user nor the group: the run's row says who, and
+// its message (the reason) is then the same for every user it happened
+// to, so a run's failures group by reason.
+const opRemoveMember = "removing the user from the group"
+
 // Org is the Organizations (admin) and User management REST API of one
 // organization, called with its API key. It implements cleanup.OrgDirectory.
 type Org struct {
@@ -54,7 +64,7 @@ func NewOrg(creds cleanup.OrgCredentials, o Options) (*Org, error) {
 	key := strings.TrimSpace(creds.APIKey)
 	auth := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+key) }
 	org := &Org{
-		cl:     newCaller(hc, o, "Organizations API", auth),
+		cl:     newCaller(hc, o, orgService, auth),
 		orgID:  strings.TrimSpace(creds.OrgID),
 		orgURL: urls[0], umURL: urls[1],
 		hook:   o.GroupSynced,
@@ -254,27 +264,27 @@ func (g *Org) RemoveGroupMember(ctx context.Context, groupID, accountID string) 
 	}
 	_, err := g.cl.do(ctx, call{method: http.MethodDelete,
 		url: g.v2("/groups/" + url.PathEscape(groupID) + "/memberships/" + url.PathEscape(accountID)),
-		op:  "removing " + accountID + " from group " + groupID, removal: true, synced: g.isSynced(groupID)})
+		op:  opRemoveMember, removal: true, synced: g.isSynced(groupID)})
 	return err
 }
 
-func (g *Org) userAction(ctx context.Context, accountID, action string) error {
+func (g *Org) userAction(ctx context.Context, accountID, action, op string) error {
 	if accountID == "" {
 		return cleanup.Invalid("accountId", "an account id is required")
 	}
 	_, err := g.cl.do(ctx, call{method: http.MethodPost, url: g.v2("/users/" + url.PathEscape(accountID) + "/" + action),
-		op: action + " " + accountID})
+		op: op})
 	return err
 }
 
 // Suspend suspends the account's access to the organization's apps.
 func (g *Org) Suspend(ctx context.Context, accountID string) error {
-	return g.userAction(ctx, accountID, "suspend")
+	return g.userAction(ctx, accountID, "suspend", "suspending the account")
 }
 
 // Restore restores a suspended account.
 func (g *Org) Restore(ctx context.Context, accountID string) error {
-	return g.userAction(ctx, accountID, "restore")
+	return g.userAction(ctx, accountID, "restore", "restoring the account")
 }
 
 // Deactivate deactivates a managed account through the User management
@@ -289,7 +299,7 @@ func (g *Org) Deactivate(ctx context.Context, accountID, message string) error {
 		body = map[string]string{"message": message}
 	}
 	_, err := g.cl.do(ctx, call{method: http.MethodPost, url: g.umURL + "/users/" + url.PathEscape(accountID) + "/manage/lifecycle/disable",
-		body: body, op: "deactivating " + accountID})
+		body: body, op: "deactivating the account"})
 	return err
 }
 

@@ -340,7 +340,7 @@ func (s *Site) RemoveGroupMember(ctx context.Context, groupID, accountID string)
 		path = "/rest/api/group/userByGroupId"
 	}
 	_, err := s.cl.do(ctx, call{method: http.MethodDelete, url: withQuery(s.endpoint(path), q),
-		op: "removing " + accountID + " from group " + groupID, removal: true, synced: s.synced(groupID)})
+		op: opRemoveMember, removal: true, synced: s.synced(groupID)})
 	return err
 }
 

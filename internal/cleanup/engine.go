@@ -171,7 +171,7 @@ func (e *Engine) Step(ctx context.Context, clientKey string, runID int64, owner 
 		release()
 		return StepResult{}, err
 	}
-	msg := safeMessage(err)
+	msg := runFailure(err)
 	log.WarnContext(ctx, "run failed", "phase", s.run.Phase, "error", err.Error())
 	if ferr := e.cfg.Store.FinishRun(ctx, clientKey, runID, owner, RunFailed, msg, e.now()); ferr != nil {
 		if KindOf(ferr) == KindConflict {

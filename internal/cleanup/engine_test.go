@@ -625,8 +625,41 @@ func TestEngineExportPhase(t *testing.T) {
 	w.exporter.err = errors.New("disk full at /var/lib/secret")
 	id = exportRun(w)
 	step(t, w.engine(t), id, "o1")
-	if run, _ := w.store.Run(id); run.Status != cleanup.RunFailed || run.Error != "internal error" {
+	if run, _ := w.store.Run(id); run.Status != cleanup.RunFailed || !strings.Contains(run.Error, "unexpected reason") || strings.Contains(run.Error, "/var/lib") {
 		t.Errorf("run %s %q, want failed with a safe message", run.Status, run.Error)
+	}
+}
+
+// TestEngineFailureSaysWhatToDo: a run that fails says why in words an
+// admin can act on, with the remote's answer as the detail.
+func TestEngineFailureSaysWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"rejected key", &cleanup.Error{Kind: cleanup.KindUnauthorized, Service: cleanup.ServiceOrganization,
+			Message: "Organizations API: listing groups failed with HTTP 401: Unauthorized"},
+			"The organization API key was rejected: it may be mistyped, expired or revoked. Enter a valid key in Settings → Organization, test it, and run the cleanup again. (Organizations API: listing groups failed with HTTP 401: Unauthorized)"},
+		{"unknown organization", &cleanup.Error{Kind: cleanup.KindNotFound, Service: cleanup.ServiceOrganization,
+			Message: "Organizations API: listing groups failed with HTTP 404"},
+			"The Organizations API does not know the organization ID in Settings, or the API key cannot see it. Check the organization ID in Settings → Organization, test the connection, and run the cleanup again. (Organizations API: listing groups failed with HTTP 404)"},
+		{"no advice", &cleanup.Error{Kind: cleanup.KindConflict, Message: "the directory changed meanwhile"},
+			"The directory changed meanwhile."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			w.dir.Fail("Groups", tc.err)
+			d := cleanup.DefaultDefinition()
+			d.Name, d.Action, d.Manual, d.LicensingGroupIDs = "c", cleanup.ActionReview, true, []string{gJira}
+			id := w.store.AddRun(cleanup.Run{ClientKey: tenant, CleanupName: d.Name, Definition: d, Settings: w.settings})
+			if res := step(t, w.engine(t), id, "o1"); !res.Done {
+				t.Fatalf("step = %+v, want the run done (failed)", res)
+			}
+			if run, _ := w.store.Run(id); run.Status != cleanup.RunFailed || run.Error != tc.want {
+				t.Errorf("run %s:\n%q\nwant\n%q", run.Status, run.Error, tc.want)
+			}
+		})
 	}
 }
 

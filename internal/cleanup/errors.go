@@ -45,6 +45,12 @@ func (k Kind) String() string {
 	return "error"
 }
 
+// Remote services an error can come from (Error.Service).
+const (
+	ServiceOrganization = "organization" // the Organizations and User management APIs (org API key)
+	ServiceProduct      = "product"      // the Jira or Confluence REST API (the app's installation)
+)
+
 // Error is the domain error. Message is safe to show to an admin; Err is the
 // wrapped cause (logged, never shown).
 type Error struct {
@@ -52,7 +58,10 @@ type Error struct {
 	Message    string        // human-readable, no secrets
 	Field      string        // for KindInvalid: the JSON field at fault
 	RetryAfter time.Duration // for KindUnavailable: when to try again, if known
-	Err        error
+	// Service is the remote service that answered with the error (Service*
+	// constants), "" when it did not come from a remote's answer.
+	Service string
+	Err     error
 }
 
 func (e *Error) Error() string {
@@ -90,6 +99,15 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return KindOther
+}
+
+// ServiceOf returns the Service of the first *Error in err's chain.
+func ServiceOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Service
+	}
+	return ""
 }
 
 // RetryAfterOf returns the RetryAfter of the first *Error in err's chain.

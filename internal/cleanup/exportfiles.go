@@ -54,6 +54,9 @@ type ExportRun struct {
 	// Settings is the run's settings snapshot (export options, group
 	// mappings).
 	Settings Settings
+	// Groups is the run's groups snapshot: the identity-provider group
+	// object ids its connection found (GroupInfo.IdPGroupID).
+	Groups []GroupInfo
 	// GeneratedAt is the store's time when the generation began, UTC.
 	GeneratedAt time.Time
 }
@@ -110,6 +113,9 @@ type ExportStore interface {
 	AuditRows(ctx context.Context, run ExportRun, batch int) (AuditCursor, error)
 	// RecordExportNotes writes the notes in one transaction.
 	RecordExportNotes(ctx context.Context, run ExportRun, notes []ExportNote) error
+	// ManualRows returns up to limit of the run's rows that need manual
+	// action (outcome manual), in id order, and how many there are.
+	ManualRows(ctx context.Context, run ExportRun, limit int) ([]AffectedUser, int, error)
 	// ExportFiles opens the sink that stores one generation's files in
 	// chunks of chunkSize bytes (0: the store's default).
 	ExportFiles(ctx context.Context, run ExportRun, chunkSize int) (ExportFileSink, error)

@@ -167,6 +167,22 @@ type Run struct {
 	// FollowUp is the re-check after the next provisioning cycle, nil
 	// when none is scheduled (dry runs, nothing removed or exported).
 	FollowUp *FollowUp `json:"followUp,omitempty"`
+	// Failures and NeedsManual group the rows that failed, and those that
+	// need manual action, by reason, most users first (Service.GetRun
+	// only; at most MaxReasons each).
+	Failures    []ReasonCount `json:"failures,omitempty"`
+	NeedsManual []ReasonCount `json:"needsManual,omitempty"`
+}
+
+// MaxReasons bounds the reasons Service.GetRun lists per outcome.
+const MaxReasons = 20
+
+// ReasonCount is how many users, and rows, of a run share one outcome and
+// reason (the rows' message).
+type ReasonCount struct {
+	Reason string `json:"reason"`
+	Users  int    `json:"users"`
+	Rows   int    `json:"rows"`
 }
 
 // Finished reports whether the run reached a final status.

@@ -115,6 +115,10 @@ type Store interface {
 	// Run returns the run with live counts from its rows.
 	Run(ctx context.Context, clientKey string, id int64) (Run, error)
 	RunUsers(ctx context.Context, clientKey string, runID int64, f RunUserFilter, p Page) ([]AffectedUser, int, error)
+	// RunReasons groups the run's rows of the outcome by message: the
+	// users (distinct accounts) and rows of each, most users first, at
+	// most limit reasons.
+	RunReasons(ctx context.Context, clientKey string, runID int64, outcome string, limit int) ([]ReasonCount, error)
 
 	// FollowUpRows returns the rows of a finished run the follow-up checks
 	// (FollowUpRowsOf), in id order.
@@ -354,9 +358,26 @@ func (s *Service) ListRuns(ctx context.Context, clientKey string, p Page) ([]Run
 	return s.store.Runs(ctx, clientKey, p.Normalized())
 }
 
-// GetRun returns a run with its live counts.
+// GetRun returns a run with its live counts and, grouped by reason, the
+// rows that failed and those that need manual action.
 func (s *Service) GetRun(ctx context.Context, clientKey string, id int64) (Run, error) {
-	return s.store.Run(ctx, clientKey, id)
+	run, err := s.store.Run(ctx, clientKey, id)
+	if err != nil {
+		return Run{}, err
+	}
+	for _, o := range []struct {
+		outcome string
+		n       int
+		dst     *[]ReasonCount
+	}{{OutcomeFailed, run.Counts.Failed, &run.Failures}, {OutcomeManual, run.Counts.Manual, &run.NeedsManual}} {
+		if o.n == 0 {
+			continue
+		}
+		if *o.dst, err = s.store.RunReasons(ctx, clientKey, id, o.outcome, MaxReasons); err != nil {
+			return Run{}, err
+		}
+	}
+	return run, nil
 }
 
 // RunUsers returns a page of a run's rows and the total matching the filter.

@@ -50,7 +50,17 @@ type BundleInfo struct {
 	// Options are the tenant's Entra CSV options the files were written
 	// with; they change the upload hints (example row).
 	Options EntraOptions
+	// Manual are the run's rows that need manual action (at most
+	// ReadmeManualMax of them), and ManualTotal how many there are: the
+	// README lists them with their reason, so every user the run matched
+	// is accounted for.
+	Manual      []cleanup.AffectedUser
+	ManualTotal int
 }
+
+// ReadmeManualMax bounds the users needing manual action the README lists
+// one by one; the audit log has them all.
+const ReadmeManualMax = 500
 
 // BundleFileName returns the name of a run's bundle, e.g.
 // "user-cleanup-run-42-2026-11-28[-dry-run]-entra-remove-members.zip".
@@ -196,6 +206,7 @@ func Readme(files []BundleFile, info BundleInfo) string {
 			line("  SHA-256:      %s", f.SHA256)
 		}
 	}
+	readmeManual(line, info)
 	line("")
 	line("How to upload (repeat for every file)")
 	line("-------------------------------------")
@@ -234,6 +245,42 @@ func Readme(files []BundleFile, info BundleInfo) string {
 	line("It signs in with the delegated permissions GroupMember.ReadWrite.All and")
 	line("User.Read.All and prints one line per member: removed or failed.")
 	return b.String()
+}
+
+// readmeManual writes the section of the users the run matched but could
+// put in no file, each with the reason (nothing when there are none).
+func readmeManual(line func(string, ...any), info BundleInfo) {
+	if info.ManualTotal == 0 {
+		return
+	}
+	line("")
+	title := fmt.Sprintf("Needs manual action (%d)", info.ManualTotal)
+	line("%s", title)
+	line("%s", strings.Repeat("-", len(title)))
+	line("The cleanup matched these users, but they are in no file above: remove")
+	line("each by hand, for the reason given.")
+	for _, u := range info.Manual {
+		who := displayText(cmpOr(u.Name, u.AccountID))
+		if u.Email != "" {
+			who += " <" + displayText(u.Email) + ">"
+		}
+		line("- %s, account %s", who, displayText(u.AccountID))
+		if u.GroupName != "" {
+			line("  Group:   %s", displayText(u.GroupName))
+		}
+		line("  Reason:  %s", displayText(strings.TrimPrefix(u.Message, ManualPrefix)))
+	}
+	if more := info.ManualTotal - len(info.Manual); more > 0 {
+		line("... and %d more: see the audit log (outcome \"manual\"), or History >", more)
+		line("Show users filtered by \"Needs manual action\".")
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // psQuote returns s as a PowerShell single-quoted string. PowerShell also

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/example/usercleanup/internal/cleanup"
 )
 
 // bundleFixture writes two groups (one split in two parts) into memory and
@@ -146,6 +148,35 @@ func TestBundleGolden(t *testing.T) {
 		if !strings.Contains(script, s) {
 			t.Errorf("script lacks %q", s)
 		}
+	}
+}
+
+// TestReadmeListsManualUsers: the README accounts for every user the run
+// matched: the users in no file are listed with their reason (the export's
+// own "Needs manual action: " prefix dropped), at most ReadmeManualMax of
+// them with the rest counted.
+func TestReadmeListsManualUsers(t *testing.T) {
+	files, _ := bundleFixture(t, false)
+	files = sortedFiles(files)
+	info := BundleInfo{RunID: 44, RunDate: runDate, ManualTotal: 3, Manual: []cleanup.AffectedUser{
+		{AccountID: "712020:aaaa", Name: "Ada Berg", Email: "ada.berg@example.com", GroupName: "entra-jira-software",
+			Message: `no Microsoft Entra ID group matches the group mapping "entra-jira-software": check the mapping in Settings, or remove the user there by hand`},
+		{AccountID: "712020:bbbb", Name: "Bjørn\nDahl", GroupName: "entra-jira-software",
+			Message: ManualPrefix + ProblemEmpty},
+	}}
+	readme := Readme(files, info)
+	golden(t, "readme-manual.txt.golden", []byte(readme))
+	for _, want := range []string{"Needs manual action (3)", "- Ada Berg <ada.berg@example.com>, account 712020:aaaa",
+		"no Microsoft Entra ID group matches", "- Bjørn Dahl, account 712020:bbbb", "... and 1 more"} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README lacks %q", want)
+		}
+	}
+	if strings.Contains(readme, "Reason:  "+ManualPrefix) {
+		t.Error("README repeats the manual-action prefix")
+	}
+	if plain := Readme(files, BundleInfo{RunID: 44, RunDate: runDate}); strings.Contains(plain, "Needs manual action") {
+		t.Error("README lists a manual-action section for a run without any")
 	}
 }
 

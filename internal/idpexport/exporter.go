@@ -160,11 +160,23 @@ func (g *generation) writeBundle(ctx context.Context) error {
 		return nil
 	}
 	info := BundleInfo{RunID: g.run.ID, RunDate: g.run.Date, DryRun: g.run.DryRun, Options: g.opts}
+	manual, total, err := g.e.store.ManualRows(ctx, g.run, ReadmeManualMax)
+	if err != nil {
+		return err
+	}
+	info.Manual, info.ManualTotal = manual, total
+	found := map[string]string{} // Atlassian group id → Entra object id the run's connection found
+	for _, gr := range g.run.Groups {
+		if cleanup.IsObjectID(gr.IdPGroupID) {
+			found[gr.ID] = gr.IdPGroupID
+		}
+	}
 	files := make([]BundleFile, 0, len(g.entra))
 	var rows int64
 	for _, f := range g.entra {
 		bf := BundleFile{
-			Name: f.FileName, GroupName: f.IdPGroup, Part: f.Part, Parts: f.Parts, Rows: int(f.Rows), SHA256: f.SHA256,
+			Name: f.FileName, GroupName: f.IdPGroup, EntraGroupID: found[f.GroupID],
+			Part: f.Part, Parts: f.Parts, Rows: int(f.Rows), SHA256: f.SHA256,
 			Open: func() (io.ReadCloser, error) { return g.sink.Open(ctx, f.ID) },
 		}
 		if cleanup.IsObjectID(f.IdPGroup) {

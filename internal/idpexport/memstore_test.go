@@ -184,6 +184,37 @@ func (m *memExportStore) RecordExportNotes(_ context.Context, _ cleanup.ExportRu
 	return nil
 }
 
+// ManualRows returns the rows that were manual, or that a note made
+// manual, in id order (as the store's UPDATE of the notes would leave them).
+func (m *memExportStore) ManualRows(_ context.Context, _ cleanup.ExportRun, limit int) ([]cleanup.AffectedUser, int, error) {
+	if err := m.fail("ManualRows"); err != nil {
+		return nil, 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	noted := map[int64]string{}
+	for _, n := range m.notes {
+		if n.Manual {
+			noted[n.RowID] = n.Message
+		}
+	}
+	var out []cleanup.AffectedUser
+	total := 0
+	for _, r := range m.rows {
+		if msg, ok := noted[r.ID]; ok {
+			r.Outcome, r.Message = cleanup.OutcomeManual, msg
+		}
+		if r.Outcome != cleanup.OutcomeManual {
+			continue
+		}
+		total++
+		if len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, total, nil
+}
+
 func (m *memExportStore) ExportFiles(context.Context, cleanup.ExportRun, int) (cleanup.ExportFileSink, error) {
 	return &memFileSink{m: m}, nil
 }

@@ -160,6 +160,12 @@ func tenantList[T any](c echo.Context, key string, f func(ctx context.Context, c
 	})
 }
 
+// labels answers GET /api/labels: the words for every value the API
+// carries (cleanup.Labels), by kind.
+func (s *Server) labels(c echo.Context) error {
+	return c.JSON(http.StatusOK, cleanup.Labels())
+}
+
 // listGroups answers {"groups": [...], "products": [...]}: every group
 // classified under the settings, and the products with their toggles and
 // warnings.
@@ -326,13 +332,26 @@ func (s *Server) listRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, newPage(runs, p, total))
+	items := make([]runBody, len(runs))
+	for i, r := range runs {
+		items[i] = toRunBody(r)
+	}
+	return c.JSON(http.StatusOK, newPage(items, p, total))
 }
 
-// runBody is a run with its progress for the UI.
+// runBody is a run with the labels of its values and its progress for the
+// UI.
 type runBody struct {
 	cleanup.Run
-	Progress runProgress `json:"progress"`
+	StatusLabel  string      `json:"statusLabel"`
+	PhaseLabel   string      `json:"phaseLabel"`
+	TriggerLabel string      `json:"triggerLabel"`
+	Progress     runProgress `json:"progress"`
+}
+
+func toRunBody(r cleanup.Run) runBody {
+	return runBody{Run: r, StatusLabel: cleanup.Label("runStatus", r.Status), PhaseLabel: cleanup.Label("phase", r.Phase),
+		TriggerLabel: cleanup.Label("trigger", r.Trigger), Progress: progressOf(r)}
 }
 
 // runProgress: users evaluated so far of the users to evaluate, and rows
@@ -390,7 +409,7 @@ func (s *Server) getRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, runBody{Run: run, Progress: progressOf(run)})
+	return c.JSON(http.StatusOK, toRunBody(run))
 }
 
 // runUserBody is one affected-user row as the API shows it.
@@ -408,7 +427,9 @@ type runUserBody struct {
 	LastActive       map[string]string `json:"lastActive"` // product → RFC 3339, "" = never
 	Reason           string            `json:"reason"`
 	Action           string            `json:"action"`
+	ActionLabel      string            `json:"actionLabel"`
 	Outcome          string            `json:"outcome"`
+	OutcomeLabel     string            `json:"outcomeLabel"`
 	Message          string            `json:"message,omitempty"`
 	Warning          *rowWarningBody   `json:"warning,omitempty"`
 }
@@ -426,7 +447,8 @@ func toRunUserBody(u cleanup.AffectedUser) runUserBody {
 		ID: u.ID, AccountID: u.AccountID, Name: u.Name, Email: u.Email, AccountType: u.AccountType,
 		Product: u.Product, GroupID: u.GroupID, GroupName: u.GroupName, GroupSynced: u.GroupSynced,
 		IdentityProvider: u.IdentityProvider, LastActive: last, Reason: u.Reason, Action: u.Action,
-		Outcome: u.Outcome, Message: u.Message, Warning: toRowWarningBody(u.Warning),
+		ActionLabel: cleanup.Label("action", u.Action), Outcome: u.Outcome, OutcomeLabel: cleanup.Label("outcome", u.Outcome),
+		Message: u.Message, Warning: toRowWarningBody(u.Warning),
 	}
 }
 

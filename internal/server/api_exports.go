@@ -69,6 +69,11 @@ type runExportsJSON struct {
 	// LinksExpireAt is when the download URLs stop working; list again
 	// for fresh ones.
 	LinksExpireAt time.Time `json:"linksExpireAt"`
+	// Run is the run the files are of (status and its label, the reason it
+	// failed, the counts, the rows needing manual action grouped by
+	// reason): the dialog says why there are no files, and accounts for
+	// every user the run matched.
+	Run *runBody `json:"run,omitempty"`
 }
 
 // errNoRun is the answer for a run id that is malformed or not the tenant's.
@@ -89,11 +94,20 @@ func (s *Server) runExports(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var run *runBody
+	if s.cfg.Cleanup != nil {
+		r, err := s.cfg.Cleanup.GetRun(c.Request().Context(), a.ClientKey, runID)
+		if err != nil {
+			return err
+		}
+		body := toRunBody(r)
+		run = &body
+	}
 	expires := s.now().Add(DownloadLinkTTL).Truncate(time.Second)
 	out := runExportsJSON{
 		RunID: runID, DryRun: list.DryRun, LinksExpireAt: expires.UTC(),
 		IdentityProvider: []exportFileJSON{}, Audit: []exportFileJSON{},
-		Pending: !list.Finished,
+		Pending: !list.Finished, Run: run,
 	}
 	for _, f := range list.Files {
 		if f.ClientKey != a.ClientKey { // defence in depth; the store scopes by tenant

@@ -101,6 +101,7 @@ func isolationProbes() map[string]isolationProbe {
 		"GET /{product}/admin/cleanup":                 ownPage("/admin/cleanup"),
 		"GET /{product}/dialogs/export-data":           ownPage("/dialogs/export-data"),
 		"GET /{product}/api/me":                        ownData(http.MethodGet, "/me", nil),
+		"GET /{product}/api/labels":                    ownData(http.MethodGet, "/labels", nil),
 		"GET /{product}/api/settings":                  ownData(http.MethodGet, "/settings", nil),
 		"PATCH /{product}/api/settings":                ownData(http.MethodPatch, "/settings", map[string]any{"exceptions": map[string]any{"accountIds": []string{"557058:intruder"}}}),
 		"POST /{product}/api/settings/test-connection": ownData(http.MethodPost, "/settings/test-connection", nil),

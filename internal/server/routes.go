@@ -49,6 +49,7 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 			s.noStore, s.asJSON, s.authenticateAPI(app), s.requireAdmin,
 		}}
 		api.get("/me", s.me)
+		api.get("/labels", s.labels)
 
 		// Cleanup API (api_cleanup.go): settings, groups, cleanups, runs.
 		if s.cfg.Cleanup != nil {

@@ -338,3 +338,38 @@ func TestRunStoreLeaseRowsAndContinuation(t *testing.T) {
 		})
 	}
 }
+
+// TestRunReasons: a run's rows of one outcome grouped by message, most
+// users first, each counting distinct accounts and rows; scoped to the
+// tenant.
+func TestRunReasons(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			s := openStore(t, b.config(t))
+			runID := insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+			row := func(account, group, outcome, message string) testRunUser {
+				return testRunUser{account: account, group: group, action: cleanup.ActionRemoveProductAccess, outcome: outcome, message: message}
+			}
+			insertRunUsers(t, s, "tenant-a", runID, []testRunUser{
+				row("a", "g1", cleanup.OutcomeFailed, "HTTP 500"),
+				row("a", "g2", cleanup.OutcomeFailed, "HTTP 500"), // one user, two rows
+				row("b", "g1", cleanup.OutcomeFailed, "HTTP 500"),
+				row("c", "g1", cleanup.OutcomeFailed, "the group is read-only"),
+				row("d", "g1", cleanup.OutcomeManual, "no e-mail"),
+				row("e", "g1", cleanup.OutcomeDone, ""),
+			})
+			cs := s.Cleanups(nil)
+			got, err := cs.RunReasons(context.Background(), "tenant-a", runID, cleanup.OutcomeFailed, 10)
+			want := []cleanup.ReasonCount{{Reason: "HTTP 500", Users: 2, Rows: 3}, {Reason: "the group is read-only", Users: 1, Rows: 1}}
+			if err != nil || !cmp.Equal(want, got) {
+				t.Errorf("failed reasons %+v, %v; want %+v", got, err, want)
+			}
+			if got, _ := cs.RunReasons(context.Background(), "tenant-a", runID, cleanup.OutcomeFailed, 1); len(got) != 1 {
+				t.Errorf("limit 1: %+v", got)
+			}
+			if got, _ := cs.RunReasons(context.Background(), "tenant-b", runID, cleanup.OutcomeFailed, 10); len(got) != 0 {
+				t.Errorf("another tenant sees %+v", got)
+			}
+		})
+	}
+}

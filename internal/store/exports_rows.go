@@ -23,12 +23,12 @@ var _ cleanup.ExportStore = (*Store)(nil)
 func (s *Store) ExportRun(ctx context.Context, clientKey string, runID int64) (cleanup.ExportRun, error) {
 	r := cleanup.ExportRun{ClientKey: clientKey, ID: runID, GeneratedAt: s.exportTime()}
 	var (
-		settings string
-		started  sql.NullTime
-		created  time.Time
+		settings, groups string
+		started          sql.NullTime
+		created          time.Time
 	)
-	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT dry_run, settings, started_at, created_at FROM runs WHERE id = ? AND client_key = ?`),
-		runID, clientKey).Scan(&r.DryRun, &settings, &started, &created)
+	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT dry_run, settings, groups, started_at, created_at FROM runs WHERE id = ? AND client_key = ?`),
+		runID, clientKey).Scan(&r.DryRun, &settings, &groups, &started, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, &cleanup.Error{Kind: cleanup.KindNotFound, Message: "No such run."}
 	}
@@ -43,7 +43,37 @@ func (s *Store) ExportRun(ctx context.Context, clientKey string, runID int64) (c
 	if err := json.Unmarshal([]byte(settings), &r.Settings); err != nil {
 		return r, fmt.Errorf("store: settings snapshot of run %d: %w", runID, err)
 	}
+	if err := json.Unmarshal([]byte(groups), &r.Groups); err != nil {
+		return r, fmt.Errorf("store: groups snapshot of run %d: %w", runID, err)
+	}
 	return r, nil
+}
+
+// ManualRows implements cleanup.ExportStore.
+func (s *Store) ManualRows(ctx context.Context, run cleanup.ExportRun, limit int) ([]cleanup.AffectedUser, int, error) {
+	var total int
+	if err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM run_users WHERE run_id = ? AND outcome = ?`),
+		run.ID, cleanup.OutcomeManual).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: manual rows of run %d: %w", run.ID, err)
+	}
+	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, account_id, name, email, group_id, group_name, action, message
+		FROM run_users WHERE run_id = ? AND outcome = ? ORDER BY id LIMIT ?`), run.ID, cleanup.OutcomeManual, max(limit, 0))
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: manual rows of run %d: %w", run.ID, err)
+	}
+	defer rows.Close()
+	var out []cleanup.AffectedUser
+	for rows.Next() {
+		u := cleanup.AffectedUser{RunID: run.ID, Outcome: cleanup.OutcomeManual}
+		if err := rows.Scan(&u.ID, &u.AccountID, &u.Name, &u.Email, &u.GroupID, &u.GroupName, &u.Action, &u.Message); err != nil {
+			return nil, 0, fmt.Errorf("store: manual rows of run %d: %w", run.ID, err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("store: manual rows of run %d: %w", run.ID, err)
+	}
+	return out, total, nil
 }
 
 // HasExports implements cleanup.ExportStore.

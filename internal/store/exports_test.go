@@ -62,6 +62,19 @@ func insertRun(tb testing.TB, s *Store, clientKey string, dryRun, finished bool,
 	return id
 }
 
+// setRunGroups stores the run's groups snapshot, as the engine does when
+// the run begins.
+func setRunGroups(tb testing.TB, s *Store, runID int64, groups []cleanup.GroupInfo) {
+	tb.Helper()
+	js, err := json.Marshal(groups)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.sqlDB.ExecContext(context.Background(), s.rebind(`UPDATE runs SET groups = ? WHERE id = ?`), string(js), runID); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // insertRunUsers inserts rows in the given order.
 func insertRunUsers(tb testing.TB, s *Store, clientKey string, runID int64, users []testRunUser) {
 	tb.Helper()
@@ -223,6 +236,8 @@ func TestGenerateRunExports(t *testing.T) {
 			settings.IdentityProvider.GroupMappings = map[string]string{"g-jira": "SG-Jira-Users"}
 			runID := insertRun(t, s, "tenant-a", false, true, settings)
 			insertRunUsers(t, s, "tenant-a", runID, sampleRun())
+			// The run's connection found the Confluence group's Entra object id.
+			setRunGroups(t, s, runID, []cleanup.GroupInfo{{ID: "g-conf", Name: "Confluence: Users", IdPGroupID: "5b1e0c2d-4f3a-4b6c-8d7e-9f0a1b2c3d4e"}})
 
 			if err := e.GenerateRunExports(ctx, "tenant-a", runID); err != nil {
 				t.Fatalf("GenerateRunExports: %v", err)
@@ -318,8 +333,15 @@ func TestGenerateRunExports(t *testing.T) {
 					t.Errorf("bundle copy of %s differs", f.FileName)
 				}
 			}
-			if readme := string(zipEntry(t, zr, "README.txt")); !strings.Contains(readme, "SG-Jira-Users") {
-				t.Errorf("README does not name the mapped Entra group:\n%s", readme)
+			readme := string(zipEntry(t, zr, "README.txt"))
+			for _, want := range []string{
+				"SG-Jira-Users", // the mapped Entra group
+				"Object ID:    5b1e0c2d-4f3a-4b6c-8d7e-9f0a1b2c3d4e", // found by the run's connection
+				"Needs manual action (3)", "- N bad,comma@example.com <bad,comma@example.com>", "- N =cmd@example.com",
+			} {
+				if !strings.Contains(readme, want) {
+					t.Errorf("README lacks %q:\n%s", want, readme)
+				}
 			}
 
 			// Regenerated never: a second call changes nothing.

@@ -1,0 +1,148 @@
+package cleanup
+
+import (
+	"maps"
+	"sync"
+)
+
+// Labels are the words the pages show for the values the API carries:
+// run statuses, phases and triggers, actions, outcomes, where a group's
+// synced verdict and its removal come from, and so on. This is the one
+// place they are written: the API serves the table (GET /api/labels) and
+// adds the label next to a value where it answers one (a run's status, a
+// row's action and outcome), and the pages' web/static/js/labels.js looks
+// every value up here. A value without a label is a defect
+// (TestEveryValueHasALabel parses this package's constants).
+func Labels() map[string]map[string]string {
+	out := make(map[string]map[string]string, len(labelTable()))
+	for k, v := range labelTable() {
+		out[k] = maps.Clone(v)
+	}
+	return out
+}
+
+// labelTable builds the table once; it is never changed (Labels hands
+// out copies).
+var labelTable = sync.OnceValue(func() map[string]map[string]string {
+	return map[string]map[string]string{
+		"runStatus": {
+			RunQueued:          "Queued",
+			RunRunning:         "Running",
+			RunSucceeded:       "Succeeded",
+			RunPartiallyFailed: "Partially failed",
+			RunFailed:          "Failed",
+		},
+		"phase": {
+			PhaseEvaluate: "Finding inactive users",
+			PhaseApply:    "Applying the action",
+			PhaseWarnings: "Closing the warnings",
+			PhaseNotify:   "Sending the warning e-mails",
+			PhaseExport:   "Writing the export files",
+			PhaseDone:     "Done",
+		},
+		"trigger": {
+			TriggerManual:   "Started by an admin",
+			TriggerSchedule: "Scheduled",
+		},
+		"action": {
+			ActionRemoveProductAccess: "Remove product access",
+			ActionDeactivate:          "Deactivate users (managed users only)",
+			ActionReview:              "Add to list for review",
+			ActionEntra:               "Microsoft Entra ID action",
+			ActionIdPExport:           "Microsoft Entra ID bulk-remove file",
+			ActionIdPRemove:           "Remove in Microsoft Entra ID",
+			ActionWarn:                "Warning e-mail",
+		},
+		"outcome": {
+			OutcomePending:  "Pending",
+			OutcomeDone:     "Done",
+			OutcomeExported: "Exported",
+			OutcomeReview:   "For review",
+			OutcomeSkipped:  "Skipped",
+			OutcomeManual:   "Needs manual action",
+			OutcomeFailed:   "Failed",
+			OutcomeWarned:   "Warned",
+			OutcomeGrace:    "Warned, waiting for the removal date",
+			OutcomeSpared:   "Spared",
+		},
+		"warningState": {
+			WarningWarned:  "Warned",
+			WarningSpared:  "Spared",
+			WarningRemoved: "Removed on the removal date",
+			WarningFailed:  "The removal failed or needs manual action",
+		},
+		"emailStatus": {
+			EmailQueued:      "Queued",
+			EmailSending:     "Sending",
+			EmailSent:        "Sent",
+			EmailFailed:      "Failed",
+			EmailUnconfirmed: "Unconfirmed",
+			EmailNoAddress:   "No address",
+		},
+		"syncSource": {
+			SyncSourceAdmin:        "set by an admin for this group",
+			SyncSourceReported:     "reported by Atlassian",
+			SyncSourceProvisioning: "provisioning enabled for this app",
+			SyncSourceNone:         "not reported, provisioning not enabled",
+		},
+		"origin": {
+			OriginSynced:     "Synced from an identity provider",
+			OriginAtlassian:  "Managed in Atlassian",
+			OriginUnreported: "Not reported",
+		},
+		"removal": {
+			RemovalAtlassian:       "Removed in Atlassian",
+			RemovalIdP:             "Removed in the identity provider",
+			RemovalIdPUnconfigured: "Needs manual action: no identity provider configured",
+			RemovalIdPUnmapped:     "Needs manual action: no matching identity-provider group",
+			RemovalRemoved:         "Removed",
+			RemovalNotMember:       "Already not a member",
+			RemovalFailed:          "Removal failed",
+		},
+		"groupsFrom": {
+			GroupsFromProduct:      "listed by the product",
+			GroupsFromOrganization: "found through the Organizations API",
+			GroupsFromSettings:     "chosen in Settings",
+			GroupsFromNone:         "none found",
+		},
+		"mappingStatus": {
+			MappingFound:        "Found",
+			MappingNotFound:     "Not found",
+			MappingAmbiguous:    "Ambiguous",
+			MappingUnchangeable: "Cannot be changed",
+			MappingUnverified:   "Not checked",
+			MappingError:        "Check failed",
+		},
+		"entraMode": {
+			EntraModeExport: `Export files: the Entra "Bulk remove members" CSV per group`,
+			EntraModeDirect: "Remove in Entra ID directly (Microsoft Graph)",
+		},
+		"exportKind": {
+			ExportKindEntra:     "Microsoft Entra bulk-remove file",
+			ExportKindAuditCSV:  "Audit log (CSV)",
+			ExportKindAuditJSON: "Audit log (JSON)",
+			ExportKindBundle:    "All Entra files (ZIP)",
+		},
+		"section": {
+			SectionOrganization:      "Organization",
+			SectionProducts:          "Products and licensing groups",
+			SectionIdentityProvider:  "Identity provider",
+			SectionExceptions:        "Exceptions",
+			SectionActivityAndExport: "Activity and exports",
+		},
+		"accountType": {
+			AccountAtlassian: "Person",
+			AccountApp:       "App or bot",
+			AccountCustomer:  "Service management customer",
+		},
+	}
+})
+
+// Label returns the label of a value of the kind, or the value itself when
+// the table has none (never expected: see Labels).
+func Label(kind, value string) string {
+	if l, ok := labelTable()[kind][value]; ok {
+		return l
+	}
+	return value
+}
