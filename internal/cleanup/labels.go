@@ -130,6 +130,19 @@ var labelTable = sync.OnceValue(func() map[string]map[string]string {
 			SectionExceptions:        "Exceptions",
 			SectionActivityAndExport: "Activity and exports",
 		},
+		// countOf words a count of a run's rows (RunCounts' JSON names):
+		// "32 exported, 2 need manual action".
+		"countOf": {
+			"removedInAtlassian": "removed in Atlassian",
+			"exportedForIdp":     "exported",
+			"removedInIdp":       "removed in Microsoft Entra ID",
+			"deactivated":        "deactivated",
+			"reviewed":           "added for review",
+			"manual":             "need manual action",
+			"failed":             "failed",
+			"skipped":            "skipped",
+			"pending":            "pending",
+		},
 		"accountType": {
 			AccountAtlassian: "Person",
 			AccountApp:       "App or bot",

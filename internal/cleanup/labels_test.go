@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,5 +119,19 @@ func TestLabel(t *testing.T) {
 	l["outcome"][OutcomeManual] = "changed"
 	if Label("outcome", OutcomeManual) != "Needs manual action" {
 		t.Error("Labels hands out the table itself")
+	}
+}
+
+// TestEveryRowCountHasWords: every outcome counter of RunCounts (the
+// rows' counts, not the evaluation's) has its words in "countOf".
+func TestEveryRowCountHasWords(t *testing.T) {
+	notRows := map[string]bool{"evaluated": true, "matched": true, "protected": true, "rows": true, "evaluation": true,
+		"warnings": true} // the warnings' counters are a struct of their own (warning.js words them)
+	rt := reflect.TypeOf(RunCounts{})
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if !notRows[name] && Labels()["countOf"][name] == "" {
+			t.Errorf("RunCounts.%s (%q) has no words in Labels()[\"countOf\"]", rt.Field(i).Name, name)
+		}
 	}
 }

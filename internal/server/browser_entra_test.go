@@ -29,7 +29,7 @@ func TestBrowserEntraConnection(t *testing.T) {
 	f := e.frame(t, ctx, "/jira/admin/settings")
 	waitJS(t, f, "settings form", `!document.getElementById('settings-form').hidden`)
 	// Before a connection the direct mode is not offered (checked below
-	// after connecting) and testing asks to save first.
+	// after connecting). The values are tested as typed, before saving.
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('provider'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
@@ -37,7 +37,28 @@ func TestBrowserEntraConnection(t *testing.T) {
 	setValue(t, f, "entraClientId", entraClient)
 	setValue(t, f, "entraClientSecret", entraSecret)
 	act(t, f, "test before saving", press(chromedp.ID("test-entra")))
-	waitJS(t, f, "save first", `document.getElementById('entra-test-result').textContent.startsWith('Save the settings first')`)
+	waitJS(t, f, "typed values tested", `document.getElementById('entra-test-result').textContent === 'Connected to Microsoft Entra ID with the values as typed. Save to keep them.'`)
+	var before cleanup.Settings
+	e.apiGet(t, p, "/settings", &before)
+	if before.IdentityProvider.Entra.SecretSet || before.IdentityProvider.Entra.TenantID != "" {
+		t.Fatalf("testing typed values saved them: %+v", before.IdentityProvider.Entra)
+	}
+
+	// A secret that fails its test is saved only when the admin confirms.
+	dir.mu.Lock()
+	dir.testErr = &cleanup.Error{Kind: cleanup.KindUnauthorized, Message: "the client secret is wrong or expired"}
+	dir.mu.Unlock()
+	act(t, f, "save a failing secret", press(chromedp.ID("save")))
+	waitJS(t, f, "asked to confirm", `!document.getElementById('save-confirm').hidden && document.getElementById('save-confirm').textContent.includes('The Microsoft Entra ID connection failed its test: the client secret is wrong or expired')`)
+	act(t, f, "keep the stored one", press(chromedp.ID("save-cancel")))
+	waitJS(t, f, "nothing saved", `document.getElementById('save-status').textContent === 'Nothing was saved.'`)
+	e.apiGet(t, p, "/settings", &before)
+	if before.IdentityProvider.Entra.SecretSet || before.OrgID != "" {
+		t.Fatalf("a cancelled save stored something: %+v", before)
+	}
+	dir.mu.Lock()
+	dir.testErr = nil
+	dir.mu.Unlock()
 	act(t, f, "save settings", press(chromedp.ID("save")))
 	waitJS(t, f, "mapping checked", `document.querySelector('#entra-mapping tr[data-group="`+jira.ID+`"][data-status="found"]') !== null`)
 	if got := evalJS[string](t, f, `document.getElementById('entraClientSecret').value + '|' + document.getElementById('entraClientSecret').placeholder`); got != "|•••••••• (stored)" {

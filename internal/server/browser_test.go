@@ -244,6 +244,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 		site.RegisterApp(e.apps[p].Key, clientKey, secret)
 		if err := ks.Install(ctx, nil, e.apps[p].BaseURL, connecttest.InstallPayload{
 			Key: e.apps[p].Key, ClientKey: clientKey, SharedSecret: secret, BaseURL: site.BaseURL(), ProductType: string(p),
+			CloudID: site.CloudID(),
 		}); err != nil {
 			t.Fatalf("install %s: %v", p, err)
 		}
@@ -752,21 +753,35 @@ func TestBrowserAdminFlow(t *testing.T) {
 	waitJS(t, f, "connection result", `document.getElementById('test-result').className === 'uc-result-ok'`)
 
 	// "Is user provisioning enabled?" for Jira Software, saved and persisted.
+	// Atlassian reports where both of its licensing groups are managed, so
+	// the toggle decides neither: the page says so per group, and warns.
 	if evalJS[bool](t, f, `document.getElementById('prov-jira-software').checked`) {
 		t.Fatal("provisioning already enabled before the toggle")
 	}
+	jswGroup, _ := e.cloud.GroupByName(atlassiantest.GroupJiraSoftware)
+	entraJira, _ := e.cloud.GroupByName(atlassiantest.GroupEntraJira)
 	act(t, f, "toggle provisioning", press(chromedp.ID("prov-jira-software")), press(chromedp.ID("save")))
-	waitJS(t, f, "synced via provisioning", `[...document.querySelectorAll('[data-product="jira-software"] [data-source="provisioning"]')].length > 0`)
+	decision := func(g atlassiantest.Group) string {
+		return `(document.querySelector('.uc-product[data-product="jira-software"] tr[data-group="` + g.ID + `"] [data-decision]') || {dataset: {}}).dataset.decision`
+	}
+	waitJS(t, f, "decisions with the toggle on", decision(jswGroup)+` === 'managed in Atlassian: reported by Atlassian, although provisioning is enabled'`)
+	if got := evalJS[string](t, f, decision(entraJira)); got != "synced: reported by Atlassian" {
+		t.Errorf("decision for %s = %q", entraJira.Name, got)
+	}
+	if warn := evalJS[string](t, f, `document.querySelector('.uc-product[data-product="jira-software"] .uc-warnings').textContent`); !strings.Contains(warn, "Provisioning is enabled for Jira Software, but Atlassian reports \"jira-software-users\" as managed in Atlassian") {
+		t.Errorf("the disagreement warning says %q", warn)
+	}
 	var set cleanup.Settings
 	e.apiGet(t, p, "/settings", &set)
 	if !set.IdentityProvider.ProvisioningEnabled["jira-software"] || set.IdentityProvider.Provider != cleanup.ProviderEntra || !set.APIKeySet {
 		t.Fatalf("settings after save = %+v, want provisioning on for jira-software, Entra, API key set", set.IdentityProvider)
 	}
+	e.noRawValues(t, f, "Settings")
 	screenshot(t, ctx, f, "settings")
 
 	// Bad input: the field is named next to it and nothing is saved.
 	setValue(t, f, "activeDays", "0")
-	setValue(t, f, "orgId", "changed-org")
+	setValue(t, f, "companyDomains", "changed.example")
 	act(t, f, "save invalid", press(chromedp.ID("save")))
 	waitJS(t, f, "field error", `document.querySelector('[data-error-for="activity.activeDays"]') !== null`)
 	if got := evalJS[string](t, f, `document.getElementById('activeDays').closest('.uc-field').querySelector('.uc-field-error').textContent`); !strings.Contains(got, "between 1 and") {
@@ -777,8 +792,8 @@ func TestBrowserAdminFlow(t *testing.T) {
 	}
 	var after cleanup.Settings
 	e.apiGet(t, p, "/settings", &after)
-	if after.OrgID != e.cloud.OrgID() || after.Activity.ActiveDays != set.Activity.ActiveDays {
-		t.Errorf("an invalid save changed the settings: orgId %q, activeDays %d", after.OrgID, after.Activity.ActiveDays)
+	if len(after.CompanyDomains) != 0 || after.Activity.ActiveDays != set.Activity.ActiveDays {
+		t.Errorf("an invalid save changed the settings: domains %v, activeDays %d", after.CompanyDomains, after.Activity.ActiveDays)
 	}
 
 	// --- Scheduling and cleanup: a schedule with the Entra action ---
@@ -882,9 +897,31 @@ func TestBrowserAdminFlow(t *testing.T) {
 		t.Errorf("manual filter shows %d rows, the API has %d", len(outcomes), manual.Total)
 	}
 	for _, o := range outcomes {
-		if o != cleanup.OutcomeManual {
+		if o != "Needs manual action" {
 			t.Errorf("manual filter shows a %q row", o)
 		}
+	}
+	// The users needing manual action are listed by reason above them.
+	if got := evalJS[string](t, f, `(document.querySelector('#run-header [data-reasons="manual"]') || {}).textContent || ''`); !strings.Contains(got, "Why some users need manual action") {
+		t.Errorf("the run's header lacks the manual-action reasons: %q", got)
+	}
+	e.noRawValues(t, f, "Show users")
+	act(t, f, "back to history", press(chromedp.ID("users-back")))
+	e.noRawValues(t, f, "History")
+	// The History row accounts for everyone and links to exactly those
+	// who need manual action.
+	needManual := fmt.Sprintf("%d need manual action", manual.Total)
+	if manual.Total == 1 {
+		needManual = "1 needs manual action"
+	}
+	acct := evalJS[string](t, f, `document.querySelector('#history-table tbody tr .uc-accounting').textContent`)
+	if !strings.Contains(acct, "exported") || !strings.Contains(acct, needManual) {
+		t.Errorf("history accounting %q, want the exported and %d needing manual action", acct, manual.Total)
+	}
+	act(t, f, "show manual from history", press(chromedp.CSS(`#history-table tbody tr button[data-show="manual"]`)))
+	waitJS(t, f, "manual users", `document.getElementById('filter-outcome').value === 'manual' && document.querySelectorAll('#users-table tbody tr').length === `+fmt.Sprint(manual.Total))
+	if text := evalJS[string](t, f, `document.getElementById('run-users').innerText`); strings.Contains(text, "idp-export") || strings.Contains(text, "partially_failed") {
+		t.Errorf("Show users shows raw values: %q", text)
 	}
 	act(t, f, "back to history", press(chromedp.ID("users-back")))
 
@@ -892,6 +929,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	act(t, f, "export data", press(chromedp.CSS(`#history-table button[data-export]`)))
 	d := e.frame(t, ctx, "/jira/dialogs/export-data")
 	waitJS(t, d, "identity provider exports", `document.querySelector('#idp-exports a.uc-download') !== null`)
+	e.noRawValues(t, d, "the Export data dialog")
 	screenshot(t, ctx, d, "dialog")
 	href := evalJS[string](t, d, `document.querySelector('#idp-exports tr[data-group] a.uc-download').href`)
 	csv := evalJS[string](t, d, `fetch(document.querySelector('#idp-exports tr[data-group] a.uc-download').href).then(r => r.ok ? r.text() : 'status ' + r.status)`)
@@ -938,8 +976,14 @@ func TestBrowserAdminFlow(t *testing.T) {
 	if csv != strings.TrimPrefix(want, "\ufeff") {
 		t.Errorf("the link fetched in the page gave %q", csv)
 	}
-	act(t, d, "close dialog", press(chromedp.ID("close-dialog")))
+	// The dialog accounts for everyone the run matched and links to
+	// those who need manual action: the link closes it on them.
+	if got := evalJS[string](t, d, `document.getElementById('run-account').textContent`); !strings.Contains(got, needManual) || !strings.Contains(got, "exported") {
+		t.Errorf("export dialog accounting %q", got)
+	}
+	act(t, d, "show manual from the dialog", press(chromedp.ID("show-manual")))
 	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
+	waitJS(t, f, "manual users after the dialog", `!document.getElementById('run-users').hidden && document.getElementById('filter-outcome').value === 'manual' && document.querySelectorAll('#users-table tbody tr').length === `+fmt.Sprint(manual.Total))
 }
 
 // TestBrowserConfluenceWithoutIdP runs the Confluence site without an
@@ -988,20 +1032,28 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 		t.Errorf("API down message = %q", msg)
 	}
 
-	// Confluence reports no licensing groups: the admin declares them.
+	// Confluence does not list its licensing groups: with the organization
+	// set, User Cleanup finds them through the Organizations API (the
+	// groups with a product role on the site); nobody types them.
 	group, ok := e.cloud.GroupByName(atlassiantest.GroupConfluence)
 	if !ok {
 		t.Fatal("seed has no Confluence group")
 	}
+	synced, _ := e.cloud.GroupByName(atlassiantest.GroupEntraConfluence)
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
-	act(t, f, "declare the licensing group", press(chromedp.ID("lg-"+group.ID)), press(chromedp.ID("save")))
+	act(t, f, "save", press(chromedp.ID("save")))
 	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Settings saved'))`)
-	waitJS(t, f, "Confluence with its licensing group", `document.querySelector('[data-product="confluence"] [data-group=`+jsString(group.ID)+`]') !== null`)
+	for _, g := range []atlassiantest.Group{group, synced} {
+		waitJS(t, f, "Confluence with its licensing group "+g.Name, `document.querySelector('.uc-product[data-product="confluence"] [data-group=`+jsString(g.ID)+`]') !== null`)
+	}
+	if got := evalJS[string](t, f, `document.querySelector('.uc-product[data-product="confluence"] .uc-subtle').textContent`); got != "Licensing groups: found through the Organizations API." {
+		t.Errorf("Confluence's groups come from %q", got)
+	}
 	var set cleanup.Settings
 	e.apiGet(t, p, "/settings", &set)
-	if diff := cmp.Diff(map[string][]string{"confluence": {group.ID}}, set.LicensingGroups); diff != "" {
-		t.Errorf("declared licensing groups (-want +got):\n%s", diff)
+	if len(set.LicensingGroups) != 0 {
+		t.Errorf("licensing groups were stored by hand: %v", set.LicensingGroups)
 	}
 	e.open(t, ctx, p, "cleanup", e.admin)
 	f = e.frame(t, ctx, "/confluence/admin/cleanup")

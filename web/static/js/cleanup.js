@@ -4,26 +4,26 @@
 // (POST /api/cleanups/{id}/run) whose progress is polled from
 // GET /api/runs/{id} without blocking the page. History lists GET /api/runs
 // with "Show users" (GET /api/runs/{id}/users) and "Export data" (the
-// export-data dialog).
+// export-data dialog). A run that failed says why, and a finished run
+// accounts for every user it matched ("32 exported, 2 need manual action")
+// with a link to exactly those users. Every status, action and outcome is
+// shown in words from labels.js.
 import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, ifMatch, capabilities } from './api.js';
 import { describeSchedule, nextRun } from './schedule.js';
 import { warningSection, warningNote, warningCounts } from './warning.js';
+import { loadLabels, label, countText } from './labels.js';
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const PAGE_SIZE = 25;
 
-const ACTIONS = {
-  review: 'Add to list for review',
-  'remove-product-access': 'Remove product access',
-  deactivate: 'Deactivate users (managed users only)',
-  entra: 'Microsoft Entra ID action',
-};
-const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed', 'warned', 'grace', 'spared'];
-const EMAIL_OUTCOMES = { sent: 'Sent', failed: 'Failed', unconfirmed: 'Unconfirmed', 'no-address': 'No address', queued: 'Queued' };
+// The actions a cleanup can choose (the others are what a row's action
+// becomes: an Entra file or a direct removal).
+const CHOSEN_ACTIONS = ['review', 'remove-product-access', 'deactivate', 'entra'];
+const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed', 'warned', 'grace', 'spared']; // in the order a row goes
+const EMAIL_OUTCOMES = ['sent', 'failed', 'unconfirmed', 'no-address', 'queued']; // of the warning e-mails
 const ACTIVE_STATUSES = new Set(['queued', 'running']);
-const STATUS_LABEL = { queued: 'Queued', running: 'Running', succeeded: 'Succeeded', partially_failed: 'Partially failed', failed: 'Failed' };
-const statusLabel = (s) => STATUS_LABEL[s] || s || '';
+const statusLabel = (s) => label('runStatus', s);
 
 let settings = null;
 let groups = [];
@@ -106,7 +106,7 @@ function cleanupForm(def, opts) {
   const others = groups.filter((g) => !g.licensing);
   const exc = d.exceptionsOverride;
 
-  const actionOptions = Object.entries(ACTIONS).filter(([k]) => k !== 'entra' || idpConfigured() || d.action === 'entra');
+  const actionOptions = CHOSEN_ACTIONS.map((k) => [k, label('action', k)]).filter(([k]) => k !== 'entra' || idpConfigured() || d.action === 'entra');
   const locked = !caps.orgAdmin && orgWide(d.action); // an existing deactivating cleanup
   const actionSel = h('select', { dataset: { field: 'action' }, disabled: locked },
     actionOptions.map(([k, v]) => h('option', { value: k, selected: d.action === k, disabled: orgWide(k) && !caps.orgAdmin && !locked }, v)));
@@ -117,8 +117,8 @@ function cleanupForm(def, opts) {
   const entraConn = entraIdP.entra || {};
   const graphConnected = entraIdP.provider === 'entra' && !!(entraConn.tenantId && entraConn.clientId && entraConn.clientSecretSet);
   const entraMode = h('select', { dataset: { field: 'entraMode' } },
-    h('option', { value: 'export', selected: d.entraMode !== 'direct' }, 'Export files: the Entra "Bulk remove members" CSV per group'),
-    h('option', { value: 'direct', selected: d.entraMode === 'direct', disabled: !graphConnected && d.entraMode !== 'direct' }, 'Remove in Entra ID directly (Microsoft Graph)'));
+    h('option', { value: 'export', selected: d.entraMode !== 'direct' }, label('entraMode', 'export')),
+    h('option', { value: 'direct', selected: d.entraMode === 'direct', disabled: !graphConnected && d.entraMode !== 'direct' }, label('entraMode', 'direct')));
   const entraRow = field(p + '-entraMode', 'Microsoft Entra ID removal', entraMode,
     graphConnected ? 'Users who cannot be removed directly still go to the export files.' : 'Connect Microsoft Entra ID in Settings to remove members directly.');
 
@@ -226,7 +226,7 @@ function cleanupForm(def, opts) {
 }
 
 // ---- schedules ----
-function actionLabel(a) { return ACTIONS[a] || a; }
+function actionLabel(a) { return label('action', a); }
 function nextOf(c) { return c.nextRunAt || null; }
 // lastRuns maps a cleanup id to its newest run (from the first page of
 // GET /api/runs, newest first).
@@ -409,6 +409,38 @@ function progress(r) {
   return { done: pr.evaluated !== undefined ? pr.evaluated : (c.evaluated || 0), total: pr.total || r.total || 0 };
 }
 
+// ---- what a run did, in words ----
+const ACCOUNTED = ['removedInAtlassian', 'exportedForIdp', 'removedInIdp', 'deactivated', 'reviewed', 'manual', 'failed'];
+
+// accounting says what happened to every user the run matched: "32
+// exported, 2 need manual action" (empty when nothing happened).
+function accounting(r) {
+  const c = counts(r);
+  return ACCOUNTED.filter((k) => c[k] > 0).map((k) => countText(c[k], k)).join(', ');
+}
+
+// runSummary is a run's outcome for the progress banner, the History row
+// and Show users: why it failed, what it did, and links to exactly the
+// users that need manual action or failed.
+function runSummary(r, opts) {
+  const c = counts(r);
+  const out = [];
+  if (r.status === 'failed') {
+    out.push(h('p', { class: 'uc-run-error', role: opts && opts.alert ? 'alert' : null }, r.error || 'The run failed; the app\'s log has the details.'));
+    return out;
+  }
+  if (ACTIVE_STATUSES.has(r.status)) return out;
+  const text = accounting(r);
+  out.push(h('p', { class: 'uc-accounting' }, text || 'Nobody was matched: no user was inactive in the selection.'));
+  const links = [];
+  const show = (outcome, text) => h('button', { type: 'button', class: 'uc-link', dataset: { show: outcome },
+    onclick: () => { selectTab($('tab-history'), false); showUsers(r, { offset: 0, outcome }); } }, text);
+  if (c.manual > 0) links.push(show('manual', 'Show the users who need manual action'));
+  if (c.failed > 0) links.push(show('failed', 'Show the users it failed for'));
+  if (links.length) out.push(h('p', { class: 'uc-help' }, links));
+  return out;
+}
+
 async function startRun(c, dryRun) {
   let res;
   try {
@@ -425,6 +457,19 @@ async function startRun(c, dryRun) {
   $('runs-progress').prepend(item);
   flag(dryRun ? 'Dry run started' : 'Cleanup started', c.name, 'info');
   poll(id, item, bar, text, c, dryRun);
+}
+
+// finished shows a run's end in its progress item and a flag: why it
+// failed, or what it did with a link to the users who need manual action.
+function finished(r, item, text, c, dryRun) {
+  const status = r.status;
+  text.replaceChildren(statusLabel(status) + ' — evaluated ' + (counts(r).evaluated || 0) + ', matched ' + (counts(r).matched || 0) + ' ',
+    h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); selectTab($('tab-history'), true); } }, 'Go to results'));
+  item.append(...runSummary(r, { alert: true }));
+  if (!$('schedules-list').hidden) loadSchedules();
+  const what = (dryRun ? 'Dry run: ' : 'Cleanup: ') + statusLabel(status).toLowerCase();
+  const body = status === 'failed' ? c.name + ': ' + (r.error || '') : c.name + ': ' + (accounting(r) || 'nobody was matched');
+  flag(what, body, status === 'succeeded' ? 'success' : 'error');
 }
 
 async function poll(id, item, bar, text, c, dryRun) {
@@ -449,15 +494,11 @@ async function poll(id, item, bar, text, c, dryRun) {
     else bar.removeAttribute('value');
     if (!ACTIVE_STATUSES.has(status)) {
       bar.max = 1; bar.value = 1;
-      const ct = counts(r);
-      text.replaceChildren(statusLabel(status) + ' — evaluated ' + (ct.evaluated || done) + ', matched ' + (ct.matched || 0) + ' ',
-        h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); selectTab($('tab-history'), true); } }, 'Go to results'));
-      if (!$('schedules-list').hidden) loadSchedules();
-      flag((dryRun ? 'Dry run: ' : 'Cleanup: ') + statusLabel(status).toLowerCase(), c.name + ': ' + (ct.matched || 0) + ' users matched', status === 'succeeded' ? 'success' : 'error');
+      finished(r, item, text, c, dryRun);
       return;
     }
-    text.textContent = statusLabel(status) + ' — evaluated ' + done + (total ? ' / ' + total : '') + ' users' +
-      (applying ? ', ' + pr.phase + ' ' + pr.settled + ' / ' + pr.rows + ' rows' : '');
+    text.textContent = statusLabel(status) + ' — ' + label('phase', pr.phase || 'evaluate') + ': evaluated ' + done + (total ? ' / ' + total : '') + ' users' +
+      (applying ? ', ' + pr.settled + ' / ' + pr.rows + ' rows done' : '');
     await sleep(POLL_MS);
   }
 }
@@ -486,16 +527,17 @@ async function loadHistory(offset) {
       h('thead', {}, h('tr', {}, ['Name', 'Started', 'Dry run', 'Status', 'Evaluated', 'Matched', 'Failed', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, runs.map((r) => {
         const ct = counts(r);
-        return h('tr', { dataset: { run: String(r.id) } },
+        return h('tr', { dataset: { run: String(r.id), status: r.status } },
           h('td', {}, r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
           h('td', {}, formatDate(r.startedAt || r.queuedAt)),
           h('td', {}, r.dryRun ? 'Yes' : 'No'),
-          h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)), followUpNote(r), warningCounts(r)),
+          h('td', { class: 'uc-run-status' }, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)),
+            runSummary(r), followUpNote(r), warningCounts(r)),
           h('td', { class: 'uc-num' }, String(ct.evaluated || 0)),
           h('td', { class: 'uc-num' }, String(ct.matched || 0)),
           h('td', { class: 'uc-num' }, String(ct.failed || 0)),
           h('td', { class: 'uc-row-actions' },
-            h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
+            h('button', { type: 'button', class: 'uc-button uc-button-subtle', dataset: { users: String(r.id) }, onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
             h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data')));
       }))),
     pager(offset, runs.length, data, (o) => loadHistory(o)) || '');
@@ -529,13 +571,45 @@ function pager(offset, n, data, go) {
     h('button', { type: 'button', class: 'uc-button uc-button-subtle', disabled: !more, onclick: () => go(offset + PAGE_SIZE) }, 'Next'));
 }
 
+// openExport opens the Export data dialog; the dialog may close with
+// {showUsers: {outcome}} to show exactly those users of the run here.
 function openExport(r) {
   try {
     AP.dialog.create({ key: 'export-data', size: 'large', chrome: false, customData: { runId: r.id } })
-      .on('close', () => { const b = document.querySelector('[data-export="' + r.id + '"]'); if (b) b.focus(); });
+      .on('close', (data) => {
+        if (data && data.showUsers) {
+          selectTab($('tab-history'), false);
+          showUsers(r, { offset: 0, outcome: data.showUsers.outcome || '' });
+          return;
+        }
+        const b = document.querySelector('[data-export="' + r.id + '"]');
+        if (b) b.focus();
+      });
   } catch (err) {
     flag('Export data is not available', 'The product could not open the dialog: ' + err.message, 'error');
   }
+}
+
+// reasonList shows a run's rows of an outcome grouped by reason: how many
+// users each reason concerns.
+function reasonList(title, reasons, tone, outcome) {
+  if (!reasons || reasons.length === 0) return '';
+  return h('div', { class: 'uc-message uc-message-' + tone, dataset: { reasons: outcome } },
+    h('p', {}, h('strong', {}, title)),
+    h('ul', {}, reasons.map((x) => h('li', {}, x.users + (x.users === 1 ? ' user: ' : ' users: ') + x.reason))));
+}
+
+// runHeader says how the run ended, above its users: why it failed, or
+// what it did, with the failures and the manual actions by reason.
+async function runHeader(r) {
+  let run = r;
+  try { run = await api('GET', '/runs/' + r.id); } catch (_) { /* the list's copy will do */ }
+  const box = h('div', { class: 'uc-run-header', dataset: { status: run.status } },
+    h('p', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(run.status) }, statusLabel(run.status)), ' ', accounting(run)));
+  if (run.status === 'failed') box.append(h('p', { class: 'uc-message uc-message-error', role: 'alert' }, 'This run failed, so it changed nobody: ' + (run.error || 'the app\'s log has the details.')));
+  box.append(reasonList('Why the run failed for some users', run.failures, 'error', 'failed'),
+    reasonList('Why some users need manual action', run.needsManual, 'warning', 'manual'));
+  return { box, run };
 }
 
 async function showUsers(r, f) {
@@ -547,44 +621,53 @@ async function showUsers(r, f) {
   if (f.group) q.set('group', f.group);
   if (f.email) q.set('email', f.email);
   const back = h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'users-back', onclick: () => { box.hidden = true; $('history-list').hidden = false; } }, '← Back to History');
-  const outcome = h('select', { id: 'filter-outcome' }, h('option', { value: '' }, 'All outcomes'), OUTCOMES.map((o) => h('option', { value: o, selected: f.outcome === o }, o)));
+  const outcome = h('select', { id: 'filter-outcome' }, h('option', { value: '' }, 'All outcomes'), OUTCOMES.map((o) => h('option', { value: o, selected: f.outcome === o }, label('outcome', o))));
   const group = h('select', { id: 'filter-group' }, h('option', { value: '' }, 'All groups'), groups.map((g) => h('option', { value: g.id, selected: f.group === g.id }, g.name)));
   const email = h('select', { id: 'filter-email' }, h('option', { value: '' }, 'Any'),
-    Object.entries(EMAIL_OUTCOMES).map(([k, v]) => h('option', { value: k, selected: f.email === k }, v)));
+    EMAIL_OUTCOMES.map((k) => h('option', { value: k, selected: f.email === k }, label('emailStatus', k))));
   const filters = h('form', { class: 'uc-filters', onsubmit: (e) => { e.preventDefault(); showUsers(r, { offset: 0, outcome: outcome.value, group: group.value, email: email.value }); } },
     h('div', { class: 'uc-field' }, h('label', { for: 'filter-outcome' }, 'Outcome'), outcome),
     h('div', { class: 'uc-field' }, h('label', { for: 'filter-group' }, 'Group'), group),
     h('div', { class: 'uc-field' }, h('label', { for: 'filter-email' }, 'Warning e-mail'), email),
     h('button', { type: 'submit', class: 'uc-button uc-button-default' }, 'Filter'));
   const results = h('div', { id: 'users-results' });
-  box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.cleanupName || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), filters, results);
+  const header = h('div', { id: 'run-header' });
+  box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.cleanupName || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), header, filters, results);
+  back.focus();
   stateMessage(results, 'loading', 'Loading users…');
   let data;
+  let run;
   try {
-    data = await api('GET', '/runs/' + r.id + '/users?' + q.toString());
+    const [d, hd] = await Promise.all([api('GET', '/runs/' + r.id + '/users?' + q.toString()), runHeader(r)]);
+    data = d;
+    run = hd.run;
+    header.replaceWith(hd.box);
+    hd.box.id = 'run-header';
   } catch (err) {
     stateMessage(results, 'error', 'Users could not be loaded. ' + err.message, () => showUsers(r, f));
     return;
   }
   const users = listOf(data, 'users');
   if (users.length === 0) {
-    stateMessage(results, 'empty', f.outcome || f.group || f.email ? 'No users match these filters.' : 'This cleanup did not select any users.');
+    let empty = 'This cleanup matched no users: nobody in the selection was inactive.';
+    if (f.outcome || f.group || f.email) empty = 'No users match these filters.';
+    else if (run.status === 'failed') empty = 'The run failed before it matched any users.';
+    stateMessage(results, 'empty', empty);
     return;
   }
   results.replaceChildren(
     h('table', { class: 'uc-table', id: 'users-table' },
       h('thead', {}, h('tr', {}, ['User', 'E-mail', 'Group', 'Reason', 'Action', 'Outcome'].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, users.map((u) => h('tr', {},
+      h('tbody', {}, users.map((u) => h('tr', { dataset: { outcome: u.outcome } },
         h('td', {}, u.name || u.displayName || u.accountId),
         h('td', {}, u.email || ''),
         h('td', {}, (u.groupName || '') + (u.groupSynced ? ' (synced)' : '')),
         h('td', {}, u.reason || ''),
-        h('td', {}, u.action || ''),
-        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, u.outcome || ''), u.message ? ' ' + u.message : '',
+        h('td', {}, label('action', u.action)),
+        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, label('outcome', u.outcome)), u.message ? ' ' + u.message : '',
           u.warning ? h('p', { class: 'uc-help' }, 'Warned ' + formatDate(u.warning.warnedAt) + ', removal ' + formatDate(u.warning.removalDate) +
-            ', e-mail ' + (EMAIL_OUTCOMES[u.warning.emailStatus] || u.warning.emailStatus).toLowerCase() + (u.warning.emailMessage ? ': ' + u.warning.emailMessage : '')) : null))))),
+            ', e-mail ' + label('emailStatus', u.warning.emailStatus).toLowerCase() + (u.warning.emailMessage ? ': ' + u.warning.emailMessage : '')) : null))))),
     pager(f.offset || 0, users.length, data, (o) => showUsers(r, Object.assign({}, f, { offset: o }))) || '');
-  back.focus();
 }
 
 // ---- start ----
@@ -592,7 +675,7 @@ async function init() {
   const box = $('schedules');
   stateMessage(box, 'loading', 'Loading…');
   try {
-    const [s, g, c] = await Promise.all([api('GET', '/settings'), api('GET', '/groups').catch(() => []), capabilities()]);
+    const [s, g, c] = await Promise.all([api('GET', '/settings'), api('GET', '/groups').catch(() => []), capabilities(), loadLabels()]);
     settings = s;
     caps = c;
     groups = listOf(g, 'groups');

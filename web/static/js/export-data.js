@@ -2,8 +2,12 @@
 // {runId}})): lists the run's identity-provider exports (one Entra "Bulk
 // remove members" CSV per group, and all of them as a ZIP) and the audit
 // exports (CSV, JSON). Links are the API's short-lived download URLs from
-// GET /api/runs/{id}/exports.
+// GET /api/runs/{id}/exports, which also says how the run ended: a failed
+// run says why it has no files, and every user the run matched is
+// accounted for ("32 exported, 2 need manual action"), with a link that
+// closes the dialog on exactly those users (AP.dialog.close({showUsers})).
 import { api, h, listOf, stateMessage } from './api.js';
+import { loadLabels, label, countText } from './labels.js';
 
 const box = document.getElementById('exports');
 const PENDING_POLL_MS = 2000;
@@ -21,13 +25,44 @@ function groupLabel(f) {
 // {runId, identityProvider: [file], audit: [file], bundle: file|null,
 //  dryRun, pending, linksExpireAt}; file: {kind, groupName, idpGroup,
 //  rows, part, parts, fileName, downloadUrl, ...}.
+// showUsers closes the dialog on the run's users of the outcome (History →
+// Show users, filtered).
+function showUsers(outcome) {
+  if (window.AP && AP.dialog) AP.dialog.close({ showUsers: { outcome } });
+}
+
+// runAccount says how the run ended: why it failed, or what happened to
+// every user it matched, with a link to those who need manual action.
+function runAccount(run) {
+  if (!run) return null;
+  if (run.status === 'failed') {
+    return h('p', { class: 'uc-message uc-message-error', role: 'alert', id: 'run-failed' },
+      h('strong', {}, label('runStatus', run.status) + ': '), 'this run has no files, because it did not finish. ' + (run.error || ''));
+  }
+  const c = run.counts || {};
+  const parts = ['exportedForIdp', 'removedInAtlassian', 'removedInIdp', 'deactivated', 'reviewed', 'manual', 'failed']
+    .filter((k) => c[k] > 0).map((k) => countText(c[k], k));
+  const box = h('div', { class: 'uc-message uc-message-' + (c.manual > 0 || c.failed > 0 ? 'warning' : 'info'), id: 'run-account', role: 'note' },
+    h('p', {}, h('strong', {}, label('runStatus', run.status) + ': '), parts.length ? parts.join(', ') + '.' : 'nobody was matched.'));
+  if (c.manual > 0) {
+    box.append(h('ul', {}, (run.needsManual || []).map((x) => h('li', {}, x.users + (x.users === 1 ? ' user: ' : ' users: ') + x.reason))),
+      h('p', {}, h('button', { type: 'button', class: 'uc-link', id: 'show-manual', onclick: () => showUsers('manual') }, 'Show the users who need manual action')));
+  }
+  return box;
+}
+
 function render(data) {
   const files = listOf(data.identityProvider);
   const audit = listOf(data.audit);
   const sections = [];
   if (data.dryRun) sections.push(h('p', { class: 'uc-message uc-message-warning', role: 'note' }, 'This was a dry run: nothing was changed. The files show what the cleanup would do.'));
+  const account = runAccount(data.run);
+  if (account) sections.push(account);
+  const failed = data.run && data.run.status === 'failed';
   const idpSection = h('section', { 'aria-labelledby': 'idp-heading' }, h('h2', { id: 'idp-heading' }, 'Identity provider exports'));
-  if (files.length === 0) {
+  if (failed) {
+    idpSection.append(h('p', { class: 'uc-empty', id: 'no-idp' }, 'None: the run failed before it wrote any file.'));
+  } else if (files.length === 0) {
     idpSection.append(h('p', { class: 'uc-empty', id: 'no-idp' }, 'This cleanup did not affect any users in identity-provider groups.'));
   } else {
     idpSection.id = 'idp-exports';
@@ -39,15 +74,15 @@ function render(data) {
           h('td', {}, groupLabel(f)),
           h('td', { class: 'uc-num' }, String(f.rows)),
           h('td', {}, link(f.downloadUrl, f.fileName, 'for ' + groupLabel(f))))))),
-      data.bundle ? h('p', {}, link(data.bundle.downloadUrl, 'Download all (ZIP)')) : null);
+      data.bundle ? h('p', {}, link(data.bundle.downloadUrl, 'Download all (ZIP)'), ' ', h('span', { class: 'uc-help' }, 'with a README that lists every group\'s file and the users who need manual action')) : null);
   }
   sections.push(idpSection);
   const auditSection = h('section', { 'aria-labelledby': 'audit-heading' }, h('h2', { id: 'audit-heading' }, 'Audit exports'),
     h('p', { class: 'uc-subtle' }, 'Every affected user with the reason, the action and its outcome.'));
   const csv = audit.find((f) => f.kind === 'audit-csv');
   const json = audit.find((f) => f.kind === 'audit-json');
-  if (csv || json) auditSection.append(h('p', { class: 'uc-actions' }, csv ? link(csv.downloadUrl, 'Audit log (CSV)') : null, json ? link(json.downloadUrl, 'Audit log (JSON)') : null));
-  else auditSection.append(h('p', { class: 'uc-empty' }, 'No audit export is available for this run.'));
+  if (csv || json) auditSection.append(h('p', { class: 'uc-actions' }, csv ? link(csv.downloadUrl, label('exportKind', 'audit-csv')) : null, json ? link(json.downloadUrl, label('exportKind', 'audit-json')) : null));
+  else auditSection.append(h('p', { class: 'uc-empty' }, failed ? 'None: the run failed before it wrote any file.' : 'No audit export is available for this run.'));
   sections.push(auditSection);
   if (data.linksExpireAt) sections.push(h('p', { class: 'uc-help' }, 'The links work until ' + new Date(data.linksExpireAt).toLocaleTimeString() + '. Reopen this dialog for new ones.'));
   box.replaceChildren(...sections);
@@ -56,7 +91,7 @@ function render(data) {
 async function load(runId) {
   stateMessage(box, 'loading', 'Preparing the exports…');
   try {
-    const data = (await api('GET', '/runs/' + encodeURIComponent(runId) + '/exports')) || {};
+    const [data] = await Promise.all([api('GET', '/runs/' + encodeURIComponent(runId) + '/exports').then((d) => d || {}), loadLabels()]);
     if (data.pending) {
       stateMessage(box, 'loading', 'The cleanup is still running; its exports appear when it has finished…');
       setTimeout(() => load(runId), PENDING_POLL_MS);

@@ -1,22 +1,17 @@
-// Microsoft Entra ID part of the settings page: the connection test
-// (POST /api/settings/test-entra) and the group mapping of every group
-// synced from Entra ID (GET /api/entra/mapping), whose targets are saved
-// with the settings as identityProvider.groupMappings.
+// Microsoft Entra ID part of the settings page: the connection test of the
+// values as typed (POST /api/settings/test-entra) and the group mapping of
+// every group synced from Entra ID (GET /api/entra/mapping), whose targets
+// are saved with the settings as identityProvider.groupMappings.
 import { api, h, formatDate } from './api.js';
+import { label } from './labels.js';
 
 const $ = (id) => document.getElementById(id);
 
-const STATUS = {
-  found: ['Found', 'uc-lozenge-success'],
-  not_found: ['Not found', 'uc-lozenge-removed'],
-  ambiguous: ['Ambiguous', 'uc-lozenge-removed'],
-  unchangeable: ['Cannot be changed', 'uc-lozenge-removed'],
-  unverified: ['Not checked', ''],
-  error: ['Check failed', 'uc-lozenge-removed'],
-};
+const STATUS_TONE = { found: 'uc-lozenge-success', unverified: '' };
 
 let settings = null;
 let report = null; // last GET /entra/mapping
+let onSettings = () => {}; // tells the page of settings a stored test recorded
 
 function connectionText(entra) {
   if (!entra.tenantId || !entra.clientId || !entra.clientSecretSet) return ['', ''];
@@ -37,7 +32,7 @@ function renderMapping() {
   }
   const mappings = (settings && settings.identityProvider.groupMappings) || {};
   const rows = report.groups.map((g) => {
-    const [label, cls] = STATUS[g.status] || [g.status, ''];
+    const cls = g.status in STATUS_TONE ? STATUS_TONE[g.status] : 'uc-lozenge-removed';
     const inputID = 'entra-map-' + g.groupId;
     return h('tr', { dataset: { group: g.groupId, status: g.status } },
       h('td', {}, g.groupName),
@@ -45,7 +40,7 @@ function renderMapping() {
         h('label', { for: inputID, class: 'uc-visually-hidden' }, 'Microsoft Entra ID group for ' + g.groupName),
         h('input', { id: inputID, class: 'uc-entra-map', value: mappings[g.groupId] || '', placeholder: g.groupName,
           spellcheck: 'false', autocomplete: 'off', dataset: { groupId: g.groupId } })),
-      h('td', {}, h('span', { class: 'uc-lozenge ' + cls }, label),
+      h('td', {}, h('span', { class: 'uc-lozenge ' + cls }, label('mappingStatus', g.status)),
         g.entraGroupId ? h('span', { class: 'uc-subtle' }, ' ' + g.entraGroupId) : null,
         g.reason ? h('p', { class: 'uc-help' }, g.reason) : null));
   });
@@ -102,32 +97,51 @@ export function collectMappings(s) {
   return Object.keys(out).length ? out : undefined;
 }
 
+// initEntra wires the page: onSettings receives the settings a test of the
+// stored connection recorded (they have a new version).
+export function initEntra(opts) {
+  onSettings = opts.onSettings || onSettings;
+}
+
+// entraTestInput returns what to test when the typed connection differs
+// from the stored one (a secret typed, or another directory or
+// application), null when nothing new is typed or nothing can be tested.
+export function entraTestInput(s) {
+  const entra = (s.identityProvider || {}).entra || {};
+  const body = { tenantId: $('entraTenantId').value.trim(), clientId: $('entraClientId').value.trim() };
+  const secret = $('entraClientSecret').value;
+  if (secret !== '') body.clientSecret = secret;
+  const changed = secret !== '' || body.tenantId !== (entra.tenantId || '') || body.clientId !== (entra.clientId || '');
+  if (!changed || !body.tenantId || !body.clientId || (secret === '' && !entra.clientSecretSet)) return null;
+  return body;
+}
+
 $('check-entra-mapping').addEventListener('click', loadMapping);
 
-// The test uses the stored registration: unsaved changes must be saved
-// first (the secret never travels just to be tested).
+// Test connection tests the registration as typed (the stored secret when
+// none is typed); nothing is saved by the test. A test of the stored
+// registration records its verdict.
 $('test-entra').addEventListener('click', async () => {
   const out = $('entra-test-result');
   const button = $('test-entra');
-  const entra = (settings && settings.identityProvider.entra) || {};
-  out.className = '';
-  if ($('entraClientSecret').value !== '' || $('entraTenantId').value.trim() !== (entra.tenantId || '') ||
-      $('entraClientId').value.trim() !== (entra.clientId || '')) {
-    out.className = 'uc-result-error';
-    out.textContent = 'Save the settings first, then test the connection.';
-    return;
-  }
+  const body = { tenantId: $('entraTenantId').value.trim(), clientId: $('entraClientId').value.trim() };
+  if ($('entraClientSecret').value !== '') body.clientSecret = $('entraClientSecret').value;
   button.disabled = true;
+  out.className = '';
   out.textContent = 'Testing the Microsoft Entra ID connection…';
   try {
-    const res = await api('POST', '/settings/test-entra');
-    settings = res.settings;
+    const res = await api('POST', '/settings/test-entra', body);
+    if (!res.typed) {
+      settings = res.settings;
+      onSettings(res.settings);
+    }
     out.className = res.ok ? 'uc-result-ok' : 'uc-result-error';
-    out.textContent = res.ok ? 'Connected to Microsoft Entra ID.' : 'Connection failed: ' + res.message;
-    if (res.ok) loadMapping();
+    if (!res.ok) out.textContent = 'Connection failed: ' + res.message;
+    else out.textContent = res.typed ? 'Connected to Microsoft Entra ID with the values as typed. Save to keep them.' : 'Connected to Microsoft Entra ID.';
+    if (res.ok && !res.typed) loadMapping();
   } catch (err) {
     out.className = 'uc-result-error';
-    out.textContent = 'Connection failed: ' + err.message;
+    out.textContent = 'The connection could not be tested: ' + err.message;
   } finally {
     button.disabled = false;
   }

@@ -1,116 +1,139 @@
 // Settings page: loads GET /api/settings and GET /api/groups, saves with
-// PUT /api/settings (all fields at once: the server saves everything or
-// nothing), and tests the organization connection.
-import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, capabilities } from './api.js';
-import { fillEntra, collectMappings } from './settings-entra.js';
+// PATCH /api/settings by section (organization, products, identityProvider,
+// exceptions, activityAndExport), and tests credentials as typed.
+//
+// Nothing the admin set is lost: a section (or a part of one) that did
+// not load is not sent, so the server leaves it as it is (the products
+// section and the exception groups need the groups; when those fail to
+// load, their settings stay as saved). Every save carries the ETag of the
+// copy it was built on (If-Match): a change someone else saved meanwhile
+// is refused with 409 and the page says to reload. A typed API key or
+// Entra secret is tested before it is saved; one that fails its test is
+// saved only when the admin confirms, else the stored one stays.
+import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, capabilities, ifMatch } from './api.js';
+import { loadLabels, label } from './labels.js';
+import { fillEntra, collectMappings, entraTestInput, initEntra } from './settings-entra.js';
 
 const form = document.getElementById('settings-form');
 const state = document.getElementById('settings-state');
 const $ = (id) => document.getElementById(id);
 
-let current = null; // settings as last loaded or saved
-let groups = [];
-
-const SOURCE_LABEL = {
-  detected: 'Synced (detected)',
-  admin: 'Synced (set by admin)',
-  provisioning: 'Synced (via provisioning)',
-};
-
-function syncLozenge(g) {
-  if (g.synced) return h('span', { class: 'uc-lozenge uc-lozenge-info', dataset: { source: g.source } }, SOURCE_LABEL[g.source] || 'Synced');
-  const text = g.source === 'admin' ? 'Not synced (set by admin)' : 'Not synced';
-  return h('span', { class: 'uc-lozenge', dataset: { source: g.source || 'none' } }, text);
-}
+let current = null; // settings as last loaded or saved (with their version)
+let catalog = null; // GET /groups: {groups, products}; null while it did not load
+let groupsError = ''; // why the groups did not load
 
 function overrideValue(s, id) {
   const o = (s.identityProvider.groupOverrides || {})[id];
-  return o === true ? 'synced' : o === false ? 'not-synced' : 'auto';
+  return o === true ? 'synced' : o === false ? 'atlassian' : 'auto';
 }
 
-function products() {
-  const byKey = new Map();
-  for (const g of groups) {
-    for (const p of g.products || []) {
-      if (!byKey.has(p.key)) byKey.set(p.key, { key: p.key, name: p.name || p.key, groups: [] });
-      byKey.get(p.key).groups.push(g);
-    }
-  }
-  for (const key of Object.keys(current.identityProvider.provisioningEnabled || {})) {
-    if (!byKey.has(key)) byKey.set(key, { key, name: key, groups: [] });
-  }
-  return [...byKey.values()].sort((a, b) => a.name.localeCompare(b.name));
+const groups = () => (catalog ? catalog.groups : []);
+
+// groupsNotLoaded says, in the sections that need the groups, that they
+// are kept as saved.
+function groupsNotLoaded(what) {
+  return h('p', { class: 'uc-message uc-message-warning', role: 'status', dataset: { notLoaded: '1' } },
+    'The groups could not be loaded: ' + groupsError + ' ' + what + ' stay as saved until they load: saving now does not change them.');
+}
+
+function decisionCell(g) {
+  return h('td', { dataset: { decision: g.decision, source: g.source } },
+    h('span', { class: 'uc-lozenge ' + (g.synced ? 'uc-lozenge-info' : '') }, g.synced ? 'Synced' : 'Managed in Atlassian'),
+    ' ', h('span', { class: 'uc-decision' }, g.decision),
+    g.disagreement ? h('p', { class: 'uc-help uc-disagreement' }, g.disagreement) : null);
+}
+
+function overrideCell(g) {
+  const selID = 'override-' + g.id;
+  const v = overrideValue(current, g.id);
+  return h('td', {},
+    h('label', { for: selID, class: 'uc-visually-hidden' }, 'Where ' + g.name + ' is managed'),
+    h('select', { id: selID, class: 'uc-override', dataset: { groupId: g.id, field: 'identityProvider.groupOverrides' } },
+      h('option', { value: 'auto', selected: v === 'auto' }, 'As Atlassian reports (or the toggle)'),
+      h('option', { value: 'synced', selected: v === 'synced' }, 'Synced from the identity provider'),
+      h('option', { value: 'atlassian', selected: v === 'atlassian' }, 'Managed in Atlassian')));
+}
+
+// licensingOverride lets the admin choose a product's licensing groups by
+// hand where the product does not list them itself (Confluence): the
+// groups the Organizations API found are used unless some are chosen.
+function licensingOverride(p) {
+  const chosen = new Set(((current.licensingGroups || {})[p.key]) || []);
+  if (p.groupsFrom === 'product' && chosen.size === 0) return null;
+  const id = 'lg-' + p.key;
+  return h('details', { class: 'uc-field', open: chosen.size > 0 },
+    h('summary', {}, 'Choose the licensing groups of ' + p.name + ' by hand'),
+    h('fieldset', { class: 'uc-licensing-override', dataset: { product: p.key, field: 'licensingGroups' } },
+      h('legend', { class: 'uc-visually-hidden' }, 'Licensing groups of ' + p.name + ', chosen by hand'),
+      h('p', { class: 'uc-help' }, 'Leave all unticked to use the groups User Cleanup finds.'),
+      h('div', { class: 'uc-checklist' }, groups().map((g) => h('div', { class: 'uc-check' },
+        h('input', { type: 'checkbox', id: id + '-' + g.id, value: g.id, checked: chosen.has(g.id) }),
+        h('label', { for: id + '-' + g.id }, g.name))))));
+}
+
+function productBlock(p) {
+  const toggleID = 'prov-' + p.key;
+  const rows = groups().filter((g) => (g.products || []).some((x) => x.key === p.key)).map((g) =>
+    h('tr', { dataset: { group: g.id } },
+      h('td', {}, g.name),
+      h('td', { class: 'uc-num' }, g.memberCount >= 0 ? String(g.memberCount) : '—'),
+      decisionCell(g),
+      overrideCell(g)));
+  return h('div', { class: 'uc-product', dataset: { product: p.key } },
+    h('div', { class: 'uc-product-head' },
+      h('h4', {}, p.name),
+      h('div', { class: 'uc-toggle' },
+        h('input', { type: 'checkbox', role: 'switch', id: toggleID, class: 'uc-prov', dataset: { product: p.key }, checked: !!p.provisioningEnabled }),
+        h('label', { for: toggleID }, 'Is user provisioning enabled?', h('span', { class: 'uc-visually-hidden' }, ' (' + p.name + ')')))),
+    h('p', { class: 'uc-subtle' }, 'Licensing groups: ' + label('groupsFrom', p.groupsFrom) + '.'),
+    (p.warnings || []).length
+      ? h('ul', { class: 'uc-message uc-message-warning uc-warnings', role: 'note' }, p.warnings.map((w) => h('li', {}, w))) : null,
+    rows.length
+      ? h('table', { class: 'uc-table' },
+        h('caption', { class: 'uc-visually-hidden' }, 'Licensing groups of ' + p.name),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Licensing group'), h('th', { scope: 'col', class: 'uc-num' }, 'Members'),
+          h('th', { scope: 'col' }, 'Where its members are removed'), h('th', { scope: 'col' }, 'Your setting'))),
+        h('tbody', {}, rows))
+      : h('p', { class: 'uc-empty' }, 'No licensing groups grant this product.'),
+    licensingOverride(p));
 }
 
 function renderProducts() {
   const box = $('products');
-  const list = products();
+  if (!catalog) {
+    box.replaceChildren(groupsNotLoaded('The provisioning toggles, your per-group settings and the licensing groups'));
+    return;
+  }
+  const list = catalog.products || [];
   if (list.length === 0) {
-    box.replaceChildren(h('p', { class: 'uc-empty' }, 'No licensing groups found. Check the organization settings above, then reload.'));
+    box.replaceChildren(h('p', { class: 'uc-empty' }, 'No products found on this site.'));
     return;
   }
-  const enabled = current.identityProvider.provisioningEnabled || {};
-  box.replaceChildren(...list.map((p) => {
-    const toggleID = 'prov-' + p.key;
-    const rows = p.groups.map((g) => {
-      const selID = 'override-' + g.id;
-      return h('tr', { dataset: { group: g.id } },
-        h('td', {}, g.name),
-        h('td', { class: 'uc-num' }, g.memberCount >= 0 ? String(g.memberCount) : '—'),
-        h('td', {}, syncLozenge(g)),
-        h('td', {},
-          h('label', { for: selID, class: 'uc-visually-hidden' }, 'Synced setting for ' + g.name),
-          h('select', { id: selID, class: 'uc-override', dataset: { groupId: g.id, field: 'identityProvider.groupOverrides' } },
-            h('option', { value: 'auto', selected: overrideValue(current, g.id) === 'auto' }, 'Automatic'),
-            h('option', { value: 'synced', selected: overrideValue(current, g.id) === 'synced' }, 'Synced from the identity provider'),
-            h('option', { value: 'not-synced', selected: overrideValue(current, g.id) === 'not-synced' }, 'Not synced'))));
-    });
-    return h('div', { class: 'uc-product', dataset: { product: p.key } },
-      h('div', { class: 'uc-product-head' },
-        h('h4', {}, p.name),
-        h('div', { class: 'uc-toggle' },
-          h('input', { type: 'checkbox', role: 'switch', id: toggleID, class: 'uc-prov', dataset: { product: p.key }, checked: !!enabled[p.key] }),
-          h('label', { for: toggleID }, 'Is user provisioning enabled?', h('span', { class: 'uc-visually-hidden' }, ' (' + p.name + ')')))),
-      rows.length
-        ? h('table', { class: 'uc-table' },
-          h('caption', { class: 'uc-visually-hidden' }, 'Licensing groups of ' + p.name),
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Licensing group'), h('th', { scope: 'col', class: 'uc-num' }, 'Members'), h('th', { scope: 'col' }, 'Synced'), h('th', { scope: 'col' }, 'Override'))),
-          h('tbody', {}, rows))
-        : h('p', { class: 'uc-empty' }, 'No licensing groups grant this product.'));
-  }));
-}
-
-// renderDeclaredLicensing fills the Confluence-only list of groups that
-// grant the product (settings.licensingGroups.confluence).
-function renderDeclaredLicensing() {
-  const box = $('declared-licensing-groups');
-  if (!box) return;
-  const chosen = new Set(((current.licensingGroups || {}).confluence) || []);
-  if (groups.length === 0) {
-    box.replaceChildren(h('p', { class: 'uc-empty' }, 'No groups found.'));
-    return;
-  }
-  box.replaceChildren(...groups.map((g) => {
-    const id = 'lg-' + g.id;
-    return h('div', { class: 'uc-check' },
-      h('input', { type: 'checkbox', id, value: g.id, checked: chosen.has(g.id) }),
-      h('label', { for: id }, g.name));
-  }));
+  box.replaceChildren(...list.map(productBlock));
 }
 
 function renderExceptionGroups() {
   const box = $('exception-groups');
+  if (!catalog) {
+    box.replaceChildren(groupsNotLoaded('The exception groups (' + (current.exceptions.groupIds || []).length + ')'));
+    return;
+  }
   const chosen = new Set(current.exceptions.groupIds || []);
-  if (groups.length === 0) {
+  if (groups().length === 0) {
     box.replaceChildren(h('p', { class: 'uc-empty' }, 'No groups found.'));
     return;
   }
-  box.replaceChildren(...groups.map((g) => {
+  box.replaceChildren(...groups().map((g) => {
     const id = 'exc-group-' + g.id;
     return h('div', { class: 'uc-check' },
       h('input', { type: 'checkbox', id, value: g.id, checked: chosen.has(g.id) }),
       h('label', { for: id }, g.name));
   }));
+}
+
+function showVerified(s) {
+  $('test-result').className = '';
+  $('test-result').textContent = s.apiKeyVerifiedAt ? 'Last verified ' + formatDate(s.apiKeyVerifiedAt) : '';
 }
 
 function fill(s) {
@@ -120,7 +143,7 @@ function fill(s) {
   $('apiKey').placeholder = s.apiKeySet ? '•••••••• (stored)' : '';
   $('apiKey-remove-row').hidden = !s.apiKeySet;
   $('apiKeyRemove').checked = false;
-  $('test-result').textContent = s.apiKeyVerifiedAt ? 'Last verified ' + formatDate(s.apiKeyVerifiedAt) : '';
+  showVerified(s);
   $('companyDomains').value = (s.companyDomains || []).join('\n');
   const idp = s.identityProvider || {};
   $('provider').value = idp.provider || '';
@@ -140,7 +163,6 @@ function fill(s) {
   $('identifier').value = s.export.identifier || 'upn';
   $('entra-fields').hidden = !idp.provider;
   renderProducts();
-  renderDeclaredLicensing();
   renderExceptionGroups();
   fillEntra(s);
 }
@@ -150,71 +172,75 @@ function num(id) {
   return v === '' ? 0 : Number(v);
 }
 
-// collect builds the SettingsInput to PUT from the form.
-function collect() {
-  const s = current;
+// productsSection is the products section as the page shows it; only
+// called when the groups loaded.
+function productsSection() {
   const provisioningEnabled = {};
   for (const el of form.querySelectorAll('.uc-prov')) provisioningEnabled[el.dataset.product] = el.checked;
   const groupOverrides = {};
   for (const el of form.querySelectorAll('.uc-override')) {
     if (el.value === 'synced') groupOverrides[el.dataset.groupId] = true;
-    else if (el.value === 'not-synced') groupOverrides[el.dataset.groupId] = false;
+    else if (el.value === 'atlassian') groupOverrides[el.dataset.groupId] = false;
   }
-  let licensingGroups = s.licensingGroups || undefined;
-  if ($('declared-licensing-groups') && groups.length > 0) {
-    licensingGroups = Object.assign({}, s.licensingGroups || {}, {
-      confluence: [...$('declared-licensing-groups').querySelectorAll('input:checked')].map((el) => el.value),
-    });
+  const licensingGroups = Object.assign({}, current.licensingGroups || {});
+  for (const fs of form.querySelectorAll('.uc-licensing-override')) {
+    const ids = [...fs.querySelectorAll('input:checked')].map((el) => el.value);
+    if (ids.length) licensingGroups[fs.dataset.product] = ids;
+    else delete licensingGroups[fs.dataset.product];
   }
-  const input = {
-    orgId: $('orgId').value.trim(),
-    companyDomains: splitList($('companyDomains').value),
-    licensingGroups,
-    identityProvider: {
-      provider: $('provider').value,
-      provisioningEnabled,
-      groupOverrides,
-      groupMappings: collectMappings(s),
-      entra: { tenantId: $('entraTenantId').value.trim(), clientId: $('entraClientId').value.trim() },
-      followUpAfterMinutes: num('followUp'),
-    },
-    exceptions: {
-      groupIds: [...$('exception-groups').querySelectorAll('input:checked')].map((el) => el.value),
-      accountIds: splitList($('exceptionAccounts').value),
-    },
-    activity: { activeDays: num('activeDays'), lowUsageDays: num('lowUsageDays') },
-    export: {
-      legacyVersionRow: $('legacyVersionRow').checked,
-      exampleRow: $('exampleRow').checked,
-      noBom: $('noBom').checked,
-      maxRowsPerFile: num('maxRowsPerFile'),
-      identifier: $('identifier').value,
+  return { provisioningEnabled, groupOverrides, licensingGroups };
+}
+
+// collect builds the PATCH body: every section the page loaded.
+function collect() {
+  const organization = { orgId: $('orgId').value.trim(), companyDomains: splitList($('companyDomains').value) };
+  if ($('apiKeyRemove').checked) organization.apiKey = '';
+  else if ($('apiKey').value !== '') organization.apiKey = $('apiKey').value;
+  const identityProvider = {
+    provider: $('provider').value,
+    entra: { tenantId: $('entraTenantId').value.trim(), clientId: $('entraClientId').value.trim() },
+    groupMappings: collectMappings(current) || {},
+    followUpAfterMinutes: num('followUp'),
+  };
+  if ($('entraClientSecret').value !== '') identityProvider.entraClientSecret = $('entraClientSecret').value;
+  const exceptions = { accountIds: splitList($('exceptionAccounts').value) };
+  if (catalog) exceptions.groupIds = [...$('exception-groups').querySelectorAll('input:checked')].map((el) => el.value);
+  const patch = {
+    organization,
+    identityProvider,
+    exceptions,
+    activityAndExport: {
+      activity: { activeDays: num('activeDays'), lowUsageDays: num('lowUsageDays') },
+      export: {
+        legacyVersionRow: $('legacyVersionRow').checked,
+        exampleRow: $('exampleRow').checked,
+        noBom: $('noBom').checked,
+        maxRowsPerFile: num('maxRowsPerFile'),
+        identifier: $('identifier').value,
+      },
     },
   };
-  if ($('apiKeyRemove').checked) input.apiKey = '';
-  else if ($('apiKey').value !== '') input.apiKey = $('apiKey').value;
-  if ($('entraClientSecret').value !== '') input.entraClientSecret = $('entraClientSecret').value;
-  return input;
+  if (catalog) patch.products = productsSection();
+  return patch;
 }
 
 async function loadGroups() {
   try {
-    groups = listOf(await api('GET', '/groups'), 'groups');
+    catalog = await api('GET', '/groups');
+    catalog.groups = listOf(catalog, 'groups');
+    groupsError = '';
   } catch (err) {
-    groups = [];
     if (err instanceof ApiError && err.status === 0) throw err;
-    $('products').replaceChildren(h('p', { class: 'uc-message uc-message-warning', role: 'status' },
-      'Groups could not be loaded: ' + err.message));
-    return false;
+    catalog = null;
+    groupsError = err.message;
   }
-  return true;
 }
 
 // The organization and Microsoft Entra ID credentials affect the whole
-// organization: only the product's highest admin level may change them.
-// For anyone else the fields are disabled (so saving sends them unchanged)
-// and the notes say why.
-const ORG_CREDENTIAL_FIELDS = ['orgId', 'apiKey', 'apiKeyRemove', 'entraTenantId', 'entraClientId', 'entraClientSecret'];
+// organization: only the product's highest admin level may change (or
+// test) them. For anyone else the fields are disabled (so saving sends
+// them unchanged) and the notes say why.
+const ORG_CREDENTIAL_FIELDS = ['orgId', 'apiKey', 'apiKeyRemove', 'entraTenantId', 'entraClientId', 'entraClientSecret', 'test-connection', 'test-entra'];
 
 function applyCapabilities(caps) {
   for (const id of ORG_CREDENTIAL_FIELDS) $(id).disabled = !caps.orgAdmin;
@@ -228,34 +254,75 @@ async function load() {
   stateMessage(state, 'loading', 'Loading settings…');
   form.hidden = true;
   try {
-    const [s, caps] = await Promise.all([api('GET', '/settings'), capabilities()]);
+    const [s, caps] = await Promise.all([api('GET', '/settings'), capabilities(), loadLabels()]);
     applyCapabilities(caps);
     current = s;
-    const ok = await loadGroups();
+    await loadGroups();
     state.replaceChildren();
     form.hidden = false;
-    if (ok) fill(s);
-    else {
-      const warning = $('products').firstChild;
-      fill(s);
-      $('products').replaceChildren(warning);
-    }
+    fill(s);
   } catch (err) {
     stateMessage(state, 'error', 'Settings could not be loaded. ' + err.message, load);
   }
 }
 
-form.addEventListener('submit', async (e) => {
-  e.preventDefault();
+// askToSave shows a question next to the Save button and resolves to the
+// admin's answer.
+function askToSave(text, yesLabel, noLabel) {
+  const box = $('save-confirm');
+  return new Promise((resolve) => {
+    const answer = (v) => { box.replaceChildren(); box.hidden = true; resolve(v); };
+    const yes = h('button', { type: 'button', class: 'uc-button uc-button-warning', id: 'save-anyway', onclick: () => answer(true) }, yesLabel);
+    box.replaceChildren(h('p', { role: 'alert' }, text), yes,
+      h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'save-cancel', onclick: () => answer(false) }, noLabel));
+    box.hidden = false;
+    yes.focus();
+  });
+}
+
+// typedOrgTest is the organization test the save runs first: when a key is
+// typed, or the organization ID changed with a key stored.
+function typedOrgTest() {
+  const orgId = $('orgId').value.trim();
+  const key = $('apiKey').value;
+  if ($('apiKeyRemove').checked || (key === '' && (orgId === (current.orgId || '') || !current.apiKeySet))) return null;
+  const body = { orgId };
+  if (key !== '') body.apiKey = key;
+  return body;
+}
+
+// credentialsConfirmed tests typed credentials before they are saved; a
+// failed test saves only when the admin confirms.
+async function credentialsConfirmed() {
+  const tests = [];
+  const org = typedOrgTest();
+  if (org) tests.push({ what: 'The organization API key', path: '/settings/test-connection', body: org, keep: 'Keep the stored key' });
+  const entra = $('provider').value === 'entra' ? entraTestInput(current) : null;
+  if (entra) tests.push({ what: 'The Microsoft Entra ID connection', path: '/settings/test-entra', body: entra, keep: 'Keep the stored secret' });
+  for (const test of tests) {
+    $('save-status').textContent = 'Testing before saving…';
+    const res = await api('POST', test.path, test.body);
+    if (res.ok) continue;
+    $('save-status').textContent = '';
+    const yes = await askToSave(test.what + ' failed its test: ' + res.message + ' Save it anyway?', 'Save anyway', test.keep);
+    if (!yes) return false;
+  }
+  return true;
+}
+
+async function save() {
   const button = $('save');
   clearErrors(form);
   button.disabled = true;
-  $('save-status').textContent = 'Saving…';
   try {
-    const saved = await api('PUT', '/settings', collect());
-    $('save-status').textContent = '';
+    if (!(await credentialsConfirmed())) {
+      $('save-status').textContent = 'Nothing was saved.';
+      return;
+    }
+    $('save-status').textContent = 'Saving…';
+    const saved = await api('PATCH', '/settings', collect(), ifMatch(current.version));
     await loadGroups();
-    fill(saved && saved.identityProvider ? saved : await api('GET', '/settings'));
+    fill(saved);
     flag('Settings saved', 'User Cleanup uses the new settings from the next cleanup on.', 'success');
     $('save-status').textContent = 'Saved';
   } catch (err) {
@@ -263,40 +330,47 @@ form.addEventListener('submit', async (e) => {
     if (err instanceof ApiError && err.status === 400) showErrors(form, err);
     else {
       showErrors(form, { message: 'Nothing was saved. ' + err.message, fields: {} });
+      if (err instanceof ApiError && err.status === 409) {
+        form.querySelector('.uc-error-summary').append(h('button', { type: 'button', class: 'uc-button uc-button-default', id: 'reload-settings', onclick: load }, 'Reload the settings'));
+      }
       flag('Settings not saved', err.message, 'error');
     }
   } finally {
     button.disabled = false;
   }
+}
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  save();
 });
 
 $('provider').addEventListener('change', () => { $('entra-fields').hidden = !$('provider').value; });
 
-// Test connection checks the stored organization ID and API key (the
-// server never receives a key just to test it), so unsaved changes must be
-// saved first.
+// Test connection tests the organization ID and API key as typed (or the
+// stored key when none is typed): nothing is saved by the test.
 $('test-connection').addEventListener('click', async () => {
   const out = $('test-result');
   const button = $('test-connection');
-  out.className = '';
-  if ($('apiKey').value !== '' || $('orgId').value.trim() !== (current.orgId || '')) {
-    out.className = 'uc-result-error';
-    out.textContent = 'Save the settings first, then test the connection.';
-    return;
-  }
+  const body = { orgId: $('orgId').value.trim() };
+  if ($('apiKey').value !== '') body.apiKey = $('apiKey').value;
   button.disabled = true;
+  out.className = '';
   out.textContent = 'Testing the connection…';
   try {
-    const s = await api('POST', '/settings/test-connection');
-    if (s && s.orgId !== undefined) current = Object.assign({}, current, { apiKeyVerifiedAt: s.apiKeyVerifiedAt });
-    out.className = 'uc-result-ok';
-    out.textContent = 'Connected to organization ' + (current.orgId || '') + '.' + (s && s.apiKeyVerifiedAt ? ' Verified ' + formatDate(s.apiKeyVerifiedAt) + '.' : '');
+    const res = await api('POST', '/settings/test-connection', body);
+    if (!res.typed) current = res.settings; // a test of the stored key records its verdict (a new version)
+    out.className = res.ok ? 'uc-result-ok' : 'uc-result-error';
+    if (!res.ok) out.textContent = 'Connection failed: ' + res.message;
+    else if (res.typed) out.textContent = 'Connected to organization ' + body.orgId + ' with the values as typed. Save to keep them.';
+    else out.textContent = 'Connected to organization ' + (current.orgId || '') + '. Verified ' + formatDate(current.apiKeyVerifiedAt) + '.';
   } catch (err) {
     out.className = 'uc-result-error';
-    out.textContent = 'Connection failed: ' + err.message;
+    out.textContent = 'The connection could not be tested: ' + err.message;
   } finally {
     button.disabled = false;
   }
 });
 
+initEntra({ onSettings: (s) => { current = s; } });
 load();

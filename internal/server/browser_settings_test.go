@@ -1,0 +1,244 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/connect/connecttest"
+	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// apiPatch sends PATCH /api/settings as the admin (another admin's tab, in
+// the tests).
+func (e *uiEnv) apiPatch(t *testing.T, p connect.Product, body string) {
+	t.Helper()
+	tok, err := connecttest.ContextToken(e.tenants[p], e.admin, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, http.MethodPatch, e.appURL+"/"+string(p)+"/api/settings",
+		http.Header{"Authorization": {"JWT " + tok}, "Content-Type": {"application/json"}}, strings.NewReader(body))
+	if r.status != http.StatusOK {
+		t.Fatalf("PATCH /settings: %d %s", r.status, r.body)
+	}
+}
+
+// noRawValues fails the test when the frame's text shows a value of the
+// label table where its words belong: any value that reads like a machine
+// value (with "-" or "_", such as "idp-export" or "partially_failed").
+func (e *uiEnv) noRawValues(t *testing.T, f context.Context, what string) {
+	t.Helper()
+	var table map[string]map[string]string
+	e.apiGet(t, connect.Jira, "/labels", &table)
+	text := evalJS[string](t, f, `document.body.innerText`)
+	for kind, values := range table {
+		for v := range values {
+			if strings.ContainsAny(v, "-_") && strings.Contains(text, v) {
+				t.Errorf("%s shows the raw %s %q instead of its words", what, kind, v)
+			}
+		}
+	}
+}
+
+func (e *uiEnv) storedKey(t *testing.T, p connect.Product) string {
+	t.Helper()
+	cr, err := e.store.Cleanups(nil).Credentials(context.Background(), e.tenants[p].ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cr.APIKey.Reveal()
+}
+
+// TestBrowserSettingsKeepWhatWasSet reproduces how settings were lost: an
+// admin saves a wrong API key, reloads (the groups cannot load with it),
+// fixes the key and saves. Nothing they set is lost: the provisioning
+// toggle, the per-group setting and the exception group survive, because a
+// section that did not load is not sent. The wrong key is saved only after
+// its failed test is confirmed; and a save built on a copy someone else
+// changed meanwhile is refused with the advice to reload.
+func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
+	e := newUIEnv(t)
+	ctx := e.tab(t)
+	const p = connect.Jira
+	jsm, _ := e.cloud.GroupByName(atlassiantest.GroupJiraServiceMgmt)
+	team, _ := e.cloud.GroupByName("team-01")
+	open := func() context.Context {
+		e.open(t, ctx, p, "settings", e.admin)
+		f := e.frame(t, ctx, "/jira/admin/settings")
+		waitJS(t, f, "settings form", `!document.getElementById('settings-form').hidden`)
+		return f
+	}
+	saved := func(f context.Context, what string) {
+		t.Helper()
+		waitJS(t, f, what, `document.getElementById('save-status').textContent === 'Saved'`)
+	}
+
+	// What the admin sets: the organization, provisioning for Jira
+	// Software, Jira Service Management's group as synced, an exception
+	// group.
+	f := open()
+	setValue(t, f, "orgId", e.cloud.OrgID())
+	setValue(t, f, "apiKey", "test-org-api-key")
+	act(t, f, "save the organization", press(chromedp.ID("save")))
+	saved(f, "organization saved")
+	waitJS(t, f, "products", `document.getElementById('prov-jira-software') !== null`)
+	evalJS[bool](t, f, `(document.getElementById('override-`+jsm.ID+`').value = 'synced', true)`)
+	act(t, f, "provisioning and an exception group", press(chromedp.ID("prov-jira-software")), press(chromedp.ID("exc-group-"+team.ID)), press(chromedp.ID("save")))
+	saved(f, "settings saved")
+	var want cleanup.Settings
+	e.apiGet(t, p, "/settings", &want)
+	if !want.IdentityProvider.ProvisioningEnabled[cleanup.ProductJiraSoftware] || want.IdentityProvider.GroupOverrides[jsm.ID] != true ||
+		!slices.Contains(want.Exceptions.GroupIDs, team.ID) {
+		t.Fatalf("the admin's settings were not saved: %+v %+v", want.IdentityProvider, want.Exceptions)
+	}
+
+	// A wrong key: tested before it is saved. Declined, the stored key
+	// stays; confirmed, it is saved.
+	setValue(t, f, "apiKey", "a-wrong-key")
+	act(t, f, "save the wrong key", press(chromedp.ID("save")))
+	waitJS(t, f, "asked to confirm", `document.getElementById('save-confirm').textContent.includes('The organization API key failed its test: The API key was rejected')`)
+	act(t, f, "keep the stored key", press(chromedp.ID("save-cancel")))
+	waitJS(t, f, "nothing saved", `document.getElementById('save-status').textContent === 'Nothing was saved.'`)
+	if got := e.storedKey(t, p); got != "test-org-api-key" {
+		t.Fatalf("a declined key was stored: %q", got)
+	}
+	act(t, f, "save the wrong key again", press(chromedp.ID("save")))
+	waitJS(t, f, "asked again", `!document.getElementById('save-confirm').hidden`)
+	act(t, f, "save anyway", press(chromedp.ID("save-anyway")))
+	saved(f, "wrong key saved")
+	if got := e.storedKey(t, p); got != "a-wrong-key" {
+		t.Fatalf("stored key %q after confirming", got)
+	}
+
+	// Reload: the groups cannot be read with the wrong key. The sections
+	// that need them say so and are not sent.
+	f = open()
+	waitJS(t, f, "products not loaded", `document.querySelector('#products [data-not-loaded]') !== null && document.querySelector('#exception-groups [data-not-loaded]') !== null`)
+	if got := evalJS[string](t, f, `document.querySelector('#products [data-not-loaded]').textContent`); !strings.Contains(got, "stay as saved") {
+		t.Errorf("the products section says %q", got)
+	}
+
+	// Fix the key and save: nothing the admin set is lost.
+	setValue(t, f, "apiKey", "test-org-api-key")
+	act(t, f, "save the right key", press(chromedp.ID("save")))
+	saved(f, "right key saved")
+	var got cleanup.Settings
+	e.apiGet(t, p, "/settings", &got)
+	if !got.IdentityProvider.ProvisioningEnabled[cleanup.ProductJiraSoftware] || got.IdentityProvider.GroupOverrides[jsm.ID] != true ||
+		!slices.Equal(want.Exceptions.GroupIDs, got.Exceptions.GroupIDs) {
+		t.Errorf("settings lost: provisioning %v, overrides %v, exception groups %v (want %v)",
+			got.IdentityProvider.ProvisioningEnabled, got.IdentityProvider.GroupOverrides, got.Exceptions.GroupIDs, want.Exceptions.GroupIDs)
+	}
+	f = open()
+	waitJS(t, f, "the groups again", `document.getElementById('prov-jira-software') !== null`)
+	if !evalJS[bool](t, f, `document.getElementById('prov-jira-software').checked && document.getElementById('override-`+jsm.ID+`').value === 'synced' && document.getElementById('exc-group-`+team.ID+`').checked`) {
+		t.Error("the page does not show what the admin set")
+	}
+
+	// Someone else saves meanwhile: this page's save is refused, with the
+	// advice to reload, and their change stands.
+	e.apiPatch(t, p, `{"activityAndExport": {"activity": {"activeDays": 20, "lowUsageDays": 60}}}`)
+	setValue(t, f, "companyDomains", "mine.example")
+	act(t, f, "save on an outdated copy", press(chromedp.ID("save")))
+	waitJS(t, f, "conflict", `!document.querySelector('.uc-error-summary').hidden && document.getElementById('reload-settings') !== null`)
+	if msg := evalJS[string](t, f, `document.querySelector('.uc-error-summary').textContent`); !strings.Contains(msg, "Someone else changed the settings") {
+		t.Errorf("conflict message %q", msg)
+	}
+	e.apiGet(t, p, "/settings", &got)
+	if got.Activity.ActiveDays != 20 || len(got.CompanyDomains) != 0 {
+		t.Errorf("after the refused save: activity %+v, domains %v", got.Activity, got.CompanyDomains)
+	}
+	act(t, f, "reload", press(chromedp.ID("reload-settings")))
+	waitJS(t, f, "reloaded", `document.getElementById('activeDays').value === '20'`)
+}
+
+// apiCreate creates a cleanup through the API as the admin and returns it.
+func (e *uiEnv) apiCreate(t *testing.T, p connect.Product, def string) cleanup.Cleanup {
+	t.Helper()
+	tok, err := connecttest.ContextToken(e.tenants[p], e.admin, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, http.MethodPost, e.appURL+"/"+string(p)+"/api/cleanups",
+		http.Header{"Authorization": {"JWT " + tok}, "Content-Type": {"application/json"}}, strings.NewReader(def))
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /cleanups: %d %s", r.status, r.body)
+	}
+	return decode[cleanup.Cleanup](t, r)
+}
+
+// TestBrowserRunsSayWhy: a run that fails says why, in words an admin can
+// act on, in the progress banner, the completion flag, the History row,
+// Show users and the Export data dialog (none of them claims "no users
+// selected"); a partially failed run lists how many users failed and why.
+func TestBrowserRunsSayWhy(t *testing.T) {
+	e := newUIEnv(t)
+	ctx := e.tab(t)
+	const p = connect.Jira
+	jsw, _ := e.cloud.GroupByName(atlassiantest.GroupJiraSoftware)
+	e.apiPatch(t, p, `{"organization": {"orgId": "`+e.cloud.OrgID()+`", "apiKey": "test-org-api-key"}}`)
+	e.apiCreate(t, p, `{"name": "Inactive Jira", "action": "remove-product-access", "licensingGroupIds": ["`+jsw.ID+`"],
+		"daysInactive": 30, "schedule": {"active": false, "frequency": "daily", "timeOfDay": "03:00", "timeZone": "UTC"}}`)
+	e.apiPatch(t, p, `{"organization": {"apiKey": "a-revoked-key"}}`)
+	const reason = "The organization API key was rejected"
+
+	e.open(t, ctx, p, "cleanup", e.admin)
+	f := e.frame(t, ctx, "/jira/admin/cleanup")
+	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
+	act(t, f, "dry run", press(chromedp.CSS(`#schedules-table button[data-run="dry"]`)))
+	waitJS(t, f, "run failed", `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'failed'`)
+	waitJS(t, f, "the banner says why", `(document.querySelector('#runs-progress .uc-run-error') || {}).textContent.includes(`+jsString(reason)+`)`)
+	waitJS(t, ctx, "the flag says why", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Dry run: failed') && el.textContent.includes(`+jsString(reason)+`))`)
+
+	act(t, f, "history", press(chromedp.ID("tab-history")))
+	waitJS(t, f, "history row", `document.querySelector('#history-table tbody tr[data-status="failed"] .uc-run-error') !== null`)
+	if got := evalJS[string](t, f, `document.querySelector('#history-table tbody tr .uc-run-error').textContent`); !strings.Contains(got, reason) || !strings.Contains(got, "HTTP 401") {
+		t.Errorf("history row says %q", got)
+	}
+	act(t, f, "show users", press(chromedp.CSS(`#history-table tbody tr button[data-users]`)))
+	waitJS(t, f, "users of the failed run", `document.querySelector('#run-header.uc-run-header') !== null && document.querySelector('#users-results .uc-state-empty') !== null`)
+	if got := evalJS[string](t, f, `document.getElementById('run-users').innerText`); !strings.Contains(got, "This run failed, so it changed nobody: "+reason) ||
+		!strings.Contains(got, "The run failed before it matched any users.") || strings.Contains(got, "did not select") {
+		t.Errorf("Show users of the failed run says %q", got)
+	}
+	e.noRawValues(t, f, "Show users")
+	act(t, f, "back", press(chromedp.ID("users-back")))
+	e.noRawValues(t, f, "History")
+	act(t, f, "export data", press(chromedp.CSS(`#history-table button[data-export]`)))
+	d := e.frame(t, ctx, "/jira/dialogs/export-data")
+	waitJS(t, d, "the dialog says why", `document.getElementById('run-failed') !== null`)
+	e.noRawValues(t, d, "the Export data dialog")
+	if got := evalJS[string](t, d, `document.getElementById('exports').innerText`); !strings.Contains(got, reason) || strings.Contains(got, "did not affect any users") {
+		t.Errorf("the export dialog of the failed run says %q", got)
+	}
+	act(t, d, "close", press(chromedp.ID("close-dialog")))
+	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
+
+	// With the key fixed, a real run whose removals Jira refuses for two
+	// users: partially failed, the two grouped under one reason.
+	e.apiPatch(t, p, `{"organization": {"apiKey": "test-org-api-key"}}`)
+	e.cloud.Inject(atlassiantest.Fault{Method: http.MethodDelete, Path: "/rest/api/3/group/user", Status: http.StatusBadRequest, Times: 2})
+	act(t, f, "schedules", press(chromedp.ID("tab-schedules")))
+	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr button[data-run="now"]') !== null`)
+	act(t, f, "run now", press(chromedp.CSS(`#schedules-table button[data-run="now"]`)))
+	act(t, f, "confirm", press(chromedp.CSS(`#schedules-table .uc-button-danger`)))
+	waitJS(t, f, "partially failed", `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'partially_failed'`)
+	waitJS(t, f, "the banner accounts for it", `(document.querySelector('#runs-progress .uc-accounting') || {}).textContent.includes('2 failed')`)
+	act(t, f, "show the failed users", press(chromedp.CSS(`#runs-progress button[data-show="failed"]`)))
+	waitJS(t, f, "failed users", `document.querySelectorAll('#users-table tbody tr[data-outcome="failed"]').length === 2 && document.querySelector('#run-header [data-reasons="failed"]') !== null`)
+	if got := evalJS[string](t, f, `document.querySelector('#run-header [data-reasons="failed"]').innerText`); !strings.Contains(got, "2 users: Jira: removing the user from the group failed with HTTP 400") {
+		t.Errorf("failure reasons %q", got)
+	}
+	if got := evalJS[string](t, f, `document.querySelector('#run-header').textContent`); !strings.Contains(got, "Partially failed") || strings.Contains(got, "partially_failed") {
+		t.Errorf("the run's header says %q", got)
+	}
+	e.noRawValues(t, f, "Show users of the partially failed run")
+}
