@@ -349,31 +349,50 @@ func TestDemoWalkthrough(t *testing.T) {
 		t.Errorf("pre-filled settings: organization and identity provider = %q, want \"org-0001 entra\"", got)
 	}
 
-	// Step 2: "Is user provisioning enabled?" for Jira Software, saved.
-	if eval[bool](p, appFrame, `document.getElementById('prov-jira-software').checked`) {
-		t.Fatal("provisioning is already enabled before the toggle")
+	// Step 1 (README): each licensing group of Jira Software says where
+	// its members are removed and why. Atlassian reports both, so the
+	// toggle moves neither: switched on and saved, it agrees with the
+	// synced group, and the page warns about the other.
+	jsw, _ := seed.GroupByName(atlassiantest.GroupJiraSoftware)
+	decisions := func() string {
+		return eval[string](p, appFrame, `['`+jsw.ID+`', '`+group.ID+`'].map(id => (document.querySelector('.uc-product[data-product="jira-software"] tr[data-group="' + id + '"] [data-decision]') || {dataset: {}}).dataset.decision).join(' / ')`)
+	}
+	if got, want := decisions(), "managed in Atlassian: reported by Atlassian / synced: reported by Atlassian, although provisioning is not enabled"; got != want {
+		t.Errorf("decisions as the page opens:\n%s\nwant\n%s", got, want)
 	}
 	p.click(appFrame, "#prov-jira-software")
 	p.click(appFrame, "#save")
 	p.flag("Settings saved")
-	p.wait("synced via provisioning", appFrame, `document.querySelectorAll('[data-product="jira-software"] [data-source="provisioning"]').length > 0`)
+	p.wait("decisions with the toggle on", appFrame, `document.querySelector('.uc-product[data-product="jira-software"] .uc-warnings') !== null`)
+	if got, want := decisions(), "managed in Atlassian: reported by Atlassian, although provisioning is enabled / synced: reported by Atlassian"; got != want {
+		t.Errorf("decisions with provisioning enabled:\n%s\nwant\n%s", got, want)
+	}
 	p.screenshot("demo-settings", "#products")
 
-	// Step 3: Scheduling and cleanup → a schedule with the Microsoft Entra
-	// ID action.
+	// Step 2 (README): Scheduling and cleanup → + Add schedule. The form
+	// opens as the README describes it.
 	p.click("", `.host-side a[href*="page=cleanup"]`)
 	p.wait("schedules", appFrame, `location.pathname === '/jira/admin/cleanup' && document.querySelector('#schedules .uc-state-empty, #schedules-table') !== null`)
 	p.click(appFrame, "#add-schedule")
 	p.wait("creation form", appFrame, `document.getElementById('sched-form') !== null && document.getElementById('sched-lic-`+group.ID+`') !== null`)
+	opened := eval[string](p, appFrame, `(() => { const v = (id) => document.getElementById(id); return [
+		v('sched-name').value, document.querySelectorAll('#sched-lic input:checked').length, v('sched-days').value,
+		v('sched-never').checked, v('sched-minAge').closest('.uc-field').hidden, v('sched-minAge').value,
+		v('sched-skipApps').checked, v('sched-skipCustomers').checked, v('sched-action').selectedOptions[0].text,
+		v('sched-active').checked, v('sched-freq').value, [...document.querySelectorAll('[id^="sched-wd-"]:checked')].map(e => e.id).join('+'),
+		v('sched-time').value].join('|'); })()`)
+	if want := "|0|90|false|true|30|true|true|Add to list for review|true|weekly|sched-wd-mon|03:00"; opened != want {
+		t.Errorf("the form opens as\n%s\nthe README says\n%s", opened, want)
+	}
 	if !eval[bool](p, appFrame, `[...document.getElementById('sched-action').options].some(o => o.value === 'entra' && o.text === 'Microsoft Entra ID action')`) {
 		t.Fatal(`the form does not offer "Microsoft Entra ID action"`)
 	}
 	p.set(appFrame, "sched-name", "Entra leavers")
 	p.click(appFrame, "#sched-lic-"+group.ID)
 	p.set(appFrame, "sched-days", "30")
-	if !eval[bool](p, appFrame, `document.getElementById('sched-never').checked`) {
-		p.click(appFrame, "#sched-never")
-	}
+	p.click(appFrame, "#sched-never")
+	// The minimum account age appears under it once ticked.
+	p.wait("minimum account age", appFrame, `!document.getElementById('sched-minAge').closest('.uc-field').hidden`)
 	p.set(appFrame, "sched-minAge", "0")
 	p.set(appFrame, "sched-action", "entra")
 	p.wait("Entra options", appFrame, `!document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
@@ -384,7 +403,7 @@ func TestDemoWalkthrough(t *testing.T) {
 		t.Errorf("schedule row = %q", row)
 	}
 
-	// Step 4: Dry run, then Run now (after its confirmation).
+	// Step 3: Dry run, then Run now (after its confirmation).
 	p.click(appFrame, `#schedules-table button[data-run="dry"]`)
 	p.wait("dry run finished", appFrame, `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
 	dryRun := eval[string](p, appFrame, `document.querySelector('#runs-progress .uc-progress').dataset.runId`)
@@ -392,13 +411,17 @@ func TestDemoWalkthrough(t *testing.T) {
 	p.click(appFrame, `#schedules-table .uc-button-danger`)
 	p.wait("run finished", appFrame, `(() => { const e = document.querySelector('#runs-progress .uc-progress'); return e.dataset.runId !== `+jsQuote(dryRun)+` && e.dataset.status === 'succeeded'; })()`)
 
-	// Step 5: History → Export data → the Entra CSV of the run.
+	// Step 4: History: both runs, each accounting for everyone it matched.
+	// Step 5: Export data → the Entra CSV of the run.
 	p.click(appFrame, "#tab-history")
 	p.wait("two runs in History", appFrame, `document.querySelectorAll('#history-table tbody tr').length === 2`)
 	hist := eval[string](p, appFrame, `[...document.querySelectorAll('#history-table tbody tr')].map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent).join('|')).join('\n')`)
 	lines := strings.Split(hist, "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], "Entra leavers") || !strings.Contains(lines[0], "Succeeded") || !strings.Contains(lines[1], "Yes") {
 		t.Errorf("History (newest first: the run, then the dry run) =\n%s", hist)
+	}
+	if !strings.Contains(lines[0], "exported") || !strings.Contains(lines[0], "manual action") {
+		t.Errorf("the run's History row does not account for everyone it matched: %s", lines[0])
 	}
 	p.screenshot("demo-history", "")
 	p.click(appFrame, `#history-table tbody tr:first-child button[data-export]`)
@@ -431,8 +454,7 @@ func TestDemoWalkthrough(t *testing.T) {
 
 	// Step 6: warn before removing. A schedule that e-mails inactive
 	// Jira Software users first: preview, a test e-mail, Run now; the
-	// Mailbox shows the warnings.
-	jsw, _ := seed.GroupByName(atlassiantest.GroupJiraSoftware)
+	// Mailbox shows the warnings (jsw is the Jira Software group of step 1).
 	p.click(appFrame, "#tab-schedules")
 	p.click(appFrame, "#add-schedule")
 	p.wait("creation form", appFrame, `document.getElementById('sched-form') !== null && document.getElementById('sched-lic-`+jsw.ID+`') !== null`)
@@ -463,7 +485,8 @@ func TestDemoWalkthrough(t *testing.T) {
 	// The Confluence site is one click away, on the same page of its own.
 	p.click("", `.host-top nav a[href*="product=confluence"]`)
 	p.wait("Confluence's Scheduling and cleanup", appFrame, `location.pathname === '/confluence/admin/cleanup' && document.querySelector('#schedules .uc-state-empty') !== null`)
-	// Its licensing groups are declared for the demo: the form offers them.
+	// Its licensing groups are found through the Organizations API: the
+	// form offers them.
 	conf, ok := seed.GroupByName(atlassiantest.GroupEntraConfluence)
 	if !ok {
 		t.Fatal("seed has no Entra Confluence group")

@@ -9,9 +9,13 @@
 //
 //   - the organization ID and API key for the Organizations API, which every
 //     cleanup needs to read activity. Credentials are write-only: admins send
-//     them in a SettingsInput (type Secret, which never prints or marshals),
+//     them in a SettingsPatch (type Secret, which never prints or marshals),
 //     SettingsInput.Apply tells the store what to encrypt, and Settings only
-//     says whether a key is set and when it was last verified;
+//     says whether a key is set and when it was last verified. A patch
+//     carries whole sections or some of their fields and changes nothing
+//     else, on condition of the settings' version (settings_patch.go);
+//     credentials can be tested as typed before they are saved
+//     (service_credentials.go);
 //   - company e-mail domains (for "external users only") and exceptions
 //     (groups and accounts a cleanup never touches; admins always are);
 //   - activity bands (active < 15 days, low usage < 30, inactive from 30);
@@ -23,11 +27,16 @@
 //
 // ClassifyGroups combines the product's licensing groups, the
 // organization's groups and the settings into GroupInfo: per group, the
-// products it grants, whether an identity provider owns its membership
-// (detected by the Organizations API, declared per product, or overridden
-// per group) and therefore where removal happens: in Atlassian, in the
-// identity provider, or nowhere automatic when the group is synced but no
-// identity provider is configured.
+// products it grants, whether an identity provider owns its membership (a
+// per-group override; else what the Organizations API reports, synced or
+// managed in Atlassian; else, for groups whose origin is not reported, the
+// product's provisioning toggle), the decision in words, and therefore
+// where removal happens: in Atlassian, in the identity provider, or
+// nowhere automatic when the group is synced but no identity provider is
+// configured or its mapping finds no group. loadCatalog (catalog.go) also
+// finds Confluence's licensing groups through the Organizations API and
+// cross-checks Jira's. Labels (labels.go) holds the words for every value
+// the API carries.
 //
 // A Definition is a cleanup as the creation form describes it: a name; the
 // selection (licensing groups and other groups, exceptions override, days

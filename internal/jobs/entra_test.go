@@ -13,6 +13,7 @@ import (
 
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 )
 
 // The fake Entra app registration of the tests.
@@ -503,5 +504,84 @@ func TestEngineEntraDirectRefusedMidCall(t *testing.T) {
 	}
 	if done == 0 || exported == 0 || run.Status != cleanup.RunSucceeded || run.Counts.ExportedForIdP != exported {
 		t.Errorf("%d done, %d exported, run %s %+v", done, exported, run.Status, run.Counts)
+	}
+}
+
+// TestEngineEntraExportUnmappedGroup: with a Microsoft Entra ID connection,
+// an export-mode run checks the synced group's mapping when it starts. A
+// mapping that finds no Entra group makes every selected user of the
+// group "needs manual action" with that reason, and no bulk-remove file is
+// written for a group that does not exist; mapped right, the file is
+// written.
+func TestEngineEntraExportUnmappedGroup(t *testing.T) {
+	ctx := cleanup.AsOperator(context.Background())
+	e := newEntraEnv(t, 200, cleanup.IdPGroup{})
+	mapping := func(target string) {
+		t.Helper()
+		m := map[string]string{}
+		if target != "" {
+			m[e.atlGroup] = target
+		}
+		if _, err := e.svc.UpdateSettings(ctx, testClientKey, cleanup.SettingsPatch{IdentityProvider: &cleanup.IdentityProviderSection{GroupMappings: &m}}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.Manual, d.DaysInactive = "entra export", cleanup.ActionEntra, true, 60
+	d.LicensingGroupIDs = []string{e.atlGroup}
+	c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := idpexport.NewExporter(e.st, idpexport.ExporterConfig{})
+	run := func() int64 {
+		t.Helper()
+		id, err := e.svc.StartRun(ctx, testClientKey, c.ID, true, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		drive(t, e.engine(t, time.Millisecond, exp), id)
+		return id
+	}
+
+	mapping("Jira users (EMEA)") // no such Entra group
+	id := run()
+	n := 0
+	for _, r := range allRows(t, e.svc, id, cleanup.RunUserFilter{}) {
+		if protectedRow(r) {
+			continue
+		}
+		n++
+		if r.Outcome != cleanup.OutcomeManual || !strings.Contains(r.Message, `no Microsoft Entra ID group matches the group mapping "Jira users (EMEA)"`) {
+			t.Errorf("row %s: %s %q, want manual with the mapping's reason", r.Email, r.Outcome, r.Message)
+		}
+	}
+	files, err := e.st.RunExports(ctx, testClientKey, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files.Files {
+		if f.Kind == cleanup.ExportKindEntra || f.Kind == cleanup.ExportKindBundle {
+			t.Errorf("a file for an unmapped group: %s", f.FileName)
+		}
+	}
+	if n == 0 {
+		t.Fatal("the run selected nobody: the test proves nothing")
+	}
+
+	mapping("") // the default: the group of the same name, which exists
+	id = run()
+	files, err = e.st.RunExports(ctx, testClientKey, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entraFiles := 0
+	for _, f := range files.Files {
+		if f.Kind == cleanup.ExportKindEntra {
+			entraFiles++
+		}
+	}
+	if entraFiles != 1 {
+		t.Errorf("%d Entra files with the group found, want 1", entraFiles)
 	}
 }

@@ -1,0 +1,300 @@
+// Runs on the Scheduling and cleanup page: a run's progress (polled from
+// GET /api/runs/{id} without blocking the page), History (GET /api/runs),
+// Show users (GET /api/runs/{id}/users) and the Export data dialog. A run
+// that failed says why; a finished run accounts for every user it matched
+// ("32 exported, 2 need manual action") with links to exactly those who
+// need manual action or failed, and Show users lists the failures and the
+// manual actions by reason. Every status, action and outcome is shown in
+// words from labels.js.
+import { api, h, listOf, flag, stateMessage, formatDate } from './api.js';
+import { label, countText } from './labels.js';
+import { warningCounts } from './warning.js';
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 1000;
+const PAGE_SIZE = 25;
+const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed', 'warned', 'grace', 'spared']; // in the order a row goes
+const EMAIL_OUTCOMES = ['sent', 'failed', 'unconfirmed', 'no-address', 'queued']; // of the warning e-mails
+const ACTIVE_STATUSES = new Set(['queued', 'running']);
+
+/** statusLabel words a run's status. */
+export const statusLabel = (s) => label('runStatus', s);
+
+// ctx is what the page gives: its groups (for the filter), a way to show
+// the History tab, and the schedules to reload when a run ends.
+let ctx = { groups: () => [], selectTab: () => {}, loadSchedules: () => {}, schedulesShown: () => false };
+
+/** initRuns wires the page's parts this module calls back. */
+export function initRuns(c) { ctx = c; }
+
+// ---- runs and progress ----
+function runID(r) { return r.runId !== undefined ? r.runId : r.id; }
+function counts(r) { return r.counts || {}; }
+// progress returns how many users the run has evaluated, and of how many
+// when the API knows the total.
+function progress(r) {
+  const pr = r.progress || {};
+  const c = counts(r);
+  return { done: pr.evaluated !== undefined ? pr.evaluated : (c.evaluated || 0), total: pr.total || r.total || 0 };
+}
+
+// ---- what a run did, in words ----
+const ACCOUNTED = ['removedInAtlassian', 'exportedForIdp', 'removedInIdp', 'deactivated', 'reviewed', 'manual', 'failed'];
+
+// accounting says what happened to every user the run matched: "32
+// exported, 2 need manual action" (empty when nothing happened).
+function accounting(r) {
+  const c = counts(r);
+  return ACCOUNTED.filter((k) => c[k] > 0).map((k) => countText(c[k], k)).join(', ');
+}
+
+// runSummary is a run's outcome for the progress banner, the History row
+// and Show users: why it failed, what it did, and links to exactly the
+// users that need manual action or failed.
+function runSummary(r, opts) {
+  const c = counts(r);
+  const out = [];
+  if (r.status === 'failed') {
+    out.push(h('p', { class: 'uc-run-error', role: opts && opts.alert ? 'alert' : null }, r.error || 'The run failed; the app\'s log has the details.'));
+    return out;
+  }
+  if (ACTIVE_STATUSES.has(r.status)) return out;
+  const text = accounting(r);
+  out.push(h('p', { class: 'uc-accounting' }, text || 'Nobody was matched: no user was inactive in the selection.'));
+  const links = [];
+  const show = (outcome, text) => h('button', { type: 'button', class: 'uc-link', dataset: { show: outcome },
+    onclick: () => { ctx.selectTab(false); showUsers(r, { offset: 0, outcome }); } }, text);
+  if (c.manual > 0) links.push(show('manual', 'Show the users who need manual action'));
+  if (c.failed > 0) links.push(show('failed', 'Show the users it failed for'));
+  if (links.length) out.push(h('p', { class: 'uc-help' }, links));
+  return out;
+}
+
+export async function startRun(c, dryRun) {
+  let res;
+  try {
+    res = await api('POST', '/cleanups/' + c.id + '/run', { dryRun });
+  } catch (err) {
+    flag(dryRun ? 'Dry run not started' : 'Cleanup not started', err.message, 'error');
+    return;
+  }
+  const id = runID(res);
+  const bar = h('progress', { max: '1', value: '0', 'aria-label': 'Progress of ' + c.name });
+  const text = h('span', {}, 'Starting…');
+  const item = h('div', { class: 'uc-progress', dataset: { runId: String(id), status: 'queued' } },
+    h('strong', {}, (dryRun ? 'Dry run: ' : 'Cleanup: ') + c.name), bar, text);
+  $('runs-progress').prepend(item);
+  flag(dryRun ? 'Dry run started' : 'Cleanup started', c.name, 'info');
+  poll(id, item, bar, text, c, dryRun);
+}
+
+// finished shows a run's end in its progress item and a flag: why it
+// failed, or what it did with a link to the users who need manual action.
+function finished(r, item, text, c, dryRun) {
+  const status = r.status;
+  text.replaceChildren(statusLabel(status) + ' — evaluated ' + (counts(r).evaluated || 0) + ', matched ' + (counts(r).matched || 0) + ' ',
+    h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); ctx.selectTab(true); } }, 'Go to results'));
+  item.append(...runSummary(r, { alert: true }));
+  if (ctx.schedulesShown()) ctx.loadSchedules();
+  const what = (dryRun ? 'Dry run: ' : 'Cleanup: ') + statusLabel(status).toLowerCase();
+  const body = status === 'failed' ? c.name + ': ' + (r.error || '') : c.name + ': ' + (accounting(r) || 'nobody was matched');
+  flag(what, body, status === 'succeeded' ? 'success' : 'error');
+}
+
+async function poll(id, item, bar, text, c, dryRun) {
+  let failures = 0;
+  for (;;) {
+    let r;
+    try {
+      r = await api('GET', '/runs/' + id);
+      failures = 0;
+    } catch (err) {
+      if (++failures >= 5) { text.textContent = 'Progress unavailable: ' + err.message; return; }
+      await sleep(POLL_MS * failures);
+      continue;
+    }
+    const status = r.status || 'running';
+    item.dataset.status = status;
+    const { done, total } = progress(r);
+    const pr = r.progress || {};
+    const applying = pr.phase && pr.phase !== 'evaluate' && pr.rows > 0;
+    if (applying) { bar.max = 100; bar.value = pr.percent || 0; }
+    else if (total > 0) { bar.max = total; bar.value = Math.min(done, total); }
+    else bar.removeAttribute('value');
+    if (!ACTIVE_STATUSES.has(status)) {
+      bar.max = 1; bar.value = 1;
+      finished(r, item, text, c, dryRun);
+      return;
+    }
+    text.textContent = statusLabel(status) + ' — ' + label('phase', pr.phase || 'evaluate') + ': evaluated ' + done + (total ? ' / ' + total : '') + ' users' +
+      (applying ? ', ' + pr.settled + ' / ' + pr.rows + ' rows done' : '');
+    await sleep(POLL_MS);
+  }
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- history ----
+export async function loadHistory(offset) {
+  const box = $('history-list');
+  $('run-users').hidden = true;
+  box.hidden = false;
+  stateMessage(box, 'loading', 'Loading history…');
+  let data;
+  try {
+    data = await api('GET', '/runs?page=' + (offset / PAGE_SIZE + 1) + '&perPage=' + PAGE_SIZE);
+  } catch (err) {
+    stateMessage(box, 'error', 'History could not be loaded. ' + err.message, () => loadHistory(offset));
+    return;
+  }
+  const runs = listOf(data, 'runs');
+  if (runs.length === 0 && offset === 0) {
+    stateMessage(box, 'empty', 'No cleanups have run yet. Start a dry run from Schedules or Manual cleanup.');
+    return;
+  }
+  box.replaceChildren(
+    h('table', { class: 'uc-table', id: 'history-table' },
+      h('thead', {}, h('tr', {}, ['Name', 'Started', 'Dry run', 'Status', 'Evaluated', 'Matched', 'Failed', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, runs.map((r) => {
+        const ct = counts(r);
+        return h('tr', { dataset: { run: String(r.id), status: r.status } },
+          h('td', {}, r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
+          h('td', {}, formatDate(r.startedAt || r.queuedAt)),
+          h('td', {}, r.dryRun ? 'Yes' : 'No'),
+          h('td', { class: 'uc-run-status' }, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)),
+            runSummary(r), followUpNote(r), warningCounts(r)),
+          h('td', { class: 'uc-num' }, String(ct.evaluated || 0)),
+          h('td', { class: 'uc-num' }, String(ct.matched || 0)),
+          h('td', { class: 'uc-num' }, String(ct.failed || 0)),
+          h('td', { class: 'uc-row-actions' },
+            h('button', { type: 'button', class: 'uc-button uc-button-subtle', dataset: { users: String(r.id) }, onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
+            h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data')));
+      }))),
+    pager(offset, runs.length, data, (o) => loadHistory(o)) || '');
+}
+
+// followUpNote shows the re-check after the next provisioning cycle:
+// pending until due, then how many removed users still have access.
+function followUpNote(r) {
+  const f = r.followUp;
+  if (!f) return null;
+  if (!f.checkedAt) return h('p', { class: 'uc-help', dataset: { followUp: 'pending' } }, 'Re-check ' + formatDate(f.dueAt));
+  if (f.error) return h('p', { class: 'uc-help', dataset: { followUp: 'error' } }, 'Re-check failed: ' + f.error);
+  return h('p', { class: 'uc-help', dataset: { followUp: f.stillPresent > 0 ? 'present' : 'clean' } },
+    f.stillPresent > 0 ? f.stillPresent + ' of ' + f.checked + ' still have access' : 'Re-checked: access removed');
+}
+
+function statusTone(s) {
+  if (s === 'failed' || s === 'partially_failed') return 'removed';
+  if (s === 'succeeded') return 'success';
+  if (ACTIVE_STATUSES.has(s)) return 'inprogress';
+  return 'default';
+}
+
+function pager(offset, n, data, go) {
+  const total = data && typeof data.total === 'number' ? data.total : null;
+  const more = data && data.hasMore !== undefined ? !!data.hasMore : (total !== null ? offset + n < total : n === PAGE_SIZE);
+  if (offset === 0 && !more) return null;
+  return h('nav', { class: 'uc-pager', 'aria-label': 'Pages' },
+    h('button', { type: 'button', class: 'uc-button uc-button-subtle', disabled: offset === 0, onclick: () => go(Math.max(0, offset - PAGE_SIZE)) }, 'Previous'),
+    h('span', {}, (offset + 1) + '–' + (offset + n) + (total !== null ? ' of ' + total : '')),
+    h('button', { type: 'button', class: 'uc-button uc-button-subtle', disabled: !more, onclick: () => go(offset + PAGE_SIZE) }, 'Next'));
+}
+
+// openExport opens the Export data dialog; the dialog may close with
+// {showUsers: {outcome}} to show exactly those users of the run here.
+function openExport(r) {
+  try {
+    AP.dialog.create({ key: 'export-data', size: 'large', chrome: false, customData: { runId: r.id } })
+      .on('close', (data) => {
+        if (data && data.showUsers) {
+          ctx.selectTab(false);
+          showUsers(r, { offset: 0, outcome: data.showUsers.outcome || '' });
+          return;
+        }
+        const b = document.querySelector('[data-export="' + r.id + '"]');
+        if (b) b.focus();
+      });
+  } catch (err) {
+    flag('Export data is not available', 'The product could not open the dialog: ' + err.message, 'error');
+  }
+}
+
+// reasonList shows a run's rows of an outcome grouped by reason: how many
+// users each reason concerns.
+function reasonList(title, reasons, tone, outcome) {
+  if (!reasons || reasons.length === 0) return '';
+  return h('div', { class: 'uc-message uc-message-' + tone, dataset: { reasons: outcome } },
+    h('p', {}, h('strong', {}, title)),
+    h('ul', {}, reasons.map((x) => h('li', {}, x.users + (x.users === 1 ? ' user: ' : ' users: ') + x.reason))));
+}
+
+// runHeader says how the run ended, above its users: why it failed, or
+// what it did, with the failures and the manual actions by reason.
+async function runHeader(r) {
+  let run = r;
+  try { run = await api('GET', '/runs/' + r.id); } catch (_) { /* the list's copy will do */ }
+  const box = h('div', { class: 'uc-run-header', dataset: { status: run.status } },
+    h('p', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(run.status) }, statusLabel(run.status)), ' ', accounting(run)));
+  if (run.status === 'failed') box.append(h('p', { class: 'uc-message uc-message-error', role: 'alert' }, 'This run failed, so it changed nobody: ' + (run.error || 'the app\'s log has the details.')));
+  box.append(reasonList('Why the run failed for some users', run.failures, 'error', 'failed'),
+    reasonList('Why some users need manual action', run.needsManual, 'warning', 'manual'));
+  return { box, run };
+}
+
+async function showUsers(r, f) {
+  const box = $('run-users');
+  $('history-list').hidden = true;
+  box.hidden = false;
+  const q = new URLSearchParams({ page: String((f.offset || 0) / PAGE_SIZE + 1), perPage: String(PAGE_SIZE) });
+  if (f.outcome) q.set('outcome', f.outcome);
+  if (f.group) q.set('group', f.group);
+  if (f.email) q.set('email', f.email);
+  const back = h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'users-back', onclick: () => { box.hidden = true; $('history-list').hidden = false; } }, '← Back to History');
+  const outcome = h('select', { id: 'filter-outcome' }, h('option', { value: '' }, 'All outcomes'), OUTCOMES.map((o) => h('option', { value: o, selected: f.outcome === o }, label('outcome', o))));
+  const group = h('select', { id: 'filter-group' }, h('option', { value: '' }, 'All groups'), ctx.groups().map((g) => h('option', { value: g.id, selected: f.group === g.id }, g.name)));
+  const email = h('select', { id: 'filter-email' }, h('option', { value: '' }, 'Any'),
+    EMAIL_OUTCOMES.map((k) => h('option', { value: k, selected: f.email === k }, label('emailStatus', k))));
+  const filters = h('form', { class: 'uc-filters', onsubmit: (e) => { e.preventDefault(); showUsers(r, { offset: 0, outcome: outcome.value, group: group.value, email: email.value }); } },
+    h('div', { class: 'uc-field' }, h('label', { for: 'filter-outcome' }, 'Outcome'), outcome),
+    h('div', { class: 'uc-field' }, h('label', { for: 'filter-group' }, 'Group'), group),
+    h('div', { class: 'uc-field' }, h('label', { for: 'filter-email' }, 'Warning e-mail'), email),
+    h('button', { type: 'submit', class: 'uc-button uc-button-default' }, 'Filter'));
+  const results = h('div', { id: 'users-results' });
+  const header = h('div', { id: 'run-header' });
+  box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.cleanupName || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), header, filters, results);
+  back.focus();
+  stateMessage(results, 'loading', 'Loading users…');
+  let data;
+  let run;
+  try {
+    const [d, hd] = await Promise.all([api('GET', '/runs/' + r.id + '/users?' + q.toString()), runHeader(r)]);
+    data = d;
+    run = hd.run;
+    header.replaceWith(hd.box);
+    hd.box.id = 'run-header';
+  } catch (err) {
+    stateMessage(results, 'error', 'Users could not be loaded. ' + err.message, () => showUsers(r, f));
+    return;
+  }
+  const users = listOf(data, 'users');
+  if (users.length === 0) {
+    let empty = 'This cleanup matched no users: nobody in the selection was inactive.';
+    if (f.outcome || f.group || f.email) empty = 'No users match these filters.';
+    else if (run.status === 'failed') empty = 'The run failed before it matched any users.';
+    stateMessage(results, 'empty', empty);
+    return;
+  }
+  results.replaceChildren(
+    h('table', { class: 'uc-table', id: 'users-table' },
+      h('thead', {}, h('tr', {}, ['User', 'E-mail', 'Group', 'Reason', 'Action', 'Outcome'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, users.map((u) => h('tr', { dataset: { outcome: u.outcome } },
+        h('td', {}, u.name || u.displayName || u.accountId),
+        h('td', {}, u.email || ''),
+        h('td', {}, (u.groupName || '') + (u.groupSynced ? ' (synced)' : '')),
+        h('td', {}, u.reason || ''),
+        h('td', {}, label('action', u.action)),
+        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, label('outcome', u.outcome)), u.message ? ' ' + u.message : '',
+          u.warning ? h('p', { class: 'uc-help' }, 'Warned ' + formatDate(u.warning.warnedAt) + ', removal ' + formatDate(u.warning.removalDate) +
+            ', e-mail ' + label('emailStatus', u.warning.emailStatus).toLowerCase() + (u.warning.emailMessage ? ': ' + u.warning.emailMessage : '')) : null))))),
+    pager(f.offset || 0, users.length, data, (o) => showUsers(r, Object.assign({}, f, { offset: o }))) || '');
+}
