@@ -95,6 +95,32 @@ func startServe(t *testing.T, env map[string]string) *process {
 	return p
 }
 
+// serveEnv starts a fake install-keys server and returns it with the
+// environment of a serve process on a free port that trusts it, stores its
+// data at databaseURL and reaches the cloud's Organizations API; extra
+// adds or replaces variables. The app's base URL is "http://" + env["ADDR"].
+func serveEnv(t *testing.T, cloud *atlassiantest.Cloud, databaseURL string, extra map[string]string) (map[string]string, *connecttest.KeyServer) {
+	t.Helper()
+	ks, err := connecttest.NewKeyServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ks.Close)
+	addr := freeAddr(t)
+	env := map[string]string{
+		"ADDR": addr, "BASE_URL": "http://" + addr, "DATABASE_URL": databaseURL,
+		"ENCRYPTION_KEY":            testKeyB64(),
+		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
+		"SSL_CERT_FILE":             trustKeyServer(t, ks),
+		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
+		"ORG_API_URL":               cloud.APIURL(),
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env, ks
+}
+
 // trustKeyServer returns the environment that makes a serve process trust
 // the fake key server's TLS certificate: the standard SSL_CERT_FILE of
 // Go's crypto/x509 on Unix (keys are fetched over https only, and the app
@@ -286,23 +312,8 @@ func TestCrashResume(t *testing.T) {
 func crashResume(t *testing.T, databaseURL string) {
 	cloud := atlassiantest.New(atlassiantest.Options{Seed: 11, Users: 500, ExtraGroups: 4})
 	t.Cleanup(cloud.Close)
-	ks, err := connecttest.NewKeyServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ks.Close)
-	addr := freeAddr(t)
-	base := "http://" + addr
-	env := map[string]string{
-		"ADDR": addr, "BASE_URL": base, "DATABASE_URL": databaseURL,
-		"ENCRYPTION_KEY":            testKeyB64(),
-		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
-		"SSL_CERT_FILE":             trustKeyServer(t, ks),
-		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
-		"ORG_API_URL":               cloud.APIURL(),
-		"JOB_RESCUE_AFTER":          "3s",
-		"LOG_LEVEL":                 "debug",
-	}
+	env, ks := serveEnv(t, cloud, databaseURL, map[string]string{"JOB_RESCUE_AFTER": "3s", "LOG_LEVEL": "debug"})
+	base := env["BASE_URL"]
 	first := startServe(t, env)
 
 	site := cloud.Site(connect.Jira)

@@ -71,23 +71,12 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 	t.Cleanup(cloud.Close)
 	const apiKey = "org-api-key-never-in-clear-5d2c9a"
 	cloud.AddAPIKey(apiKey, true)
-	ks, err := connecttest.NewKeyServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ks.Close)
-	addr := freeAddr(t)
-	base := "http://" + addr
-	p := startServe(t, map[string]string{
-		"ADDR": addr, "BASE_URL": base, "DATABASE_URL": databaseURL,
-		"ENCRYPTION_KEY":            testKeyB64(),
-		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
-		"SSL_CERT_FILE":             trustKeyServer(t, ks),
-		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
-		"ORG_API_URL":               cloud.APIURL(),
-		"GRAPH_LOGIN_URL":           "https://127.0.0.1:1", // refuses at once: the typed Entra test gets its verdict fast
-		"LOG_LEVEL":                 "debug",
+	env, ks := serveEnv(t, cloud, databaseURL, map[string]string{
+		"GRAPH_LOGIN_URL": "https://127.0.0.1:1", // refuses at once: the typed Entra test gets its verdict fast
+		"LOG_LEVEL":       "debug",
 	})
+	base := env["BASE_URL"]
+	p := startServe(t, env)
 
 	site := cloud.Site(connect.Jira)
 	app := connect.DescriptorParams{Product: connect.Jira, BaseURL: base, AppKey: defaultAppKey}.App()

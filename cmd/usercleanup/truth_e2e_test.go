@@ -105,21 +105,9 @@ func TestProvisioningTruthEndToEnd(t *testing.T) {
 	}
 	cloud := atlassiantest.New(atlassiantest.Options{Seed: 31, Users: 400, ExtraGroups: 4})
 	t.Cleanup(cloud.Close)
-	ks, err := connecttest.NewKeyServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ks.Close)
-	addr := freeAddr(t)
-	base := "http://" + addr
-	startServe(t, map[string]string{
-		"ADDR": addr, "BASE_URL": base, "DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "app.db"),
-		"ENCRYPTION_KEY":            testKeyB64(),
-		"CONNECT_INSTALL_KEYS_URLS": ks.URL,
-		"SSL_CERT_FILE":             trustKeyServer(t, ks),
-		"CONNECT_ALLOWED_HOSTS":     "127.0.0.1",
-		"ORG_API_URL":               cloud.APIURL(),
-	})
+	env, ks := serveEnv(t, cloud, "sqlite://"+filepath.Join(t.TempDir(), "app.db"), nil)
+	base := env["BASE_URL"]
+	startServe(t, env)
 	site := cloud.Site(connect.Jira)
 	app := connect.DescriptorParams{Product: connect.Jira, BaseURL: base, AppKey: defaultAppKey}.App()
 	const clientKey, secret = "truth-client", "shared-secret-of-the-truth-test-0123456789"

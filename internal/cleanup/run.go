@@ -177,6 +177,12 @@ type Run struct {
 // MaxReasons bounds the reasons Service.GetRun lists per outcome.
 const MaxReasons = 20
 
+// ManualNotePrefix starts the message export generation records on a row
+// it makes need manual action (the Entra file cannot carry the row): the
+// row's message reads on its own in Show users and the audit log. Lists of
+// reasons under a "needs manual action" heading drop it.
+const ManualNotePrefix = "Needs manual action: "
+
 // ReasonCount is how many users, and rows, of a run share one outcome and
 // reason (the rows' message).
 type ReasonCount struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -377,6 +378,7 @@ func (s *Service) GetRun(ctx context.Context, clientKey string, id int64) (Run, 
 			return Run{}, err
 		}
 	}
+	run.NeedsManual = mergeReasons(run.NeedsManual, ManualNotePrefix)
 	return run, nil
 }
 
@@ -464,4 +466,22 @@ func nilIfZero(t time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// mergeReasons drops prefix from the reasons and adds up the counts of
+// reasons that are then the same (the order stays: most users first).
+func mergeReasons(rs []ReasonCount, prefix string) []ReasonCount {
+	var out []ReasonCount
+	at := map[string]int{}
+	for _, r := range rs {
+		r.Reason = strings.TrimPrefix(r.Reason, prefix)
+		if i, ok := at[r.Reason]; ok {
+			out[i].Users += r.Users
+			out[i].Rows += r.Rows
+			continue
+		}
+		at[r.Reason] = len(out)
+		out = append(out, r)
+	}
+	return out
 }

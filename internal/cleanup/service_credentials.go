@@ -50,18 +50,33 @@ type EntraCredentials struct {
 	Secret             Secret
 }
 
-// verdict turns a test's error into its message: "" for success; an
-// unexpected failure is described without its details (logged instead).
-func (s *Service) verdict(ctx context.Context, clientKey, what string, err error) string {
+// tester is what a connection test calls: an organization or an identity
+// provider client.
+type tester interface {
+	TestConnection(ctx context.Context) error
+}
+
+// runTest connects with connect and tests the connection. It returns the
+// verdict's message, "" for success; an unexpected failure is described
+// without its details (logged instead). The error is ctx's only: every
+// other failure, an unreachable remote included, is a verdict.
+func runTest[T tester](ctx context.Context, s *Service, clientKey, what string, connect func() (T, error)) (string, error) {
+	t, err := connect()
 	if err == nil {
-		return ""
+		err = t.TestConnection(ctx)
+	}
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	if err == nil {
+		return "", nil
 	}
 	msg := safeMessage(err)
 	if msg == "internal error" {
 		msg = "the connection test failed for an unexpected reason: see the app's log"
 	}
 	s.log.InfoContext(ctx, what+" connection test failed", "client_key", clientKey, "kind", KindOf(err).String(), "error", err.Error())
-	return msg
+	return msg, nil
 }
 
 // TestConnection checks an organization id and API key: as typed (in's
@@ -95,14 +110,12 @@ func (s *Service) TestConnection(ctx context.Context, clientKey string, in OrgTe
 	if orgID == "" || key == "" {
 		return CredentialTest{}, &Error{Kind: KindNotConfigured, Field: "apiKey", Message: "enter the organization ID and API key to test"}
 	}
-	org, err := s.conn.OrgWith(ctx, clientKey, OrgCredentials{OrgID: orgID, APIKey: key.Reveal()})
-	if err == nil {
-		err = org.TestConnection(ctx)
+	msg, err := runTest(ctx, s, clientKey, "typed organization", func() (OrgDirectory, error) {
+		return s.conn.OrgWith(ctx, clientKey, OrgCredentials{OrgID: orgID, APIKey: key.Reveal()})
+	})
+	if err != nil {
+		return CredentialTest{}, err
 	}
-	if ctx.Err() != nil {
-		return CredentialTest{}, ctx.Err()
-	}
-	msg := s.verdict(ctx, clientKey, "typed organization", err)
 	return CredentialTest{OK: msg == "", Message: msg, Typed: true, Settings: cur}, nil
 }
 
@@ -110,14 +123,11 @@ func (s *Service) testStoredOrg(ctx context.Context, clientKey string, cur Setti
 	if !cur.OrgConfigured() {
 		return CredentialTest{}, &Error{Kind: KindNotConfigured, Field: "apiKey", Message: "enter the organization ID and API key to test"}
 	}
-	org, err := s.conn.Org(ctx, clientKey)
-	if err == nil {
-		err = org.TestConnection(ctx)
+	msg, err := runTest(ctx, s, clientKey, "organization", func() (OrgDirectory, error) { return s.conn.Org(ctx, clientKey) })
+	if err != nil {
+		return CredentialTest{}, err
 	}
-	if ctx.Err() != nil {
-		return CredentialTest{}, ctx.Err()
-	}
-	if msg := s.verdict(ctx, clientKey, "organization", err); msg != "" {
+	if msg != "" {
 		return CredentialTest{Message: msg, Settings: cur}, nil
 	}
 	saved, err := s.store.MarkAPIKeyVerified(ctx, clientKey, cur.OrgID, s.now().UTC())
@@ -163,14 +173,12 @@ func (s *Service) TestEntraConnection(ctx context.Context, clientKey string, in 
 		return CredentialTest{}, &Error{Kind: KindNotConfigured, Field: "identityProvider.entra",
 			Message: "enter the directory (tenant) ID, application (client) ID and client secret to test"}
 	}
-	idp, err := s.conn.IdPWith(ctx, clientKey, typed)
-	if err == nil {
-		err = idp.TestConnection(ctx)
+	msg, err := runTest(ctx, s, clientKey, "typed Microsoft Entra ID", func() (IdentityProvider, error) {
+		return s.conn.IdPWith(ctx, clientKey, typed)
+	})
+	if err != nil {
+		return CredentialTest{}, err
 	}
-	if ctx.Err() != nil {
-		return CredentialTest{}, ctx.Err()
-	}
-	msg := s.verdict(ctx, clientKey, "typed Microsoft Entra ID", err)
 	return CredentialTest{OK: msg == "", Message: msg, Typed: true, Settings: cur}, nil
 }
 
@@ -180,14 +188,10 @@ func (s *Service) testStoredEntra(ctx context.Context, clientKey string, cur Set
 		return CredentialTest{}, &Error{Kind: KindNotConfigured, Field: "identityProvider.entra",
 			Message: "enter the directory (tenant) ID, application (client) ID and client secret to test"}
 	}
-	idp, err := s.conn.IdP(ctx, clientKey)
-	if err == nil {
-		err = idp.TestConnection(ctx)
+	failure, err := runTest(ctx, s, clientKey, "Microsoft Entra ID", func() (IdentityProvider, error) { return s.conn.IdP(ctx, clientKey) })
+	if err != nil {
+		return CredentialTest{}, err
 	}
-	if ctx.Err() != nil {
-		return CredentialTest{}, ctx.Err()
-	}
-	failure := s.verdict(ctx, clientKey, "Microsoft Entra ID", err)
 	saved, err := s.store.MarkEntraTested(ctx, clientKey, ec.TenantID, ec.ClientID, s.now().UTC(), failure)
 	if err != nil {
 		return CredentialTest{}, err

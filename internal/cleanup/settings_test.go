@@ -298,3 +298,17 @@ func cmpOr(sep, s string) string {
 	}
 	return sep + s
 }
+
+// TestMergeReasons: a reason with the manual-action prefix and the same
+// reason without it are one reason, their counts added, the order kept.
+func TestMergeReasons(t *testing.T) {
+	got := mergeReasons([]ReasonCount{
+		{Reason: "no group", Users: 5, Rows: 6},
+		{Reason: ManualNotePrefix + "no e-mail", Users: 3, Rows: 3},
+		{Reason: "no e-mail", Users: 1, Rows: 1},
+	}, ManualNotePrefix)
+	want := []ReasonCount{{Reason: "no group", Users: 5, Rows: 6}, {Reason: "no e-mail", Users: 4, Rows: 4}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -12,7 +12,7 @@ import (
 // Notes export generation records on run rows.
 const (
 	// ManualPrefix starts the message of a row the Entra file cannot carry.
-	ManualPrefix = "Needs manual action: "
+	ManualPrefix = cleanup.ManualNotePrefix
 	// GuestMessage flags a B2B guest in an Entra file.
 	GuestMessage = "B2B guest (#EXT#): check that this is the user's principal name in Entra before uploading"
 )

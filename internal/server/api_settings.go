@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -71,32 +72,25 @@ func decodeOptionalJSON(c echo.Context, v any) error {
 }
 
 func (s *Server) testConnection(c echo.Context) error {
-	ck, _, err := tenantOf(c)
-	if err != nil {
-		return err
-	}
-	var in cleanup.OrgTestInput
-	if err := decodeOptionalJSON(c, &in); err != nil {
-		return err
-	}
-	res, err := s.cfg.Cleanup.TestConnection(c.Request().Context(), ck, in)
-	if err != nil {
-		return err
-	}
-	setETag(c, res.Settings.Version)
-	return c.JSON(http.StatusOK, res)
+	return credentialTest(c, s.cfg.Cleanup.TestConnection)
 }
 
 func (s *Server) testEntraConnection(c echo.Context) error {
+	return credentialTest(c, s.cfg.Cleanup.TestEntraConnection)
+}
+
+// credentialTest answers a connection test of the values the body carries
+// (an empty body: the stored ones), with the settings' ETag after it.
+func credentialTest[T any](c echo.Context, test func(ctx context.Context, clientKey string, in T) (cleanup.CredentialTest, error)) error {
 	ck, _, err := tenantOf(c)
 	if err != nil {
 		return err
 	}
-	var in cleanup.EntraTestInput
+	var in T
 	if err := decodeOptionalJSON(c, &in); err != nil {
 		return err
 	}
-	res, err := s.cfg.Cleanup.TestEntraConnection(c.Request().Context(), ck, in)
+	res, err := test(c.Request().Context(), ck, in)
 	if err != nil {
 		return err
 	}

@@ -16,19 +16,26 @@ import (
 	"github.com/example/usercleanup/internal/cleanup"
 )
 
-// apiPatch sends PATCH /api/settings as the admin (another admin's tab, in
-// the tests).
-func (e *uiEnv) apiPatch(t *testing.T, p connect.Product, body string) {
+// apiSend sends a JSON request to the product's API as the admin
+// (another admin's tab, in the tests) and fails unless it answers want.
+func (e *uiEnv) apiSend(t *testing.T, p connect.Product, method, path, body string, want int) response {
 	t.Helper()
 	tok, err := connecttest.ContextToken(e.tenants[p], e.admin, time.Now(), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := do(t, http.MethodPatch, e.appURL+"/"+string(p)+"/api/settings",
+	r := do(t, method, e.appURL+"/"+string(p)+"/api"+path,
 		http.Header{"Authorization": {"JWT " + tok}, "Content-Type": {"application/json"}}, strings.NewReader(body))
-	if r.status != http.StatusOK {
-		t.Fatalf("PATCH /settings: %d %s", r.status, r.body)
+	if r.status != want {
+		t.Fatalf("%s %s: %d %s", method, path, r.status, r.body)
 	}
+	return r
+}
+
+// apiPatch changes settings through the API.
+func (e *uiEnv) apiPatch(t *testing.T, p connect.Product, body string) {
+	t.Helper()
+	e.apiSend(t, p, http.MethodPatch, "/settings", body, http.StatusOK)
 }
 
 // noRawValues fails the test when the frame's text shows a value of the
@@ -163,16 +170,7 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 // apiCreate creates a cleanup through the API as the admin and returns it.
 func (e *uiEnv) apiCreate(t *testing.T, p connect.Product, def string) cleanup.Cleanup {
 	t.Helper()
-	tok, err := connecttest.ContextToken(e.tenants[p], e.admin, time.Now(), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := do(t, http.MethodPost, e.appURL+"/"+string(p)+"/api/cleanups",
-		http.Header{"Authorization": {"JWT " + tok}, "Content-Type": {"application/json"}}, strings.NewReader(def))
-	if r.status != http.StatusCreated {
-		t.Fatalf("POST /cleanups: %d %s", r.status, r.body)
-	}
-	return decode[cleanup.Cleanup](t, r)
+	return decode[cleanup.Cleanup](t, e.apiSend(t, p, http.MethodPost, "/cleanups", def, http.StatusCreated))
 }
 
 // TestBrowserRunsSayWhy: a run that fails says why, in words an admin can

@@ -36,10 +36,12 @@ function groupsNotLoaded(what) {
     'The groups could not be loaded: ' + groupsError + ' ' + what + ' stay as saved until they load: saving now does not change them.');
 }
 
+// decisionCell says where the group's members are removed and why, in the
+// server's words ("synced: reported by Atlassian").
 function decisionCell(g) {
+  const [verdict, why] = g.decision.split(/:\s(.*)/s);
   return h('td', { dataset: { decision: g.decision, source: g.source } },
-    h('span', { class: 'uc-lozenge ' + (g.synced ? 'uc-lozenge-info' : '') }, g.synced ? 'Synced' : 'Managed in Atlassian'),
-    ' ', h('span', { class: 'uc-decision' }, g.decision),
+    h('strong', { class: g.synced ? 'uc-decision-synced' : '' }, verdict), why ? ': ' + why : '',
     g.disagreement ? h('p', { class: 'uc-help uc-disagreement' }, g.disagreement) : null);
 }
 
@@ -49,7 +51,7 @@ function overrideCell(g) {
   return h('td', {},
     h('label', { for: selID, class: 'uc-visually-hidden' }, 'Where ' + g.name + ' is managed'),
     h('select', { id: selID, class: 'uc-override', dataset: { groupId: g.id, field: 'identityProvider.groupOverrides' } },
-      h('option', { value: 'auto', selected: v === 'auto' }, 'As Atlassian reports (or the toggle)'),
+      h('option', { value: 'auto', selected: v === 'auto' }, 'Automatic'),
       h('option', { value: 'synced', selected: v === 'synced' }, 'Synced from the identity provider'),
       h('option', { value: 'atlassian', selected: v === 'atlassian' }, 'Managed in Atlassian')));
 }
