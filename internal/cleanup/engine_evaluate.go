@@ -11,7 +11,7 @@ func (s *step) classify(ctx context.Context, org OrgDirectory) ([]GroupInfo, err
 	if err != nil {
 		return nil, err
 	}
-	return s.e.mapIdPGroups(ctx, s.run.ClientKey, s.run.Settings, c.Groups)
+	return s.e.mapIdPGroups(ctx, s.run.ClientKey, s.run.Settings, s.run.Definition, c.Groups)
 }
 
 // evaluate plans pages of users; it returns true when it ended the chunk.

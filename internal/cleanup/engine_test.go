@@ -543,7 +543,7 @@ func TestEngineChecksGroupMappingsAtStart(t *testing.T) {
 			}
 			d := cleanup.DefaultDefinition()
 			d.Name, d.Action, d.Manual, d.DaysInactive = "Entra", cleanup.ActionEntra, true, 30
-			d.LicensingGroupIDs = []string{gSynced}
+			d.LicensingGroupIDs = []string{gSynced, gOther}
 			id := w.store.AddRun(cleanup.Run{ClientKey: tenant, CleanupName: d.Name, Definition: d, Settings: w.settings, DryRun: true})
 			if res := step(t, w.engine(t), id, "o1"); !res.Done {
 				t.Fatalf("step = %+v, want the dry run done", res)

@@ -3,6 +3,7 @@ package cleanup
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // mappingCheck is the verdict on one group mapping: the identity-provider
@@ -37,7 +38,7 @@ func checkMapping(ctx context.Context, idp IdentityProvider, target string) (map
 }
 
 // mapIdPGroups checks, for a run about to start, the mapping of every
-// group whose members are removed in the identity provider, when a
+// group it may remove members of in the identity provider, when a
 // Microsoft Entra ID connection is configured. A group found gets its
 // object id (the bundle's README names it); a group the mapping finds
 // none of (or several of, or one whose members cannot be changed) becomes
@@ -45,7 +46,7 @@ func checkMapping(ctx context.Context, idp IdentityProvider, target string) (map
 // than a bulk-remove file for a group that does not exist. Without a
 // working connection nothing is checked and the files are written as
 // before (the mapping is the same-name rule, unverified).
-func (e *Engine) mapIdPGroups(ctx context.Context, clientKey string, set Settings, groups []GroupInfo) ([]GroupInfo, error) {
+func (e *Engine) mapIdPGroups(ctx context.Context, clientKey string, set Settings, d Definition, groups []GroupInfo) ([]GroupInfo, error) {
 	p := set.IdentityProvider
 	if p.Provider != ProviderEntra || !p.Entra.Connected() {
 		return groups, nil
@@ -58,9 +59,13 @@ func (e *Engine) mapIdPGroups(ctx context.Context, clientKey string, set Setting
 		e.log.InfoContext(ctx, "group mappings not checked: no working identity-provider client", "client_key", clientKey, "error", err.Error())
 		return groups, nil
 	}
+	// Only the groups the run can act on are looked up: rows are planned
+	// for licensing groups only, the selected ones when the cleanup
+	// selects some.
+	chosen := d.Normalized().LicensingGroupIDs
 	for i := range groups {
 		g := &groups[i]
-		if g.Removal != RemovalIdP {
+		if g.Removal != RemovalIdP || !g.Licensing || (len(chosen) > 0 && !slices.Contains(chosen, g.ID)) {
 			continue
 		}
 		c, err := checkMapping(ctx, idp, g.IdPGroup)

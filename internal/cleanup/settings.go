@@ -295,9 +295,11 @@ func (e Exceptions) validate(fe FieldErrors, prefix string) {
 	validateIDs(fe, prefix+".accountIds", e.AccountIDs)
 }
 
-// SettingsInput is what an admin submits to change settings: the settings
-// plus the write-only credentials. Server-owned fields of the embedded
-// Settings (apiKeySet, verification times, updatedAt) are ignored.
+// SettingsInput is a complete submission of the settings: the settings
+// plus the write-only credentials (a SettingsPatch becomes one over the
+// stored settings; the demo's set-up and tests submit one whole).
+// Server-owned fields of the embedded Settings (apiKeySet, verification
+// times, updatedAt, version) are ignored.
 type SettingsInput struct {
 	Settings
 	// APIKey: nil keeps the stored org API key, "" removes it, else replaces it.

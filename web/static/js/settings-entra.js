@@ -84,7 +84,7 @@ export function fillEntra(s) {
   }
 }
 
-// collectMappings returns groupMappings for PUT /api/settings: the table's
+// collectMappings returns groupMappings for PATCH /api/settings: the table's
 // entries (empty or the group's own name means the default) over the
 // stored ones.
 export function collectMappings(s) {
