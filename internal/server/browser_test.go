@@ -1055,6 +1055,17 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	if len(set.LicensingGroups) != 0 {
 		t.Errorf("licensing groups were stored by hand: %v", set.LicensingGroups)
 	}
+	// A list chosen by hand overrides what was found.
+	evalJS[bool](t, f, `(document.querySelector('.uc-product[data-product="confluence"] details').open = true, true)`)
+	act(t, f, "choose the licensing group by hand", press(chromedp.ID("lg-confluence-"+group.ID)), press(chromedp.ID("save")))
+	waitJS(t, f, "Confluence's groups chosen by hand", `document.querySelector('.uc-product[data-product="confluence"] .uc-subtle').textContent === 'Licensing groups: chosen in Settings.'`)
+	if n := evalJS[int](t, f, `document.querySelectorAll('.uc-product[data-product="confluence"] tbody tr').length`); n != 1 {
+		t.Errorf("%d licensing groups shown with the override, want 1", n)
+	}
+	e.apiGet(t, p, "/settings", &set)
+	if diff := cmp.Diff(map[string][]string{cleanup.ProductConfluence: {group.ID}}, set.LicensingGroups); diff != "" {
+		t.Errorf("licensing groups chosen by hand (-want +got):\n%s", diff)
+	}
 	e.open(t, ctx, p, "cleanup", e.admin)
 	f = e.frame(t, ctx, "/confluence/admin/cleanup")
 	waitJS(t, f, "schedules", `document.querySelector('#schedules .uc-state-empty, #schedules-table') !== null`)
