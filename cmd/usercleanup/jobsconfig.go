@@ -147,13 +147,16 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	budget, lease := rt.RunTiming()
 	// Runs of cleanups with warnings fail with the reason when no mail
 	// server is configured (they could not send).
-	var warnings cleanup.WarningStore
+	var (
+		warnings cleanup.WarningStore
+		mailJobs cleanup.EmailJobs
+	)
 	if jcfg.Mail.Enabled {
-		warnings = cs
+		warnings, mailJobs = cs, rt
 	}
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
 		Store: cs, Connector: conn, Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{Logger: log}),
-		Warnings: warnings, Logger: log, Now: now, StepBudget: budget, LeaseFor: lease,
+		Warnings: warnings, EmailJobs: mailJobs, Logger: log, Now: now, StepBudget: budget, LeaseFor: lease,
 	})
 	if err != nil {
 		return nil, err

@@ -28,8 +28,12 @@ type EngineConfig struct {
 	// Warnings stores the warnings of cleanups with warnings (nil: such
 	// a run fails with a message).
 	Warnings WarningStore
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// EmailJobs tells the notify phase whether the sending jobs of a run
+	// are still at work (nil: it waits for the e-mails without asking;
+	// engine_warn.go).
+	EmailJobs EmailJobs
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// StepBudget bounds the work of one step (default DefaultStepBudget):
 	// the step commits and ends at the first commit after it.
 	StepBudget time.Duration

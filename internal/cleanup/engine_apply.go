@@ -31,7 +31,7 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, storeErr("settle dry-run export rows", err)
 		}
-		return s.endPhase(ctx, s.afterApply())
+		return s.nextAfterApply(ctx)
 	}
 	// Rows routed to the identity-provider export are settled by the
 	// export itself; they need no call here.
@@ -48,7 +48,7 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 			return false, storeErr("read pending rows", err)
 		}
 		if len(rows) == 0 {
-			return s.endPhase(ctx, s.afterApply())
+			return s.nextAfterApply(ctx)
 		}
 		if org == nil {
 			if org, err = s.e.cfg.Connector.Org(ctx, s.run.ClientKey); err != nil {
@@ -89,6 +89,15 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 			return true, nil
 		}
 	}
+}
+
+// nextAfterApply ends the apply phase.
+func (s *step) nextAfterApply(ctx context.Context) (bool, error) {
+	next, err := s.afterApply(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.endPhase(ctx, next)
 }
 
 // verifyInDoubt checks rows that an earlier attempt may have acted on with

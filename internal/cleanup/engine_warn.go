@@ -12,24 +12,65 @@ import (
 // and closes the warnings the run acted on; the notify phase then queues
 // the run's e-mails as batch jobs and waits until every one is settled,
 // so the run's exports carry the e-mail outcomes.
+//
+// A cleanup whose option was switched off still has its open warnings
+// honoured (when the engine has a WarningStore): its pages are planned
+// with PlanWarnings too (nobody new is warned) and its run goes through
+// the warnings phase while the cleanup has open warnings.
+//
+// A sending job can end with e-mails left: River discards it after its
+// last attempt failed (the process died during it, or the database
+// failed), or it was cancelled. The notify phase asks EmailJobs whether
+// any sending job of the run is still at work; when none is and e-mails
+// are left, it queues them again, at most MaxEmailRounds times, then
+// settles them with AbandonEmails (never sent twice: an e-mail in doubt
+// is unconfirmed, one never handed to the server failed and its warning
+// cancelled) and the run goes on with its counts.
 
 // Engine settings of the warning phases.
 const (
 	// WarningBatch bounds the warnings one commit spares or closes, and
 	// the e-mails of one sending job.
 	WarningBatch = 100
+	// MaxEmailRounds bounds how many times a run's e-mails left by ended
+	// sending jobs are queued again.
+	MaxEmailRounds = 3
 	// notifyPoll is how often a run waiting for its e-mails looks again.
 	notifyPoll = 2 * time.Second
 )
 
+// EmailJobs is what the notify phase needs of the job runtime.
+type EmailJobs interface {
+	// SendingJobs reports whether a sending job of the run is still
+	// waiting, scheduled, retrying or running.
+	SendingJobs(ctx context.Context, clientKey string, runID int64) (bool, error)
+}
+
+// warns reports whether the run warns new users (the option is on).
 func (s *step) warns() bool { return s.run.Definition.Warning.Enabled }
 
-// afterApply is the phase after apply.
-func (s *step) afterApply() string {
+// honoursWarnings reports whether the run plans its pages with the
+// warning rules: the option is on, or the engine can read the open
+// warnings given while it was.
+func (s *step) honoursWarnings() bool { return s.warns() || s.e.cfg.Warnings != nil }
+
+// afterApply is the phase after apply: the warnings phase when the
+// option is on or the cleanup still has open warnings.
+func (s *step) afterApply(ctx context.Context) (string, error) {
 	if s.warns() {
-		return PhaseWarnings
+		return PhaseWarnings, nil
 	}
-	return PhaseExport
+	if s.e.cfg.Warnings == nil {
+		return PhaseExport, nil
+	}
+	open, err := s.e.cfg.Warnings.HasOpenWarnings(ctx, s.run.ClientKey, s.run.CleanupID)
+	if err != nil {
+		return "", storeErr("read open warnings", err)
+	}
+	if open {
+		return PhaseWarnings, nil
+	}
+	return PhaseExport, nil
 }
 
 func (s *step) warningStore() (WarningStore, error) {
@@ -57,7 +98,7 @@ func (s *step) warningContext() WarningContext {
 
 // planWarnings applies the warning rules to an evaluated page.
 func (s *step) planWarnings(ctx context.Context, users []OrgUser, rows []AffectedUser) ([]AffectedUser, []WarningChange, error) {
-	if !s.warns() {
+	if !s.honoursWarnings() {
 		return rows, nil, nil
 	}
 	ws, err := s.warningStore()
@@ -124,10 +165,10 @@ func (s *step) closeWarnings(ctx context.Context) (bool, error) {
 			return ended, err
 		}
 	}
-	if s.run.DryRun {
+	if s.run.DryRun || !s.warns() {
 		return s.endPhase(ctx, PhaseExport)
 	}
-	if err := ws.QueueWarningEmails(ctx, s.run.ClientKey, s.run.ID, s.owner, WarningBatch, PhaseNotify); err != nil {
+	if err := ws.QueueWarningEmails(ctx, s.run.ClientKey, s.run.ID, s.owner, WarningBatch, PhaseNotify, 0); err != nil {
 		return false, storeErr("queue warning e-mails", err)
 	}
 	s.run.Phase = PhaseNotify
@@ -151,6 +192,14 @@ func (s *step) notify(ctx context.Context) (StepResult, error) {
 	if err != nil {
 		return StepResult{}, err
 	}
+	// Whether a job is at work is read before the e-mails left: a job
+	// that ends in between has settled its e-mails by then.
+	working := true
+	if jobs := s.e.cfg.EmailJobs; jobs != nil {
+		if working, err = jobs.SendingJobs(ctx, s.run.ClientKey, s.run.ID); err != nil {
+			return StepResult{}, storeErr("read the sending jobs", err)
+		}
+	}
 	open, err := ws.EmailProgress(ctx, s.run.ClientKey, s.run.ID)
 	if err != nil {
 		return StepResult{}, storeErr("read e-mail progress", err)
@@ -159,6 +208,25 @@ func (s *step) notify(ctx context.Context) (StepResult, error) {
 		if err := s.commit(ctx, Commit{Phase: PhaseExport}); err != nil {
 			return StepResult{}, err
 		}
+		return s.export(ctx)
+	}
+	log := s.e.log.With("client_key", s.run.ClientKey, "run_id", s.run.ID)
+	switch {
+	case working:
+	case s.run.EmailRounds < MaxEmailRounds:
+		round := s.run.EmailRounds + 1
+		log.WarnContext(ctx, "the sending jobs of the warning e-mails ended with e-mails left: queued again", "left", open, "round", round)
+		if err := ws.QueueWarningEmails(ctx, s.run.ClientKey, s.run.ID, s.owner, WarningBatch, PhaseNotify, round); err != nil {
+			return StepResult{}, storeErr("queue warning e-mails again", err)
+		}
+		s.run.EmailRounds = round
+	default:
+		n, err := ws.AbandonEmails(ctx, s.run.ClientKey, s.run.ID, s.owner, PhaseExport)
+		if err != nil {
+			return StepResult{}, storeErr("settle the e-mails left", err)
+		}
+		log.WarnContext(ctx, "warning e-mails left after the sending jobs failed repeatedly: recorded as not sent", "settled", n, "rounds", s.run.EmailRounds)
+		s.run.Phase = PhaseExport
 		return s.export(ctx)
 	}
 	if err := s.e.cfg.Store.ReleaseRunLease(ctx, s.run.ClientKey, s.run.ID, s.owner); err != nil {

@@ -66,10 +66,11 @@ var labelTable = sync.OnceValue(func() map[string]map[string]string {
 			OutcomeSpared:   "Spared",
 		},
 		"warningState": {
-			WarningWarned:  "Warned",
-			WarningSpared:  "Spared",
-			WarningRemoved: "Removed on the removal date",
-			WarningFailed:  "The removal failed or needs manual action",
+			WarningWarned:    "Warned",
+			WarningSpared:    "Spared",
+			WarningRemoved:   "Removed on the removal date",
+			WarningFailed:    "The removal failed or needs manual action",
+			WarningCancelled: "Cancelled: nobody is removed for it",
 		},
 		"emailStatus": {
 			EmailQueued:      "Queued",

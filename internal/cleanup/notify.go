@@ -21,12 +21,22 @@ type WarningStore interface {
 	// ClosingWarnings returns up to limit open warnings the run acts on
 	// (WarnClosing), with the outcomes of their rows in the run.
 	ClosingWarnings(ctx context.Context, clientKey string, runID int64, limit int) ([]ClosingWarning, error)
-	// QueueWarningEmails schedules the sending of the run's queued
-	// e-mails (one job per batch of up to batch warnings) and moves the
-	// run to phase, in one transaction conditional on owner's lease.
-	QueueWarningEmails(ctx context.Context, clientKey string, runID int64, owner string, batch int, phase string) error
+	// QueueWarningEmails schedules the sending of the run's e-mails
+	// still queued or sending (one job per batch of up to batch
+	// warnings), moves the run to phase and records round as its
+	// EmailRounds, in one transaction conditional on owner's lease.
+	QueueWarningEmails(ctx context.Context, clientKey string, runID int64, owner string, batch int, phase string, round int) error
 	// EmailProgress counts the run's e-mails still queued or sending.
 	EmailProgress(ctx context.Context, clientKey string, runID int64) (open int, err error)
+	// AbandonEmails settles the run's e-mails that no job will send any
+	// more and moves the run to phase, in one transaction conditional on
+	// owner's lease: sending ones become EmailUnconfirmed (they may have
+	// reached the server), queued ones EmailFailed with NotSentJobFailed,
+	// and their open warnings are cancelled (CancelledNotSent). It
+	// returns how many e-mails it settled.
+	AbandonEmails(ctx context.Context, clientKey string, runID int64, owner, phase string) (int, error)
+	// HasOpenWarnings reports whether the cleanup has open warnings.
+	HasOpenWarnings(ctx context.Context, clientKey string, cleanupID int64) (bool, error)
 	// SiteName returns the site's address as the e-mails name it.
 	SiteName(ctx context.Context, clientKey string) (string, error)
 	// RunDefinition returns the definition snapshot of a run.

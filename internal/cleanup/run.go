@@ -167,6 +167,10 @@ type Run struct {
 	// FollowUp is the re-check after the next provisioning cycle, nil
 	// when none is scheduled (dry runs, nothing removed or exported).
 	FollowUp *FollowUp `json:"followUp,omitempty"`
+	// EmailRounds is how many times the notify phase queued the run's
+	// warning e-mails again after their sending jobs ended with e-mails
+	// left (engine_warn.go).
+	EmailRounds int `json:"-"`
 	// Failures and NeedsManual group the rows that failed, and those that
 	// need manual action, by reason, most users first (Service.GetRun
 	// only; at most MaxReasons each).

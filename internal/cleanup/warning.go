@@ -30,7 +30,20 @@ import (
 // A failed e-mail does not stop the removal on the removal date, like a
 // user without an address; the run's counts and Show users list the
 // failures, so an admin who wants everyone informed can pause the
-// schedule and reach those users another way.
+// schedule and reach those users another way. The exception is an
+// e-mail that was never handed to the mail server because its sending
+// job failed repeatedly (engine_warn.go): nobody was told, through no
+// fault of the user, so the warning is cancelled (nobody is removed for
+// it) and the next run warns again.
+//
+// A warning, once given, binds the cleanup to its removal date: the
+// e-mail announced it. Switching the option off, or changing its days,
+// changes nothing for open warnings: PlanWarnings still holds their users
+// until the date and re-evaluates them on or after it (removed if still
+// matched, spared if not); only users without an open warning are acted
+// on at once (warnings off) or warned with the new days. Deleting the
+// cleanup cancels its open warnings (WarningCancelled): nobody is removed
+// for them.
 
 // Warning option limits.
 const (
@@ -149,6 +162,18 @@ const (
 	WarningSpared  = "spared"  // closed: no longer matched when re-evaluated (active again, protected, out of scope)
 	WarningRemoved = "removed" // closed: the cleanup acted on the removal date
 	WarningFailed  = "failed"  // closed: the action on the removal date failed or needs manual work
+	// WarningCancelled: closed without acting: the cleanup was deleted,
+	// or the e-mail was never sent (its job failed repeatedly). Nobody is
+	// removed for a cancelled warning.
+	WarningCancelled = "cancelled"
+)
+
+// Messages of cancelled warnings and their e-mails.
+const (
+	CancelledDeleted      = "the cleanup was deleted: nobody is removed for this warning"
+	CancelledNotSent      = "not warned: the e-mail was not sent, so nobody is removed for this warning; the next run warns again"
+	NotSentJobFailed      = "not sent: the sending job failed repeatedly"
+	NotSentCleanupDeleted = "not sent: the cleanup was deleted"
 )
 
 // E-mail outcomes of a warning.
@@ -237,6 +262,11 @@ type WarnedPage struct {
 // together) and open the account's open warnings of this cleanup. It is
 // pure: the same page gives the same result, also when it is planned
 // again after a crash (a warning this run created counts as new).
+//
+// With the option off (wc.Options.Enabled false) nobody new is warned:
+// a matched user without an open warning keeps the evaluator's rows (the
+// action as usual), while open warnings are honoured exactly as with the
+// option on (held until their date, re-evaluated on or after it).
 func PlanWarnings(wc WarningContext, users []OrgUser, rows []AffectedUser, open map[string]Warning) WarnedPage {
 	byAccount := make(map[string][]int, len(users))
 	for i, r := range rows {
@@ -269,7 +299,7 @@ func PlanWarnings(wc WarningContext, users []OrgUser, rows []AffectedUser, open 
 				}
 			}
 			out.Changes = append(out.Changes, WarningChange{Op: WarnLink, Warning: w})
-		default:
+		case wc.Options.Enabled:
 			out.warn(wc, u, rows, idx)
 		}
 	}
@@ -397,6 +427,7 @@ type WarningCounts struct {
 	Spared           int `json:"spared"`           // spared in this run
 	Removed          int `json:"removed"`          // warnings this run closed as removed
 	RemovalFailed    int `json:"removalFailed"`    // warnings this run closed as failed
+	Cancelled        int `json:"cancelled"`        // warnings of this run cancelled (e-mail never sent)
 	EmailSent        int `json:"emailSent"`        // of the warnings this run created
 	EmailFailed      int `json:"emailFailed"`      //
 	EmailPending     int `json:"emailPending"`     // queued or sending
@@ -421,6 +452,8 @@ type RowWarning struct {
 	State        string    `json:"state"`
 	EmailStatus  string    `json:"emailStatus"`
 	EmailMessage string    `json:"emailMessage,omitempty"`
+	// Message says why the warning closed (e.g. why it was cancelled).
+	Message string `json:"message,omitempty"`
 }
 
 // EmailOutcome is the e-mail outcome in one cell: the status and, for a
@@ -430,6 +463,16 @@ func (w RowWarning) EmailOutcome() string {
 		return w.EmailStatus
 	}
 	return w.EmailStatus + ": " + w.EmailMessage
+}
+
+// AuditOutcome is the audit files' e-mail outcome cell: EmailOutcome,
+// and for a cancelled warning that nobody is removed for it and why.
+func (w RowWarning) AuditOutcome() string {
+	out := w.EmailOutcome()
+	if w.State == WarningCancelled {
+		out += "; warning cancelled: " + w.Message
+	}
+	return out
 }
 
 func dateOf(t time.Time) string { return t.UTC().Format("2006-01-02") }

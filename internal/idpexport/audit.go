@@ -145,8 +145,8 @@ func (a *AuditCSVWriter) appendLastActive(b []byte, m map[string]time.Time) []by
 }
 
 // appendWarningCells appends the warning columns: when the user was
-// warned, the removal date and the e-mail outcome (empty without a
-// warning).
+// warned, the removal date and the e-mail outcome, which says so when
+// the warning was cancelled (empty without a warning).
 func appendWarningCells(b []byte, w *cleanup.RowWarning) []byte {
 	if w == nil {
 		return append(b, ",,,"...)
@@ -155,7 +155,7 @@ func appendWarningCells(b []byte, w *cleanup.RowWarning) []byte {
 	b = appendTime(b, w.WarnedAt)
 	b = append(b, ',')
 	b = appendTime(b, w.RemovalDate)
-	return appendCell(b, w.EmailOutcome())
+	return appendCell(b, w.AuditOutcome())
 }
 
 // appendWarningJSON appends "warnedAt", "removalDate" (null without a
@@ -169,7 +169,7 @@ func appendWarningJSON(b []byte, w *cleanup.RowWarning) []byte {
 	b = appendJSONTime(b, rw.WarnedAt)
 	b = append(b, `,"removalDate":`...)
 	b = appendJSONTime(b, rw.RemovalDate)
-	return appendJSONField(b, "emailOutcome", rw.EmailOutcome())
+	return appendJSONField(b, "emailOutcome", rw.AuditOutcome())
 }
 
 // appendCell appends a comma and s as a neutralised, RFC 4180-quoted field.

@@ -63,8 +63,14 @@ type Config struct {
 	PollInterval time.Duration
 	// InstanceID names this process in run leases (default random).
 	InstanceID string
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// EmailAttempts bounds the tries of one warning_emails job (default
+	// WarningEmailAttempts).
+	EmailAttempts int
+	// RetryPolicy spaces the retries of failed jobs (nil: River's
+	// default, attempt⁴ seconds; tests shorten it).
+	RetryPolicy river.ClientRetryPolicy
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Stepper executes one bounded step of a run (*cleanup.Engine).
@@ -137,6 +143,7 @@ type riverClient interface {
 	Start(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 }
 
 // Runtime is the background job system: River over the app's database.
@@ -213,6 +220,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.EmailAttempts <= 0 {
+		cfg.EmailAttempts = WarningEmailAttempts
+	}
 	cfg.PollInterval = max(cfg.PollInterval, 100*time.Millisecond)
 	if cfg.InstanceID == "" {
 		var b [6]byte
@@ -236,6 +246,7 @@ func (r *Runtime) newClient(ctx context.Context, workers *river.Workers) error {
 		FetchCooldown:        100 * time.Millisecond,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		JobTimeout:           cfg.RescueAfter * 4 / 5,
+		RetryPolicy:          cfg.RetryPolicy,
 		Logger:               r.log.With("component", "river"),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.ScheduleEvery),

@@ -193,13 +193,25 @@ func (c *CleanupStore) UpdateCleanup(ctx context.Context, clientKey string, cl c
 }
 
 // DeleteCleanup implements cleanup.Store. Its runs stay.
+// Its open warnings are cancelled in the same transaction
+// (cancelWarnings): nobody is removed for them.
 func (c *CleanupStore) DeleteCleanup(ctx context.Context, clientKey string, id int64) error {
-	res := c.s.db.WithContext(ctx).Where("client_key = ? AND id = ?", clientKey, id).Delete(&cleanupRow{})
-	if res.Error != nil {
-		return fmt.Errorf("store: delete cleanup: %w", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return errNoCleanup()
+	now := c.s.now().UTC()
+	err := c.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("client_key = ? AND id = ?", clientKey, id).Delete(&cleanupRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errNoCleanup()
+		}
+		return cancelWarnings(tx, clientKey, id, now)
+	})
+	if err != nil {
+		if cleanup.KindOf(err) != cleanup.KindOther {
+			return err
+		}
+		return fmt.Errorf("store: delete cleanup: %w", err)
 	}
 	return nil
 }

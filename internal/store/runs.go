@@ -37,6 +37,7 @@ type runRow struct {
 	QueuedAt     time.Time
 	StartedAt    *time.Time
 	FinishedAt   *time.Time
+	EmailRounds  int
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
@@ -84,7 +85,7 @@ func (r runRow) domain(full bool) (cleanup.Run, error) {
 		StartedBy: r.StartedBy, ScheduledFor: utcPtr(r.ScheduledFor), DryRun: r.DryRun,
 		Status: r.Status, Phase: r.Phase, Cursor: r.Cursor, Error: r.Error,
 		QueuedAt: r.QueuedAt.UTC(), StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt),
-		UpdatedAt: r.UpdatedAt.UTC(),
+		UpdatedAt: r.UpdatedAt.UTC(), EmailRounds: r.EmailRounds,
 	}
 	if r.CleanupID != nil {
 		run.CleanupID = *r.CleanupID

@@ -60,6 +60,14 @@ ALTER TABLE run_users ADD COLUMN warning_id ` + bigint + `;
 	}
 }
 
+// migrationEmailRounds is schema version 9: how many times a run's
+// warning e-mails were queued again after their sending jobs ended with
+// e-mails left (cleanup's notify phase bounds it).
+func migrationEmailRounds() Migration {
+	const add = `ALTER TABLE runs ADD COLUMN email_rounds INTEGER NOT NULL DEFAULT 0;`
+	return Migration{Version: 9, Name: "warning e-mail rounds", SQLite: add, Postgres: add}
+}
+
 // warningRow is the warnings table.
 type warningRow struct {
 	ID             int64
@@ -106,8 +114,9 @@ func (r warningRow) domain() cleanup.Warning {
 }
 
 // MailFunc schedules the sending of one batch of a run's warning e-mails
-// (ids fromID to toID) inside tx.
-type MailFunc func(ctx context.Context, tx *sql.Tx, clientKey string, runID, fromID, toID int64) error
+// (ids fromID to toID) inside tx; round numbers the times the run's
+// e-mails were queued again (0 the first time).
+type MailFunc func(ctx context.Context, tx *sql.Tx, clientKey string, runID, fromID, toID int64, round int) error
 
 // WithMail returns a copy of the store whose QueueWarningEmails schedules
 // the batches with f.
@@ -138,21 +147,27 @@ func (c *CleanupStore) applyWarnings(tx *gorm.DB, cm cleanup.Commit, now time.Ti
 				r.LastActive = &t
 			}
 			// One open warning per account and cleanup (warnings_open): a
-			// page planned again after a crash inserts nothing twice.
+			// page planned again after a crash inserts nothing twice. A
+			// deleted cleanup gets none (its run may still be under way):
+			// nobody is e-mailed, and its rows stay held, not acted on.
 			err := tx.Exec(`INSERT INTO warnings (client_key, cleanup_id, account_id, name, email, product, reason, last_active,
 				state, warn_run_id, warned_at, removal_date, email_status, email_message, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+				WHERE EXISTS (SELECT 1 FROM cleanups WHERE client_key = ? AND id = ?) ON CONFLICT DO NOTHING`,
 				r.ClientKey, r.CleanupID, r.AccountID, r.Name, r.Email, r.Product, r.Reason, r.LastActive, r.State,
-				r.WarnRunID, r.WarnedAt, r.RemovalDate, r.EmailStatus, r.EmailMessage, now, now).Error
+				r.WarnRunID, r.WarnedAt, r.RemovalDate, r.EmailStatus, r.EmailMessage, now, now, cm.ClientKey, w.CleanupID).Error
 			if err != nil {
 				return err
 			}
-			var got warningRow
+			var got []warningRow
 			if err := tx.Select("id").Where("client_key = ? AND cleanup_id = ? AND account_id = ? AND state = ?",
-				cm.ClientKey, w.CleanupID, w.AccountID, cleanup.WarningWarned).Take(&got).Error; err != nil {
+				cm.ClientKey, w.CleanupID, w.AccountID, cleanup.WarningWarned).Limit(1).Find(&got).Error; err != nil {
 				return err
 			}
-			id = got.ID
+			if len(got) == 0 {
+				continue
+			}
+			id = got[0].ID
 		case cleanup.WarnClosing:
 			if err := c.updateOpen(tx, cm.ClientKey, id, map[string]any{"close_run_id": cm.RunID, "updated_at": now}); err != nil {
 				return err
@@ -233,10 +248,10 @@ func (c *CleanupStore) ClosingWarnings(ctx context.Context, clientKey string, ru
 }
 
 // QueueWarningEmails implements cleanup.WarningStore.
-func (c *CleanupStore) QueueWarningEmails(ctx context.Context, clientKey string, runID int64, owner string, batch int, phase string) error {
+func (c *CleanupStore) QueueWarningEmails(ctx context.Context, clientKey string, runID int64, owner string, batch int, phase string, round int) error {
 	now := c.s.now().UTC()
 	return c.tx(ctx, "queue warning e-mails", func(tx *gorm.DB) error {
-		if err := leased(tx, clientKey, runID, owner, map[string]any{"phase": phase, "updated_at": now}); err != nil {
+		if err := leased(tx, clientKey, runID, owner, map[string]any{"phase": phase, "email_rounds": round, "updated_at": now}); err != nil {
 			return err
 		}
 		var ids []int64
@@ -253,7 +268,7 @@ func (c *CleanupStore) QueueWarningEmails(ctx context.Context, clientKey string,
 		}
 		for i := 0; i < len(ids); i += batch {
 			j := min(i+batch, len(ids)) - 1
-			if err := c.mail(ctx, stx, clientKey, runID, ids[i], ids[j]); err != nil {
+			if err := c.mail(ctx, stx, clientKey, runID, ids[i], ids[j], round); err != nil {
 				return fmt.Errorf("enqueue warning e-mails: %w", err)
 			}
 		}
@@ -270,6 +285,82 @@ func (c *CleanupStore) EmailProgress(ctx context.Context, clientKey string, runI
 		return 0, fmt.Errorf("store: e-mail progress: %w", err)
 	}
 	return int(n), nil
+}
+
+// HasOpenWarnings implements cleanup.WarningStore.
+func (c *CleanupStore) HasOpenWarnings(ctx context.Context, clientKey string, cleanupID int64) (bool, error) {
+	var ids []int64
+	err := c.s.db.WithContext(ctx).Model(&warningRow{}).Where("client_key = ? AND cleanup_id = ? AND state = ?",
+		clientKey, cleanupID, cleanup.WarningWarned).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("store: open warnings of cleanup: %w", err)
+	}
+	return len(ids) > 0, nil
+}
+
+// AbandonEmails implements cleanup.WarningStore.
+func (c *CleanupStore) AbandonEmails(ctx context.Context, clientKey string, runID int64, owner, phase string) (int, error) {
+	now := c.s.now().UTC()
+	n := 0
+	err := c.tx(ctx, "abandon warning e-mails", func(tx *gorm.DB) error {
+		if err := leased(tx, clientKey, runID, owner, map[string]any{"phase": phase, "updated_at": now}); err != nil {
+			return err
+		}
+		run := func() *gorm.DB {
+			return tx.Model(&warningRow{}).Where("client_key = ? AND warn_run_id = ?", clientKey, runID)
+		}
+		res := run().Where("email_status = ?", cleanup.EmailSending).
+			Updates(map[string]any{"email_status": cleanup.EmailUnconfirmed, "email_message": cleanup.Unconfirmed, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		n += int(res.RowsAffected)
+		// The open warnings among them are cancelled; a warning closed
+		// meanwhile (spared) keeps its state.
+		res = run().Where("email_status = ? AND state = ?", cleanup.EmailQueued, cleanup.WarningWarned).
+			Updates(map[string]any{"email_status": cleanup.EmailFailed, "email_message": cleanup.NotSentJobFailed,
+				"state": cleanup.WarningCancelled, "message": cleanup.CancelledNotSent, "close_run_id": runID, "closed_at": now, "updated_at": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		n += int(res.RowsAffected)
+		res = run().Where("email_status = ?", cleanup.EmailQueued).
+			Updates(map[string]any{"email_status": cleanup.EmailFailed, "email_message": cleanup.NotSentJobFailed, "updated_at": now})
+		n += int(res.RowsAffected)
+		return res.Error
+	})
+	return n, err
+}
+
+// cancelWarnings closes the open warnings of a cleanup being deleted as
+// cancelled, inside its transaction: their e-mails not yet sent are not
+// sent, and the rows of an unfinished run that would act on them are
+// skipped (a removal already under way finishes).
+func cancelWarnings(tx *gorm.DB, clientKey string, cleanupID int64, now time.Time) error {
+	var ids []int64
+	if err := tx.Model(&warningRow{}).Where("client_key = ? AND cleanup_id = ? AND state = ?", clientKey, cleanupID, cleanup.WarningWarned).
+		Pluck("id", &ids).Error; err != nil {
+		return err
+	}
+	for len(ids) > 0 {
+		part := ids[:min(len(ids), 500)]
+		ids = ids[len(part):]
+		q := func() *gorm.DB { return tx.Model(&warningRow{}).Where("client_key = ? AND id IN ?", clientKey, part) }
+		if err := q().Where("email_status = ?", cleanup.EmailQueued).Updates(map[string]any{"email_status": cleanup.EmailFailed,
+			"email_message": cleanup.NotSentCleanupDeleted, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		if err := q().Updates(map[string]any{"state": cleanup.WarningCancelled, "message": cleanup.CancelledDeleted,
+			"closed_at": now, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&runUserRow{}).Where("client_key = ? AND warning_id IN ? AND outcome = ? AND attempted_at IS NULL",
+			clientKey, part, cleanup.OutcomePending).
+			Updates(map[string]any{"outcome": cleanup.OutcomeSkipped, "message": "not acted on: " + cleanup.CancelledDeleted}).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SiteName implements cleanup.WarningStore: the site's display URL (its
@@ -381,14 +472,17 @@ func warningCounts(db *gorm.DB, clientKey string, runIDs []int64) (map[int64]*cl
 	rows = nil
 	if err := db.Raw(`SELECT close_run_id AS run_id, state AS key, COUNT(*) AS n FROM warnings
 		WHERE client_key = ? AND close_run_id IN ? AND state IN ? GROUP BY close_run_id, state`, clientKey, runIDs,
-		[]string{cleanup.WarningRemoved, cleanup.WarningFailed}).Scan(&rows).Error; err != nil {
+		[]string{cleanup.WarningRemoved, cleanup.WarningFailed, cleanup.WarningCancelled}).Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: count closed warnings: %w", err)
 	}
 	for _, r := range rows {
-		if r.Key == cleanup.WarningRemoved {
+		switch r.Key {
+		case cleanup.WarningRemoved:
 			get(r.RunID).Removed = r.N
-		} else {
+		case cleanup.WarningFailed:
 			get(r.RunID).RemovalFailed = r.N
+		case cleanup.WarningCancelled:
+			get(r.RunID).Cancelled = r.N
 		}
 	}
 	rows = nil
@@ -480,7 +574,7 @@ func attachRowWarnings(db *gorm.DB, clientKey string, rows []runUserRow, out []c
 		}
 		if w, ok := by[*r.WarningID]; ok {
 			out[i].Warning = &cleanup.RowWarning{WarnedAt: w.WarnedAt.UTC(), RemovalDate: w.RemovalDate.UTC(), State: w.State,
-				EmailStatus: w.EmailStatus, EmailMessage: w.EmailMessage}
+				EmailStatus: w.EmailStatus, EmailMessage: w.EmailMessage, Message: w.Message}
 		}
 	}
 	return nil

@@ -83,8 +83,40 @@ func (s *Warnings) ClosingWarnings(context.Context, string, int64, int) ([]clean
 }
 
 // QueueWarningEmails implements cleanup.WarningStore: nothing to queue.
-func (s *Warnings) QueueWarningEmails(context.Context, string, int64, string, int, string) error {
+func (s *Warnings) QueueWarningEmails(context.Context, string, int64, string, int, string, int) error {
 	return nil
+}
+
+// HasOpenWarnings implements cleanup.WarningStore.
+func (s *Warnings) HasOpenWarnings(ctx context.Context, clientKey string, cleanupID int64) (bool, error) {
+	ws, err := s.OpenWarnings(ctx, clientKey, cleanupID, s.accounts())
+	return len(ws) > 0, err
+}
+
+// AbandonEmails implements cleanup.WarningStore like internal/store.
+func (s *Warnings) AbandonEmails(_ context.Context, clientKey string, runID int64, _, _ string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for i := range s.ws {
+		w := &s.ws[i]
+		if w.ClientKey != clientKey || w.WarnRunID != runID {
+			continue
+		}
+		switch w.EmailStatus {
+		case cleanup.EmailSending:
+			w.EmailStatus, w.EmailMessage = cleanup.EmailUnconfirmed, cleanup.Unconfirmed
+		case cleanup.EmailQueued:
+			w.EmailStatus, w.EmailMessage = cleanup.EmailFailed, cleanup.NotSentJobFailed
+			if w.State == cleanup.WarningWarned {
+				w.State, w.Message, w.CloseRunID = cleanup.WarningCancelled, cleanup.CancelledNotSent, runID
+			}
+		default:
+			continue
+		}
+		n++
+	}
+	return n, nil
 }
 
 // EmailProgress implements cleanup.WarningStore.
