@@ -111,6 +111,94 @@ func freshRows(rows []cleanup.AffectedUser) []cleanup.AffectedUser {
 	return out
 }
 
+// TestPlanWarningsHonoursOpenWarnings: a warning given binds the cleanup
+// to the date it announced, whatever the option says now. Switched off,
+// nobody new is warned (the rows act as usual) while open warnings are
+// held before their date, acted on at or after it, and spared when their
+// user is no longer matched; with fewer days, an open warning keeps its
+// date and only new warnings get the new one.
+func TestPlanWarningsHonoursOpenWarnings(t *testing.T) {
+	open := func() map[string]cleanup.Warning {
+		return map[string]cleanup.Warning{
+			"held": {ID: 1, AccountID: "held", WarnRunID: 4, WarnedAt: warnAt.AddDate(0, 0, -3), RemovalDate: warnAt.AddDate(0, 0, 4)},
+			"due":  {ID: 2, AccountID: "due", WarnRunID: 4, WarnedAt: warnAt.AddDate(0, 0, -7), RemovalDate: warnAt},
+			"back": {ID: 3, AccountID: "back", WarnRunID: 4, WarnedAt: warnAt.AddDate(0, 0, -3), RemovalDate: warnAt.AddDate(0, 0, 4)},
+		}
+	}
+	users := []cleanup.OrgUser{pageUser("held", "h@example.com"), pageUser("due", "d@example.com"),
+		pageUser("back", "b@example.com"), pageUser("new", "n@example.com")}
+	type line struct{ Account, Outcome, Message string }
+	for _, tc := range []struct {
+		name    string
+		options cleanup.WarningOptions
+		rows    []line
+		ops     []string
+	}{
+		{
+			name:    "switched off",
+			options: cleanup.WarningOptions{Enabled: false, Days: 7},
+			rows: []line{
+				{"held", cleanup.OutcomeGrace, "warned on 2026-02-27; removal on 2026-03-06 unless active before"},
+				{"due", cleanup.OutcomePending, ""},
+				{"new", cleanup.OutcomePending, ""},
+				{"back", cleanup.OutcomeSpared, "spared: active since the warning, or no longer selected; the warning of 2026-02-27 is closed"},
+			},
+			ops: []string{"link held", "closing due", "spare back"},
+		},
+		{
+			name:    "one day instead of seven",
+			options: cleanup.WarningOptions{Enabled: true, Days: 1},
+			rows: []line{
+				{"held", cleanup.OutcomeGrace, "warned on 2026-02-27; removal on 2026-03-06 unless active before"},
+				{"due", cleanup.OutcomePending, ""},
+				{"new", cleanup.OutcomeWarned, "warned by e-mail; removal on 2026-03-03"},
+				{"back", cleanup.OutcomeSpared, "spared: active since the warning, or no longer selected; the warning of 2026-02-27 is closed"},
+			},
+			ops: []string{"link held", "closing due", "spare back", "create new"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wc := cleanup.WarningContext{Options: tc.options, CleanupID: 3, RunID: 9, At: warnAt}
+			rows := []cleanup.AffectedUser{pendingRow("held", "g1"), pendingRow("due", "g1"), pendingRow("new", "g1")}
+			p := cleanup.PlanWarnings(wc, users, rows, open())
+			var got []line
+			for _, r := range p.Rows {
+				got = append(got, line{r.AccountID, r.Outcome, r.Message})
+			}
+			if diff := cmp.Diff(tc.rows, got); diff != "" {
+				t.Errorf("rows (-want +got):\n%s", diff)
+			}
+			var ops []string
+			for _, c := range p.Changes {
+				ops = append(ops, c.Op+" "+c.Warning.AccountID)
+			}
+			if diff := cmp.Diff(tc.ops, ops); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRowWarningAuditOutcome: the audit cell says when a warning was
+// cancelled, and why.
+func TestRowWarningAuditOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		w    cleanup.RowWarning
+		want string
+	}{
+		{cleanup.RowWarning{State: cleanup.WarningWarned, EmailStatus: cleanup.EmailSent}, "sent"},
+		{cleanup.RowWarning{State: cleanup.WarningRemoved, EmailStatus: cleanup.EmailFailed, EmailMessage: "550 no such user"}, "failed: 550 no such user"},
+		{cleanup.RowWarning{State: cleanup.WarningCancelled, EmailStatus: cleanup.EmailSent, Message: cleanup.CancelledDeleted},
+			"sent; warning cancelled: the cleanup was deleted: nobody is removed for this warning"},
+		{cleanup.RowWarning{State: cleanup.WarningCancelled, EmailStatus: cleanup.EmailFailed, EmailMessage: cleanup.NotSentJobFailed, Message: cleanup.CancelledNotSent},
+			"failed: not sent: the sending job failed repeatedly; warning cancelled: not warned: the e-mail was not sent, so nobody is removed for this warning; the next run warns again"},
+	} {
+		if got := tc.w.AuditOutcome(); got != tc.want {
+			t.Errorf("AuditOutcome(%+v) = %q, want %q", tc.w, got, tc.want)
+		}
+	}
+}
+
 func TestCloseState(t *testing.T) {
 	for _, tc := range []struct {
 		outcomes []string
