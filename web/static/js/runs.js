@@ -295,6 +295,7 @@ async function showUsers(r, f) {
         h('td', {}, label('action', u.action)),
         h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, label('outcome', u.outcome)), u.message ? ' ' + u.message : '',
           u.warning ? h('p', { class: 'uc-help' }, 'Warned ' + formatDate(u.warning.warnedAt) + ', removal ' + formatDate(u.warning.removalDate) +
-            ', e-mail ' + label('emailStatus', u.warning.emailStatus).toLowerCase() + (u.warning.emailMessage ? ': ' + u.warning.emailMessage : '')) : null))))),
+            ', e-mail ' + label('emailStatus', u.warning.emailStatus).toLowerCase() + (u.warning.emailMessage ? ': ' + u.warning.emailMessage : '') +
+            (u.warning.state === 'cancelled' ? '. Warning ' + label('warningState', 'cancelled').toLowerCase() + (u.warning.message ? ' (' + u.warning.message + ')' : '') : '')) : null))))),
     pager(f.offset || 0, users.length, data, (o) => showUsers(r, Object.assign({}, f, { offset: o }))) || '');
 }

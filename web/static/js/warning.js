@@ -96,6 +96,7 @@ export function warningCounts(r) {
   const parts = [w.warned + (r.dryRun ? ' would be warned' : ' warned'), w.spared + ' spared', w.removed + ' removed'];
   if (w.grace) parts.push(w.grace + ' waiting');
   if (w.emailFailed) parts.push(w.emailFailed + ' e-mail failed');
+  if (w.cancelled) parts.push(w.cancelled + ' warnings cancelled (e-mail not sent)');
   if (w.emailUnconfirmed) parts.push(w.emailUnconfirmed + ' e-mail unconfirmed');
   if (w.emailPending) parts.push(w.emailPending + ' e-mails to send');
   return h('p', { class: 'uc-help', dataset: { warningCounts: '' } }, parts.join(' · '));
