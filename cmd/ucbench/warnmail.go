@@ -65,7 +65,12 @@ func runWarnEmail(ctx context.Context, args []string, stdout io.Writer) error {
 	d := cleanup.DefaultDefinition()
 	d.Name, d.Action, d.Manual = "bench", cleanup.ActionRemoveProductAccess, true
 	d.Warning = cleanup.WarningOptions{Enabled: true, Days: 14}
-	runID, err := cs.CreateRun(ctx, cleanup.NewRun{ClientKey: ck, CleanupID: 1, CleanupName: d.Name, Definition: d, Settings: cleanup.DefaultSettings(), Trigger: cleanup.TriggerManual})
+	// Warnings are created for a stored cleanup only.
+	cl, err := cs.CreateCleanup(ctx, ck, cleanup.Cleanup{Definition: d})
+	if err != nil {
+		return err
+	}
+	runID, err := cs.CreateRun(ctx, cleanup.NewRun{ClientKey: ck, CleanupID: cl.ID, CleanupName: d.Name, Definition: d, Settings: cleanup.DefaultSettings(), Trigger: cleanup.TriggerManual})
 	if err != nil {
 		return err
 	}
@@ -77,7 +82,7 @@ func runWarnEmail(ctx context.Context, args []string, stdout io.Writer) error {
 		c := cleanup.Commit{ClientKey: ck, RunID: runID, Owner: "bench", LeaseUntil: time.Now().Add(time.Hour)}
 		for j := i; j < min(i+500, *users); j++ {
 			c.Warnings = append(c.Warnings, cleanup.WarningChange{Op: cleanup.WarnCreate, Warning: cleanup.Warning{
-				CleanupID: 1, AccountID: fmt.Sprintf("acc-%06d", j), Name: fmt.Sprintf("User %06d", j),
+				CleanupID: cl.ID, AccountID: fmt.Sprintf("acc-%06d", j), Name: fmt.Sprintf("User %06d", j),
 				Email: fmt.Sprintf("user%06d@example.com", j), Product: "Jira Software", Reason: "inactive in Jira Software for 120 days (threshold 90)",
 				LastActive: now.AddDate(0, 0, -120), WarnedAt: now, RemovalDate: now.AddDate(0, 0, 14), EmailStatus: cleanup.EmailQueued}})
 		}
