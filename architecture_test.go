@@ -51,13 +51,14 @@ func layers() map[string]layer {
 		"internal/entra/entratest":         {[]string{"internal/cleanup"}, "the fake Microsoft Graph"},
 		"internal/store":                   {[]string{"internal/cleanup", "connect"}, adapter},
 		"internal/mailer":                  {[]string{"internal/cleanup"}, adapter},
+		"internal/metrics":                 {[]string{"internal/cleanup"}, "the Prometheus adapter: it implements the measuring interfaces of the domain, the server and the jobs"},
 		"internal/mailer/mailertest":       {nil, "the in-process SMTP server of tests and the demo"},
 		"internal/jobs":                    {[]string{"internal/cleanup"}, "jobs run the domain through small interfaces the command wires"},
 		"internal/server":                  {[]string{"internal/cleanup", "internal/idpexport", "connect", "web"}, "the HTTP layer serves the domain; it builds no adapter"},
 		"internal/demo": {[]string{"internal/cleanup", "connect", "web", "connect/connecttest",
 			"internal/atlassian/atlassiantest", "internal/entra/entratest", "internal/mailer/mailertest"}, "the demo command's fake world and host page"},
 		"cmd/usercleanup": {[]string{"", "web", "connect", "internal/cleanup", "internal/idpexport", "internal/atlassian",
-			"internal/entra", "internal/store", "internal/jobs", "internal/server", "internal/demo", "internal/mailer"},
+			"internal/entra", "internal/store", "internal/jobs", "internal/server", "internal/demo", "internal/mailer", "internal/metrics"},
 			"the command wires every adapter; the fakes only through internal/demo"},
 		"cmd/ucbench": {[]string{"connect", "internal/cleanup", "internal/idpexport", "internal/atlassian",
 			"internal/atlassian/atlassiantest", "internal/entra", "internal/entra/entratest", "internal/store", "internal/jobs",
@@ -83,6 +84,7 @@ func foreign() map[string][]string {
 		"github.com/mattn/go-isatty":         {"cmd/usercleanup"},
 		"github.com/wneessen/go-mail":        {"internal/mailer"},
 		"github.com/emersion/":               {"internal/mailer/mailertest"},
+		"github.com/prometheus/":             {"internal/metrics"},
 	}
 }
 

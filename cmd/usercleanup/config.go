@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -44,6 +45,9 @@ type config struct {
 	AllowedHosts    []string
 	HostScriptURL   string
 	LogLevel        slog.Level
+	// MetricsAddr is the listen address of GET /metrics (METRICS_ADDR);
+	// empty: no metrics.
+	MetricsAddr string
 }
 
 // databaseConfig says which database to use.
@@ -86,8 +90,18 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c := &config{}
 
 	c.Addr = envOr(getenv, "ADDR", defaultAddr)
-	if err := checkAddr(c.Addr); err != nil {
+	if err := checkAddr("ADDR", c.Addr); err != nil {
 		errs = append(errs, err)
+	}
+	switch raw := strings.TrimSpace(getenv("METRICS_ADDR")); raw {
+	case "", "off":
+	default:
+		if err := checkAddr("METRICS_ADDR", raw); err != nil {
+			errs = append(errs, err)
+		} else if raw == c.Addr {
+			errs = append(errs, badVar("METRICS_ADDR", "must differ from ADDR (the metrics are never served with the app)"))
+		}
+		c.MetricsAddr = raw
 	}
 
 	base, err := parseBaseURL(envOr(getenv, "BASE_URL", defaultBaseURL))
@@ -175,13 +189,13 @@ func splitList(s string) []string {
 	return out
 }
 
-func checkAddr(addr string) error {
+func checkAddr(name, addr string) error {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return badVar("ADDR", "must be host:port or :port, got %q", addr)
+		return badVar(name, "must be host:port or :port, got %q", addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return badVar("ADDR", "invalid port %q", port)
+		return badVar(name, "invalid port %q", port)
 	}
 	return nil
 }
@@ -322,6 +336,7 @@ func (c *config) logAttrs(keySource string) []any {
 		slog.Any("allowed_hosts", c.AllowedHosts),
 		slog.String("host_script_url", c.HostScriptURL),
 		slog.String("log_level", c.LogLevel.String()),
+		slog.String("metrics_addr", cmp.Or(c.MetricsAddr, "off")),
 	}
 }
 

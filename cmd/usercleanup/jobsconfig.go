@@ -15,6 +15,7 @@ import (
 	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/mailer"
+	"github.com/example/usercleanup/internal/metrics"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -115,12 +116,19 @@ type domain struct {
 // follow-ups through the runtime), the tenant connector (product and
 // Organizations clients, Microsoft Graph), the export generator, the run
 // engine and the cleanup service.
-func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store, outbound *http.Client, log *slog.Logger, now func() time.Time) (*domain, error) {
+func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Store, outbound *http.Client, log *slog.Logger, now func() time.Time, m *metrics.Metrics) (*domain, error) {
 	dsn := ""
 	if cfg.Database.Driver == store.Postgres {
 		dsn = cfg.Database.DSN
 	}
+	// The observers stay nil interfaces without metrics.
+	var jobObserver jobs.Observer
+	var runObserver cleanup.RunObserver
+	if m != nil {
+		jobObserver, runObserver = m, m
+	}
 	rt, err := jobs.New(ctx, jobs.Config{
+		Observer:      jobObserver,
 		DB: st.SQLDB(), Driver: string(st.Driver()), DSN: dsn,
 		Workers:       jcfg.Workers,
 		RescueAfter:   jcfg.RescueAfter,
@@ -156,7 +164,7 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	}
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
 		Store: cs, Connector: conn, Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{Logger: log}),
-		Warnings: warnings, EmailJobs: mailJobs, Logger: log, Now: now, StepBudget: budget, LeaseFor: lease,
+		Warnings: warnings, EmailJobs: mailJobs, Logger: log, Now: now, StepBudget: budget, LeaseFor: lease, Observer: runObserver,
 	})
 	if err != nil {
 		return nil, err
@@ -168,15 +176,19 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	work := jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs}
 	log.Info("warning e-mails", "mail", jcfg.Mail)
 	if jcfg.Mail.Enabled {
-		m, err := newMailer(jcfg.Mail, log)
+		smtp, err := newMailer(jcfg.Mail, log)
 		if err != nil {
 			return nil, err
 		}
-		notifier, err := cleanup.NewNotifier(cleanup.NotifierConfig{Store: cs, Mailer: m, Pacer: cleanup.NewPacer(jcfg.Mail.Rate), Logger: log, Now: now})
+		var ml cleanup.Mailer = smtp
+		if m != nil {
+			ml = m.Mailer(smtp)
+		}
+		notifier, err := cleanup.NewNotifier(cleanup.NotifierConfig{Store: cs, Mailer: ml, Pacer: cleanup.NewPacer(jcfg.Mail.Rate), Logger: log, Now: now})
 		if err != nil {
 			return nil, err
 		}
-		svc, work.Emails = svc.WithWarnings(cs, m), notifier
+		svc, work.Emails = svc.WithWarnings(cs, ml), notifier
 		work.Gate, work.Schedules, work.FollowUps, work.Retention = svc, svc, svc, svc
 	}
 	return &domain{conn: conn, jobs: rt, service: svc, work: work}, nil

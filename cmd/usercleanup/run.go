@@ -23,6 +23,7 @@ import (
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/jobs"
+	"github.com/example/usercleanup/internal/metrics"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -163,6 +164,10 @@ func serveWith(ctx context.Context, getenv func(string) string, stderr io.Writer
 	if err != nil {
 		return &startupError{err: fmt.Errorf("ADDR: cannot listen on %s: %w", cfg.Addr, err)}
 	}
+	if err := app.listenMetrics(); err != nil {
+		_ = ln.Close()
+		return &startupError{err: err}
+	}
 	return app.serve(ctx, ln, log, func(context.Context) error {
 		log.Info("listening", "addr", ln.Addr().String(), "jira_descriptor", cfg.BaseURL+"/jira/atlassian-connect.json",
 			"confluence_descriptor", cfg.BaseURL+"/confluence/atlassian-connect.json")
@@ -191,6 +196,26 @@ func (a *application) serve(ctx context.Context, ln net.Listener, log *slog.Logg
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if a.metricsLn != nil {
+		msrv := &http.Server{
+			Handler:           a.metricsHandler,
+			ReadHeaderTimeout: readHeaderTimeout,
+			WriteTimeout:      writeTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() {
+			if err := msrv.Serve(a.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("metrics server", "error", err.Error())
+			}
+		}()
+		log.Info("metrics listening", "addr", a.metricsLn.Addr().String(), "path", "/metrics")
+		// The metrics stay up while the app drains, then stop with it.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = msrv.Shutdown(sctx)
+		}()
+	}
 
 	var failed error
 	if err := ready(ctx); err != nil {
@@ -221,12 +246,31 @@ func (a *application) serve(ctx context.Context, ln net.Listener, log *slog.Logg
 
 // application is everything serve wires together.
 type application struct {
-	handler     http.Handler
-	store       *store.Store
+	handler http.Handler
+	// metricsHandler serves GET /metrics on metricsAddr (METRICS_ADDR);
+	// nil when metrics are off.
+	metricsHandler http.Handler
+	metricsAddr    string
+	metricsLn      net.Listener
+	store          *store.Store
 	service     *cleanup.Service
 	jobs        *jobs.Runtime
 	work        jobs.Work
 	jobsStarted bool
+}
+
+// listenMetrics opens the metrics listener (METRICS_ADDR) when metrics
+// are on.
+func (a *application) listenMetrics() error {
+	if a.metricsHandler == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.metricsAddr)
+	if err != nil {
+		return fmt.Errorf("METRICS_ADDR: cannot listen on %s: %w", a.metricsAddr, err)
+	}
+	a.metricsLn = ln
+	return nil
 }
 
 // startJobs starts the background job runtime.
@@ -287,10 +331,27 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		apps = append(apps, params.App())
 	}
 
-	outbound := &http.Client{Timeout: outboundTimeout, Transport: opts.transport}
-	dom, err := newDomain(ctx, cfg, jcfg, st, outbound, log, opts.now)
+	// Metrics (METRICS_ADDR): one registry, handed to what it measures.
+	var m *metrics.Metrics
+	transport := opts.transport
+	if cfg.MetricsAddr != "" {
+		m = metrics.New(log)
+		transport = m.Transport(transport, outgoingAPIs(cfg, jcfg, fcfg))
+	}
+	outbound := &http.Client{Timeout: outboundTimeout, Transport: transport}
+	dom, err := newDomain(ctx, cfg, jcfg, st, outbound, log, opts.now, m)
 	if err != nil {
 		return nil, err
+	}
+	var serverMetrics server.Metrics
+	if m != nil {
+		serverMetrics = m
+		if err := m.AddGauge("runs", "Cleanup runs in the database (every instance and tenant), by status.", "status", st.RunsByStatus); err != nil {
+			return nil, err
+		}
+		if err := m.AddGauge("job_queue_depth", "Background jobs not finished in the shared queue (every instance), by River state.", "state", dom.jobs.QueueDepth); err != nil {
+			return nil, err
+		}
 	}
 	downloadKey, err := server.DeriveDownloadKey(key)
 	if err != nil {
@@ -320,13 +381,20 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		Cleanup:        dom.service,
 		Exports:        st,
 		DownloadKey:    downloadKey,
+		Metrics:        serverMetrics,
 		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	ok = true
-	return &application{handler: srv, store: st, service: dom.service, jobs: dom.jobs, work: dom.work}, nil
+	app := &application{handler: srv, store: st, service: dom.service, jobs: dom.jobs, work: dom.work}
+	if m != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		app.metricsHandler, app.metricsAddr = mux, cfg.MetricsAddr
+	}
+	return app, nil
 }
 
 // productAdmins asks the tenant's product whether a user is an admin, or

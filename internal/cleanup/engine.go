@@ -47,6 +47,49 @@ type EngineConfig struct {
 	ApplyBatch int
 	// Concurrency bounds the actions in flight (default DefaultConcurrency).
 	Concurrency int
+	// Observer learns of every run the engine finishes (metrics); nil:
+	// none.
+	Observer RunObserver
+}
+
+// RunObserver learns of every run the engine finishes, with its final
+// status and counts.
+type RunObserver interface {
+	RunFinished(ctx context.Context, r Run)
+}
+
+// runReader reads a run back (the store's CleanupStore does): with it the
+// finish line and the observer get the final counts.
+type runReader interface {
+	Run(ctx context.Context, clientKey string, id int64) (Run, error)
+}
+
+// finished logs the one info line of a finished run, with its counts,
+// and tells the observer. fallback is used when the store cannot read the
+// run back.
+func (e *Engine) finished(ctx context.Context, fallback Run) {
+	r := fallback
+	if rr, ok := e.cfg.Store.(runReader); ok {
+		got, err := rr.Run(ctx, fallback.ClientKey, fallback.ID)
+		if err == nil {
+			r = got
+		} else {
+			e.log.DebugContext(ctx, "read finished run", "client_key", fallback.ClientKey, "run_id", fallback.ID, "error", err.Error())
+		}
+	}
+	attrs := []any{"client_key", r.ClientKey, "run_id", r.ID, "cleanup_id", r.CleanupID, "status", r.Status,
+		"dry_run", r.DryRun, "trigger", r.Trigger}
+	if r.StartedAt != nil && r.FinishedAt != nil {
+		attrs = append(attrs, "duration", r.FinishedAt.Sub(*r.StartedAt).String())
+	}
+	c := r.Counts
+	attrs = append(attrs, slog.Group("counts", "evaluated", c.Evaluated, "matched", c.Matched, "protected", c.Protected,
+		"removed_in_atlassian", c.RemovedInAtlassian, "deactivated", c.Deactivated, "exported_for_idp", c.ExportedForIdP,
+		"removed_in_idp", c.RemovedInIdP, "reviewed", c.Reviewed, "manual", c.Manual, "skipped", c.Skipped, "failed", c.Failed))
+	e.log.InfoContext(ctx, "run finished", attrs...)
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.RunFinished(ctx, r)
+	}
 }
 
 // Engine executes runs in resumable, committed steps. Each Step does a
@@ -183,6 +226,9 @@ func (e *Engine) Step(ctx context.Context, clientKey string, runID int64, owner 
 		}
 		return StepResult{}, fmt.Errorf("record failed run: %w", ferr)
 	}
+	failed := s.run
+	failed.Status, failed.Error = RunFailed, msg
+	e.finished(ctx, failed)
 	return StepResult{Done: true}, nil
 }
 

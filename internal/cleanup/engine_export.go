@@ -18,6 +18,6 @@ func (s *step) export(ctx context.Context) (StepResult, error) {
 	if err := s.e.cfg.Store.FinishRun(ctx, s.run.ClientKey, s.run.ID, s.owner, "", "", s.e.now().UTC()); err != nil {
 		return StepResult{}, storeErr("finish run", err)
 	}
-	s.e.log.InfoContext(ctx, "run finished", "client_key", s.run.ClientKey, "run_id", s.run.ID, "dry_run", s.run.DryRun)
+	s.e.finished(ctx, s.run)
 	return StepResult{Done: true}, nil
 }

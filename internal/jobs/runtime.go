@@ -71,6 +71,8 @@ type Config struct {
 	RetryPolicy river.ClientRetryPolicy
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Observer records every job worked (metrics); nil: none.
+	Observer Observer
 }
 
 // Stepper executes one bounded step of a run (*cleanup.Engine).
@@ -141,6 +143,7 @@ func (ScheduleTickArgs) Kind() string { return "schedule_tick" }
 // driver's transaction type.
 type riverClient interface {
 	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
@@ -247,7 +250,8 @@ func (r *Runtime) newClient(ctx context.Context, workers *river.Workers) error {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		JobTimeout:           cfg.RescueAfter * 4 / 5,
 		RetryPolicy:          cfg.RetryPolicy,
-		Logger:               r.log.With("component", "river"),
+		Logger:               slog.New(quietHandler{next: r.log.Handler()}).With("component", "river"),
+		Middleware:           []rivertype.Middleware{&jobMiddleware{obs: cfg.Observer, log: r.log}},
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.ScheduleEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ScheduleTickArgs{}, nil },
@@ -318,7 +322,10 @@ func (r *Runtime) Start(ctx context.Context, w Work) error {
 		return errors.New("jobs: Work needs Steps, Gate, Schedules, FollowUps, Retention and Runs")
 	}
 	r.work = w
-	if err := r.client.Start(ctx); err != nil {
+	// River stops hard (cancelling running jobs) when the context given to
+	// Start ends; Stop stops gracefully instead, so the signal that ends
+	// ctx does not reach the client.
+	if err := r.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
 	n, err := r.resume(ctx, time.Time{})
@@ -345,10 +352,14 @@ func (r *Runtime) resume(ctx context.Context, idleSince time.Time) (int, error) 
 	return len(runs), nil
 }
 
-// Stop stops fetching jobs, cancels the running ones (their steps release
-// their leases) and waits for them until ctx ends.
+// Stop stops fetching jobs and lets the running ones finish for half of
+// the time ctx leaves (a step is bounded by the step budget, so most
+// finish); then it cancels those still running: a cancelled step releases
+// its run's lease and River hands its job back (retryable), so another
+// instance, or this one after a restart, continues the run at once. It
+// waits for them until ctx ends.
 func (r *Runtime) Stop(ctx context.Context) error {
-	err := r.client.StopAndCancel(ctx)
+	err := r.stop(ctx)
 	if r.pool != nil {
 		r.pool.Close()
 	}
@@ -356,6 +367,21 @@ func (r *Runtime) Stop(ctx context.Context) error {
 		return fmt.Errorf("jobs: stop: %w", err)
 	}
 	return nil
+}
+
+func (r *Runtime) stop(ctx context.Context) error {
+	soft := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		soft, cancel = context.WithTimeout(ctx, time.Until(dl)/2) // the real clock, never Config.Now
+		defer cancel()
+	}
+	err := r.client.Stop(soft)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	r.log.InfoContext(ctx, "stopping background jobs: cancelling the job steps still running; their jobs are handed back")
+	return r.client.StopAndCancel(ctx)
 }
 
 // stepWorker works run_step.

@@ -289,15 +289,22 @@ func checkConnectHeaders(t *testing.T, r response) {
 	}
 }
 
-func TestHealthz(t *testing.T) {
+// TestHealthzAndReadyz: /healthz is liveness (200 while the process
+// serves, whatever the database does); /readyz is 200 only while the
+// database answers and is migrated.
+func TestHealthzAndReadyz(t *testing.T) {
 	e := newEnv(t)
-	if r := get(t, e.URL+"/healthz"); r.status != http.StatusOK || !strings.Contains(r.body, `"ok"`) {
-		t.Fatalf("healthz = %d %s, want 200 ok", r.status, r.body)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if r := get(t, e.URL+path); r.status != http.StatusOK || !strings.Contains(r.body, `"ok"`) {
+			t.Fatalf("%s = %d %s, want 200 ok", path, r.status, r.body)
+		}
 	}
 	_ = e.store.Close()
-	r := get(t, e.URL+"/healthz")
-	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("healthz with closed DB = %d, want 503", r.status)
+	if r := get(t, e.URL+"/readyz"); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, `"unavailable"`) {
+		t.Fatalf("readyz with closed DB = %d %s, want 503 unavailable", r.status, r.body)
+	}
+	if r := get(t, e.URL+"/healthz"); r.status != http.StatusOK {
+		t.Fatalf("healthz with closed DB = %d, want 200 (liveness)", r.status)
 	}
 }
 

@@ -157,6 +157,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	p := classify(err)
 	ctx := c.Request().Context()
 	lifecycle, _ := c.Get(keyLifecycle).(bool)
+	if s.cfg.Metrics != nil && !lifecycle && p.Status == http.StatusUnauthorized {
+		// Lifecycle refusals are counted by countLifecycle.
+		s.cfg.Metrics.AuthRefused(refusalReason(err))
+	}
 	switch {
 	case p.Log:
 		s.log.ErrorContext(ctx, "request failed", "error", err.Error(), "status", p.Status,

@@ -11,16 +11,25 @@ import (
 	"github.com/example/usercleanup/connect"
 )
 
-// healthTimeout bounds the database check of /healthz.
-const healthTimeout = 2 * time.Second
+// readyTimeout bounds the database check of /readyz.
+const readyTimeout = 2 * time.Second
 
-// healthz answers 200 when the database answers, 503 otherwise.
+// healthz is liveness: the process serves HTTP. It checks nothing else, so
+// an orchestrator does not restart instances while the database is down
+// (readyz takes them out of the load balancer instead).
 func (s *Server) healthz(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	ctx, cancel := context.WithTimeout(c.Request().Context(), healthTimeout)
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when the database answers within readyTimeout and
+// every migration is applied, 503 otherwise.
+func (s *Server) readyz(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	if err := s.cfg.Health.Ping(ctx); err != nil {
-		s.log.WarnContext(ctx, "health check failed", "error", err.Error())
+	if err := s.cfg.Health.Ready(ctx); err != nil {
+		s.log.WarnContext(ctx, "readiness check failed", "error", err.Error())
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})

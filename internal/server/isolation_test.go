@@ -90,6 +90,7 @@ func isolationProbes() map[string]isolationProbe {
 	return map[string]isolationProbe{
 		// Public: nothing of a tenant.
 		"GET /healthz":                                 public("/healthz"),
+		"GET /readyz":                                  public("/readyz"),
 		"GET /static/*":                                public("/static/app.css"),
 		"GET /{product}/atlassian-connect.json":        publicApp("/atlassian-connect.json"),
 		"GET /{product}/downloads/:fileId":             foreignDownload,

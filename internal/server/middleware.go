@@ -69,19 +69,23 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		took := s.now().Sub(start)
+		if s.metrics != nil {
+			s.metrics.observe(c, c.Response().Status, took)
+		}
 		attrs := []slog.Attr{
 			slog.String("method", c.Request().Method),
 			slog.String("path", c.Request().URL.Path),
 			slog.String("route", c.Path()),
 			slog.Int("status", c.Response().Status),
-			slog.Duration("duration", s.now().Sub(start)),
+			slog.Duration("duration", took),
 			slog.String("request_id", requestIDOf(c)),
 		}
 		if ck := clientKeyOf(c); ck != "" {
 			attrs = append(attrs, slog.String("client_key", ck))
 		}
 		level := slog.LevelInfo
-		if c.Path() == "/healthz" && c.Response().Status == http.StatusOK {
+		if (c.Path() == "/healthz" || c.Path() == "/readyz") && c.Response().Status == http.StatusOK {
 			level = slog.LevelDebug // probes every few seconds
 		}
 		s.log.LogAttrs(c.Request().Context(), level, "request", attrs...)

@@ -18,6 +18,7 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 	// Public: no authentication.
 	public := group{e: e}
 	public.get("/healthz", s.healthz)
+	public.get("/readyz", s.readyz)
 	public.get("/static/*", s.staticFiles(static))
 
 	for _, app := range s.cfg.Apps {
@@ -28,10 +29,10 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 		// Lifecycle: verified by the Lifecycle (signed install, or the
 		// tenant's shared secret for enabled/disabled).
 		lc := group{e: e, prefix: p, mw: []echo.MiddlewareFunc{s.noStore, s.asJSON, s.asLifecycle}}
-		lc.post("/installed", s.installed(app))
-		lc.post("/uninstalled", s.uninstalled(app))
-		lc.post("/enabled", s.enabled(app))
-		lc.post("/disabled", s.disabled(app))
+		lc.post("/installed", s.countLifecycle(app, "installed", s.installed(app)))
+		lc.post("/uninstalled", s.countLifecycle(app, "uninstalled", s.uninstalled(app)))
+		lc.post("/enabled", s.countLifecycle(app, "enabled", s.enabled(app)))
+		lc.post("/disabled", s.countLifecycle(app, "disabled", s.disabled(app)))
 
 		// Pages: page JWT with a qsh computed for the request, product
 		// admins only.

@@ -2,7 +2,8 @@
 // that imports it). routes.go is the single route table, grouped by how
 // each route is authenticated:
 //
-//   - public: the two Connect descriptors, /healthz and /static/;
+//   - public: the two Connect descriptors, /healthz (liveness), /readyz
+//     (database reachable and migrated) and /static/;
 //   - lifecycle: POST {installed,uninstalled,enabled,disabled} per product,
 //     verified by connect (signed install for install/uninstall);
 //   - pages: iframe pages and dialogs, which need a page JWT with a qsh
@@ -63,9 +64,10 @@ type SystemAdminChecker interface {
 	IsSystemAdmin(ctx context.Context, t *connect.Tenant, accountID string) (bool, error)
 }
 
-// Pinger checks that a dependency (the database) answers.
-type Pinger interface {
-	Ping(ctx context.Context) error
+// Readiness checks that the app can serve: its database answers and its
+// schema is migrated (*store.Store).
+type Readiness interface {
+	Ready(ctx context.Context) error
 }
 
 // Config holds everything the server needs. Apps, Descriptors, Lifecycle,
@@ -83,8 +85,9 @@ type Config struct {
 	Verifier  Verifier
 	// Admin answers the admin checks; when it also implements
 	// SystemAdminChecker, the check of the highest admin level.
-	Admin  AdminChecker
-	Health Pinger
+	Admin AdminChecker
+	// Health answers GET /readyz; GET /healthz is liveness only.
+	Health Readiness
 
 	// HostScriptURL is the URL of Atlassian's all.js (or a local bridge in
 	// tests and the demo).
@@ -116,6 +119,10 @@ type Config struct {
 	// nil: Connect context JWTs only.
 	Forge ForgeAuthenticator
 
+	// Metrics records requests by route, refused tokens and lifecycle
+	// callbacks (metrics.go); nil: none.
+	Metrics Metrics
+
 	Logger *slog.Logger     // nil: discard
 	Now    func() time.Time // nil: time.Now
 }
@@ -130,6 +137,7 @@ type Server struct {
 	admins     *adminCache
 	secHeaders map[string]string
 	https      bool
+	metrics    *routeMetrics // nil without Config.Metrics
 }
 
 // New validates cfg and builds the server with all routes.
@@ -193,6 +201,9 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.handleError
 	s.echo = e
 	s.routes(e, http.FS(static))
+	if cfg.Metrics != nil {
+		s.metrics = newRouteMetrics(cfg.Metrics, e.Routes())
+	}
 	return s, nil
 }
 

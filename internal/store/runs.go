@@ -607,3 +607,22 @@ func (c *CleanupStore) UnfinishedRuns(ctx context.Context, idleSince time.Time, 
 	}
 	return out, nil
 }
+
+// RunsByStatus counts the runs of every tenant by status (the metrics'
+// runs gauge; operators' view, never served to a tenant). Every status
+// appears, zero when no run has it.
+func (s *Store) RunsByStatus(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		Status string
+		N      int
+	}
+	if err := s.db.WithContext(ctx).Model(&runRow{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: count runs by status: %w", err)
+	}
+	out := map[string]int{cleanup.RunQueued: 0, cleanup.RunRunning: 0, cleanup.RunSucceeded: 0,
+		cleanup.RunPartiallyFailed: 0, cleanup.RunFailed: 0}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}

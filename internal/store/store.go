@@ -219,5 +219,33 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ErrNotMigrated is returned by Ready while a migration this build knows
+// is not applied (another instance is still migrating, or the schema
+// belongs to an older build).
+var ErrNotMigrated = errors.New("store: database schema not migrated")
+
+// Ready checks that the database answers and that every migration this
+// build knows is applied (GET /readyz). A database migrated further by a
+// newer instance is ready: migrations only add.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	var versions []int
+	if err := s.db.WithContext(ctx).Raw(`SELECT version FROM schema_migrations`).Scan(&versions).Error; err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	applied := make(map[int]bool, len(versions))
+	for _, v := range versions {
+		applied[v] = true
+	}
+	for _, m := range migrations() {
+		if !applied[m.Version] {
+			return fmt.Errorf("%w: version %d (%s) missing", ErrNotMigrated, m.Version, m.Name)
+		}
+	}
+	return nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.sqlDB.Close() }
