@@ -128,8 +128,8 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 		jobObserver, runObserver = m, m
 	}
 	rt, err := jobs.New(ctx, jobs.Config{
-		Observer:      jobObserver,
-		DB: st.SQLDB(), Driver: string(st.Driver()), DSN: dsn,
+		Observer: jobObserver,
+		DB:       st.SQLDB(), Driver: string(st.Driver()), DSN: dsn,
 		Workers:       jcfg.Workers,
 		RescueAfter:   jcfg.RescueAfter,
 		ScheduleEvery: jcfg.ScheduleEvery,

@@ -253,10 +253,10 @@ type application struct {
 	metricsAddr    string
 	metricsLn      net.Listener
 	store          *store.Store
-	service     *cleanup.Service
-	jobs        *jobs.Runtime
-	work        jobs.Work
-	jobsStarted bool
+	service        *cleanup.Service
+	jobs           *jobs.Runtime
+	work           jobs.Work
+	jobsStarted    bool
 }
 
 // listenMetrics opens the metrics listener (METRICS_ADDR) when metrics
