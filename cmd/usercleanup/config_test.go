@@ -42,6 +42,7 @@ func TestLoadConfig(t *testing.T) {
 			"APP_KEY": "com.acme.cleanup", "ENCRYPTION_KEY": keyB64,
 			"CONNECT_INSTALL_KEYS_URLS": "https://keys.example.com/, https://127.0.0.1:9999",
 			"CONNECT_ALLOWED_HOSTS":     "*.atlassian.net, Jira.Example.com", "HOST_SCRIPT_URL": "/static/bridge.js", "LOG_LEVEL": "DEBUG",
+			"METRICS_ADDR": "127.0.0.1:9090",
 		}, &config{
 			Addr: "127.0.0.1:9000", BaseURL: "https://cleanup.example.com",
 			Database: databaseConfig{Driver: store.Postgres, DSN: "postgresql://u:p@db:5432/uc"},
@@ -49,7 +50,9 @@ func TestLoadConfig(t *testing.T) {
 			InstallKeysURLs: []string{"https://keys.example.com", "https://127.0.0.1:9999"},
 			AllowedHosts:    []string{"*.atlassian.net", "jira.example.com"},
 			HostScriptURL:   "/static/bridge.js", LogLevel: slog.LevelDebug,
+			MetricsAddr: "127.0.0.1:9090",
 		}},
+		{"metrics off", map[string]string{"METRICS_ADDR": "off"}, nil},
 		{"sqlite url", map[string]string{"DATABASE_URL": "sqlite:///var/lib/uc/app.db", "ENCRYPTION_KEY": keyB64}, nil},
 		{"file url", map[string]string{"DATABASE_URL": "file:./x.db", "ENCRYPTION_KEY": keyB64}, nil},
 		{"raw url-safe key", map[string]string{"ENCRYPTION_KEY": base64.RawURLEncoding.EncodeToString(key)}, nil},
@@ -117,6 +120,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad allowed host", map[string]string{"CONNECT_ALLOWED_HOSTS": "*.atlassian.net,https://x.com"}, "CONNECT_ALLOWED_HOSTS", ""},
 		{"bad host script", map[string]string{"HOST_SCRIPT_URL": "all.js"}, "HOST_SCRIPT_URL", ""},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", ""},
+		{"bad metrics addr", map[string]string{"METRICS_ADDR": "9090"}, "METRICS_ADDR", ""},
+		{"metrics with the app", map[string]string{"ADDR": ":9000", "METRICS_ADDR": ":9000"}, "METRICS_ADDR", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -91,7 +91,7 @@ func startServe(t *testing.T, env map[string]string) *process {
 			t.Logf("serve log:\n%s", tail(p.logs.String(), 4000))
 		}
 	})
-	waitHealthy(t, "http://"+env["ADDR"]+"/healthz", p.done)
+	waitHealthy(t, "http://"+env["ADDR"]+"/readyz", p.done)
 	return p
 }
 

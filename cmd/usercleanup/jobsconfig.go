@@ -128,14 +128,14 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 		jobObserver, runObserver = m, m
 	}
 	rt, err := jobs.New(ctx, jobs.Config{
-		Observer: jobObserver,
-		DB:       st.SQLDB(), Driver: string(st.Driver()), DSN: dsn,
+		DB: st.SQLDB(), Driver: string(st.Driver()), DSN: dsn,
 		Workers:       jcfg.Workers,
 		RescueAfter:   jcfg.RescueAfter,
 		ScheduleEvery: jcfg.ScheduleEvery,
 		Retention:     jcfg.Retention,
 		Logger:        log,
 		Now:           now,
+		Observer:      jobObserver,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)

@@ -392,6 +392,40 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
+// TestReady: a migrated database is ready; one that lacks a migration this
+// build knows, or does not answer, is not.
+func TestReady(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, b.config(t))
+			if err := s.Ready(ctx); err != nil {
+				t.Fatalf("Ready after Open: %v", err)
+			}
+			list := migrations()
+			last := list[len(list)-1].Version
+			if err := s.db.Exec(`DELETE FROM schema_migrations WHERE version = ?`, last).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Ready(ctx); !errors.Is(err, ErrNotMigrated) || !strings.Contains(err.Error(), fmt.Sprint(last)) {
+				t.Errorf("Ready without migration %d = %v, want ErrNotMigrated naming it", last, err)
+			}
+			// A newer instance's extra migration does not make it unready.
+			if err := s.db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'mine', ?), (?, 'newer', ?)`,
+				last, time.Now(), last+1000, time.Now()).Error; err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Ready(ctx); err != nil {
+				t.Errorf("Ready with a newer migration applied too: %v", err)
+			}
+			_ = s.Close()
+			if err := s.Ready(ctx); !errors.Is(err, ErrUnavailable) {
+				t.Errorf("Ready on a closed database = %v, want ErrUnavailable", err)
+			}
+		})
+	}
+}
+
 func TestValidateMigrations(t *testing.T) {
 	tests := []struct {
 		name string
