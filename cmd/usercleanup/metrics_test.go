@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,20 +24,26 @@ import (
 	"github.com/example/usercleanup/internal/cleanup"
 )
 
-// scrape reads GET /metrics and parses it with Prometheus' text parser.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+// scrapeText reads GET /metrics.
+func scrapeText(t *testing.T, url string) []byte {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s %v", url, resp.StatusCode, b, err)
 	}
+	return b
+}
+
+// scrape reads GET /metrics and parses it with Prometheus' text parser.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(scrapeText(t, url)))
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}

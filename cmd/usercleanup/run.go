@@ -102,13 +102,14 @@ func versionString() string {
 	return fmt.Sprintf("usercleanup %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// newLogger logs text to a terminal and JSON otherwise.
+// newLogger logs text to a terminal and JSON otherwise; every line
+// written for a tenant names it (tenantHandler).
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if f, ok := w.(interface{ Fd() uintptr }); ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(tenantHandler{next: slog.NewTextHandler(w, opts)})
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(tenantHandler{next: slog.NewJSONHandler(w, opts)})
 }
 
 // serveOptions are settings only code can make, never the environment:

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,7 +26,8 @@ import (
 // looks for every one of those secrets in everything the app wrote: every
 // file of the SQLite database (the database, -wal and -shm, while the app
 // runs and after it is killed), every row of every table on PostgreSQL
-// (as text), and the log.
+// (as text), the log of the whole flow at debug level, including a full
+// cleanup run that removes users, and the /metrics output.
 func TestNoSecretInClear(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		dir := t.TempDir()
@@ -74,6 +76,7 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 	env, ks := serveEnv(t, cloud, databaseURL, map[string]string{
 		"GRAPH_LOGIN_URL": "https://127.0.0.1:1", // refuses at once: the typed Entra test gets its verdict fast
 		"LOG_LEVEL":       "debug",
+		"METRICS_ADDR":    freeAddr(t),
 	})
 	base := env["BASE_URL"]
 	p := startServe(t, env)
@@ -119,6 +122,24 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 	if code := api.do(http.MethodPost, "/settings/test-connection", nil, &stored); code != http.StatusOK || !stored.OK {
 		t.Fatalf("test connection: %d %+v", code, stored) // the stored key was decrypted and used
 	}
+	// A full run: the org API key reads the users, the shared secret
+	// signs the removals in the product.
+	managed, _ := cloud.GroupByName(atlassiantest.GroupJiraSoftware)
+	var created struct{ ID int64 }
+	def := map[string]any{"name": "Secrets run", "action": cleanup.ActionRemoveProductAccess, "manual": true,
+		"daysInactive": 30, "includeNeverActive": true, "licensingGroupIds": []string{managed.ID}}
+	if code := api.do(http.MethodPost, "/cleanups", def, &created); code != http.StatusCreated {
+		t.Fatalf("create cleanup: %d", code)
+	}
+	var started struct{ RunID int64 }
+	if code := api.do(http.MethodPost, fmt.Sprintf("/cleanups/%d/run", created.ID), map[string]bool{"dryRun": false}, &started); code != http.StatusAccepted {
+		t.Fatalf("start run: %d", code)
+	}
+	run := api.waitRun(started.RunID, 60*time.Second, func(r apiRun) bool { return r.Status != cleanup.RunQueued && r.Status != cleanup.RunRunning })
+	if run.Status != cleanup.RunSucceeded || run.Counts.Matched == 0 {
+		t.Fatalf("run %s (%s), counts %+v: want a run that acted", run.Status, run.Error, run.Counts)
+	}
+	metrics := scrapeText(t, "http://"+env["METRICS_ADDR"]+"/metrics")
 
 	check := func(when string, blobs [][]byte) {
 		t.Helper()
@@ -145,6 +166,10 @@ func secretFlow(t *testing.T, databaseURL string, dump func(t *testing.T) [][]by
 	p.kill(t)
 	check("after the app was killed", dump(t))
 	check("log", [][]byte{[]byte(p.logs.String())})
+	check("metrics", [][]byte{metrics})
+	if !strings.Contains(p.logs.String(), `"msg":"run finished"`) {
+		t.Error("the log has no finished run: the test did not look at a full run's log")
+	}
 	if !strings.Contains(p.logs.String(), `"level":"DEBUG"`) {
 		t.Error("the log has no debug lines: the test did not look at a debug log")
 	}

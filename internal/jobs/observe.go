@@ -11,6 +11,8 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/example/usercleanup/internal/cleanup"
 )
 
 // Observer records the jobs this instance works (*metrics.Metrics).
@@ -27,9 +29,10 @@ const (
 	ResultError     = "error"
 )
 
-// jobMiddleware times every job, reports it to the observer and logs a
-// failure with the tenant's clientKey (River's own "Job errored" line
-// names the job id only).
+// jobMiddleware puts the job's tenant in its context (cleanup.WithTenant),
+// times the job, reports it to the observer and logs a failure with the
+// tenant's clientKey (River's own "Job errored" line names the job id
+// only).
 type jobMiddleware struct {
 	river.MiddlewareDefaults
 	obs Observer // nil: none
@@ -37,6 +40,8 @@ type jobMiddleware struct {
 }
 
 func (m *jobMiddleware) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	ck := clientKeyOfArgs(job.EncodedArgs)
+	ctx = cleanup.WithTenant(ctx, ck) // every line logged below names the tenant
 	start := time.Now()
 	err := doInner(ctx)
 	ran := time.Since(start)
@@ -50,7 +55,7 @@ func (m *jobMiddleware) Work(ctx context.Context, job *rivertype.JobRow, doInner
 	}
 	if result == ResultError {
 		attrs := []any{"kind", job.Kind, "job_id", job.ID, "attempt", job.Attempt, "error", err.Error()}
-		if ck := clientKeyOfArgs(job.EncodedArgs); ck != "" {
+		if ck != "" {
 			attrs = append(attrs, "client_key", ck)
 		}
 		m.log.WarnContext(ctx, "job failed", attrs...)
