@@ -76,6 +76,60 @@ type LifecycleStore interface {
 	// with its settings), and reports whether nothing is left. An
 	// installed tenant is never purged (it reports done).
 	PurgeTenant(ctx context.Context, clientKey string, batch int) (done bool, err error)
+	// TenantsWithRunsBefore lists up to limit tenants (installed or not)
+	// with a run finished before the time.
+	TenantsWithRunsBefore(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// PurgeRunsBefore deletes at most batch rows of the tenant's oldest
+	// run finished before the time (its export chunks and files,
+	// follow-up rows, users, then the run), in one statement, and reports
+	// how many runs it deleted (0 or 1) and whether no such run is left.
+	PurgeRunsBefore(ctx context.Context, clientKey string, before time.Time, batch int) (runs int, done bool, err error)
+}
+
+// PurgeHistory applies every tenant's "Keep run history and exports for
+// N days": runs finished longer ago are deleted with their users,
+// follow-ups and export files, one bounded statement at a time, until
+// deadline (the rest waits for the next pass). It returns how many runs
+// it deleted.
+func (s *Service) PurgeHistory(ctx context.Context, deadline time.Time) (int, error) {
+	now := s.now().UTC()
+	keys, err := s.store.TenantsWithRunsBefore(ctx, now.Add(-time.Duration(MinKeepHistoryDays)*24*time.Hour), 1000)
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, ck := range keys {
+		set, err := s.store.Settings(ctx, ck)
+		if err != nil {
+			return deleted, err
+		}
+		before := now.Add(-set.History.keep())
+		n := 0
+		for {
+			if !s.now().Before(deadline) {
+				break
+			}
+			runs, done, err := s.store.PurgeRunsBefore(ctx, ck, before, PurgeBatch)
+			if err != nil {
+				return deleted + n, fmt.Errorf("purge history of %s: %w", ck, err)
+			}
+			n += runs
+			if done {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return deleted + n, err
+			}
+		}
+		if n > 0 {
+			s.log.InfoContext(ctx, "deleted old run history", "client_key", ck, "runs", n, "keep_days", set.History.KeepDays)
+		}
+		deleted += n
+		if !s.now().Before(deadline) {
+			break
+		}
+	}
+	return deleted, nil
 }
 
 // TenantUninstalled applies "uninstalled" to the tenant's data: the

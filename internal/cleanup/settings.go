@@ -45,6 +45,8 @@ type Settings struct {
 	Exceptions       Exceptions          `json:"exceptions"`
 	Activity         ActivityBands       `json:"activity"`
 	Export           ExportOptions       `json:"export"`
+	// History is how long run history and exports are kept.
+	History   HistorySettings `json:"history"`
 	UpdatedAt        time.Time           `json:"updatedAt"` // server-owned
 	// Version counts the stored changes (server-owned): the API's ETag. A
 	// change built on another version is refused (UpdateSettings).
@@ -169,7 +171,31 @@ func DefaultSettings() Settings {
 		Exceptions: Exceptions{GroupIDs: []string{}, AccountIDs: []string{}},
 		Activity:   ActivityBands{ActiveDays: DefaultActiveDays, LowUsageDays: DefaultLowUsageDays},
 		Export:     ExportOptions{MaxRowsPerFile: DefaultMaxRowsPerFile, Identifier: IdentifierUPN},
+		History:    HistorySettings{KeepDays: DefaultKeepHistoryDays},
 	}
+}
+
+// Bounds of HistorySettings.KeepDays.
+const (
+	DefaultKeepHistoryDays = 400
+	MinKeepHistoryDays     = 30
+	MaxKeepHistoryDays     = 3650
+)
+
+// HistorySettings: "Keep run history and exports for N days". Runs
+// finished longer ago are deleted with their users, follow-ups and export
+// files (Service.PurgeHistory); counts are not kept.
+type HistorySettings struct {
+	KeepDays int `json:"keepDays"`
+}
+
+// keep is the retention period (the default for an unset value).
+func (h HistorySettings) keep() time.Duration {
+	d := h.KeepDays
+	if d <= 0 {
+		d = DefaultKeepHistoryDays
+	}
+	return time.Duration(max(d, MinKeepHistoryDays)) * 24 * time.Hour
 }
 
 // OrgConfigured reports whether the organization id and API key are set; every
@@ -181,6 +207,9 @@ func (s Settings) OrgConfigured() bool { return s.OrgID != "" && s.APIKeySet }
 func (s Settings) Normalized() Settings {
 	s.OrgID = strings.TrimSpace(s.OrgID)
 	s.CompanyDomains = normalizeDomains(s.CompanyDomains)
+	if s.History.KeepDays == 0 {
+		s.History.KeepDays = DefaultKeepHistoryDays // settings stored before it existed
+	}
 	if s.LicensingGroups != nil {
 		lg := make(map[string][]string, len(s.LicensingGroups))
 		for k, ids := range s.LicensingGroups {
@@ -212,6 +241,9 @@ func (e Exceptions) normalized() Exceptions {
 func (s Settings) Validate() FieldErrors {
 	fe := FieldErrors{}
 	checkOrgID(fe, s.OrgID)
+	if k := s.History.KeepDays; k < MinKeepHistoryDays || k > MaxKeepHistoryDays {
+		fe["history.keepDays"] = fmt.Sprintf("Keep run history and exports for %d to %d days.", MinKeepHistoryDays, MaxKeepHistoryDays)
+	}
 	validateDomains(fe, "companyDomains", s.CompanyDomains)
 	for k, ids := range s.LicensingGroups {
 		if !isToken(k, 100) {

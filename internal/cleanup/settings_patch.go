@@ -15,7 +15,7 @@ import (
 //	identityProvider   identityProvider.provider, .entra.tenantId, .entra.clientId, entraClientSecret (write-only),
 //	                   .groupMappings, .followUpAfterMinutes
 //	exceptions         exceptions.groupIds, exceptions.accountIds
-//	activityAndExport  activity, export
+//	activityAndExport  activity, export, history
 const (
 	SectionOrganization      = "organization"
 	SectionProducts          = "products"
@@ -79,10 +79,12 @@ type ExceptionsSection struct {
 	AccountIDs *[]string `json:"accountIds,omitempty"`
 }
 
-// ActivityAndExportSection: the activity bands and the export options.
+// ActivityAndExportSection: the activity bands, the export options and
+// how long run history and exports are kept.
 type ActivityAndExportSection struct {
-	Activity *ActivityBands `json:"activity,omitempty"`
-	Export   *ExportOptions `json:"export,omitempty"`
+	Activity *ActivityBands   `json:"activity,omitempty"`
+	Export   *ExportOptions   `json:"export,omitempty"`
+	History  *HistorySettings `json:"history,omitempty"`
 }
 
 // Sections names the sections the patch carries, in page order.
@@ -168,6 +170,9 @@ func (p SettingsPatch) Input(cur Settings) SettingsInput {
 		}
 		if a.Export != nil {
 			s.Export = *a.Export
+		}
+		if a.History != nil {
+			s.History = *a.History
 		}
 	}
 	in.Settings = s

@@ -238,3 +238,57 @@ func TestRetentionAndReinstall(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainDeletesOldHistory: the retention pass deletes the runs a
+// tenant finished longer ago than its "Keep run history and exports for N
+// days", with their rows, and keeps them while they are younger.
+func TestRetainDeletesOldHistory(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, store.SQLite, filepath.Join(t.TempDir(), "t.db"))
+	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
+	in.History.KeepDays = cleanup.MaxKeepHistoryDays
+	e := newEnv(t, st, atlassiantest.Options{Seed: 5, Users: 60}, in)
+	c := manualCleanup(t, e)
+	runID, err := e.svc.StartRun(ctx, testClientKey, c.ID, true, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive(t, e.engine(t, time.Millisecond, nil), runID) // finished at testNow, months ago
+	if rows := allRows(t, e.svc, runID, cleanup.RunUserFilter{}); len(rows) == 0 {
+		t.Fatal("the run has no rows: the test proves nothing")
+	}
+	rt, work, _ := wireRuntime(t, st, "", e.conn, Config{Workers: 1, ScheduleEvery: time.Hour})
+	start(t, rt, work)
+
+	// Ten years: kept.
+	if err := rt.Retain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GetRun(ctx, testClientKey, runID); err != nil {
+		t.Fatalf("run within the retention period: %v", err)
+	}
+	// 30 days: the run is older, so it goes with its rows.
+	if _, err := e.svc.UpdateSettings(cleanup.AsOperator(ctx), testClientKey, cleanup.SettingsPatch{
+		ActivityAndExport: &cleanup.ActivityAndExportSection{History: &cleanup.HistorySettings{KeepDays: cleanup.MinKeepHistoryDays}},
+	}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Retain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GetRun(ctx, testClientKey, runID); cleanup.KindOf(err) != cleanup.KindNotFound {
+		t.Errorf("run older than the retention period: %v, want not found", err)
+	}
+	var rows int
+	if err := st.SQLDB().QueryRow(`SELECT COUNT(*) FROM run_users WHERE run_id = ?`, runID).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("%d rows of the deleted run left (%v)", rows, err)
+	}
+	// Below the minimum: refused with the field.
+	_, err = e.svc.UpdateSettings(cleanup.AsOperator(ctx), testClientKey, cleanup.SettingsPatch{
+		ActivityAndExport: &cleanup.ActivityAndExportSection{History: &cleanup.HistorySettings{KeepDays: cleanup.MinKeepHistoryDays - 1}},
+	}, 0)
+	var fe cleanup.FieldErrors
+	if !errors.As(err, &fe) || fe["history.keepDays"] == "" {
+		t.Errorf("keepDays %d: %v, want a field error on history.keepDays", cleanup.MinKeepHistoryDays-1, err)
+	}
+}

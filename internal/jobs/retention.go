@@ -19,9 +19,11 @@ const (
 
 // RetentionTickArgs is the periodic retention_tick job: it applies
 // "uninstalled" again to every uninstalled tenant (credentials erased,
-// runs stopped: in case an uninstall's clean-up was interrupted) and
-// deletes, in bounded batches, the data of tenants uninstalled longer
-// than Config.Retention ago (Work.Retention, cleanup.Service.PurgeUninstalled).
+// runs stopped: in case an uninstall's clean-up was interrupted), deletes,
+// in bounded batches, the data of tenants uninstalled longer than
+// Config.Retention ago (Work.Retention, cleanup.Service.PurgeUninstalled),
+// then the runs finished longer ago than each tenant's "Keep run history
+// and exports for N days" (cleanup.Service.PurgeHistory).
 type RetentionTickArgs struct{}
 
 // Kind implements river.JobArgs.
@@ -51,8 +53,12 @@ func (r *Runtime) Retain(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
-	if purged > 0 {
-		r.log.InfoContext(ctx, "retention tick", "purged_tenants", purged)
+	runs, err := r.work.Retention.PurgeHistory(ctx, r.now().Add(retentionBudget))
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	if purged > 0 || runs > 0 {
+		r.log.InfoContext(ctx, "retention tick", "purged_tenants", purged, "deleted_runs", runs)
 	}
 	return nil
 }

@@ -98,10 +98,12 @@ type StepGate interface {
 }
 
 // Retainer deletes, in bounded batches until deadline, the data of tenants
-// uninstalled longer than keep ago, and returns how many it purged
-// (*cleanup.Service).
+// uninstalled longer than keep ago, and returns how many it purged; and
+// the runs older than each tenant's "Keep run history and exports for N
+// days", returning how many runs it deleted (*cleanup.Service).
 type Retainer interface {
 	PurgeUninstalled(ctx context.Context, keep time.Duration, deadline time.Time) (int, error)
+	PurgeHistory(ctx context.Context, deadline time.Time) (int, error)
 }
 
 // RunLister lists runs that are not finished and idle since a time (the

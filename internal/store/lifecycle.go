@@ -181,3 +181,72 @@ func (c *CleanupStore) PurgeTenant(ctx context.Context, clientKey string, batch 
 	}
 	return true, nil
 }
+
+// finishedStatuses are the final statuses of a run.
+var finishedStatuses = []string{cleanup.RunSucceeded, cleanup.RunPartiallyFailed, cleanup.RunFailed}
+
+// TenantsWithRunsBefore implements cleanup.LifecycleStore.
+func (c *CleanupStore) TenantsWithRunsBefore(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	var keys []string
+	err := c.s.db.WithContext(ctx).Model(&runRow{}).Distinct("client_key").
+		Where("status IN ? AND finished_at < ?", finishedStatuses, before.UTC()).
+		Order("client_key").Limit(limit).Pluck("client_key", &keys).Error
+	if err != nil {
+		return nil, fmt.Errorf("store: tenants with old runs: %w", err)
+	}
+	return keys, nil
+}
+
+// historySteps are the bounded deletes of PurgeRunsBefore for one run (the
+// argument, twice where the statement needs it), in order: what refers
+// to the run goes before it.
+var historySteps = []struct {
+	table string
+	sql   string
+	chunk bool // limit exportChunkBatch instead of the batch
+}{
+	{"export_chunks", `DELETE FROM export_chunks WHERE (file_id, seq) IN (SELECT c.file_id, c.seq FROM export_chunks c
+		JOIN export_files f ON f.id = c.file_id WHERE f.run_id = ? LIMIT ?)`, true},
+	{"export_files", `DELETE FROM export_files WHERE id IN (SELECT id FROM export_files WHERE run_id = ? LIMIT ?)`, false},
+	{"run_follow_up_users", `DELETE FROM run_follow_up_users WHERE run_user_id IN (SELECT run_user_id FROM run_follow_up_users
+		WHERE run_id = ? LIMIT ?)`, false},
+	{"run_users", `DELETE FROM run_users WHERE id IN (SELECT id FROM run_users WHERE run_id = ? LIMIT ?)`, false},
+	{"run_follow_ups", `DELETE FROM run_follow_ups WHERE run_id IN (SELECT run_id FROM run_follow_ups WHERE run_id = ? LIMIT ?)`, false},
+}
+
+// PurgeRunsBefore implements cleanup.LifecycleStore: each call runs one
+// DELETE of at most batch rows (its own short transaction), so deleting a
+// long history never holds a lock for long.
+func (c *CleanupStore) PurgeRunsBefore(ctx context.Context, clientKey string, before time.Time, batch int) (int, bool, error) {
+	db := c.s.db.WithContext(ctx)
+	var ids []int64
+	err := db.Model(&runRow{}).Where("client_key = ? AND status IN ? AND finished_at < ?", clientKey, finishedStatuses, before.UTC()).
+		Order("id").Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return 0, false, fmt.Errorf("store: purge history: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, true, nil
+	}
+	id := ids[0]
+	for _, step := range historySteps {
+		limit := batch
+		if step.chunk {
+			limit = exportChunkBatch
+		}
+		res := db.Exec(step.sql, id, limit)
+		if res.Error != nil {
+			return 0, false, fmt.Errorf("store: purge history %s: %w", step.table, res.Error)
+		}
+		if res.RowsAffected > 0 {
+			return 0, false, nil
+		}
+	}
+	// Warnings are the cleanup's state, not the run's (an open warning
+	// outlives the run that sent it): they stay, naming the run's id.
+	res := db.Where("client_key = ? AND id = ?", clientKey, id).Delete(&runRow{})
+	if res.Error != nil {
+		return 0, false, fmt.Errorf("store: purge history run: %w", res.Error)
+	}
+	return int(res.RowsAffected), false, nil
+}

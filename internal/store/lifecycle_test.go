@@ -244,3 +244,90 @@ func TestPurgeTenantInBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgeRunsBefore: the runs a tenant finished before the cutoff go
+// with everything that refers to them (users, follow-ups, export files
+// and chunks), each call deleting at most one batch; newer runs,
+// unfinished runs and the other tenant's runs stay.
+func TestPurgeRunsBefore(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := twoTenants(t, b)
+			cs := s.Cleanups(nil)
+			queued, running, old := seedTenantData(t, s, "ck-a")
+			_, _, otherOld := seedTenantData(t, s, "ck-b")
+			newer := insertRun(t, s, "ck-a", false, true, cleanup.DefaultSettings())
+			insertRunUsers(t, s, "ck-a", newer, sampleRun())
+			if err := s.db.Exec(`UPDATE runs SET finished_at = ? WHERE id = ?`, exportT0.Add(100*24*time.Hour), newer).Error; err != nil {
+				t.Fatal(err)
+			}
+			cutoff := exportT0.Add(10 * 24 * time.Hour)
+
+			keys, err := cs.TenantsWithRunsBefore(ctx, cutoff, 10)
+			if err != nil || len(keys) != 2 || keys[0] != "ck-a" || keys[1] != "ck-b" {
+				t.Fatalf("TenantsWithRunsBefore = %v, %v; want both tenants", keys, err)
+			}
+			before, total := countRows(t, s, "ck-a")
+			otherBefore, otherTotal := countRows(t, s, "ck-b")
+			const batch = 3
+			calls, deleted := 0, 0
+			steps := map[bool]int{} // calls that deleted a run, and the others
+			for {
+				calls++
+				if calls > 1000 {
+					t.Fatal("PurgeRunsBefore never reports done")
+				}
+				n, done, err := cs.PurgeRunsBefore(ctx, "ck-a", cutoff, batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				deleted += n
+				steps[n > 0]++
+				_, now := countRows(t, s, "ck-a")
+				// One statement per call: at most a batch of rows, or of
+				// export chunks (their own, byte-sized bound).
+				if total-now > max(batch, exportChunkBatch) {
+					t.Fatalf("one call deleted %d rows, more than one batch", total-now)
+				}
+				total = now
+				if done {
+					break
+				}
+			}
+			if deleted != 1 || steps[false] < 5 {
+				t.Errorf("deleted %d runs in %d calls, want the one old run in many small steps", deleted, calls)
+			}
+			after, _ := countRows(t, s, "ck-a")
+			var oldRows int64
+			if err := s.db.Raw(`SELECT COUNT(*) FROM run_users WHERE run_id = ?`, old).Scan(&oldRows).Error; err != nil {
+				t.Fatal(err)
+			}
+			if oldRows != 0 || after["export_files"] != 0 || after["export_chunks"] != 0 || after["run_follow_ups"] != 0 || after["run_follow_up_users"] != 0 {
+				t.Errorf("after the purge: %v, %d rows of the old run; want its rows, exports and follow-ups gone", after, oldRows)
+			}
+			if after["runs"] != before["runs"]-1 || after["run_users"] != int64(len(sampleRun())) {
+				t.Errorf("runs %d → %d, run_users %d; want one run fewer and the newer run's %d rows", before["runs"], after["runs"], after["run_users"], len(sampleRun()))
+			}
+			for _, id := range []int64{queued, running, newer} {
+				if _, err := cs.Run(ctx, "ck-a", id); err != nil {
+					t.Errorf("run %d: %v; want kept", id, err)
+				}
+			}
+			if _, err := cs.Run(ctx, "ck-a", old); cleanup.KindOf(err) != cleanup.KindNotFound {
+				t.Errorf("old run: %v, want not found", err)
+			}
+			otherAfter, otherNow := countRows(t, s, "ck-b")
+			if otherNow != otherTotal {
+				t.Errorf("the other tenant lost rows: %v → %v", otherBefore, otherAfter)
+			}
+			if _, err := cs.Run(ctx, "ck-b", otherOld); err != nil {
+				t.Errorf("the other tenant's old run: %v", err)
+			}
+			// Nothing left to do.
+			if n, done, err := cs.PurgeRunsBefore(ctx, "ck-a", cutoff, batch); n != 0 || !done || err != nil {
+				t.Errorf("second purge = %d, %v, %v; want done", n, done, err)
+			}
+		})
+	}
+}

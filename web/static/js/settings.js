@@ -163,6 +163,7 @@ function fill(s) {
   $('noBom').checked = !!s.export.noBom;
   $('maxRowsPerFile').value = s.export.maxRowsPerFile;
   $('identifier').value = s.export.identifier || 'upn';
+  $('keepHistoryDays').value = (s.history || {}).keepDays || 400;
   $('entra-fields').hidden = !idp.provider;
   renderProducts();
   renderExceptionGroups();
@@ -220,6 +221,7 @@ function collect() {
         maxRowsPerFile: num('maxRowsPerFile'),
         identifier: $('identifier').value,
       },
+      history: { keepDays: num('keepHistoryDays') },
     },
   };
   if (catalog) patch.products = productsSection();
