@@ -240,3 +240,50 @@ func TestBrowserRunsSayWhy(t *testing.T) {
 	}
 	e.noRawValues(t, f, "Show users of the partially failed run")
 }
+
+// TestBrowserSettingsHistory: "Keep run history and exports for (days)"
+// shows the default, saves a valid value and refuses one below the
+// minimum, keeping the stored value.
+func TestBrowserSettingsHistory(t *testing.T) {
+	e := newUIEnv(t)
+	ctx := e.tab(t)
+	const p = connect.Jira
+	open := func() context.Context {
+		e.open(t, ctx, p, "settings", e.admin)
+		f := e.frame(t, ctx, "/jira/admin/settings")
+		waitJS(t, f, "settings form", `!document.getElementById('settings-form').hidden`)
+		return f
+	}
+	f := open()
+	if got := evalJS[string](t, f, `document.getElementById('keepHistoryDays').value`); got != "400" {
+		t.Errorf("keep history shows %q, want the default 400", got)
+	}
+	if label := evalJS[string](t, f, `document.querySelector('label[for=keepHistoryDays]').textContent`); label != "Keep run history and exports for (days)" {
+		t.Errorf("label %q", label)
+	}
+	setValue(t, f, "keepHistoryDays", "90")
+	act(t, f, "save 90 days", press(chromedp.ID("save")))
+	waitJS(t, f, "saved", `document.getElementById('save-status').textContent === 'Saved'`)
+	var got cleanup.Settings
+	e.apiGet(t, p, "/settings", &got)
+	if got.History.KeepDays != 90 {
+		t.Fatalf("stored keepDays %d, want 90", got.History.KeepDays)
+	}
+
+	// Below the minimum: refused (by the browser's own check or the
+	// server's, whichever comes first), the stored value stays.
+	setValue(t, f, "keepHistoryDays", "10")
+	act(t, f, "save 10 days", press(chromedp.ID("save")))
+	waitJS(t, f, "refused", `(() => { const el = document.getElementById('keepHistoryDays'); return el.matches(':invalid') || el.getAttribute('aria-invalid') === 'true'; })()`)
+	e.apiGet(t, p, "/settings", &got)
+	if got.History.KeepDays != 90 {
+		t.Errorf("stored keepDays %d after a refused value, want 90", got.History.KeepDays)
+	}
+	// The API refuses it with the field named.
+	r := e.apiSend(t, p, "PATCH", "/settings", `{"activityAndExport": {"history": {"keepDays": 29}}}`, 400)
+	if !strings.Contains(r.body, "history.keepDays") {
+		t.Errorf("API refusal %s does not name history.keepDays", r.body)
+	}
+	f = open()
+	waitJS(t, f, "reloaded", `document.getElementById('keepHistoryDays').value === '90'`)
+}
