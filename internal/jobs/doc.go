@@ -27,8 +27,10 @@
 //     tries), each e-mail claimed before it is sent (cleanup.Notifier).
 //   - retention_tick: a periodic job (hourly) that applies "uninstalled"
 //     once more to every uninstalled tenant (credentials erased, runs
-//     stopped) and deletes, in bounded batches, the data of those
-//     uninstalled longer than the retention period ago (retention.go).
+//     stopped), deletes, in bounded batches, the data of those
+//     uninstalled longer than the retention period ago, then the runs
+//     older than each tenant's "Keep run history and exports for N days"
+//     (retention.go).
 //
 // Before a run step works, the tenant's lifecycle is checked: an
 // uninstalled tenant's runs stop with the reason, a disabled tenant's
@@ -43,5 +45,12 @@
 //
 // On start the runtime enqueues a step for every unfinished run, so a run
 // interrupted by a crash resumes at once instead of waiting for River's
-// stuck-job rescue.
+// stuck-job rescue. Stop is graceful: steps under way may finish for half
+// of the time Stop is given, then those still running are cancelled and
+// their jobs handed back to the queue (their runs' leases released).
+//
+// Every job's context names its tenant (cleanup.WithTenant), so lines
+// logged below it carry the clientKey; River's own periodic info lines
+// are logged at debug (quietHandler); an Observer (metrics) learns of
+// every job worked, with its queue wait and duration.
 package jobs
