@@ -47,7 +47,7 @@ type Settings struct {
 	Export           ExportOptions       `json:"export"`
 	// History is how long run history and exports are kept.
 	History   HistorySettings `json:"history"`
-	UpdatedAt        time.Time           `json:"updatedAt"` // server-owned
+	UpdatedAt time.Time       `json:"updatedAt"` // server-owned
 	// Version counts the stored changes (server-owned): the API's ETag. A
 	// change built on another version is refused (UpdateSettings).
 	Version int64 `json:"version"`

@@ -46,8 +46,8 @@ func (openGate) StepGate(context.Context, string, int64) (bool, time.Duration, e
 
 type noWork struct{}
 
-func (noWork) ScheduleDue(context.Context, int) (int, error)      { return 0, nil }
-func (noWork) CheckFollowUp(context.Context, string, int64) error { return nil }
+func (noWork) ScheduleDue(context.Context, int) (int, error)        { return 0, nil }
+func (noWork) CheckFollowUp(context.Context, string, int64) error   { return nil }
 func (noWork) PurgeHistory(context.Context, time.Time) (int, error) { return 0, nil }
 func (noWork) PurgeUninstalled(context.Context, time.Duration, time.Time) (int, error) {
 	return 0, nil
