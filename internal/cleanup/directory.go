@@ -182,6 +182,9 @@ type OrgDirectory interface {
 	// Deactivate deactivates a managed account (User management API).
 	// Deactivating an already deactivated account succeeds.
 	Deactivate(ctx context.Context, accountID, message string) error
+	// Reactivate reactivates a deactivated managed account (User
+	// management API). Reactivating an active account succeeds.
+	Reactivate(ctx context.Context, accountID string) error
 }
 
 // SiteDirectory is the product REST API (Jira or Confluence) of one tenant,
@@ -202,6 +205,10 @@ type SiteDirectory interface {
 	// RemoveGroupMember removes the account from the group. Removing a
 	// non-member succeeds; an IdP-managed group gives KindExternallyManaged.
 	RemoveGroupMember(ctx context.Context, groupID, accountID string) error
+	// AddGroupMember adds the account to the group (a restore). An
+	// IdP-managed group gives KindExternallyManaged, an account or group
+	// that does not exist KindNotFound.
+	AddGroupMember(ctx context.Context, groupID, accountID string) error
 	// IsAdmin reports whether the account may administer the product.
 	IsAdmin(ctx context.Context, accountID string) (bool, error)
 }

@@ -107,6 +107,9 @@ func (e *Engine) finished(ctx context.Context, fallback Run) {
 //     bulk user search tells whether the membership is already gone, and
 //     only the rest are acted on again;
 //   - export: the Exporter generates the identity-provider files;
+//   - a restore (engine_restore.go) plans instead of evaluating: it reads
+//     its original run's rows and checks each user's current state, then
+//     applies and exports like a run;
 //   - finish: status and counts from the rows.
 type Engine struct {
 	cfg EngineConfig
@@ -309,6 +312,8 @@ func (s *step) execute(ctx context.Context) (StepResult, error) {
 		switch s.run.Phase {
 		case PhaseEvaluate, "":
 			ended, err = s.evaluate(ctx)
+		case PhaseRestorePlan:
+			ended, err = s.planRestore(ctx) // engine_restore.go
 		case PhaseApply:
 			ended, err = s.apply(ctx)
 		case PhaseWarnings:

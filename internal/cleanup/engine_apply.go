@@ -14,6 +14,9 @@ func actedActions() []string {
 
 // apply acts on pending rows; it returns true when it ended the chunk.
 func (s *step) apply(ctx context.Context) (bool, error) {
+	if s.run.RestoreOf != 0 {
+		return s.applyRestore(ctx) // engine_restore.go
+	}
 	st := s.e.cfg.Store
 	if s.run.DryRun {
 		// Nothing changes in a dry run, but its identity-provider files are
@@ -158,12 +161,14 @@ func (s *step) verifyInDoubt(ctx context.Context, org OrgDirectory, rows []Pendi
 // (the direct actions first, then the identity provider's), whatever
 // order the actions finish in.
 func (s *step) act(ctx context.Context, org OrgDirectory, site SiteDirectory, rows []PendingRow) ([]RowOutcome, error) {
-	var idpRows []PendingRow
-	var direct []PendingRow
+	var idpRows, addRows, direct []PendingRow
 	for _, r := range rows {
-		if r.Action == ActionIdPRemove {
+		switch r.Action {
+		case ActionIdPRemove:
 			idpRows = append(idpRows, r)
-		} else {
+		case ActionIdPAdd:
+			addRows = append(addRows, r)
+		default:
 			direct = append(direct, r)
 		}
 	}
@@ -173,6 +178,13 @@ func (s *step) act(ctx context.Context, org OrgDirectory, site SiteDirectory, ro
 	}
 	if len(idpRows) > 0 {
 		o, err := s.removeInIdP(ctx, idpRows)
+		out = append(out, o...)
+		if err != nil {
+			return out, err
+		}
+	}
+	if len(addRows) > 0 {
+		o, err := s.addInIdP(ctx, addRows) // engine_restore.go
 		out = append(out, o...)
 		if err != nil {
 			return out, err
@@ -234,6 +246,9 @@ func (s *step) actDirect(ctx context.Context, org OrgDirectory, site SiteDirecto
 // actOne acts on one row. Only an unavailable remote (or cancellation)
 // returns an error; everything else is the row's outcome.
 func (s *step) actOne(ctx context.Context, org OrgDirectory, site SiteDirectory, r PendingRow) (RowOutcome, error) {
+	if IsRestoreAction(r.Action) {
+		return s.restoreOne(ctx, org, site, r) // engine_restore.go
+	}
 	var err error
 	switch r.Action {
 	case ActionRemoveProductAccess:

@@ -195,7 +195,7 @@ func (r *idpRemoval) recheck(ctx context.Context, g IdPGroup, rs []PendingRow, m
 			continue
 		}
 		for _, row := range m.rowOf[id] {
-			msg := "already not a member in the identity provider"
+			msg := messageIdPNotMember
 			if row.AttemptedAt != nil {
 				msg = "verified after a restart: no longer a member in the identity provider"
 			}
@@ -262,7 +262,7 @@ func (r *idpRemoval) settleResults(m members, results []RemovalResult, why strin
 		case res.Outcome == RemovalRemoved:
 			o = RowOutcome{Outcome: OutcomeDone, Message: "removed in the identity provider"}
 		case res.Outcome == RemovalNotMember:
-			o = RowOutcome{Outcome: OutcomeDone, Message: "already not a member in the identity provider"}
+			o = RowOutcome{Outcome: OutcomeDone, Message: messageIdPNotMember}
 		default:
 			o = r.s.exportRows(rows[:1], "direct removal failed ("+cmp.Or(res.Message, "no reason given")+")")[0]
 		}

@@ -12,6 +12,7 @@ const (
 	ExportKindAuditCSV  = "audit-csv"  // every row of the run, CSV
 	ExportKindAuditJSON = "audit-json" // every row of the run, JSON
 	ExportKindBundle    = "bundle"     // ZIP of the run's Entra files, README and script
+	ExportKindEntraAdd  = "entra-add"  // Entra bulk-add CSV of one group (a restore's)
 )
 
 // ExportFile describes one stored export file. Its bytes are stored with it
@@ -59,6 +60,27 @@ type ExportRun struct {
 	Groups []GroupInfo
 	// GeneratedAt is the store's time when the generation began, UTC.
 	GeneratedAt time.Time
+	// Restore: the run is a restore; its identity-provider files are
+	// bulk-add files (ExportKindEntraAdd) of its ActionIdPAddExport rows.
+	Restore bool
+}
+
+// EntraAction is the action of the rows the run's identity-provider files
+// carry (with outcome OutcomeExported): ActionIdPExport, or
+// ActionIdPAddExport for a restore.
+func (r ExportRun) EntraAction() string {
+	if r.Restore {
+		return ActionIdPAddExport
+	}
+	return ActionIdPExport
+}
+
+// EntraKind is the kind of the run's identity-provider files.
+func (r ExportRun) EntraKind() string {
+	if r.Restore {
+		return ExportKindEntraAdd
+	}
+	return ExportKindEntra
 }
 
 // ExportGroup is an Atlassian group that has rows for an identity-provider
@@ -70,7 +92,7 @@ type ExportGroup struct {
 }
 
 // ExportMember is one row an identity-provider file may carry: action
-// ActionIdPExport with outcome OutcomeExported.
+// ExportRun.EntraAction with outcome OutcomeExported.
 type ExportMember struct {
 	ID      int64 // the row's id
 	GroupID string

@@ -72,4 +72,9 @@ type IdentityProvider interface {
 	// RemoveMembers removes users (object ids) from the group, batching and
 	// retrying throttled requests itself. It returns one result per id.
 	RemoveMembers(ctx context.Context, groupID string, objectIDs []string) ([]RemovalResult, error)
+	// AddMembers adds users (object ids) to the group (a restore),
+	// batching and retrying throttled requests itself. It returns one
+	// result per id (MemberAdded, MemberAlready, MemberUserGone or
+	// MemberFailed); on error, the results known so far.
+	AddMembers(ctx context.Context, groupID string, objectIDs []string) ([]AddResult, error)
 }

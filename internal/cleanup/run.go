@@ -101,9 +101,15 @@ type RunCounts struct {
 	Reviewed           int `json:"reviewed"`
 	Manual             int `json:"manual"`
 	Skipped            int `json:"skipped"`
-	Failed             int `json:"failed"`
-	Pending            int `json:"pending"`
-	Rows               int `json:"rows"`
+	// Restored, HasAccess and NotRestored count the rows of a restore
+	// (restore.go): given back, nothing to give back, deliberately not
+	// given back.
+	Restored    int `json:"restored"`
+	HasAccess   int `json:"hasAccess"`
+	NotRestored int `json:"notRestored"`
+	Failed      int `json:"failed"`
+	Pending     int `json:"pending"`
+	Rows        int `json:"rows"`
 	// Evaluation holds every evaluation counter (why users were not selected).
 	Evaluation Counts `json:"evaluation"`
 	// Warnings counts the users of a cleanup with warnings (nil when the
@@ -117,6 +123,8 @@ func (c *RunCounts) AddRows(action, outcome string, n int) {
 	switch outcome {
 	case OutcomeDone:
 		switch action {
+		case ActionRestoreGroup, ActionReactivate, ActionIdPAdd, ActionIdPAddExport:
+			c.Restored += n
 		case ActionDeactivate:
 			c.Deactivated += n
 		case ActionIdPRemove:
@@ -136,6 +144,10 @@ func (c *RunCounts) AddRows(action, outcome string, n int) {
 		c.Failed += n
 	case OutcomePending:
 		c.Pending += n
+	case OutcomeHasAccess:
+		c.HasAccess += n
+	case OutcomeNotRestored:
+		c.NotRestored += n
 	}
 }
 
@@ -144,26 +156,30 @@ func (c *RunCounts) AddRows(action, outcome string, n int) {
 // started, the classified groups. Resuming a run uses the snapshots, so it
 // plans exactly what it planned before a crash.
 type Run struct {
-	ID           int64       `json:"id"`
-	ClientKey    string      `json:"-"`
-	CleanupID    int64       `json:"cleanupId,omitempty"` // 0: the cleanup was not stored (or is gone)
-	CleanupName  string      `json:"cleanupName"`
-	Definition   Definition  `json:"-"`
-	Settings     Settings    `json:"-"`
-	Groups       []GroupInfo `json:"-"`
-	Trigger      string      `json:"trigger"`
-	StartedBy    string      `json:"startedBy,omitempty"`
-	ScheduledFor *time.Time  `json:"scheduledFor,omitempty"`
-	DryRun       bool        `json:"dryRun"`
-	Status       string      `json:"status"`
-	Phase        string      `json:"phase"`
-	Cursor       string      `json:"-"`
-	Counts       RunCounts   `json:"counts"`
-	Error        string      `json:"error,omitempty"`
-	QueuedAt     time.Time   `json:"queuedAt"`
-	StartedAt    *time.Time  `json:"startedAt,omitempty"`
-	FinishedAt   *time.Time  `json:"finishedAt,omitempty"`
-	UpdatedAt    time.Time   `json:"updatedAt"`
+	ID          int64       `json:"id"`
+	ClientKey   string      `json:"-"`
+	CleanupID   int64       `json:"cleanupId,omitempty"` // 0: the cleanup was not stored (or is gone)
+	CleanupName string      `json:"cleanupName"`
+	Definition  Definition  `json:"-"`
+	Settings    Settings    `json:"-"`
+	Groups      []GroupInfo `json:"-"`
+	Trigger     string      `json:"trigger"`
+	StartedBy   string      `json:"startedBy,omitempty"`
+	// RestoreOf is the run a restore takes back (0: not a restore), and
+	// RestoreAccounts the users it restores (none: all of them).
+	RestoreOf       int64      `json:"restoreOf,omitempty"`
+	RestoreAccounts []string   `json:"restoreAccounts,omitempty"`
+	ScheduledFor    *time.Time `json:"scheduledFor,omitempty"`
+	DryRun          bool       `json:"dryRun"`
+	Status          string     `json:"status"`
+	Phase           string     `json:"phase"`
+	Cursor          string     `json:"-"`
+	Counts          RunCounts  `json:"counts"`
+	Error           string     `json:"error,omitempty"`
+	QueuedAt        time.Time  `json:"queuedAt"`
+	StartedAt       *time.Time `json:"startedAt,omitempty"`
+	FinishedAt      *time.Time `json:"finishedAt,omitempty"`
+	UpdatedAt       time.Time  `json:"updatedAt"`
 	// FollowUp is the re-check after the next provisioning cycle, nil
 	// when none is scheduled (dry runs, nothing removed or exported).
 	FollowUp *FollowUp `json:"followUp,omitempty"`
@@ -224,6 +240,20 @@ type NewRun struct {
 	// NextRunAt is stored on the cleanup with a scheduled run, in the same
 	// transaction (nil: leave it).
 	NextRunAt *time.Time
+	// RestoreOf, RestoreAccounts: a restore (restore.go) of that run, for
+	// those users (none: all). A restore starts in PhaseRestorePlan with
+	// the original's groups snapshot (Groups).
+	RestoreOf       int64
+	RestoreAccounts []string
+	Groups          []GroupInfo
+}
+
+// FirstPhase is the phase a new run starts in.
+func (n NewRun) FirstPhase() string {
+	if n.RestoreOf != 0 {
+		return PhaseRestorePlan
+	}
+	return PhaseEvaluate
 }
 
 // PendingRow is a row the apply phase still has to act on. AttemptedAt is

@@ -55,6 +55,14 @@ type RunStore interface {
 	// SettleRows sets the outcome of every pending row with one of the
 	// actions; a non-empty prefix is prepended to each row's message.
 	SettleRows(ctx context.Context, clientKey string, runID int64, owner string, actions []string, outcome, prefix string) error
+	// RunRowsAfter returns up to limit rows of a run of the tenant with
+	// an id above afterID, in id order (a restore reads its original).
+	RunRowsAfter(ctx context.Context, clientKey string, runID, afterID int64, limit int) ([]AffectedUser, error)
+	// RestoredBy tells which of the accounts' rows of run originalID an
+	// earlier restore already gave back: by RestoreKey, the id of the
+	// restore (other than exceptRunID, not a dry run) whose row for it is
+	// done, exported or has-access.
+	RestoredBy(ctx context.Context, clientKey string, originalID, exceptRunID int64, accountIDs []string) (map[string]int64, error)
 	// FinishRun sets the final status (and error message), phase done,
 	// finished_at and the counts from the rows, and releases the lease. An
 	// empty status is derived from the rows: partially_failed when a row

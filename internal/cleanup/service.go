@@ -121,6 +121,10 @@ type Store interface {
 	// most limit reasons.
 	RunReasons(ctx context.Context, clientKey string, runID int64, outcome string, limit int) ([]ReasonCount, error)
 
+	// RunAccounts returns which of the accounts have rows in the run,
+	// sorted.
+	RunAccounts(ctx context.Context, clientKey string, runID int64, accountIDs []string) ([]string, error)
+
 	// FollowUpRows returns the rows of a finished run the follow-up checks
 	// (FollowUpRowsOf), in id order.
 	FollowUpRows(ctx context.Context, clientKey string, runID int64) ([]AffectedUser, error)

@@ -252,6 +252,29 @@ func (d *Directory) removeMember(method, groupID, accountID string) error {
 	return nil
 }
 
+// addMember adds the membership; adding a member again succeeds. An
+// unknown account is KindNotFound.
+func (d *Directory) addMember(method, groupID, accountID string) error {
+	if err := d.failed(method); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.externallyManaged[groupID] {
+		return &cleanup.Error{Kind: cleanup.KindExternallyManaged, Message: "the group is managed by an identity provider"}
+	}
+	for i := range d.users {
+		if d.users[i].AccountID == accountID {
+			d.calls = append(d.calls, method+" "+accountID+" "+groupID)
+			if !slices.Contains(d.users[i].GroupIDs, groupID) {
+				d.users[i].GroupIDs = append(slices.Clone(d.users[i].GroupIDs), groupID)
+			}
+			return nil
+		}
+	}
+	return &cleanup.Error{Kind: cleanup.KindNotFound, Message: "no such account"}
+}
+
 func (o org) RemoveGroupMember(_ context.Context, groupID, accountID string) error {
 	return o.d.removeMember("OrgRemoveGroupMember", groupID, accountID)
 }
@@ -283,6 +306,11 @@ func (o org) Restore(_ context.Context, accountID string) error {
 // Deactivate deactivates the account; an already deactivated one succeeds.
 func (o org) Deactivate(_ context.Context, accountID, _ string) error {
 	return o.setStatus("Deactivate", accountID, cleanup.StatusDeactivated)
+}
+
+// Reactivate reactivates the account; an active one succeeds.
+func (o org) Reactivate(_ context.Context, accountID string) error {
+	return o.setStatus("Reactivate", accountID, cleanup.StatusActive)
 }
 
 // site is the product view.
@@ -342,6 +370,10 @@ func (s site) GroupMemberIDs(_ context.Context, groupID string) ([]string, error
 
 func (s site) RemoveGroupMember(_ context.Context, groupID, accountID string) error {
 	return s.d.removeMember("RemoveGroupMember", groupID, accountID)
+}
+
+func (s site) AddGroupMember(_ context.Context, groupID, accountID string) error {
+	return s.d.addMember("AddGroupMember", groupID, accountID)
 }
 
 func (s site) IsAdmin(_ context.Context, accountID string) (bool, error) {

@@ -22,6 +22,7 @@ type IdentityProvider struct {
 	refuse  map[string]string // object id → failure message of its removal
 	silent  map[string]bool   // object ids RemoveMembers reports nothing for
 	removed []string          // "group object-id", in order
+	added   []string          // "group object-id", in order
 }
 
 // NewIdentityProvider returns an empty identity provider.
@@ -163,4 +164,38 @@ func (p *IdentityProvider) RemoveMembers(_ context.Context, groupID string, obje
 		}
 	}
 	return out, nil
+}
+
+// AddMembers implements cleanup.IdentityProvider: one result per id
+// (but for silenced ones), in the order asked; a refused user fails.
+func (p *IdentityProvider) AddMembers(_ context.Context, groupID string, objectIDs []string) ([]cleanup.AddResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.fail["AddMembers"]; err != nil {
+		return nil, err
+	}
+	out := make([]cleanup.AddResult, 0, len(objectIDs))
+	for _, id := range objectIDs {
+		switch {
+		case p.silent[id]:
+		case p.refuse[id] != "":
+			out = append(out, cleanup.AddResult{ObjectID: id, Outcome: cleanup.MemberFailed, Message: p.refuse[id]})
+		case !slices.ContainsFunc(p.users, func(u cleanup.IdPUser) bool { return u.ObjectID == id }):
+			out = append(out, cleanup.AddResult{ObjectID: id, Outcome: cleanup.MemberUserGone})
+		case slices.Contains(p.members[groupID], id):
+			out = append(out, cleanup.AddResult{ObjectID: id, Outcome: cleanup.MemberAlready})
+		default:
+			p.members[groupID] = append(p.members[groupID], id)
+			p.added = append(p.added, groupID+" "+id)
+			out = append(out, cleanup.AddResult{ObjectID: id, Outcome: cleanup.MemberAdded})
+		}
+	}
+	return out, nil
+}
+
+// Added returns the memberships added, as "group object-id", in order.
+func (p *IdentityProvider) Added() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.added)
 }

@@ -294,6 +294,50 @@ func (s *RunStore) SettleRows(_ context.Context, clientKey string, runID int64, 
 	return nil
 }
 
+// RunRowsAfter implements cleanup.RunStore.
+func (s *RunStore) RunRowsAfter(_ context.Context, clientKey string, runID, afterID int64, limit int) ([]cleanup.AffectedUser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.run(clientKey, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out []cleanup.AffectedUser
+	for _, row := range s.rows {
+		if len(out) == limit {
+			break
+		}
+		if row.RunID == runID && row.ID > afterID {
+			u := row.AffectedUser
+			u.DryRun = r.run.DryRun
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// RestoredBy implements cleanup.RunStore.
+func (s *RunStore) RestoredBy(_ context.Context, clientKey string, originalID, exceptRunID int64, accountIDs []string) (map[string]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	for _, row := range s.rows {
+		r := s.runs[row.RunID]
+		if r.run.ClientKey != clientKey || r.run.RestoreOf != originalID || r.run.ID == exceptRunID || r.run.DryRun ||
+			!slices.Contains(accountIDs, row.AccountID) {
+			continue
+		}
+		switch row.Outcome {
+		case cleanup.OutcomeDone, cleanup.OutcomeExported, cleanup.OutcomeHasAccess:
+			k := cleanup.RestoreKey(row.AccountID, row.GroupID)
+			if _, ok := out[k]; !ok {
+				out[k] = row.RunID
+			}
+		}
+	}
+	return out, nil
+}
+
 // FinishRun implements cleanup.RunStore.
 func (s *RunStore) FinishRun(_ context.Context, clientKey string, runID int64, owner, status, message string, at time.Time) error {
 	s.mu.Lock()
