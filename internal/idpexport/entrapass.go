@@ -53,6 +53,9 @@ func (g *generation) entraGroups(ctx context.Context) (map[string]*entraGroup, e
 		refs[i] = GroupRef{ID: gr.ID, Name: gr.Name}
 	}
 	names := UniqueFileNames(refs, g.run.Date, g.run.DryRun)
+	for i := range names {
+		names[i].Add = g.run.Restore
+	}
 	out := make(map[string]*entraGroup, len(list))
 	for i, gr := range list {
 		if gr.IdentityProvider == "" {
@@ -160,7 +163,7 @@ func (p *entraPass) startGroup(ctx context.Context, gr *entraGroup) error {
 func (p *entraPass) openPart(ctx context.Context, gr *entraGroup) OpenPart {
 	return func(part int) (io.WriteCloser, error) {
 		w, err := p.g.sink.Create(ctx, cleanup.ExportFile{
-			Kind: cleanup.ExportKindEntra, IdentityProvider: gr.IdentityProvider, GroupID: gr.ID, GroupName: gr.Name,
+			Kind: p.g.run.EntraKind(), IdentityProvider: gr.IdentityProvider, GroupID: gr.ID, GroupName: gr.Name,
 			IdPGroup: gr.idpGroup, Part: part, Parts: part,
 			FileName: gr.naming.Entra(part, part+1), ContentType: MediaTypeCSV,
 		})
@@ -204,7 +207,7 @@ func (p *entraPass) recordParts(ctx context.Context, written []Part) error {
 			return err
 		}
 		p.g.entra = append(p.g.entra, cleanup.ExportFile{
-			ID: f.FileID(), Kind: cleanup.ExportKindEntra, IdentityProvider: gr.IdentityProvider, GroupID: gr.ID,
+			ID: f.FileID(), Kind: p.g.run.EntraKind(), IdentityProvider: gr.IdentityProvider, GroupID: gr.ID,
 			GroupName: gr.Name, IdPGroup: gr.idpGroup, Part: part.Part, Parts: len(written),
 			FileName: part.FileName, Rows: int64(part.Rows), Size: part.Bytes, SHA256: part.SHA256,
 		})

@@ -155,8 +155,10 @@ func EntraOptionsOf(x cleanup.ExportOptions) EntraOptions {
 }
 
 // writeBundle writes the ZIP of the run's Entra files, when there are any.
+// A restore's bulk-add files get none: the bundle's README and script are
+// about removing members.
 func (g *generation) writeBundle(ctx context.Context) error {
-	if len(g.entra) == 0 {
+	if len(g.entra) == 0 || g.run.Restore {
 		return nil
 	}
 	info := BundleInfo{RunID: g.run.ID, RunDate: g.run.Date, DryRun: g.run.DryRun, Options: g.opts}

@@ -21,6 +21,9 @@ const (
 //
 //	<group>[-<disambiguator>]-<YYYY-MM-DD>[-dry-run]-remove-members[-partN].csv
 //
+// or, for the bulk-add files of a restore (Add), "-add-members" in place of
+// "-remove-members".
+//
 // The group part is the display name made safe on every OS (see SafeName).
 // When that changed the name, a short hash of the original name is added so
 // that, for example, "a/b" and "a:b" do not both become "a_b". Groups whose
@@ -33,6 +36,7 @@ type FileNames struct {
 	Disambiguator string    // optional, e.g. a short group id; made safe like the name
 	RunDate       time.Time // only the date (in its own location) is used
 	DryRun        bool
+	Add           bool // a bulk-add file (a restore's)
 }
 
 // Validate reports names that cannot be built.
@@ -56,7 +60,11 @@ func (f FileNames) Stem() string {
 	if f.DryRun {
 		b.WriteString("-dry-run")
 	}
-	b.WriteString("-remove-members")
+	if f.Add {
+		b.WriteString("-add-members")
+	} else {
+		b.WriteString("-remove-members")
+	}
 	return b.String()
 }
 

@@ -27,14 +27,16 @@ func (s *Store) ExportRun(ctx context.Context, clientKey string, runID int64) (c
 		started          sql.NullTime
 		created          time.Time
 	)
-	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT dry_run, settings, groups, started_at, created_at FROM runs WHERE id = ? AND client_key = ?`),
-		runID, clientKey).Scan(&r.DryRun, &settings, &groups, &started, &created)
+	var restoreOf sql.NullInt64
+	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT dry_run, settings, groups, started_at, created_at, restore_of FROM runs WHERE id = ? AND client_key = ?`),
+		runID, clientKey).Scan(&r.DryRun, &settings, &groups, &started, &created, &restoreOf)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, &cleanup.Error{Kind: cleanup.KindNotFound, Message: "No such run."}
 	}
 	if err != nil {
 		return r, fmt.Errorf("store: read run %d: %w", runID, err)
 	}
+	r.Restore = restoreOf.Valid && restoreOf.Int64 != 0
 	r.Date = created.UTC()
 	if started.Valid {
 		r.Date = started.Time.UTC()
@@ -111,7 +113,7 @@ func (s *Store) CompleteExports(ctx context.Context, run cleanup.ExportRun) erro
 // ExportGroups implements cleanup.ExportStore.
 func (s *Store) ExportGroups(ctx context.Context, run cleanup.ExportRun) ([]cleanup.ExportGroup, error) {
 	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT DISTINCT group_id FROM run_users`+s.membersIndex()+` WHERE run_id = ? AND action = ? AND outcome = ?`),
-		run.ID, cleanup.ActionIdPExport, cleanup.OutcomeExported)
+		run.ID, run.EntraAction(), cleanup.OutcomeExported)
 	if err != nil {
 		return nil, fmt.Errorf("store: export groups of run %d: %w", run.ID, err)
 	}
@@ -137,7 +139,7 @@ func (s *Store) ExportGroups(ctx context.Context, run cleanup.ExportRun) ([]clea
 	defer one.Close()
 	for i := range list {
 		g := &list[i]
-		if err := one.QueryRowContext(ctx, run.ID, cleanup.ActionIdPExport, cleanup.OutcomeExported, g.ID).Scan(&g.Name, &g.IdentityProvider); err != nil {
+		if err := one.QueryRowContext(ctx, run.ID, run.EntraAction(), cleanup.OutcomeExported, g.ID).Scan(&g.Name, &g.IdentityProvider); err != nil {
 			return nil, fmt.Errorf("store: export group %q of run %d: %w", g.ID, run.ID, err)
 		}
 	}
@@ -210,7 +212,7 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 	if c.done {
 		return buf, nil
 	}
-	args := []any{c.run.ID, cleanup.ActionIdPExport, cleanup.OutcomeExported}
+	args := []any{c.run.ID, c.run.EntraAction(), cleanup.OutcomeExported}
 	q := c.first
 	switch {
 	case c.skip:
@@ -258,7 +260,7 @@ func (c *memberCursor) SkipGroup(groupID string) {
 // GroupExportMembers implements cleanup.ExportStore.
 func (s *Store) GroupExportMembers(ctx context.Context, run cleanup.ExportRun, groupID string) ([]cleanup.ExportMember, error) {
 	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, email FROM run_users WHERE run_id = ? AND action = ? AND outcome = ? AND group_id = ? ORDER BY id`),
-		run.ID, cleanup.ActionIdPExport, cleanup.OutcomeExported, groupID)
+		run.ID, run.EntraAction(), cleanup.OutcomeExported, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("store: read export group %q of run %d: %w", groupID, run.ID, err)
 	}

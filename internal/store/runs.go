@@ -16,30 +16,32 @@ import (
 
 // runRow is the runs table.
 type runRow struct {
-	ID           int64
-	ClientKey    string
-	CleanupID    *int64
-	CleanupName  string
-	Definition   string
-	Settings     string
-	Groups       string
-	Trigger      string
-	StartedBy    string
-	ScheduledFor *time.Time
-	DryRun       bool
-	Status       string
-	Phase        string
-	Cursor       string
-	Counts       string
-	Error        string
-	LeaseOwner   string
-	LeaseUntil   *time.Time
-	QueuedAt     time.Time
-	StartedAt    *time.Time
-	FinishedAt   *time.Time
-	EmailRounds  int
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID              int64
+	ClientKey       string
+	CleanupID       *int64
+	CleanupName     string
+	Definition      string
+	Settings        string
+	Groups          string
+	Trigger         string
+	StartedBy       string
+	RestoreOf       *int64
+	RestoreAccounts string
+	ScheduledFor    *time.Time
+	DryRun          bool
+	Status          string
+	Phase           string
+	Cursor          string
+	Counts          string
+	Error           string
+	LeaseOwner      string
+	LeaseUntil      *time.Time
+	QueuedAt        time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
+	EmailRounds     int
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 func (runRow) TableName() string { return "runs" }
@@ -90,6 +92,14 @@ func (r runRow) domain(full bool) (cleanup.Run, error) {
 	if r.CleanupID != nil {
 		run.CleanupID = *r.CleanupID
 	}
+	if r.RestoreOf != nil {
+		run.RestoreOf = *r.RestoreOf
+	}
+	accounts, err := decodeAccounts(r.RestoreAccounts) // restores.go
+	if err != nil {
+		return cleanup.Run{}, err
+	}
+	run.RestoreAccounts = accounts
 	if err := json.Unmarshal([]byte(r.Counts), &run.Counts); err != nil {
 		return cleanup.Run{}, fmt.Errorf("store: decode counts of run %d: %w", r.ID, err)
 	}
@@ -158,16 +168,26 @@ func (c *CleanupStore) CreateRun(ctx context.Context, nr cleanup.NewRun) (int64,
 		return 0, err
 	}
 	counts, _ := json.Marshal(cleanup.RunCounts{})
+	groups := []byte("[]")
+	if len(nr.Groups) > 0 {
+		if groups, err = json.Marshal(nr.Groups); err != nil {
+			return 0, err
+		}
+	}
 	now := c.s.now().UTC()
 	r := runRow{
 		ClientKey: nr.ClientKey, CleanupName: nr.CleanupName, Definition: def, Settings: string(set),
-		Groups: "[]", Trigger: nr.Trigger, StartedBy: nr.StartedBy, ScheduledFor: utcPtr(nr.ScheduledFor),
-		DryRun: nr.DryRun, Status: cleanup.RunQueued, Phase: cleanup.PhaseEvaluate, Counts: string(counts),
-		QueuedAt: now, CreatedAt: now, UpdatedAt: now,
+		Groups: string(groups), Trigger: nr.Trigger, StartedBy: nr.StartedBy, ScheduledFor: utcPtr(nr.ScheduledFor),
+		DryRun: nr.DryRun, Status: cleanup.RunQueued, Phase: nr.FirstPhase(), Counts: string(counts),
+		RestoreAccounts: encodeAccounts(nr.RestoreAccounts), QueuedAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 	if nr.CleanupID != 0 {
 		id := nr.CleanupID
 		r.CleanupID = &id
+	}
+	if nr.RestoreOf != 0 {
+		id := nr.RestoreOf
+		r.RestoreOf = &id
 	}
 	err = c.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// A disabled or uninstalled installation runs nothing, however the
@@ -178,6 +198,11 @@ func (c *CleanupStore) CreateRun(ctx context.Context, nr cleanup.NewRun) (int64,
 		}
 		if err := refusal(st); err != nil {
 			return err
+		}
+		if nr.RestoreOf != 0 {
+			if err := restoreInProgress(tx, nr.ClientKey, nr.RestoreOf); err != nil { // restores.go
+				return err
+			}
 		}
 		if err := tx.Omit("ID").Create(&r).Error; err != nil {
 			return err
