@@ -172,7 +172,11 @@ type call struct {
 	// removal marks a membership removal: 404 means the membership is gone
 	// (success) and 409 (or 400/403 on a synced group) is KindExternallyManaged.
 	removal bool
-	synced  bool // the group is known to be synced from an identity provider
+	// addition marks a membership addition (a restore): 409 (or 400/403
+	// on a synced group) is KindExternallyManaged; 404 stays KindNotFound
+	// (no such user or group).
+	addition bool
+	synced   bool // the group is known to be synced from an identity provider
 }
 
 // response is a successful (2xx) response.

@@ -116,6 +116,7 @@ func (cl *caller) responseError(c call, res response, hdr http.Header) error {
 		return nil
 	case c.removal && res.status == http.StatusConflict,
 		c.removal && c.synced && (res.status == http.StatusBadRequest || res.status == http.StatusForbidden),
+		c.addition && c.synced && (res.status == http.StatusBadRequest || res.status == http.StatusForbidden),
 		res.status == http.StatusForbidden && body.externallyManagedReason():
 		e.Kind = cleanup.KindExternallyManaged
 	case res.status == http.StatusUnauthorized:

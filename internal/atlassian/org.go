@@ -25,6 +25,9 @@ const orgService = "Organizations API"
 // to, so a run's failures group by reason.
 const opRemoveMember = "removing the user from the group"
 
+// opAddMember names a membership addition (a restore) in messages.
+const opAddMember = "adding the user back to the group"
+
 // Org is the Organizations (admin) and User management REST API of one
 // organization, called with its API key. It implements cleanup.OrgDirectory.
 type Org struct {
@@ -300,6 +303,19 @@ func (g *Org) Deactivate(ctx context.Context, accountID, message string) error {
 	}
 	_, err := g.cl.do(ctx, call{method: http.MethodPost, url: g.umURL + "/users/" + url.PathEscape(accountID) + "/manage/lifecycle/disable",
 		body: body, op: "deactivating the account"})
+	return err
+}
+
+// Reactivate reactivates a deactivated managed account through the User
+// management API (POST /users/{account_id}/manage/lifecycle/enable, 204).
+// Like Deactivate, an account managed by an external directory gives
+// KindExternallyManaged and an unmanaged one KindForbidden.
+func (g *Org) Reactivate(ctx context.Context, accountID string) error {
+	if accountID == "" {
+		return cleanup.Invalid("accountId", "an account id is required")
+	}
+	_, err := g.cl.do(ctx, call{method: http.MethodPost, url: g.umURL + "/users/" + url.PathEscape(accountID) + "/manage/lifecycle/enable",
+		op: "reactivating the account"})
 	return err
 }
 

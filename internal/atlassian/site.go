@@ -344,6 +344,28 @@ func (s *Site) RemoveGroupMember(ctx context.Context, groupID, accountID string)
 	return err
 }
 
+// AddGroupMember adds the account to the group (a restore): Jira's POST
+// /rest/api/3/group/user?groupId= and Confluence's POST
+// /wiki/rest/api/group/userByGroupId?groupId=, both with {"accountId"} and
+// site administration permission. An IdP-managed group gives
+// KindExternallyManaged, an unknown account or group KindNotFound.
+func (s *Site) AddGroupMember(ctx context.Context, groupID, accountID string) error {
+	if groupID == "" {
+		return cleanup.Invalid("groupId", "a group id is required")
+	}
+	if accountID == "" {
+		return cleanup.Invalid("accountId", "an account id is required")
+	}
+	q := url.Values{"groupId": {groupID}}
+	path := "/rest/api/3/group/user"
+	if s.product == connect.Confluence {
+		path = "/rest/api/group/userByGroupId"
+	}
+	_, err := s.cl.do(ctx, call{method: http.MethodPost, url: withQuery(s.endpoint(path), q),
+		body: map[string]string{"accountId": accountID}, op: opAddMember, addition: true, synced: s.synced(groupID)})
+	return err
+}
+
 // IsAdmin reports whether the account may administer the product: Jira's
 // ADMINISTER global permission (permissions/check), Confluence's
 // "administer" operation on the application (user?expand=operations).

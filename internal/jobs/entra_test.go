@@ -133,6 +133,12 @@ func (f *fakeIdP) MemberIDs(_ context.Context, groupID string) ([]string, error)
 	return ids, nil
 }
 
+// AddMembers is not used by these tests (restores are tested against
+// cleanuptest and the Graph fake).
+func (f *fakeIdP) AddMembers(context.Context, string, []string) ([]cleanup.AddResult, error) {
+	return nil, cleanup.Errorf(cleanup.KindForbidden, "not in this test")
+}
+
 func (f *fakeIdP) RemoveMembers(ctx context.Context, groupID string, ids []string) ([]cleanup.RemovalResult, error) {
 	var out []cleanup.RemovalResult
 	for chunk := range slices.Chunk(ids, 20) {

@@ -35,6 +35,7 @@ func (c *Cloud) orgMux() http.Handler {
 	c.orgHandle(mux, "POST /admin/v2/orgs/{orgId}/directories/{dirId}/users/{accountId}/restore", true, c.restore)
 	c.orgHandle(mux, "GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates", false, c.lastActiveDates)
 	c.orgHandle(mux, "POST /users/{accountId}/manage/lifecycle/disable", true, c.disable)
+	c.orgHandle(mux, "POST /users/{accountId}/manage/lifecycle/enable", true, c.enable)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, orgErrors(http.StatusNotFound, "", "no such endpoint in the fake: "+r.Method+" "+r.URL.Path))
 	})
@@ -141,7 +142,7 @@ type userSearch struct {
 // accountType is "atlassian"): app (bot) accounts and JSM customer accounts
 // are seen through the product APIs, which report their accountType.
 func (c *Cloud) matches(u *user, q *userSearch, groups map[int32]bool) bool {
-	if u.accountType != cleanup.AccountAtlassian {
+	if u.accountType != cleanup.AccountAtlassian || u.removed {
 		return false
 	}
 	if len(q.AccountIDs) > 0 && !slices.Contains(q.AccountIDs, u.id) {
@@ -440,6 +441,44 @@ func (c *Cloud) disable(w http.ResponseWriter, r *http.Request) {
 	default:
 		c.users[ui].status = cleanup.StatusDeactivated
 		call.Result = "deactivated"
+	}
+	c.calls = append(c.calls, call)
+	c.mu.Unlock()
+	if errBody != nil {
+		writeJSON(w, call.Status, errBody)
+		return
+	}
+	w.WriteHeader(call.Status)
+}
+
+// enable is the User management API's POST
+// /users/{account_id}/manage/lifecycle/enable: 204 when the account is
+// active afterwards (an active account too: the docs do not say, the fake
+// treats it as done, like disable of a deactivated one); the same 404 and
+// 403 answers as disable.
+func (c *Cloud) enable(w http.ResponseWriter, r *http.Request) {
+	accountID := r.PathValue("accountId")
+	c.mu.Lock()
+	call := Call{Service: "user-management", Method: r.Method, Path: r.URL.Path, AccountID: accountID, Status: http.StatusNoContent}
+	var errBody any
+	ui, ok := c.byID[accountID]
+	switch {
+	case !ok:
+		call.Status, call.Result = http.StatusNotFound, "not-found"
+		errBody = map[string]string{"key": "not.found", "message": "User not found."}
+	case !c.users[ui].managed:
+		call.Status, call.Result = http.StatusForbidden, "forbidden"
+		errBody = map[string]any{"key": "forbidden.action", "message": "The account is not managed by your organization."}
+	case c.users[ui].source == cleanup.SourceSynced:
+		call.Status, call.Result = http.StatusForbidden, "externally-managed"
+		errBody = map[string]any{"key": "forbidden.action",
+			"message": "The action is restricted because the user is managed by an external directory.",
+			"reason":  map[string]string{"key": "externalDirectory.scim"}}
+	case c.users[ui].status == cleanup.StatusActive:
+		call.Result = "already-active"
+	default:
+		c.users[ui].status = cleanup.StatusActive
+		call.Result = "reactivated"
 	}
 	c.calls = append(c.calls, call)
 	c.mu.Unlock()

@@ -94,6 +94,7 @@ type user struct {
 	activity        []activity
 	roles           []string
 	groups          []int32 // sorted group indexes
+	removed         bool    // removed from the organization (RemoveFromOrg)
 }
 
 type group struct {
@@ -455,11 +456,61 @@ func (c *Cloud) AddMember(groupID, accountID string) bool {
 	if !ok1 || !ok2 {
 		return false
 	}
+	c.addMember(gi, ui)
+	return true
+}
+
+// addMember adds the membership; it reports whether it was new. c.mu is held.
+func (c *Cloud) addMember(gi, ui int) bool {
 	g, u := c.groups[gi], c.users[ui]
-	join(u, int32(gi))
-	if i, found := slices.BinarySearch(g.members, int32(ui)); !found {
-		g.members = slices.Insert(g.members, i, int32(ui))
+	i, found := slices.BinarySearch(g.members, int32(ui))
+	if found {
+		return false
 	}
+	g.members = slices.Insert(g.members, i, int32(ui))
+	join(u, int32(gi))
+	return true
+}
+
+// RemoveMember removes the account from the group (test setup: someone
+// else, or a provisioning sync, changed the membership); it reports
+// whether there was one.
+func (c *Cloud) RemoveMember(groupID, accountID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gi, ok1 := c.byGroup[groupID]
+	ui, ok2 := c.byID[accountID]
+	return ok1 && ok2 && c.removeMember(gi, ui)
+}
+
+// SetStatus sets the account's status (test setup: an admin deactivated
+// or suspended it); false for an unknown account.
+func (c *Cloud) SetStatus(accountID, status string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ui, ok := c.byID[accountID]
+	if ok {
+		c.users[ui].status = status
+	}
+	return ok
+}
+
+// RemoveFromOrg removes the account from the organization with its
+// memberships (test setup: someone else deleted it): searches no longer
+// find it and every call about it answers 404.
+func (c *Cloud) RemoveFromOrg(accountID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ui, ok := c.byID[accountID]
+	if !ok {
+		return false
+	}
+	u := c.users[ui]
+	for _, gi := range slices.Clone(u.groups) {
+		c.removeMember(int(gi), ui)
+	}
+	u.removed = true
+	delete(c.byID, accountID)
 	return true
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -52,6 +53,7 @@ func newSite(c *Cloud, p connect.Product, i int) *Site {
 		s.handle(mux, "GET /wiki/rest/api/group", s.confluenceGroups)
 		s.handle(mux, "GET /wiki/rest/api/group/{groupId}/membersByGroupId", s.confluenceMembers)
 		s.handle(mux, "DELETE /wiki/rest/api/group/userByGroupId", s.confluenceRemove)
+		s.handle(mux, "POST /wiki/rest/api/group/userByGroupId", s.addMember)
 		s.handle(mux, "GET /wiki/rest/api/user", s.confluenceUser)
 		s.handle(mux, "GET /wiki/rest/api/user/memberof", s.confluenceMemberOf)
 	} else {
@@ -59,6 +61,7 @@ func newSite(c *Cloud, p connect.Product, i int) *Site {
 		s.handle(mux, "GET /rest/api/3/group/bulk", s.jiraGroups)
 		s.handle(mux, "GET /rest/api/3/group/member", s.jiraMembers)
 		s.handle(mux, "DELETE /rest/api/3/group/user", s.jiraRemove)
+		s.handle(mux, "POST /rest/api/3/group/user", s.addMember)
 		s.handle(mux, "POST /rest/api/3/permissions/check", s.jiraPermissions)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -373,6 +376,72 @@ func (s *Site) jiraRemove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) confluenceRemove(w http.ResponseWriter, r *http.Request) { s.jiraRemove(w, r) }
+
+// SyncedGroupAddMessage is the message the fake answers when a user is
+// added to a group synced from an identity provider: the Organizations
+// API documents this wording for its own add-member call; the products'
+// exact body is not documented.
+const SyncedGroupAddMessage = "You can't add a user to a group synced from an identity provider. Manage this group in your identity provider instead."
+
+// addMember is Jira's POST /rest/api/3/group/user?groupId= and Confluence's
+// POST /wiki/rest/api/group/userByGroupId?groupId=, both with
+// {"accountId": "..."}: 201 when added (Jira answers the group, Confluence
+// no body); 400 without groupId or accountId; 404 for an unknown group or
+// user. What a member added again gets is not documented: this fake
+// answers Jira's 400 "Cannot add user. User is already a member of '…'"
+// (the wording Jira uses) and, for Confluence, 201 without a change. A
+// group synced from an identity provider is refused like a removal (Jira
+// 400, Confluence 403).
+func (s *Site) addMember(w http.ResponseWriter, r *http.Request) {
+	groupID := r.URL.Query().Get("groupId")
+	var body struct {
+		AccountID string `json:"accountId"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		s.fail(w, http.StatusBadRequest, "Invalid request payload.")
+		return
+	}
+	c := s.cloud
+	c.mu.Lock()
+	call := Call{Service: s.service(), Method: r.Method, Path: r.URL.Path, GroupID: groupID, AccountID: body.AccountID}
+	status, msg, name := http.StatusCreated, "", ""
+	gi, okG := c.byGroup[groupID]
+	ui, okU := c.byID[body.AccountID]
+	switch {
+	case groupID == "" || body.AccountID == "":
+		status, msg, call.Result = http.StatusBadRequest, "groupId and accountId are required", "invalid"
+	case !okG:
+		status, msg, call.Result = http.StatusNotFound, "Specified group does not exist.", "not-found"
+	case !okU:
+		status, msg, call.Result = http.StatusNotFound, "The user does not exist.", "not-found"
+	case c.groups[gi].Synced():
+		status, msg, call.Result = http.StatusBadRequest, SyncedGroupAddMessage, "externally-managed"
+		if s.product == connect.Confluence {
+			status = http.StatusForbidden
+		}
+	default:
+		name = c.groups[gi].Name
+		if c.addMember(gi, ui) {
+			call.Result = "added"
+		} else {
+			call.Result = "already-member"
+			if s.product != connect.Confluence {
+				status, msg = http.StatusBadRequest, fmt.Sprintf("Cannot add user. User is already a member of '%s'", name)
+			}
+		}
+	}
+	call.Status = status
+	c.calls = append(c.calls, call)
+	c.mu.Unlock()
+	switch {
+	case status >= 300:
+		s.fail(w, status, msg)
+	case s.product == connect.Confluence:
+		w.WriteHeader(status)
+	default:
+		writeJSON(w, status, map[string]any{"name": name, "groupId": groupID, "self": s.srv.URL + "/rest/api/3/group?groupId=" + groupID})
+	}
+}
 
 func (s *Site) jiraPermissions(w http.ResponseWriter, r *http.Request) {
 	var req struct {

@@ -1,6 +1,7 @@
 package entratest
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -401,6 +402,83 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// addMember is POST /groups/{id}/members/$ref with {"@odata.id":
+// "https://graph.microsoft.com/v1.0/directoryObjects/{id}"} (group-post-members):
+// 204 when added. A member already there is 400 Request_BadRequest "One or
+// more added object references already exist for the following modified
+// properties: 'members'." (the docs show no dedicated code; this is the
+// body Graph sends). A referenced object that does not exist is 404
+// Request_ResourceNotFound. Groups that cannot be changed answer as for a
+// removal (400 on-premises synced, 403 dynamic, mail-enabled or, without
+// RoleManagement.ReadWrite.Directory, role-assignable). Writes count
+// against the same throttle as removals.
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request) {
+	gid := r.PathValue("group")
+	var body struct {
+		OdataID string `json:"@odata.id"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil || body.OdataID == "" {
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "An unexpected 'EndOfInput' node was found when reading from the JSON reader. A 'StartObject' node was expected.")
+		return
+	}
+	u, err := url.Parse(body.OdataID)
+	uid := ""
+	if err == nil {
+		if rest, ok := strings.CutPrefix(u.Path, "/v1.0/directoryObjects/"); ok && !strings.Contains(rest, "/") {
+			uid = rest
+		}
+	}
+	if uid == "" {
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", fmt.Sprintf("Invalid object identifier '%s'.", body.OdataID))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failWrites > 0 {
+		s.failWrites--
+		graphError(w, s.failStatus, "ServiceUnavailable", "The service is temporarily unavailable.")
+		return
+	}
+	if wait, ok := s.throttleWrite(); !ok {
+		s.stats.Throttled++
+		secs := max(wait.Seconds(), 0.001)
+		w.Header().Set("Retry-After", strconv.FormatFloat(secs, 'f', 3, 64))
+		w.Header().Set("x-ms-throttle-scope", "Tenant_Application/Write/"+s.opts.TenantID+"/"+s.opts.ClientID)
+		graphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
+		return
+	}
+	if !s.hasRole(r, writeGroupRoles...) {
+		denied(w)
+		return
+	}
+	g := s.groupOr404(w, gid)
+	if g == nil {
+		return
+	}
+	switch {
+	case g.Flags.OnPremSynced:
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
+		return
+	case g.Flags.Dynamic, g.Flags.MailEnabled && !g.Flags.Unified,
+		g.Flags.RoleAssignable && !s.hasRole(r, RoleRoleManagementReadWrite):
+		denied(w)
+		return
+	}
+	if s.users[uid] == nil {
+		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", uid))
+		return
+	}
+	if slices.Contains(g.members, uid) {
+		graphError(w, http.StatusBadRequest, "Request_BadRequest", "One or more added object references already exist for the following modified properties: 'members'.")
+		return
+	}
+	g.members = append(g.members, uid)
+	delete(s.removed, [2]string{gid, uid})
+	s.stats.Writes++
+	s.additions = append(s.additions, Addition{GroupID: gid, UserID: uid, At: s.opts.Now()})
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) deleteWithoutRef(w http.ResponseWriter, _ *http.Request) {
 	// Real Graph would delete the user object itself; the fake refuses loudly.
 	graphError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "entratest: DELETE without /$ref would delete the directory object")
@@ -476,10 +554,17 @@ func (s *Server) subRequest(outer *http.Request, q batchRequest) batchResponse {
 	if u.RawPath != "" {
 		u.RawPath = "/v1.0" + u.RawPath
 	}
-	req, err := http.NewRequestWithContext(outer.Context(), q.Method, u.String(), nil)
+	var body io.Reader
+	if len(q.Body) > 0 && string(q.Body) != "null" {
+		body = bytes.NewReader(q.Body)
+	}
+	req, err := http.NewRequestWithContext(outer.Context(), q.Method, u.String(), body)
 	if err != nil {
 		resp.Status = http.StatusBadRequest
 		return resp
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req = req.WithContext(context.WithValue(outer.Context(), ctxKey{}, true))
 	req.Header.Set("Authorization", outer.Header.Get("Authorization"))

@@ -21,6 +21,10 @@
 //     mail-enabled and (without RoleManagement.ReadWrite.Directory)
 //     role-assignable groups. A DELETE without /$ref is refused with 405 so a
 //     test notices it instead of deleting the user.
+//   - POST /v1.0/groups/{id}/members/$ref with {"@odata.id": …}: 204; 400
+//     Request_BadRequest "One or more added object references already
+//     exist…" for a member; 404 for an unknown user; the same group limits
+//     as removals.
 //   - POST /v1.0/$batch: gzip request bodies, at most 20 requests, per-item
 //     status, headers and body; writes are throttled individually (429 with a
 //     fractional Retry-After) by a sliding-window write quota like Graph's
@@ -93,6 +97,13 @@ type Removal struct {
 	At      time.Time
 }
 
+// Addition is one membership added through the API.
+type Addition struct {
+	GroupID string
+	UserID  string
+	At      time.Time
+}
+
 // Stats counts what the fake has served.
 type Stats struct {
 	Requests   int // HTTP requests to Graph (a $batch counts once), token calls excluded
@@ -141,6 +152,7 @@ type Server struct {
 	groupOrder      []string
 	nextID          int
 	removals        []Removal
+	additions       []Addition
 	removed         map[[2]string]bool
 	writeLog        []time.Time
 	writesPerWindow int
@@ -311,6 +323,25 @@ func (s *Server) Members(groupID string) []string {
 	return nil
 }
 
+// Additions returns every membership added through the API, in order.
+func (s *Server) Additions() []Addition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.additions)
+}
+
+// DeleteUser deletes a user and its memberships (test setup: a user
+// removed from the directory by someone else).
+func (s *Server) DeleteUser(userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.users, userID)
+	s.userOrder = slices.DeleteFunc(s.userOrder, func(id string) bool { return id == userID })
+	for _, g := range s.groups {
+		g.members = slices.DeleteFunc(g.members, func(id string) bool { return id == userID })
+	}
+}
+
 // Removals returns every membership removed through the API, in order.
 func (s *Server) Removals() []Removal {
 	s.mu.Lock()
@@ -344,6 +375,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1.0/groups/{group}/members/graph.user", s.graph(s.listMembers))
 	m.HandleFunc("GET /v1.0/groups/{group}/members/microsoft.graph.user", s.graph(s.listMembers))
 	m.HandleFunc("DELETE /v1.0/groups/{group}/members/{user}/$ref", s.graph(s.removeMember))
+	m.HandleFunc("POST /v1.0/groups/{group}/members/$ref", s.graph(s.addMember))
 	m.HandleFunc("DELETE /v1.0/groups/{group}/members/{user}", s.graph(s.deleteWithoutRef))
 	m.HandleFunc("POST /v1.0/$batch", s.graph(s.batch))
 }
