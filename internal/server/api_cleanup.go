@@ -29,6 +29,7 @@ type CleanupService interface {
 	UpdateCleanup(ctx context.Context, clientKey string, id int64, d cleanup.Definition, ifVersion int64) (cleanup.Cleanup, error)
 	DeleteCleanup(ctx context.Context, clientKey string, id int64) error
 	StartRun(ctx context.Context, clientKey string, cleanupID int64, dryRun bool, accountID string) (int64, error)
+	StartRestore(ctx context.Context, clientKey string, runID int64, in cleanup.RestoreInput, accountID string) (int64, error)
 	ListRuns(ctx context.Context, clientKey string, p cleanup.Page) ([]cleanup.Run, int, error)
 	GetRun(ctx context.Context, clientKey string, id int64) (cleanup.Run, error)
 	RunUsers(ctx context.Context, clientKey string, runID int64, f cleanup.RunUserFilter, p cleanup.Page) ([]cleanup.AffectedUser, int, error)
@@ -313,6 +314,35 @@ func (s *Server) startRun(c echo.Context) error {
 		return cleanup.Invalid("dryRun", "say whether this is a dry run (true or false)")
 	}
 	runID, err := s.cfg.Cleanup.StartRun(c.Request().Context(), ck, id, *in.DryRun, account)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int64{"runId": runID})
+}
+
+// startRestore queues a restore of a run: {"dryRun": bool, "accountIds":
+// [...]} (no accountIds: every user of the run). 202 {"runId"}; another
+// tenant's run is 404, a run that cannot be restored 409 with the reason.
+func (s *Server) startRestore(c echo.Context) error {
+	ck, account, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		DryRun     *bool    `json:"dryRun"`
+		AccountIDs []string `json:"accountIds"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.DryRun == nil {
+		return cleanup.Invalid("dryRun", "say whether this is a dry run (true or false)")
+	}
+	runID, err := s.cfg.Cleanup.StartRestore(c.Request().Context(), ck, id, cleanup.RestoreInput{DryRun: *in.DryRun, AccountIDs: in.AccountIDs}, account)
 	if err != nil {
 		return err
 	}

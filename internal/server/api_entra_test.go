@@ -75,6 +75,10 @@ func (d *entraDirectory) RemoveMembers(context.Context, string, []string) ([]cle
 	return nil, cleanup.Errorf(cleanup.KindForbidden, "not in this test")
 }
 
+func (d *entraDirectory) AddMembers(context.Context, string, []string) ([]cleanup.AddResult, error) {
+	return nil, cleanup.Errorf(cleanup.KindForbidden, "not in this test")
+}
+
 // saveEntraSettings stores the org settings plus an Entra connection and
 // group mappings for tenant a.
 func (e *cleanupEnv) saveEntraSettings(t *testing.T, mappings map[string]string) {

@@ -57,8 +57,9 @@ type exportFileJSON struct {
 // runExportsJSON is the response of GET /api/runs/:id/exports.
 type runExportsJSON struct {
 	RunID int64 `json:"runId"`
-	// IdentityProvider lists the Entra files; empty when the run had no
-	// users whose access came from an identity-provider group.
+	// IdentityProvider lists the Entra files (bulk-remove files, or a
+	// restore's bulk-add files: see each file's kind); empty when the run
+	// had no users whose access came from an identity-provider group.
 	IdentityProvider []exportFileJSON `json:"identityProvider"`
 	Audit            []exportFileJSON `json:"audit"`
 	Bundle           *exportFileJSON  `json:"bundle"`
@@ -119,7 +120,7 @@ func (s *Server) runExports(c echo.Context) error {
 			ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256, DownloadURL: s.downloadURL(a, f.ID, expires),
 		}
 		switch f.Kind {
-		case cleanup.ExportKindEntra:
+		case cleanup.ExportKindEntra, cleanup.ExportKindEntraAdd:
 			out.IdentityProvider = append(out.IdentityProvider, j)
 		case cleanup.ExportKindAuditCSV, cleanup.ExportKindAuditJSON:
 			out.Audit = append(out.Audit, j)

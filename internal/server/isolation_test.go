@@ -120,6 +120,9 @@ func isolationProbes() map[string]isolationProbe {
 		"GET /{product}/api/runs/:id/users":            runPath("/users"),
 		"GET /{product}/api/runs/:id/follow-up/users":  runPath("/follow-up/users"),
 		"GET /{product}/api/runs/:id/exports":          runPath("/exports"),
+		"POST /{product}/api/runs/:id/restore": foreignID(http.MethodPost, func(x *isolation) string {
+			return "/runs/" + strconv.FormatInt(x.runID, 10) + "/restore"
+		}),
 		// The warning e-mail renders with the caller's own site and name.
 		"POST /{product}/api/warnings/preview": ownData(http.MethodPost, "/warnings/preview", map[string]any{"warning": map[string]any{"days": 7}}),
 		"POST /{product}/api/warnings/test":    ownData(http.MethodPost, "/warnings/test", map[string]any{"warning": map[string]any{"days": 7}}),

@@ -67,6 +67,7 @@ func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
 			api.get("/runs", s.listRuns)
 			api.get("/runs/:id", s.getRun)
 			api.get("/runs/:id/users", s.runUsers)
+			api.post("/runs/:id/restore", s.startRestore)
 			// The warning e-mail of the cleanup form (api_warn.go).
 			api.post("/warnings/preview", s.previewWarning)
 			api.post("/warnings/test", s.testWarning)

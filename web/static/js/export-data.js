@@ -6,6 +6,8 @@
 // run says why it has no files, and every user the run matched is
 // accounted for ("32 exported, 2 need manual action"), with a link that
 // closes the dialog on exactly those users (AP.dialog.close({showUsers})).
+// A restore's files are Entra "Bulk add members" files (kind entra-add):
+// the users to add back to each group.
 import { api, h, listOf, stateMessage } from './api.js';
 import { loadLabels, label, countText } from './labels.js';
 
@@ -40,7 +42,7 @@ function runAccount(run) {
       h('strong', {}, label('runStatus', run.status) + ': '), 'this run has no files, because it did not finish. ' + (run.error || ''));
   }
   const c = run.counts || {};
-  const parts = ['exportedForIdp', 'removedInAtlassian', 'removedInIdp', 'deactivated', 'reviewed', 'manual', 'failed']
+  const parts = ['exportedForIdp', 'removedInAtlassian', 'removedInIdp', 'deactivated', 'reviewed', 'restored', 'hasAccess', 'notRestored', 'manual', 'failed']
     .filter((k) => c[k] > 0).map((k) => countText(c[k], k));
   const box = h('div', { class: 'uc-message uc-message-' + (c.manual > 0 || c.failed > 0 ? 'warning' : 'info'), id: 'run-account', role: 'note' },
     h('p', {}, h('strong', {}, label('runStatus', run.status) + ': '), parts.length ? parts.join(', ') + '.' : 'nobody was matched.'));
@@ -55,19 +57,22 @@ function render(data) {
   const files = listOf(data.identityProvider);
   const audit = listOf(data.audit);
   const sections = [];
-  if (data.dryRun) sections.push(h('p', { class: 'uc-message uc-message-warning', role: 'note' }, 'This was a dry run: nothing was changed. The files show what the cleanup would do.'));
+  if (data.dryRun) sections.push(h('p', { class: 'uc-message uc-message-warning', role: 'note' }, 'This was a dry run: nothing was changed. The files show what the ' + (data.run && data.run.restoreOf ? 'restore' : 'cleanup') + ' would do.'));
   const account = runAccount(data.run);
   if (account) sections.push(account);
   const failed = data.run && data.run.status === 'failed';
+  const restore = !!(data.run && data.run.restoreOf);
   const idpSection = h('section', { 'aria-labelledby': 'idp-heading' }, h('h2', { id: 'idp-heading' }, 'Identity provider exports'));
   if (failed) {
     idpSection.append(h('p', { class: 'uc-empty', id: 'no-idp' }, 'None: the run failed before it wrote any file.'));
   } else if (files.length === 0) {
-    idpSection.append(h('p', { class: 'uc-empty', id: 'no-idp' }, 'This cleanup did not affect any users in identity-provider groups.'));
+    idpSection.append(h('p', { class: 'uc-empty', id: 'no-idp' }, restore ? 'This restore has no users to add back in identity-provider groups.' : 'This cleanup did not affect any users in identity-provider groups.'));
   } else {
     idpSection.id = 'idp-exports';
     idpSection.append(
-      h('p', { class: 'uc-subtle' }, 'One Microsoft Entra "Bulk remove members" file per group. In the Microsoft Entra admin center open the group → Members → Bulk operations → Remove members, and upload its file.'),
+      restore
+        ? h('p', { class: 'uc-subtle', id: 'idp-add-help' }, 'One Microsoft Entra "Bulk add members" file per group: the users this restore gives their access back to. In the Microsoft Entra admin center open the group → Members → Bulk operations → Import members, and upload its file (Entra may ask for at least two users per file).')
+        : h('p', { class: 'uc-subtle' }, 'One Microsoft Entra "Bulk remove members" file per group. In the Microsoft Entra admin center open the group → Members → Bulk operations → Remove members, and upload its file.'),
       h('table', { class: 'uc-table' },
         h('thead', {}, h('tr', {}, ['Group', 'Users', 'File'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, files.map((f) => h('tr', { dataset: { group: f.groupName || '' } },
