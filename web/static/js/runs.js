@@ -5,7 +5,10 @@
 // ("32 exported, 2 need manual action") with links to exactly those who
 // need manual action or failed, and Show users lists the failures and the
 // manual actions by reason. Every status, action and outcome is shown in
-// words from labels.js.
+// words from labels.js. "Restore access" (a whole run from its History
+// row, or the users ticked in Show users) starts a restore after a
+// confirmation that says what will happen to how many users; a restore is
+// a run too (POST /api/runs/{id}/restore) and shows like one.
 import { api, h, listOf, flag, stateMessage, formatDate } from './api.js';
 import { label, countText } from './labels.js';
 import { warningCounts } from './warning.js';
@@ -13,7 +16,7 @@ import { warningCounts } from './warning.js';
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const PAGE_SIZE = 25;
-const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed', 'warned', 'grace', 'spared']; // in the order a row goes
+const OUTCOMES = ['pending', 'done', 'exported', 'review', 'skipped', 'manual', 'failed', 'warned', 'grace', 'spared', 'has-access', 'not-restored']; // in the order a row goes
 const EMAIL_OUTCOMES = ['sent', 'failed', 'unconfirmed', 'no-address', 'queued']; // of the warning e-mails
 const ACTIVE_STATUSES = new Set(['queued', 'running']);
 
@@ -39,7 +42,7 @@ function progress(r) {
 }
 
 // ---- what a run did, in words ----
-const ACCOUNTED = ['removedInAtlassian', 'exportedForIdp', 'removedInIdp', 'deactivated', 'reviewed', 'manual', 'failed'];
+const ACCOUNTED = ['removedInAtlassian', 'exportedForIdp', 'removedInIdp', 'deactivated', 'reviewed', 'restored', 'hasAccess', 'notRestored', 'manual', 'failed'];
 
 // accounting says what happened to every user the run matched: "32
 // exported, 2 need manual action" (empty when nothing happened).
@@ -60,7 +63,7 @@ function runSummary(r, opts) {
   }
   if (ACTIVE_STATUSES.has(r.status)) return out;
   const text = accounting(r);
-  out.push(h('p', { class: 'uc-accounting' }, text || 'Nobody was matched: no user was inactive in the selection.'));
+  out.push(h('p', { class: 'uc-accounting' }, text || (r.restoreOf ? 'Nothing to restore: the run changed none of these users.' : 'Nobody was matched: no user was inactive in the selection.')));
   const links = [];
   const show = (outcome, text) => h('button', { type: 'button', class: 'uc-link', dataset: { show: outcome },
     onclick: () => { ctx.selectTab(false); showUsers(r, { offset: 0, outcome }); } }, text);
@@ -96,7 +99,7 @@ function finished(r, item, text, c, dryRun) {
     h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); ctx.selectTab(true); } }, 'Go to results'));
   item.append(...runSummary(r, { alert: true }));
   if (ctx.schedulesShown()) ctx.loadSchedules();
-  const what = (dryRun ? 'Dry run: ' : 'Cleanup: ') + statusLabel(status).toLowerCase();
+  const what = (dryRun ? 'Dry run: ' : (c.restore ? 'Restore: ' : 'Cleanup: ')) + statusLabel(status).toLowerCase();
   const body = status === 'failed' ? c.name + ': ' + (r.error || '') : c.name + ': ' + (accounting(r) || 'nobody was matched');
   flag(what, body, status === 'succeeded' ? 'success' : 'error');
 }
@@ -157,7 +160,7 @@ export async function loadHistory(offset) {
       h('tbody', {}, runs.map((r) => {
         const ct = counts(r);
         return h('tr', { dataset: { run: String(r.id), status: r.status } },
-          h('td', {}, r.cleanupName || ('Cleanup ' + (r.cleanupId || ''))),
+          h('td', {}, runName(r)),
           h('td', {}, formatDate(r.startedAt || r.queuedAt)),
           h('td', {}, r.dryRun ? 'Yes' : 'No'),
           h('td', { class: 'uc-run-status' }, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)),
@@ -167,9 +170,102 @@ export async function loadHistory(offset) {
           h('td', { class: 'uc-num' }, String(ct.failed || 0)),
           h('td', { class: 'uc-row-actions' },
             h('button', { type: 'button', class: 'uc-button uc-button-subtle', dataset: { users: String(r.id) }, onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
-            h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data')));
+            h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data'),
+            restorable(r) ? h('button', { type: 'button', class: 'uc-button uc-button-warning', dataset: { restore: String(r.id) }, onclick: (e) => restoreRun(e.target, r, []) }, 'Restore access') : null));
       }))),
     pager(offset, runs.length, data, (o) => loadHistory(o)) || '');
+}
+
+// runName names a run in History: the cleanup's name, or what a restore
+// restores.
+function runName(r) {
+  const name = r.cleanupName || ('Cleanup ' + (r.cleanupId || ''));
+  return r.restoreOf ? 'Restore of run #' + r.restoreOf + ': ' + name : name;
+}
+
+// ---- restore ----
+// restorable: a finished run, not a dry run nor itself a restore, that
+// changed someone (the only runs POST /runs/{id}/restore accepts with
+// something to do).
+function restorable(r) {
+  const c = counts(r);
+  return !r.dryRun && !r.restoreOf && !ACTIVE_STATUSES.has(r.status) && r.status !== 'failed' &&
+    (c.removedInAtlassian > 0 || c.removedInIdp > 0 || c.deactivated > 0 || c.exportedForIdp > 0);
+}
+
+// restorableRow: a row of a run that a restore gives back (the domain's
+// RestoreActionOf; the server re-checks every row).
+function restorableRow(u) {
+  return (['remove-product-access', 'deactivate', 'idp-remove'].includes(u.action) && u.outcome === 'done') ||
+    (u.action === 'idp-export' && u.outcome === 'exported');
+}
+
+// restoreSummary says what a restore of the run will do, from its counts.
+function restoreSummary(r, selected) {
+  const c = counts(r);
+  const what = [];
+  if (c.removedInAtlassian > 0) what.push('re-add ' + c.removedInAtlassian + ' removed group membership' + (c.removedInAtlassian === 1 ? '' : 's') + ' in Atlassian');
+  if (c.deactivated > 0) what.push('reactivate ' + c.deactivated + ' deactivated account' + (c.deactivated === 1 ? '' : 's'));
+  if (c.removedInIdp > 0) what.push('re-add ' + c.removedInIdp + ' membership' + (c.removedInIdp === 1 ? '' : 's') + ' removed in Microsoft Entra ID');
+  if (c.exportedForIdp > 0) what.push('write ' + c.exportedForIdp + ' exported user' + (c.exportedForIdp === 1 ? '' : 's') + ' to the Entra "Bulk add members" file of their group (Export data)');
+  const first = selected.length > 0
+    ? 'For the ' + selected.length + ' selected user' + (selected.length === 1 ? '' : 's') + ' of this run, it will undo what the run did to them: re-add them to the groups the run removed them from (in Atlassian, or in Microsoft Entra ID), reactivate the accounts it deactivated, and write those it exported to the Entra "Bulk add members" file of their group (Export data).'
+    : 'For every user this run changed, it will undo what the run did: ' + (what.join('; ') || 'nothing') + '.';
+  return [first,
+    'Users removed, deactivated or deleted since by someone else are not restored, and users who already have their access back are left alone; each says so in the restore\'s users.'];
+}
+
+// confirmRestore asks before a restore: an accessible confirmation (role
+// alertdialog, focus on the confirm button, Escape cancels, focus returns
+// to the button that opened it) stating what will happen and to how many
+// users. It resolves to 'restore', 'dry' or null. Kept in this one function
+// so that the shared confirmation dialog can replace it.
+function confirmRestore(anchor, title, lines) {
+  return new Promise((resolve) => {
+    const host = $('restore-confirm') || h('div', { id: 'restore-confirm' });
+    const box = h('div', { class: 'uc-confirm-box', role: 'alertdialog', 'aria-modal': 'false', 'aria-labelledby': 'restore-confirm-title', 'aria-describedby': 'restore-confirm-text' });
+    const done = (answer) => {
+      box.remove();
+      host.hidden = true;
+      if (!answer && anchor && document.body.contains(anchor)) anchor.focus();
+      resolve(answer);
+    };
+    const yes = h('button', { type: 'button', class: 'uc-button uc-button-warning', id: 'restore-confirm-yes', onclick: () => done('restore') }, 'Restore access');
+    box.append(h('p', { id: 'restore-confirm-title' }, h('strong', {}, title)),
+      h('div', { id: 'restore-confirm-text' }, lines.map((l) => h('p', {}, l))),
+      h('p', {}, yes,
+        h('button', { type: 'button', class: 'uc-button uc-button-default', id: 'restore-confirm-dry', onclick: () => done('dry') }, 'Dry run first'),
+        h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'restore-confirm-cancel', onclick: () => done(null) }, 'Cancel')));
+    box.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); done(null); } });
+    host.replaceChildren(box);
+    host.hidden = false;
+    if (!host.parentNode) $('runs-progress').before(host);
+    yes.focus();
+  });
+}
+
+// restoreRun confirms and starts a restore of the run, for the accounts
+// given (none: all of the run's users).
+async function restoreRun(anchor, r, accountIds) {
+  const answer = await confirmRestore(anchor, 'Restore access of ' + runName(r) + ' (run #' + r.id + ')?', restoreSummary(r, accountIds));
+  if (!answer) return;
+  const dryRun = answer === 'dry';
+  let res;
+  try {
+    res = await api('POST', '/runs/' + r.id + '/restore', { dryRun, accountIds });
+  } catch (err) {
+    flag(dryRun ? 'Dry run of the restore not started' : 'Restore not started', err.message, 'error');
+    return;
+  }
+  const id = runID(res);
+  const name = 'run #' + r.id + ' (' + (r.cleanupName || 'cleanup') + ')' + (accountIds.length ? ', ' + accountIds.length + ' selected user' + (accountIds.length === 1 ? '' : 's') : '');
+  const bar = h('progress', { max: '1', value: '0', 'aria-label': 'Progress of the restore of ' + name });
+  const text = h('span', {}, 'Starting…');
+  const item = h('div', { class: 'uc-progress', dataset: { runId: String(id), status: 'queued', restore: String(r.id) } },
+    h('strong', {}, (dryRun ? 'Dry run of the restore: ' : 'Restore: ') + name), bar, text);
+  $('runs-progress').prepend(item);
+  flag(dryRun ? 'Dry run of the restore started' : 'Restore started', name, 'info');
+  poll(id, item, bar, text, { name: 'restore of ' + name, restore: true }, dryRun);
 }
 
 // followUpNote shows the re-check after the next provisioning cycle:
@@ -241,6 +337,14 @@ async function runHeader(r) {
   return { box, run };
 }
 
+// selection holds the users ticked in Show users for a restore, across
+// pages, for one run at a time.
+let selection = null;
+function selectedLabel() {
+  const n = selection ? selection.ids.size : 0;
+  return 'Restore access for ' + n + ' selected user' + (n === 1 ? '' : 's');
+}
+
 async function showUsers(r, f) {
   const box = $('run-users');
   $('history-list').hidden = true;
@@ -261,7 +365,12 @@ async function showUsers(r, f) {
     h('button', { type: 'submit', class: 'uc-button uc-button-default' }, 'Filter'));
   const results = h('div', { id: 'users-results' });
   const header = h('div', { id: 'run-header' });
-  box.replaceChildren(back, h('h2', {}, 'Users of ' + (r.cleanupName || 'run ' + r.id) + (r.dryRun ? ' (dry run)' : '')), header, filters, results);
+  const canRestore = restorable(r);
+  if (!selection || selection.run !== r.id) selection = { run: r.id, ids: new Set() };
+  const restoreSelected = h('button', { type: 'button', class: 'uc-button uc-button-warning', id: 'restore-selected', hidden: !canRestore, disabled: selection.ids.size === 0,
+    onclick: (e) => restoreRun(e.target, r, [...selection.ids].sort()) }, selectedLabel());
+  box.replaceChildren(back, h('h2', {}, 'Users of ' + runName(r) + (r.dryRun ? ' (dry run)' : '')), header, filters,
+    canRestore ? h('p', { class: 'uc-actions' }, restoreSelected, ' ', h('span', { class: 'uc-help' }, 'Tick users below to restore only them; "Restore access" in History restores the whole run.')) : '', results);
   back.focus();
   stateMessage(results, 'loading', 'Loading users…');
   let data;
@@ -284,10 +393,24 @@ async function showUsers(r, f) {
     stateMessage(results, 'empty', empty);
     return;
   }
+  const tick = (u) => {
+    if (!canRestore) return null;
+    if (!restorableRow(u)) return h('td', {});
+    const who = u.name || u.email || u.accountId;
+    return h('td', {}, h('input', { type: 'checkbox', class: 'uc-select', dataset: { account: u.accountId }, checked: selection.ids.has(u.accountId),
+      'aria-label': 'Select ' + who + ' to restore',
+      onchange: (e) => {
+        if (e.target.checked) selection.ids.add(u.accountId); else selection.ids.delete(u.accountId);
+        document.querySelectorAll('input.uc-select[data-account="' + CSS.escape(u.accountId) + '"]').forEach((x) => { x.checked = e.target.checked; });
+        restoreSelected.textContent = selectedLabel();
+        restoreSelected.disabled = selection.ids.size === 0;
+      } }));
+  };
   results.replaceChildren(
     h('table', { class: 'uc-table', id: 'users-table' },
-      h('thead', {}, h('tr', {}, ['User', 'E-mail', 'Group', 'Reason', 'Action', 'Outcome'].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, users.map((u) => h('tr', { dataset: { outcome: u.outcome } },
+      h('thead', {}, h('tr', {}, (canRestore ? ['Restore'] : []).concat(['User', 'E-mail', 'Group', 'Reason', 'Action', 'Outcome']).map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, users.map((u) => h('tr', { dataset: { outcome: u.outcome, account: u.accountId } },
+        tick(u),
         h('td', {}, u.name || u.displayName || u.accountId),
         h('td', {}, u.email || ''),
         h('td', {}, (u.groupName || '') + (u.groupSynced ? ' (synced)' : '')),
