@@ -482,6 +482,38 @@ func TestDemoWalkthrough(t *testing.T) {
 	}
 	p.do("back to the products", chromedp.Navigate(d.url+"/?product=jira&page=cleanup"))
 
+	// Step 7: restore access of the step-3 run. Its restore writes the
+	// exported users to the group's bulk-add file: the same users, so the
+	// same bytes as the bulk-remove file of step 5.
+	p.click(appFrame, "#tab-history")
+	p.click(appFrame, `#history-table button[data-restore]`)
+	p.wait("restore confirmation", appFrame, `(document.querySelector('[role="alertdialog"]') || {textContent: ''}).textContent.includes('Bulk add members')`)
+	p.click(appFrame, "#restore-confirm-yes")
+	p.wait("restore finished", appFrame, `(document.querySelector('#runs-progress .uc-progress[data-restore]') || {dataset: {}}).dataset.status === 'succeeded'`)
+	p.click(appFrame, "#tab-schedules")
+	p.click(appFrame, "#tab-history")
+	p.wait("the restore in History", appFrame, `(document.querySelector('#history-table tbody tr:first-child td') || {textContent: ''}).textContent.startsWith('Restore of run #')`)
+	p.click(appFrame, `#history-table tbody tr:first-child button[data-export]`)
+	p.wait("the restore's Export data", dialogFrame, `document.querySelector('#idp-exports tr[data-group] a.uc-download') !== null && document.getElementById('idp-add-help') !== null`)
+	addHref := eval[string](p, dialogFrame, `document.querySelector('#idp-exports tr[data-group] a.uc-download').href`)
+	if name := eval[string](p, dialogFrame, `document.querySelector('#idp-exports tr[data-group] a.uc-download').textContent`); !strings.HasPrefix(name, group.Name+"-") || !strings.Contains(name, "-add-members.csv") {
+		t.Errorf("the restore's file is %q", name)
+	}
+	resp, err = http.Get(addHref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("download %s = %d, %v", addHref, resp.StatusCode, err)
+	}
+	if diff := cmp.Diff(want, string(body)); diff != "" {
+		t.Errorf("the restore's bulk-add file (-want +got):\n%s", diff)
+	}
+	p.click(dialogFrame, "#close-dialog")
+	p.wait("dialog closed", "", `document.getElementById('host-dialog').hidden`)
+
 	// The Confluence site is one click away, on the same page of its own.
 	p.click("", `.host-top nav a[href*="product=confluence"]`)
 	p.wait("Confluence's Scheduling and cleanup", appFrame, `location.pathname === '/confluence/admin/cleanup' && document.querySelector('#schedules .uc-state-empty') !== null`)
