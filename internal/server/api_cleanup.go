@@ -420,7 +420,7 @@ func progressOf(r cleanup.Run) runProgress {
 	switch {
 	case r.Finished():
 		p.Percent = 100
-	case r.Phase != cleanup.PhaseEvaluate && p.Rows > 0:
+	case r.Phase != cleanup.PhaseEvaluate && r.Phase != cleanup.PhaseRestorePlan && p.Rows > 0:
 		p.Percent = p.Settled * 100 / p.Rows
 	}
 	return p

@@ -120,7 +120,7 @@ async function poll(id, item, bar, text, c, dryRun) {
     item.dataset.status = status;
     const { done, total } = progress(r);
     const pr = r.progress || {};
-    const applying = pr.phase && pr.phase !== 'evaluate' && pr.rows > 0;
+    const applying = pr.phase && pr.phase !== 'evaluate' && pr.phase !== 'restore-plan' && pr.rows > 0;
     if (applying) { bar.max = 100; bar.value = pr.percent || 0; }
     else if (total > 0) { bar.max = total; bar.value = Math.min(done, total); }
     else bar.removeAttribute('value');
