@@ -250,7 +250,7 @@ func (c *CleanupStore) Runs(ctx context.Context, clientKey string, p cleanup.Pag
 		return nil, 0, fmt.Errorf("store: count runs: %w", err)
 	}
 	var rows []runRow
-	err := db.Omit("definition", "settings", "groups").Where("client_key = ?", clientKey).
+	err := db.Omit("definition", "settings", "groups", "restore_accounts").Where("client_key = ?", clientKey).
 		Order("id DESC").Offset(p.Offset()).Limit(p.PerPage).Find(&rows).Error
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list runs: %w", err)
