@@ -103,7 +103,8 @@ type RunCounts struct {
 	Skipped            int `json:"skipped"`
 	// Restored, HasAccess and NotRestored count the rows of a restore
 	// (restore.go): given back, nothing to give back, deliberately not
-	// given back.
+	// given back. A restore's rows in a bulk-add file count as
+	// ExportedForIdP.
 	Restored    int `json:"restored"`
 	HasAccess   int `json:"hasAccess"`
 	NotRestored int `json:"notRestored"`
