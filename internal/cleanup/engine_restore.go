@@ -9,8 +9,9 @@ import (
 )
 
 // restorePage is how many rows of the original run the plan phase reads
-// (and checks with one user search) per commit.
-const restorePage = 200
+// (and checks with one user search: at most 100 accounts, one page of
+// the Organizations API's answer) per commit.
+const restorePage = 100
 
 // planRestore reads the original run's rows after the cursor (the last
 // row id read), checks the current state of their users and commits the
