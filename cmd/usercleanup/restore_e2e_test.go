@@ -35,7 +35,8 @@ import (
 // A gives back exactly the rest (the managed group is as before the run
 // but for the users someone else changed, each with its reason; the Entra
 // bulk-add file is byte for byte the expected one); a second restore finds
-// nothing to do; the restore of B re-adds the members in Graph. Tenant B
+// nothing to do; the restore of B re-adds the members in Graph; run C
+// deactivates accounts and its restore reactivates exactly those. Tenant B
 // cannot restore, nor see, tenant A's runs.
 func TestRestoreEndToEnd(t *testing.T) {
 	if testing.Short() {
@@ -469,6 +470,57 @@ func restoreEndToEnd(t *testing.T, databaseURL string) {
 		t.Errorf("Graph saw %d additions, want %d", n, len(removedInEntra)-len(notBack)-1)
 	}
 
+	// Run C deactivates the inactive managed accounts of the managed
+	// group (suspended ones too); its restore reactivates exactly those
+	// and suspends again those that were suspended.
+	statuses := func() map[string]string {
+		m := map[string]string{}
+		for _, u := range cloud.Users() {
+			m[u.AccountID] = u.Status
+		}
+		return m
+	}
+	statusBefore := statuses()
+	var cc struct{ ID int64 }
+	if code := api.do(http.MethodPost, "/cleanups", map[string]any{"name": "Deactivate inactive", "action": cleanup.ActionDeactivate,
+		"manual": true, "daysInactive": 30, "licensingGroupIds": []string{managed.ID}}, &cc); code != http.StatusCreated {
+		t.Fatalf("create cleanup C: %d", code)
+	}
+	runC := runAndWait(t, api, fmt.Sprintf("/cleanups/%d/run", cc.ID), map[string]bool{"dryRun": false})
+	deactivatedByC := 0
+	for id, st := range statuses() {
+		if st != statusBefore[id] {
+			if st != cleanup.StatusDeactivated {
+				t.Errorf("run C made %s %s", id, st)
+			}
+			deactivatedByC++
+		}
+	}
+	if deactivatedByC < 3 || runC.Counts.Deactivated != deactivatedByC {
+		t.Fatalf("run C deactivated %d accounts, counts %+v", deactivatedByC, runC.Counts)
+	}
+	restC := runAndWait(t, api, fmt.Sprintf("/runs/%d/restore", runC.ID), map[string]any{"dryRun": false})
+	if diff := cmp.Diff(statusBefore, statuses()); diff != "" {
+		t.Errorf("account statuses after restoring run C (-before +after):\n%s", diff)
+	}
+	if restC.Counts.Restored != deactivatedByC {
+		t.Errorf("restore of C counts %+v, want %d restored", restC.Counts, deactivatedByC)
+	}
+	suspendedBack := 0
+	for _, r := range runRows[restoreRow](api, restC.ID) {
+		want := "reactivated"
+		if statusBefore[r.AccountID] == cleanup.StatusSuspended {
+			want = "reactivated and suspended again, as before the run"
+			suspendedBack++
+		}
+		if r.Action != cleanup.ActionReactivate || r.Outcome != cleanup.OutcomeDone || r.Message != want {
+			t.Errorf("restore of C: %s %s %s %q, want %q", r.AccountID, r.Action, r.Outcome, r.Message, want)
+		}
+	}
+	if suspendedBack == 0 {
+		t.Error("run C deactivated no suspended account: the test does not show that suspensions come back")
+	}
+
 	// History lists the restores as runs of their own kind.
 	var hist struct {
 		Items []struct {
@@ -486,7 +538,7 @@ func restoreEndToEnd(t *testing.T, databaseURL string) {
 			restores[r.ID] = r.RestoreOf
 		}
 	}
-	wantRestores := map[int64]int64{dry.ID: runA.ID, sel.ID: runA.ID, all.ID: runA.ID, again.ID: runA.ID, restB.ID: runB.ID}
+	wantRestores := map[int64]int64{dry.ID: runA.ID, sel.ID: runA.ID, all.ID: runA.ID, again.ID: runA.ID, restB.ID: runB.ID, restC.ID: runC.ID}
 	if diff := cmp.Diff(wantRestores, restores); diff != "" {
 		t.Errorf("restores in History (-want +got):\n%s", diff)
 	}

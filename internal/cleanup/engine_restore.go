@@ -232,7 +232,8 @@ func (s *step) verifyRestoreInDoubt(ctx context.Context, org OrgDirectory, rows 
 		switch {
 		case !ok:
 			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeNotRestored, Message: "no longer in the organization (removed since by someone else): not restored"})
-		case r.Action == ActionReactivate && u.Status == StatusActive:
+		case r.Action == ActionReactivate && u.Status == StatusActive && r.PriorStatus != StatusSuspended,
+			r.Action == ActionReactivate && u.Status == StatusSuspended && r.PriorStatus == StatusSuspended:
 			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: reactivated"})
 		case r.Action == ActionRestoreGroup && slices.Contains(u.GroupIDs, r.GroupID):
 			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: re-added to the group"})
@@ -253,7 +254,12 @@ func (s *step) restoreOne(ctx context.Context, org OrgDirectory, site SiteDirect
 	case ActionRestoreGroup:
 		err = site.AddGroupMember(ctx, r.GroupID, r.AccountID)
 	case ActionReactivate:
+		// A deactivation of a suspended account is undone with the
+		// suspension: reactivated, then suspended again.
 		err, msg = org.Reactivate(ctx, r.AccountID), "reactivated"
+		if err == nil && r.PriorStatus == StatusSuspended {
+			err, msg = org.Suspend(ctx, r.AccountID), "reactivated and suspended again, as before the run"
+		}
 	default:
 		return RowOutcome{ID: r.ID, Outcome: OutcomeFailed, Message: fmt.Sprintf("unknown action %q", r.Action)}, nil
 	}

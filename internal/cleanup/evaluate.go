@@ -376,6 +376,7 @@ func (e *Evaluator) row(u OrgUser, reason string) AffectedUser {
 		Name:        u.Name,
 		Email:       u.Email,
 		AccountType: u.AccountType,
+		PriorStatus: u.Status,
 		LastActive:  maps.Clone(u.LastActive),
 		Reason:      reason,
 	}

@@ -311,7 +311,7 @@ func TestEvaluateFullRow(t *testing.T) {
 	users := testUsers()[:1]
 	rows, _ := e.Evaluate(users)
 	want := []AffectedUser{{
-		AccountID: "alice", Name: "alice", Email: "alice@example.com", AccountType: AccountAtlassian,
+		AccountID: "alice", Name: "alice", Email: "alice@example.com", AccountType: AccountAtlassian, PriorStatus: StatusActive,
 		Product: ProductJiraSoftware, GroupID: gJSW, GroupName: "jira-software-users",
 		LastActive: map[string]time.Time{ProductJiraSoftware: ago(412)},
 		Reason:     inJSW412, Action: ActionRemoveProductAccess, Outcome: OutcomePending,

@@ -125,7 +125,7 @@ func RestoreKey(accountID, groupID string) string { return accountID + "\x00" + 
 func planRestoreRow(orig AffectedUser, action string, origID int64, u OrgUser, found bool, earlier int64) AffectedUser {
 	r := AffectedUser{
 		AccountID: orig.AccountID, Name: orig.Name, Email: orig.Email, AccountType: orig.AccountType,
-		Product: orig.Product, GroupID: orig.GroupID, GroupName: orig.GroupName, GroupSynced: orig.GroupSynced,
+		PriorStatus: orig.PriorStatus, Product: orig.Product, GroupID: orig.GroupID, GroupName: orig.GroupName, GroupSynced: orig.GroupSynced,
 		IdentityProvider: orig.IdentityProvider, LastActive: orig.LastActive, Action: action,
 		Outcome: OutcomePending,
 	}
@@ -137,6 +137,9 @@ func planRestoreRow(orig AffectedUser, action string, origID int64, u OrgUser, f
 	case ActionReactivate:
 		r.Reason = fmt.Sprintf("deactivated by run #%d", origID)
 		r.Message = "to be reactivated"
+		if orig.PriorStatus == StatusSuspended {
+			r.Message = "to be reactivated and suspended again, as before the run"
+		}
 	case ActionIdPAdd:
 		r.Reason = fmt.Sprintf("removed in %s by run #%d", provider, origID)
 		r.Message = "to be re-added in " + provider
@@ -160,6 +163,11 @@ func planRestoreRow(orig AffectedUser, action string, origID int64, u OrgUser, f
 		case StatusActive:
 			r.Outcome, r.Message = OutcomeHasAccess, "the account is active again"
 			return r
+		case StatusSuspended:
+			if orig.PriorStatus == StatusSuspended {
+				r.Outcome, r.Message = OutcomeHasAccess, "the account is reactivated and suspended again, as before the run"
+				return r
+			}
 		}
 		return notRestored(fmt.Sprintf("the account is %s (changed since by someone else): not restored", u.Status))
 	case u.Status == StatusDeactivated:

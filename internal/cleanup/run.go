@@ -39,12 +39,16 @@ const (
 // AffectedUser is one row of a run: one user in one group (or, for account
 // actions, one user) with the decision and its outcome.
 type AffectedUser struct {
-	ID               int64
-	RunID            int64
-	AccountID        string
-	Name             string
-	Email            string
-	AccountType      string
+	ID          int64
+	RunID       int64
+	AccountID   string
+	Name        string
+	Email       string
+	AccountType string
+	// PriorStatus is the account's status when the run evaluated it
+	// (StatusActive, StatusSuspended, …; "" in runs made before it was
+	// recorded); in a restore's row, the status the restore gives back.
+	PriorStatus      string
 	Product          string // product key the group grants, "" for account actions
 	GroupID          string
 	GroupName        string

@@ -20,6 +20,7 @@ func migrationRestores() Migration {
 		return `
 ALTER TABLE runs ADD COLUMN restore_of ` + bigint + `;
 ALTER TABLE runs ADD COLUMN restore_accounts TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_users ADD COLUMN prior_status TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_restore_of ON runs (client_key, restore_of);
 `
 	}

@@ -55,6 +55,7 @@ type runUserRow struct {
 	Name             string
 	Email            string
 	AccountType      string
+	PriorStatus      string
 	Product          string
 	GroupID          string
 	GroupName        string
@@ -121,7 +122,7 @@ func (r runRow) domain(full bool) (cleanup.Run, error) {
 func (r runUserRow) domain() cleanup.AffectedUser {
 	u := cleanup.AffectedUser{
 		ID: r.ID, RunID: r.RunID, AccountID: r.AccountID, Name: r.Name, Email: r.Email,
-		AccountType: r.AccountType, Product: r.Product, GroupID: r.GroupID, GroupName: r.GroupName,
+		AccountType: r.AccountType, PriorStatus: r.PriorStatus, Product: r.Product, GroupID: r.GroupID, GroupName: r.GroupName,
 		GroupSynced: r.GroupSynced, IdentityProvider: r.IdentityProvider, Reason: r.Reason,
 		Action: r.Action, Outcome: r.Outcome, Message: r.Message,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
@@ -488,7 +489,7 @@ func (c *CleanupStore) Commit(ctx context.Context, cm cleanup.Commit) error {
 			for i, u := range cm.Rows {
 				rows[i] = runUserRow{
 					RunID: cm.RunID, ClientKey: cm.ClientKey, AccountID: u.AccountID, Name: u.Name, Email: u.Email,
-					AccountType: u.AccountType, Product: u.Product, GroupID: u.GroupID, GroupName: u.GroupName,
+					AccountType: u.AccountType, PriorStatus: u.PriorStatus, Product: u.Product, GroupID: u.GroupID, GroupName: u.GroupName,
 					GroupSynced: u.GroupSynced, IdentityProvider: u.IdentityProvider, LastActive: encodeLastActive(u.LastActive),
 					Reason: u.Reason, Action: u.Action, Outcome: u.Outcome, Message: u.Message, EmailKey: EmailKey(u.Email),
 					CreatedAt: now, UpdatedAt: now,
