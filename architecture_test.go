@@ -60,7 +60,7 @@ func layers() map[string]layer {
 		"cmd/usercleanup": {[]string{"", "web", "connect", "internal/cleanup", "internal/idpexport", "internal/atlassian",
 			"internal/entra", "internal/store", "internal/jobs", "internal/server", "internal/demo", "internal/mailer", "internal/metrics"},
 			"the command wires every adapter; the fakes only through internal/demo"},
-		"cmd/ucbench": {[]string{"connect", "internal/cleanup", "internal/idpexport", "internal/atlassian",
+		"cmd/ucbench": {[]string{"", "connect", "connect/connecttest", "internal/server", "internal/cleanup", "internal/idpexport", "internal/atlassian",
 			"internal/atlassian/atlassiantest", "internal/entra", "internal/entra/entratest", "internal/store", "internal/jobs",
 			"internal/mailer", "internal/mailer/mailertest"},
 			"a benchmark command: it wires adapters against the fakes on purpose"},

@@ -105,6 +105,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("%w: connect to %s: %v", ErrUnavailable, cfg.Driver, redactErr(err, cfg.DSN))
 	}
+	configurePool(sqlDB, cfg.Driver)
 	s := &Store{db: db, sqlDB: sqlDB, driver: cfg.Driver, cipher: cfg.Cipher, log: log, now: now}
 	if err := s.migrate(ctx, migrations()); err != nil {
 		_ = sqlDB.Close()
@@ -112,6 +113,53 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.truncateWAL(ctx)
 	return s, nil
+}
+
+// Connection pool sizes (see configurePool).
+const (
+	sqliteMaxConns   = 32
+	postgresMaxConns = 24
+	// postgresConnLifetime retires PostgreSQL connections now and then, so
+	// a pool follows a fail-over or a pgbouncer restart and no server
+	// backend grows forever; postgresConnIdle closes the spare ones a
+	// quiet pool no longer needs.
+	postgresConnLifetime = 30 * time.Minute
+	postgresConnIdle     = 5 * time.Minute
+)
+
+// configurePool sizes the connection pool. database/sql keeps only 2 idle
+// connections by default, so under concurrent requests about one in four
+// opened a new connection and closed it again.
+//
+// SQLite (modernc, pure Go): opening a connection is expensive (it reads
+// and parses the whole schema, under the C-to-Go allocator's global lock)
+// and a connection costs nothing on a server, so the pool keeps every
+// connection it opened: as many idle as open, no lifetime, no idle
+// timeout. The limit bounds memory (each connection has its own page
+// cache) and is well above the concurrency SQLite can use: readers run in
+// parallel under WAL, writers queue on the busy timeout anyway. It is
+// also far above what the background jobs hold at once with the default
+// JOB_WORKERS (a job step holds at most two connections: a cursor and a
+// write), so a bounded pool does not make them wait on each other.
+//
+// PostgreSQL: each connection is a server process and instances share the
+// server's max_connections (River's workers have their own pgx pool
+// besides), so the pool is bounded at a modest size, again with as many
+// idle as open so a steady load never reconnects, but with a lifetime and
+// an idle timeout.
+func configurePool(db *sql.DB, d Driver) {
+	switch d {
+	case SQLite:
+		db.SetMaxOpenConns(sqliteMaxConns)
+		db.SetMaxIdleConns(sqliteMaxConns)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	case Postgres:
+		db.SetMaxOpenConns(postgresMaxConns)
+		db.SetMaxIdleConns(postgresMaxConns)
+		db.SetConnMaxLifetime(postgresConnLifetime)
+		db.SetConnMaxIdleTime(postgresConnIdle)
+	}
 }
 
 // truncateWAL checkpoints SQLite's write-ahead log into the database and

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/connect/connecttest"
+)
+
+// pageTarget is what the load generator needs to know of the app under
+// test: where the page and the descriptor are, and how to sign a page
+// token for the installed tenant.
+type pageTarget struct {
+	appBase    string // the app's baseUrl (the qsh is relative to it)
+	page       string // path of the page, relative to appBase
+	query      string // the query the product adds to a page URL
+	descriptor string // path of the descriptor, relative to appBase
+	tenant     *connect.Tenant
+	accountID  string // the acting admin (token sub)
+}
+
+// pageResult is one phase of the load.
+type pageResult struct {
+	name      string
+	requests  int
+	errors    int
+	firstErr  string
+	elapsed   time.Duration
+	latencies []time.Duration // sorted
+	bytes     int64
+}
+
+func (r pageResult) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.requests) / r.elapsed.Seconds()
+}
+
+func (r pageResult) quantile(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(r.latencies)-1))
+	return r.latencies[i]
+}
+
+// runPage loads an authenticated admin page with a fresh page JWT per
+// request from keep-alive clients, then the unauthenticated descriptor
+// route the same way, and prints both.
+func runPage(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("page", flag.ContinueOnError)
+	clients := fs.Int("clients", 32, "concurrent keep-alive clients")
+	duration := fs.Duration("duration", 10*time.Second, "how long each route is loaded")
+	warmup := fs.Duration("warmup", 2*time.Second, "load before measuring each route")
+	db := fs.String("db", "sqlite", "in-process server's database: sqlite or postgres (TEST_POSTGRES_URL)")
+	logLevel := fs.String("log-level", "info", "in-process server's LOG_LEVEL (its JSON log goes to a temporary file)")
+	base := fs.String("base", "", "external target: the app's baseUrl (e.g. http://127.0.0.1:3000); empty: start our server in-process")
+	page := fs.String("page", "/admin/settings", "external target: the page's path relative to -base")
+	descriptor := fs.String("descriptor", "/atlassian-connect.json", "external target: the descriptor's path relative to -base")
+	clientKey := fs.String("client-key", "", "external target: the installed tenant's clientKey (token iss)")
+	secret := fs.String("secret", "", "external target: the tenant's shared secret (HS256 key)")
+	account := fs.String("account", "557058:bench-admin", "external target: the acting user's account ID (token sub)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *clients < 1 || *duration <= 0 || *warmup < 0 {
+		return errors.New("page: -clients must be at least 1 and -duration positive")
+	}
+
+	var target pageTarget
+	label := ""
+	if *base == "" {
+		self, err := startPageServer(ctx, *db, *logLevel)
+		if err != nil {
+			return fmt.Errorf("page: %w", err)
+		}
+		defer self.close()
+		target, label = self.target, "in-process server, "+*db+", LOG_LEVEL="+*logLevel
+	} else {
+		if *clientKey == "" || *secret == "" {
+			return errors.New("page: an external -base needs -client-key and -secret")
+		}
+		u, err := url.Parse(*base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("page: invalid -base %q", *base)
+		}
+		target = pageTarget{
+			appBase: strings.TrimSuffix(*base, "/"), page: *page, descriptor: *descriptor,
+			query:  "xdm_e=https%3A%2F%2Fbench.atlassian.net&xdm_c=channel-bench&cp=&lic=none&cv=1001.0.0-SNAPSHOT",
+			tenant: &connect.Tenant{ClientKey: *clientKey, SharedSecret: connect.Secret(*secret)}, accountID: *account,
+		}
+		label = "external target " + target.appBase
+	}
+
+	transport := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        *clients * 2,
+		MaxIdleConnsPerHost: *clients * 2,
+		MaxConnsPerHost:     *clients,
+		IdleConnTimeout:     time.Minute,
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	pageURL := target.appBase + target.page + "?" + target.query
+	app := connect.App{BaseURL: target.appBase}
+	pageReq := func() (string, error) {
+		tok, err := connecttest.PageToken(target.tenant, app, http.MethodGet, pageURL, target.accountID, time.Now(), 3*time.Minute)
+		if err != nil {
+			return "", err
+		}
+		return connecttest.WithJWT(pageURL, tok), nil
+	}
+	descURL := target.appBase + target.descriptor
+	descReq := func() (string, error) { return descURL, nil }
+
+	// A first request of each kind says at once whether the target is
+	// set up right.
+	for _, probe := range []struct {
+		name string
+		next func() (string, error)
+	}{{"page", pageReq}, {"descriptor", descReq}} {
+		u, err := probe.next()
+		if err != nil {
+			return fmt.Errorf("page: %w", err)
+		}
+		if _, err := fetch(ctx, client, u); err != nil {
+			return fmt.Errorf("page: first %s request: %w", probe.name, err)
+		}
+	}
+
+	fmt.Fprintf(stdout, "ucbench page: %s, %d clients, %s per route after %s warm-up, GOMAXPROCS %d\n",
+		label, *clients, *duration, *warmup, gomaxprocs())
+	pageRes := loadRoute(ctx, client, "authenticated page", pageReq, *clients, *warmup, *duration)
+	descRes := loadRoute(ctx, client, "descriptor", descReq, *clients, *warmup, *duration)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-20s %10s %9s %9s %9s %8s %7s\n", "route", "req/s", "p50", "p99", "max", "bytes", "errors")
+	for _, r := range []pageResult{pageRes, descRes} {
+		var size int64
+		if r.requests > 0 {
+			size = r.bytes / int64(r.requests)
+		}
+		fmt.Fprintf(stdout, "%-20s %10.0f %9s %9s %9s %8d %7d\n", r.name, r.rate(),
+			roundDur(r.quantile(0.50)), roundDur(r.quantile(0.99)), roundDur(r.quantile(1)), size, r.errors)
+		if r.firstErr != "" {
+			fmt.Fprintf(stdout, "  first error: %s\n", r.firstErr)
+		}
+	}
+	if descRes.rate() > 0 {
+		fmt.Fprintf(stdout, "page / descriptor: %.2f×\n", pageRes.rate()/descRes.rate())
+	}
+	if pageRes.errors > 0 || descRes.errors > 0 {
+		return errors.New("page: some requests failed")
+	}
+	return nil
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}
+
+// loadRoute runs clients loops of next+fetch for warmup, then measures
+// for duration.
+func loadRoute(ctx context.Context, client *http.Client, name string, next func() (string, error), clients int, warmup, duration time.Duration) pageResult {
+	res := pageResult{name: name}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	stopAt := measureFrom.Add(duration)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var (
+				lat       []time.Duration
+				n, nerr   int
+				bytes     int64
+				firstErr  string
+				measuring bool
+			)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if t0.After(stopAt) {
+					break
+				}
+				if !measuring && !t0.Before(measureFrom) {
+					measuring = true
+				}
+				u, err := next()
+				var size int64
+				if err == nil {
+					size, err = fetch(ctx, client, u)
+				}
+				if !measuring {
+					continue
+				}
+				lat = append(lat, time.Since(t0))
+				n++
+				bytes += size
+				if err != nil {
+					nerr++
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+				}
+			}
+			mu.Lock()
+			res.requests += n
+			res.errors += nerr
+			res.bytes += bytes
+			res.latencies = append(res.latencies, lat...)
+			if res.firstErr == "" {
+				res.firstErr = firstErr
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	end := time.Now()
+	if end.After(stopAt) {
+		end = stopAt
+	}
+	res.elapsed = end.Sub(measureFrom)
+	slices.Sort(res.latencies)
+	return res
+}
+
+// fetch GETs u, reads the whole body and returns its size; any status but
+// 200 is an error.
+func fetch(ctx context.Context, client *http.Client, u string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return n, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return n, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return n, nil
+}
+
+// tempLogFile is where the in-process server's log goes: a real file, so
+// every record costs the write it costs in production.
+func tempLogFile(dir string) (*os.File, error) {
+	return os.Create(filepath.Join(dir, "server.log"))
+}
