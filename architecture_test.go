@@ -77,7 +77,7 @@ func foreign() map[string][]string {
 		"gorm.io/":                           {"internal/store"},
 		"github.com/glebarez/sqlite":         {"internal/store"},
 		"github.com/riverqueue/river":        {"internal/jobs", "internal/store"}, // store: its migrations only (checked per file)
-		"github.com/jackc/pgx/":              {"internal/jobs"},
+		"github.com/jackc/pgx/":              {"internal/jobs", "internal/store"}, // store: the tenant change listener
 		"github.com/microsoftgraph/":         {"internal/entra"},
 		"github.com/microsoft/kiota-":        {"internal/entra"},
 		"github.com/Azure/azure-sdk-for-go/": {"internal/entra"},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"gorm.io/gorm"
+
 	"github.com/example/usercleanup/connect"
 )
 
@@ -67,12 +69,17 @@ func (s *Store) SetInstallationID(ctx context.Context, clientKey, installationID
 	if installationID == "" {
 		return errors.New("store: set installation id: empty id")
 	}
-	res := s.db.WithContext(ctx).Model(&tenantRow{}).Where("client_key = ? AND installation_id = ''", clientKey).
-		Updates(map[string]any{"installation_id": installationID, "updated_at": s.now().UTC()})
-	if res.Error != nil {
-		return fmt.Errorf("store: set installation id: %w", res.Error)
+	var affected int64
+	err := s.changeTenant(ctx, clientKey, func(tx *gorm.DB) error {
+		res := tx.Model(&tenantRow{}).Where("client_key = ? AND installation_id = ''", clientKey).
+			Updates(map[string]any{"installation_id": installationID, "updated_at": s.now().UTC()})
+		affected = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return fmt.Errorf("store: set installation id: %w", err)
 	}
-	if res.RowsAffected == 0 {
+	if affected == 0 {
 		return fmt.Errorf("set installation id: no unbound tenant %q: %w", clientKey, connect.ErrUnknownTenant)
 	}
 	return nil

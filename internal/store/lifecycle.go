@@ -60,7 +60,9 @@ func refusal(st cleanup.TenantState) error {
 // anything was erased.
 func (c *CleanupStore) EraseCredentials(ctx context.Context, clientKey string) (bool, error) {
 	erased := false
-	err := c.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// The tenants row does not hold these credentials, but the erasure is
+	// part of an uninstall: every instance forgets the tenant again.
+	err := c.s.changeTenant(ctx, clientKey, func(tx *gorm.DB) error {
 		row, found, err := c.settingsRow(tx, clientKey)
 		if err != nil || !found {
 			return err
@@ -176,7 +178,10 @@ func (c *CleanupStore) PurgeTenant(ctx context.Context, clientKey string, batch 
 			return false, nil
 		}
 	}
-	if err := db.Where("client_key = ? AND uninstalled_at IS NOT NULL", clientKey).Delete(&tenantRow{}).Error; err != nil {
+	err = c.s.changeTenant(ctx, clientKey, func(tx *gorm.DB) error {
+		return tx.Where("client_key = ? AND uninstalled_at IS NOT NULL", clientKey).Delete(&tenantRow{}).Error
+	})
+	if err != nil {
 		return false, fmt.Errorf("store: purge tenant: %w", err)
 	}
 	return true, nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -45,6 +46,17 @@ type Store struct {
 	cipher *Cipher
 	log    *slog.Logger
 	now    func() time.Time
+
+	// tenants caches GetTenant (tenantcache.go); stopListener stops the
+	// PostgreSQL listener that keeps it in step with other instances.
+	tenants      *tenantCache
+	stopListener func()
+	listenerPID  atomic.Uint32 // server process of the listening connection; 0: not listening
+	instance     string        // random id of this store in its change notifications
+	channel      string        // the schema's notification channel (tenantChannel)
+	// afterTenantRead, when set (tests), runs between GetTenant's read of
+	// a row and its filling of the cache.
+	afterTenantRead func(clientKey string)
 }
 
 // ErrUnavailable wraps failures to reach the database at Open.
@@ -106,12 +118,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("%w: connect to %s: %v", ErrUnavailable, cfg.Driver, redactErr(err, cfg.DSN))
 	}
 	configurePool(sqlDB, cfg.Driver)
-	s := &Store{db: db, sqlDB: sqlDB, driver: cfg.Driver, cipher: cfg.Cipher, log: log, now: now}
+	s := &Store{db: db, sqlDB: sqlDB, driver: cfg.Driver, cipher: cfg.Cipher, log: log, now: now,
+		tenants: newTenantCache(tenantCacheTTLLocal)}
 	if err := s.migrate(ctx, migrations()); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
 	}
 	s.truncateWAL(ctx)
+	if cfg.Driver == Postgres {
+		if err := s.startTenantListener(ctx, cfg.DSN); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -295,5 +314,10 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.sqlDB.Close() }
+// Close stops the tenant change listener and closes the database.
+func (s *Store) Close() error {
+	if s.stopListener != nil {
+		s.stopListener()
+	}
+	return s.sqlDB.Close()
+}

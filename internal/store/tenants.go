@@ -38,8 +38,14 @@ func secretAAD(clientKey string) string { return "tenants.shared_secret\x00" + c
 
 var _ connect.TenantStore = (*Store)(nil)
 
-// GetTenant implements connect.TenantStore.
+// GetTenant implements connect.TenantStore. Tenants that exist are served
+// from memory (tenantcache.go); an unknown client key is never cached.
+// The tenant's Payload is shared with the cache: do not modify its bytes.
 func (s *Store) GetTenant(ctx context.Context, clientKey string) (*connect.Tenant, error) {
+	if t, ok := s.tenants.get(clientKey); ok {
+		return t, nil
+	}
+	gen := s.tenants.begin()
 	var row tenantRow
 	err := s.db.WithContext(ctx).Where("client_key = ?", clientKey).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -48,7 +54,15 @@ func (s *Store) GetTenant(ctx context.Context, clientKey string) (*connect.Tenan
 	if err != nil {
 		return nil, fmt.Errorf("store: get tenant: %w", err)
 	}
-	return s.tenantFromRow(&row)
+	t, err := s.tenantFromRow(&row)
+	if err != nil {
+		return nil, err
+	}
+	if s.afterTenantRead != nil {
+		s.afterTenantRead(clientKey)
+	}
+	s.tenants.fill(t, gen)
+	return t, nil
 }
 
 // tenantFromRow opens the row's sealed secret and converts it. An
@@ -117,14 +131,16 @@ func (s *Store) SaveTenant(ctx context.Context, t *connect.Tenant) error {
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
-	err = s.db.WithContext(ctx).Omit("ID").Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "client_key"}},
-		DoUpdates: clause.AssignmentColumns([]string{
-			"app_key", "product_type", "base_url", "display_url", "shared_secret",
-			"installation_id", "cloud_id", "payload", "enabled", "installed_at",
-			"uninstalled_at", "updated_at",
-		}),
-	}).Create(&row).Error
+	err = s.changeTenant(ctx, t.ClientKey, func(tx *gorm.DB) error {
+		return tx.Omit("ID").Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "client_key"}},
+			DoUpdates: clause.AssignmentColumns([]string{
+				"app_key", "product_type", "base_url", "display_url", "shared_secret",
+				"installation_id", "cloud_id", "payload", "enabled", "installed_at",
+				"uninstalled_at", "updated_at",
+			}),
+		}).Create(&row).Error
+	})
 	if err != nil {
 		return fmt.Errorf("store: save tenant: %w", err)
 	}
@@ -136,17 +152,22 @@ func (s *Store) SaveTenant(ctx context.Context, t *connect.Tenant) error {
 // the same statement: no token for it verifies while it is uninstalled.
 func (s *Store) MarkUninstalled(ctx context.Context, clientKey string, at time.Time) error {
 	at = at.UTC()
-	res := s.db.WithContext(ctx).Model(&tenantRow{}).Where("client_key = ?", clientKey).
-		Updates(map[string]any{
-			// A repeated uninstall keeps the first time: the retention
-			// period counts from it.
-			"uninstalled_at": gorm.Expr("COALESCE(uninstalled_at, ?)", at),
-			"enabled":        false, "shared_secret": "", "updated_at": s.now().UTC(),
-		})
-	if res.Error != nil {
-		return fmt.Errorf("store: mark tenant uninstalled: %w", res.Error)
+	var affected int64
+	err := s.changeTenant(ctx, clientKey, func(tx *gorm.DB) error {
+		res := tx.Model(&tenantRow{}).Where("client_key = ?", clientKey).
+			Updates(map[string]any{
+				// A repeated uninstall keeps the first time: the retention
+				// period counts from it.
+				"uninstalled_at": gorm.Expr("COALESCE(uninstalled_at, ?)", at),
+				"enabled":        false, "shared_secret": "", "updated_at": s.now().UTC(),
+			})
+		affected = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return fmt.Errorf("store: mark tenant uninstalled: %w", err)
 	}
-	if res.RowsAffected == 0 {
+	if affected == 0 {
 		return fmt.Errorf("mark tenant uninstalled: %w", connect.ErrUnknownTenant)
 	}
 	return nil
@@ -156,17 +177,21 @@ func (s *Store) MarkUninstalled(ctx context.Context, clientKey string, at time.T
 // the tenant being installed, so an uninstall that races with a disabled
 // event always wins.
 func (s *Store) SetEnabled(ctx context.Context, clientKey string, enabled bool) error {
-	db := s.db.WithContext(ctx)
-	res := db.Model(&tenantRow{}).Where("client_key = ? AND uninstalled_at IS NULL", clientKey).
-		Updates(map[string]any{"enabled": enabled, "updated_at": s.now().UTC()})
-	if res.Error != nil {
-		return fmt.Errorf("store: set tenant enabled: %w", res.Error)
+	var affected int64
+	err := s.changeTenant(ctx, clientKey, func(tx *gorm.DB) error {
+		res := tx.Model(&tenantRow{}).Where("client_key = ? AND uninstalled_at IS NULL", clientKey).
+			Updates(map[string]any{"enabled": enabled, "updated_at": s.now().UTC()})
+		affected = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return fmt.Errorf("store: set tenant enabled: %w", err)
 	}
-	if res.RowsAffected > 0 {
+	if affected > 0 {
 		return nil
 	}
 	var n int64
-	if err := db.Model(&tenantRow{}).Where("client_key = ?", clientKey).Count(&n).Error; err != nil {
+	if err := s.db.WithContext(ctx).Model(&tenantRow{}).Where("client_key = ?", clientKey).Count(&n).Error; err != nil {
 		return fmt.Errorf("store: set tenant enabled: %w", err)
 	}
 	if n == 0 {
