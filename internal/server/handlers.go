@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,19 +32,6 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// staticFiles serves web/static.
-func (s *Server) staticFiles(fsys http.FileSystem) echo.HandlerFunc {
-	h := http.StripPrefix("/static/", http.FileServer(fsys))
-	return func(c echo.Context) error {
-		if strings.HasSuffix(c.Request().URL.Path, "/") {
-			return echo.ErrNotFound // no directory listings
-		}
-		c.Response().Header().Set("Cache-Control", "public, max-age=300")
-		h.ServeHTTP(c.Response(), c.Request())
-		return nil
-	}
 }
 
 // descriptor serves the app's rendered atlassian-connect.json.

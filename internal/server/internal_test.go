@@ -80,8 +80,11 @@ func TestClassifyEveryConnectError(t *testing.T) {
 
 func TestErrorResponses(t *testing.T) {
 	s := &Server{log: slog.New(slog.DiscardHandler), cfg: Config{HostScriptURL: "https://cdn.example/all.js"}}
-	var err error
-	if s.pages, err = newRenderer(web.FS()); err != nil {
+	assets, err := newAssetSet(web.FS(), web.StaticDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.pages, err = newRenderer(web.FS(), assets, nil, s.cfg.HostScriptURL); err != nil {
 		t.Fatal(err)
 	}
 	e := echo.New()

@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"net/http"
 	"slices"
 
 	"github.com/labstack/echo/v4"
@@ -12,14 +11,14 @@ import (
 
 // routes is the one route table. Every route sits in exactly one group,
 // and the group decides how it is authenticated.
-func (s *Server) routes(e *echo.Echo, static http.FileSystem) {
+func (s *Server) routes(e *echo.Echo) {
 	e.Use(s.requestID, s.logRequests, s.recoverPanics, s.setSecurityHeaders, s.limitBody)
 
 	// Public: no authentication.
 	public := group{e: e}
 	public.get("/healthz", s.healthz)
 	public.get("/readyz", s.readyz)
-	public.get("/static/*", s.staticFiles(static))
+	public.get("/static/*", s.pages.assets.serve)
 
 	for _, app := range s.cfg.Apps {
 		p := "/" + string(app.Product)

@@ -23,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -177,13 +176,13 @@ func New(cfg Config) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	pages, err := newRenderer(web.FS())
+	assets, err := newAssetSet(web.FS(), web.StaticDir)
 	if err != nil {
 		return nil, err
 	}
-	static, err := fs.Sub(web.FS(), web.StaticDir)
+	pages, err := newRenderer(web.FS(), assets, cfg.Apps, cfg.HostScriptURL)
 	if err != nil {
-		return nil, fmt.Errorf("server: static files: %w", err)
+		return nil, err
 	}
 	s := &Server{
 		cfg:    cfg,
@@ -200,7 +199,7 @@ func New(cfg Config) (*Server, error) {
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
 	s.echo = e
-	s.routes(e, http.FS(static))
+	s.routes(e)
 	if cfg.Metrics != nil {
 		s.metrics = newRouteMetrics(cfg.Metrics, e.Routes())
 	}
