@@ -123,7 +123,7 @@ func TestRunStartupErrors(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -243,7 +243,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 }
 
-func waitHealthy(t *testing.T, url string, done <-chan error) {
+func waitHealthy(t testing.TB, url string, done <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
