@@ -54,15 +54,16 @@ func layers() map[string]layer {
 		"internal/metrics":                 {[]string{"internal/cleanup"}, "the Prometheus adapter: it implements the measuring interfaces of the domain, the server and the jobs"},
 		"internal/mailer/mailertest":       {nil, "the in-process SMTP server of tests and the demo"},
 		"internal/jobs":                    {[]string{"internal/cleanup"}, "jobs run the domain through small interfaces the command wires"},
+		"internal/logging":                 {nil, "the server's log output"},
 		"internal/server":                  {[]string{"internal/cleanup", "internal/idpexport", "connect", "web"}, "the HTTP layer serves the domain; it builds no adapter"},
 		"internal/demo": {[]string{"internal/cleanup", "connect", "web", "connect/connecttest",
 			"internal/atlassian/atlassiantest", "internal/entra/entratest", "internal/mailer/mailertest"}, "the demo command's fake world and host page"},
 		"cmd/usercleanup": {[]string{"", "web", "connect", "internal/cleanup", "internal/idpexport", "internal/atlassian",
-			"internal/entra", "internal/store", "internal/jobs", "internal/server", "internal/demo", "internal/mailer", "internal/metrics"},
+			"internal/entra", "internal/store", "internal/jobs", "internal/server", "internal/demo", "internal/mailer", "internal/metrics", "internal/logging"},
 			"the command wires every adapter; the fakes only through internal/demo"},
 		"cmd/ucbench": {[]string{"", "connect", "connect/connecttest", "internal/server", "internal/cleanup", "internal/idpexport", "internal/atlassian",
 			"internal/atlassian/atlassiantest", "internal/entra", "internal/entra/entratest", "internal/store", "internal/jobs",
-			"internal/mailer", "internal/mailer/mailertest"},
+			"internal/mailer", "internal/mailer/mailertest", "internal/logging"},
 			"a benchmark command: it wires adapters against the fakes on purpose"},
 	}
 }

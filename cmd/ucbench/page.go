@@ -68,6 +68,7 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "load before measuring each route")
 	db := fs.String("db", "sqlite", "in-process server's database: sqlite or postgres (TEST_POSTGRES_URL)")
 	logLevel := fs.String("log-level", "info", "in-process server's LOG_LEVEL (its JSON log goes to a temporary file)")
+	directLog := fs.Bool("direct-log", false, "in-process server: write each log record straight to the file instead of batching them (for comparison)")
 	base := fs.String("base", "", "external target: the app's baseUrl (e.g. http://127.0.0.1:3000); empty: start our server in-process")
 	page := fs.String("page", "/admin/settings", "external target: the page's path relative to -base")
 	descriptor := fs.String("descriptor", "/atlassian-connect.json", "external target: the descriptor's path relative to -base")
@@ -84,12 +85,15 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	var target pageTarget
 	label := ""
 	if *base == "" {
-		self, err := startPageServer(ctx, *db, *logLevel)
+		self, err := startPageServer(ctx, *db, *logLevel, *directLog)
 		if err != nil {
 			return fmt.Errorf("page: %w", err)
 		}
 		defer self.close()
 		target, label = self.target, "in-process server, "+*db+", LOG_LEVEL="+*logLevel
+		if *directLog {
+			label += " (log written directly)"
+		}
 	} else {
 		if *clientKey == "" || *secret == "" {
 			return errors.New("page: an external -base needs -client-key and -secret")

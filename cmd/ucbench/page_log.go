@@ -3,10 +3,19 @@ package main
 import (
 	"io"
 	"log/slog"
+
+	"github.com/example/usercleanup/internal/logging"
 )
 
-// benchLogger is the in-process server's logger: JSON at level, as serve
-// logs when stderr is not a terminal. flush writes out what is buffered.
-func benchLogger(w io.Writer, level slog.Level) (log *slog.Logger, flush func()) {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), func() {}
+// benchLogger is the in-process server's logger, as serve makes it when
+// stderr is not a terminal: JSON at level, through the batching
+// logging.Writer (direct: straight to w, for comparison). flush writes out
+// what is buffered.
+func benchLogger(w io.Writer, level slog.Level, direct bool) (log *slog.Logger, flush func()) {
+	opts := &slog.HandlerOptions{Level: level}
+	if direct {
+		return slog.New(slog.NewJSONHandler(w, opts)), func() {}
+	}
+	out := logging.NewWriter(w)
+	return slog.New(slog.NewJSONHandler(out, opts)), func() { _ = out.Close() }
 }

@@ -33,7 +33,7 @@ type pageServer struct {
 
 func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
 
-func startPageServer(ctx context.Context, db, logLevel string) (*pageServer, error) {
+func startPageServer(ctx context.Context, db, logLevel string, directLog bool) (*pageServer, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, fmt.Errorf("-log-level: %w", err)
@@ -60,7 +60,7 @@ func startPageServer(ctx context.Context, db, logLevel string) (*pageServer, err
 	if err != nil {
 		return nil, err
 	}
-	log, flushLog := benchLogger(logFile, level)
+	log, flushLog := benchLogger(logFile, level, directLog)
 	closers = append(closers, func() { flushLog(); _ = logFile.Close() })
 
 	key := make([]byte, store.KeySize)

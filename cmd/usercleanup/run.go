@@ -23,6 +23,7 @@ import (
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/jobs"
+	"github.com/example/usercleanup/internal/logging"
 	"github.com/example/usercleanup/internal/metrics"
 	"github.com/example/usercleanup/internal/server"
 	"github.com/example/usercleanup/internal/store"
@@ -103,13 +104,14 @@ func versionString() string {
 }
 
 // newLogger logs text to a terminal and JSON otherwise; every line
-// written for a tenant names it (tenantHandler).
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+// written for a tenant names it (tenantHandler). Records are written to
+// out, which writes to w (or is w itself).
+func newLogger(w, out io.Writer, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if f, ok := w.(interface{ Fd() uintptr }); ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
-		return slog.New(tenantHandler{next: slog.NewTextHandler(w, opts)})
+		return slog.New(tenantHandler{next: slog.NewTextHandler(out, opts)})
 	}
-	return slog.New(tenantHandler{next: slog.NewJSONHandler(w, opts)})
+	return slog.New(tenantHandler{next: slog.NewJSONHandler(out, opts)})
 }
 
 // serveOptions are settings only code can make, never the environment:
@@ -147,7 +149,12 @@ func serveWith(ctx context.Context, getenv func(string) string, stderr io.Writer
 	if len(ferrs) > 0 {
 		return &startupError{err: configErrors(ferrs)}
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	// Records go out in batches from one goroutine, so requests never
+	// wait for a write to stderr; Close (deferred first, so it runs last)
+	// writes out everything, the shutdown's own records included.
+	logOut := logging.NewWriter(stderr)
+	defer func() { _ = logOut.Close() }()
+	log := newLogger(stderr, logOut, cfg.LogLevel)
 
 	key, keySource, err := prepareStorage(cfg, log)
 	if err != nil {
