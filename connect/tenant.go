@@ -72,7 +72,11 @@ func (t *Tenant) Installed() bool { return t != nil && t.UninstalledAt.IsZero() 
 // TenantStore persists tenants. Implementations must be safe for concurrent use.
 type TenantStore interface {
 	// GetTenant returns the tenant with the clientKey, or an error wrapping
-	// ErrUnknownTenant.
+	// ErrUnknownTenant. Verify calls it for every request; an
+	// implementation may answer from memory, but never with a tenant that
+	// a later SaveTenant, MarkUninstalled or SetEnabled changed (an old
+	// shared secret would keep verifying), and should not remember
+	// unknown client keys (anyone can send tokens with made-up issuers).
 	GetTenant(ctx context.Context, clientKey string) (*Tenant, error)
 	// SaveTenant inserts or replaces the tenant with t.ClientKey (a verified
 	// install). It clears UninstalledAt.
