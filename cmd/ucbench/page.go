@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,15 @@ type pageResult struct {
 	elapsed   time.Duration
 	latencies []time.Duration // sorted
 	bytes     int64
+	cpu       time.Duration // this process's CPU time (user+system) while measuring
+}
+
+// cpuPerRequest is the process's CPU time per measured request.
+func (r pageResult) cpuPerRequest() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.requests)
 }
 
 func (r pageResult) rate() float64 {
@@ -75,6 +85,7 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	clientKey := fs.String("client-key", "", "external target: the installed tenant's clientKey (token iss)")
 	secret := fs.String("secret", "", "external target: the tenant's shared secret (HS256 key)")
 	account := fs.String("account", "557058:bench-admin", "external target: the acting user's account ID (token sub)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the page phase (load generator and in-process server) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +95,7 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 
 	var target pageTarget
 	label := ""
+	cpuScope := "the load generator only"
 	if *base == "" {
 		self, err := startPageServer(ctx, *db, *logLevel, *directLog)
 		if err != nil {
@@ -91,6 +103,7 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer self.close()
 		target, label = self.target, "in-process server, "+*db+", LOG_LEVEL="+*logLevel
+		cpuScope = "load generator and server"
 		if *directLog {
 			label += " (log written directly)"
 		}
@@ -151,26 +164,47 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 
 	fmt.Fprintf(stdout, "ucbench page: %s, %d clients, %s per route after %s warm-up, GOMAXPROCS %d\n",
 		label, *clients, *duration, *warmup, gomaxprocs())
+	var stopProfile func()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("page: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("page: %w", err)
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
+	}
 	pageRes := loadRoute(ctx, client, "authenticated page", pageReq, *clients, *warmup, *duration)
+	if stopProfile != nil {
+		stopProfile()
+	}
 	descRes := loadRoute(ctx, client, "descriptor", descReq, *clients, *warmup, *duration)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%-20s %10s %9s %9s %9s %8s %7s\n", "route", "req/s", "p50", "p99", "max", "bytes", "errors")
+	fmt.Fprintf(stdout, "%-20s %10s %9s %9s %9s %8s %9s %7s\n", "route", "req/s", "p50", "p99", "max", "bytes", "cpu/req", "errors")
 	for _, r := range []pageResult{pageRes, descRes} {
 		var size int64
 		if r.requests > 0 {
 			size = r.bytes / int64(r.requests)
 		}
-		fmt.Fprintf(stdout, "%-20s %10.0f %9s %9s %9s %8d %7d\n", r.name, r.rate(),
-			roundDur(r.quantile(0.50)), roundDur(r.quantile(0.99)), roundDur(r.quantile(1)), size, r.errors)
+		fmt.Fprintf(stdout, "%-20s %10.0f %9s %9s %9s %8d %9s %7d\n", r.name, r.rate(),
+			roundDur(r.quantile(0.50)), roundDur(r.quantile(0.99)), roundDur(r.quantile(1)), size,
+			r.cpuPerRequest().Round(100*time.Nanosecond), r.errors)
 		if r.firstErr != "" {
 			fmt.Fprintf(stdout, "  first error: %s\n", r.firstErr)
 		}
 	}
 	if descRes.rate() > 0 {
-		fmt.Fprintf(stdout, "page / descriptor: %.2f×\n", pageRes.rate()/descRes.rate())
+		fmt.Fprintf(stdout, "page / descriptor: %.2f× (req/s)", pageRes.rate()/descRes.rate())
+		if *base == "" && pageRes.cpuPerRequest() > 0 {
+			fmt.Fprintf(stdout, ", %.2f× (CPU per request)", float64(descRes.cpuPerRequest())/float64(pageRes.cpuPerRequest()))
+		}
+		fmt.Fprintln(stdout)
 	}
+	fmt.Fprintf(stdout, "cpu/req: CPU time of this process (%s) per request while measuring\n", cpuScope)
 	if pageRes.errors > 0 || descRes.errors > 0 {
 		return errors.New("page: some requests failed")
 	}
@@ -197,6 +231,16 @@ func loadRoute(ctx context.Context, client *http.Client, name string, next func(
 	start := time.Now()
 	measureFrom := start.Add(warmup)
 	stopAt := measureFrom.Add(duration)
+	var cpuFrom time.Duration
+	cpuTaken := make(chan struct{})
+	go func() {
+		defer close(cpuTaken)
+		select {
+		case <-time.After(time.Until(measureFrom)):
+			cpuFrom = processCPU()
+		case <-ctx.Done():
+		}
+	}()
 	for range clients {
 		wg.Add(1)
 		go func() {
@@ -246,6 +290,8 @@ func loadRoute(ctx context.Context, client *http.Client, name string, next func(
 		}()
 	}
 	wg.Wait()
+	<-cpuTaken
+	res.cpu = processCPU() - cpuFrom
 	end := time.Now()
 	if end.After(stopAt) {
 		end = stopAt
