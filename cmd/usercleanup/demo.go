@@ -110,7 +110,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return &startupError{err: err}
 	}
-	log := newLogger(stderr, stderr, level)
+	log := newLogger(stderr, level)
 
 	if opts.Reset {
 		removed, err := resetDemoData(opts.Data)

@@ -58,7 +58,7 @@ func TestLoadMailConfig(t *testing.T) {
 	}
 	c, _ = loadMailConfig(env("SMTP_HOST", "127.0.0.1", "SMTP_TLS", "none", "SMTP_USERNAME", "u", "SMTP_PASSWORD", password, "SMTP_FROM", "a@b.c"))
 	var b strings.Builder
-	newLogger(&b, &b, 0).Info("mail", "mail", c)
+	newLogger(&b, 0).Info("mail", "mail", c)
 	if strings.Contains(b.String(), password) || !strings.Contains(b.String(), "password_set") {
 		t.Errorf("logged configuration: %s", b.String())
 	}

@@ -104,14 +104,32 @@ func versionString() string {
 }
 
 // newLogger logs text to a terminal and JSON otherwise; every line
-// written for a tenant names it (tenantHandler). Records are written to
-// out, which writes to w (or is w itself).
-func newLogger(w, out io.Writer, level slog.Level) *slog.Logger {
+// written for a tenant names it (tenantHandler).
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(tenantHandler{next: formatHandler(w, w, level)})
+}
+
+// newServeLogger is newLogger for serve: the per-request lines go out in
+// batches through lw, every other line at once (logging.Writer.Direct),
+// so requests never wait for stderr and a crash loses at most the last
+// 50 ms of request lines.
+func newServeLogger(w io.Writer, lw *logging.Writer, level slog.Level) *slog.Logger {
+	return slog.New(tenantHandler{next: logging.SplitHandler{
+		Batched: formatHandler(w, lw, level),
+		Direct:  formatHandler(w, lw.Direct(), level),
+		Batch: func(r slog.Record) bool {
+			return r.Message == server.RequestLogMessage && r.Level < slog.LevelWarn
+		},
+	}})
+}
+
+// formatHandler writes text to out when w is a terminal, JSON otherwise.
+func formatHandler(w, out io.Writer, level slog.Level) slog.Handler {
 	opts := &slog.HandlerOptions{Level: level}
 	if f, ok := w.(interface{ Fd() uintptr }); ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
-		return slog.New(tenantHandler{next: slog.NewTextHandler(out, opts)})
+		return slog.NewTextHandler(out, opts)
 	}
-	return slog.New(tenantHandler{next: slog.NewJSONHandler(out, opts)})
+	return slog.NewJSONHandler(out, opts)
 }
 
 // serveOptions are settings only code can make, never the environment:
@@ -149,12 +167,12 @@ func serveWith(ctx context.Context, getenv func(string) string, stderr io.Writer
 	if len(ferrs) > 0 {
 		return &startupError{err: configErrors(ferrs)}
 	}
-	// Records go out in batches from one goroutine, so requests never
-	// wait for a write to stderr; Close (deferred first, so it runs last)
-	// writes out everything, the shutdown's own records included.
+	// Request lines go out in batches from one goroutine, so requests
+	// never wait for a write to stderr; Close (deferred first, so it runs
+	// last) writes out everything, the shutdown's own records included.
 	logOut := logging.NewWriter(stderr)
 	defer func() { _ = logOut.Close() }()
-	log := newLogger(stderr, logOut, cfg.LogLevel)
+	log := newServeLogger(stderr, logOut, cfg.LogLevel)
 
 	key, keySource, err := prepareStorage(cfg, log)
 	if err != nil {

@@ -1,13 +1,15 @@
-// Package logging is the server's log output: a Writer that takes log
-// records into memory and writes them out from one goroutine, so that
-// request handlers never wait for a write to stderr (slog's handlers hold
-// their lock for the whole write, which made every request queue behind
-// the log's system calls under load).
+// Package logging is the server's log output: a Writer that takes the
+// per-request log records into memory and writes them out in batches from
+// one goroutine, so that request handlers never wait for a write to
+// stderr (slog's handlers hold their lock for the whole write, which made
+// every request queue behind the log's system calls under load). Every
+// other record (a run started or finished, a warning, an error) is written
+// at once through Direct, after the batch before it, so the log stays in
+// order and those records survive a crash.
 //
 // Nothing is lost on a clean shutdown: Close writes out everything taken
 // before it returns. What a crash loses is at most the last FlushInterval
-// of records (a panic's own report goes to stderr directly, not through
-// the Writer).
+// of batched records.
 package logging
 
 import (
@@ -85,6 +87,26 @@ func (w *Writer) Write(p []byte) (int, error) {
 func (w *Writer) Flush() error {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
+	return w.flushLocked()
+}
+
+// Direct returns a writer that writes each record at once, after what is
+// batched so far.
+func (w *Writer) Direct() io.Writer { return direct{w} }
+
+type direct struct{ w *Writer }
+
+func (d direct) Write(p []byte) (int, error) {
+	d.w.flushMu.Lock()
+	defer d.w.flushMu.Unlock()
+	if err := d.w.flushLocked(); err != nil {
+		return 0, err
+	}
+	return d.w.out.Write(p)
+}
+
+// flushLocked writes out the batch; the caller holds flushMu.
+func (w *Writer) flushLocked() error {
 	w.mu.Lock()
 	b := w.buf
 	w.buf, w.spare = w.spare[:0], nil

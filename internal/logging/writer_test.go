@@ -144,3 +144,26 @@ func BenchmarkLogRequest(b *testing.B) {
 		})
 	}
 }
+
+// TestSplitHandler: records the split batches wait for the flush; every
+// other record is written at once, after the batched ones before it.
+func TestSplitHandler(t *testing.T) {
+	out := &lockedBuffer{}
+	w := NewWriter(out)
+	t.Cleanup(func() { _ = w.Close() })
+	log := slog.New(SplitHandler{
+		Batched: slog.NewTextHandler(w, nil),
+		Direct:  slog.NewTextHandler(w.Direct(), nil),
+		Batch:   func(r slog.Record) bool { return r.Message == "request" },
+	}).With("component", "test")
+	log.Info("request", "n", 1)
+	log.Info("request", "n", 2)
+	log.Warn("run finished", "n", 3)
+	got := out.String()
+	for i, want := range []string{"msg=request component=test n=1", "msg=request component=test n=2", "msg=\"run finished\" component=test n=3"} {
+		lines := strings.Split(strings.TrimSpace(got), "\n")
+		if len(lines) != 3 || !strings.Contains(lines[i], want) {
+			t.Fatalf("after a direct record the output is\n%s\nwant line %d with %s", got, i+1, want)
+		}
+	}
+}

@@ -59,6 +59,10 @@ func requestIDOf(c echo.Context) string {
 	return id
 }
 
+// RequestLogMessage is the message of the one line logged per request
+// (logRequests): the command batches these lines.
+const RequestLogMessage = "request"
+
 // logRequests logs one line per request: method, path (never the query:
 // page URLs carry the JWT there), route, status, duration, request id and
 // the tenant when known. It renders errors itself so the status is known.
@@ -88,7 +92,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if (c.Path() == "/healthz" || c.Path() == "/readyz") && c.Response().Status == http.StatusOK {
 			level = slog.LevelDebug // probes every few seconds
 		}
-		s.log.LogAttrs(c.Request().Context(), level, "request", attrs...)
+		s.log.LogAttrs(c.Request().Context(), level, RequestLogMessage, attrs...)
 		return nil
 	}
 }
