@@ -114,6 +114,12 @@ type jiraApplicationRole struct {
 	GroupDetails         []jiraGroupDetail `json:"groupDetails"`
 	DefaultGroups        []string          `json:"defaultGroups"`
 	DefaultGroupsDetails []jiraGroupDetail `json:"defaultGroupsDetails"`
+	// Seats, as GET /rest/api/3/applicationrole documents them: the
+	// licensed seats, the users counted against them, and whether the
+	// licence is unlimited. Absent fields leave the seats unknown.
+	NumberOfSeats     *int `json:"numberOfSeats"`
+	UserCount         *int `json:"userCount"`
+	HasUnlimitedSeats bool `json:"hasUnlimitedSeats"`
 }
 
 // Products lists Jira's application roles (products) and the groups that
@@ -138,7 +144,11 @@ func (s *Site) Products(ctx context.Context) ([]cleanup.ProductAccess, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, cleanup.ProductAccess{Key: r.Key, Name: r.Name, GroupIDs: groups, DefaultGroupIDs: defaults, Listed: true})
+		p := cleanup.ProductAccess{Key: r.Key, Name: r.Name, GroupIDs: groups, DefaultGroupIDs: defaults, Listed: true}
+		if r.NumberOfSeats != nil && r.UserCount != nil {
+			p.Seats = &cleanup.Seats{Licensed: *r.NumberOfSeats, Used: *r.UserCount, Unlimited: r.HasUnlimitedSeats}
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

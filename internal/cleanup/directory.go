@@ -44,6 +44,16 @@ type ProductAccess struct {
 	// application roles). Confluence has no such API: its groups are found
 	// through the Organizations API (OrgDirectory.GroupsGranting).
 	Listed bool
+	// Seats are the product's licence seats where the product API reports
+	// them (Jira's application roles); nil when it does not (Confluence).
+	Seats *Seats
+}
+
+// Seats are a product's licence seats as the product reports them.
+type Seats struct {
+	Licensed  int  `json:"licensed"`  // numberOfSeats
+	Used      int  `json:"used"`      // userCount
+	Unlimited bool `json:"unlimited"` // hasUnlimitedSeats
 }
 
 // What the Organizations API reports about where a group's membership is

@@ -150,6 +150,9 @@ var purgeSteps = []struct {
 		WHERE run_id IN (SELECT id FROM runs WHERE client_key = ?) LIMIT ?)`, false},
 	{"run_follow_ups", `DELETE FROM run_follow_ups WHERE run_id IN (SELECT run_id FROM run_follow_ups WHERE client_key = ? LIMIT ?)`, false},
 	{"runs", `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE client_key = ? LIMIT ?)`, false},
+	{"snapshot_users", `DELETE FROM snapshot_users WHERE id IN (SELECT id FROM snapshot_users WHERE client_key = ? LIMIT ?)`, false},
+	{"snapshots", `DELETE FROM snapshots WHERE id IN (SELECT id FROM snapshots WHERE client_key = ? LIMIT ?)`, false},
+	{"snapshot_history", `DELETE FROM snapshot_history WHERE (client_key, day, product) IN (SELECT client_key, day, product FROM snapshot_history WHERE client_key = ? LIMIT ?)`, false},
 	{"cleanups", `DELETE FROM cleanups WHERE id IN (SELECT id FROM cleanups WHERE client_key = ? LIMIT ?)`, false},
 }
 

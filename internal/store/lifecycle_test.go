@@ -21,6 +21,9 @@ var tenantTables = map[string]string{
 	"run_follow_up_users": `SELECT COUNT(*) FROM run_follow_up_users WHERE client_key = ?`,
 	"export_files":        `SELECT COUNT(*) FROM export_files WHERE client_key = ?`,
 	"export_chunks":       `SELECT COUNT(*) FROM export_chunks c JOIN export_files f ON f.id = c.file_id WHERE f.client_key = ?`,
+	"snapshots":           `SELECT COUNT(*) FROM snapshots WHERE client_key = ?`,
+	"snapshot_users":      `SELECT COUNT(*) FROM snapshot_users WHERE client_key = ?`,
+	"snapshot_history":    `SELECT COUNT(*) FROM snapshot_history WHERE client_key = ?`,
 }
 
 func countRows(t *testing.T, s *Store, clientKey string) (map[string]int64, int64) {
@@ -84,6 +87,7 @@ func seedTenantData(t *testing.T, s *Store, clientKey string) (queued, running, 
 	if err := s.db.Create(&followUpUserRow{RunUserID: rowID, RunID: finished, ClientKey: clientKey, StillPresent: true}).Error; err != nil {
 		t.Fatal(err)
 	}
+	seedSnapshot(t, s, clientKey, 5)
 	return queued, running, finished
 }
 

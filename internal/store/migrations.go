@@ -55,5 +55,5 @@ CREATE INDEX tenants_cloud_id ON tenants (cloud_id);
 		},
 		migrationCleanupTables(),
 		migrationExportFiles(),
-	}, migrationRiver()...), migrationFollowUps(), migrationScrubPayloads(), migrationWarnings(), migrationEmailRounds(), migrationRestores())
+	}, migrationRiver()...), migrationFollowUps(), migrationScrubPayloads(), migrationWarnings(), migrationEmailRounds(), migrationRestores(), migrationSnapshots())
 }

@@ -71,6 +71,7 @@ type Cloud struct {
 	rate    float64
 	burst   int
 	faults  []*Fault
+	seats   map[string]int // licensed seats per Jira product key (SetSeats)
 }
 
 // Call is one recorded mutating call.
@@ -218,6 +219,22 @@ func (c *Cloud) Inject(f Fault) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.faults = append(c.faults, &f)
+}
+
+// DefaultSeats are the licensed seats of each Jira product until SetSeats
+// changes them.
+const DefaultSeats = 100000
+
+// SetSeats sets the licensed seats (numberOfSeats) that GET
+// /rest/api/3/applicationrole reports for a Jira product; a negative n
+// reports the licence as unlimited (hasUnlimitedSeats true).
+func (c *Cloud) SetSeats(product string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seats == nil {
+		c.seats = map[string]int{}
+	}
+	c.seats[product] = n
 }
 
 // Calls returns the recorded mutating calls in order.

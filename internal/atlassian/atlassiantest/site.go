@@ -209,11 +209,23 @@ func (s *Site) jiraApplicationRoles(w http.ResponseWriter, r *http.Request) {
 				users[m] = true
 			}
 		}
+		// The documented ApplicationRole bean: numberOfSeats, remainingSeats,
+		// userCount (users counted against the licence) and
+		// hasUnlimitedSeats. The docs do not say what numberOfSeats holds
+		// for an unlimited licence; the fake answers -1 then.
+		seats, ok := c.seats[key]
+		if !ok {
+			seats = DefaultSeats
+		}
+		remaining := seats - len(users)
+		if seats < 0 {
+			remaining = -1
+		}
 		roles = append(roles, map[string]any{
 			"key": key, "name": productNames[key], "groups": names, "groupDetails": details,
 			"defaultGroups": defaults, "defaultGroupsDetails": defaultDetails, "selectedByDefault": false,
-			"defined": true, "numberOfSeats": 100000, "remainingSeats": 100000 - len(users), "userCount": len(users),
-			"userCountDescription": "users", "hasUnlimitedSeats": false, "platform": false,
+			"defined": true, "numberOfSeats": seats, "remainingSeats": remaining, "userCount": len(users),
+			"userCountDescription": "users", "hasUnlimitedSeats": seats < 0, "platform": false,
 		})
 	}
 	c.mu.Unlock()
