@@ -120,6 +120,8 @@ func TestDescriptorPerProduct(t *testing.T) {
 				t.Errorf("webSections (-want +got):\n%s", diff)
 			}
 			wantPages := []module{
+				{Key: "dashboard", Name: map[string]string{"value": "Dashboard"}, URL: "/admin/dashboard", Location: tc.adminLocation},
+				{Key: "users", Name: map[string]string{"value": "Users"}, URL: "/admin/users", Location: tc.adminLocation},
 				{Key: "settings", Name: map[string]string{"value": "Settings"}, URL: "/admin/settings", Location: tc.adminLocation},
 				{Key: "cleanup", Name: map[string]string{"value": "Scheduling and cleanup"}, URL: "/admin/cleanup", Location: tc.adminLocation},
 			}

@@ -109,6 +109,8 @@ type domain struct {
 	jobs    *jobs.Runtime
 	work    jobs.Work // what the runtime's jobs do, given to it at Start
 	service *cleanup.Service
+	// snapshots takes and reads the licence snapshots (dashboard, users).
+	snapshots *cleanup.Snapshots
 }
 
 // newDomain builds the job runtime (River on the store's database), the
@@ -173,7 +175,13 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	if err != nil {
 		return nil, err
 	}
-	work := jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs}
+	snaps, err := cleanup.NewSnapshots(cleanup.SnapshotsConfig{
+		Store: st.Snapshots(rt.EnqueueSnapshot), Source: cs, Connector: conn, Logger: log, Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	work := jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Snapshots: snaps}
 	log.Info("warning e-mails", "mail", jcfg.Mail)
 	if jcfg.Mail.Enabled {
 		smtp, err := newMailer(jcfg.Mail, log)
@@ -191,7 +199,7 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 		svc, work.Emails = svc.WithWarnings(cs, ml), notifier
 		work.Gate, work.Schedules, work.FollowUps, work.Retention = svc, svc, svc, svc
 	}
-	return &domain{conn: conn, jobs: rt, service: svc, work: work}, nil
+	return &domain{conn: conn, jobs: rt, service: svc, snapshots: snaps, work: work}, nil
 }
 
 // newMailer builds the SMTP adapter.

@@ -288,6 +288,20 @@ func (s *Site) GroupMemberIDs(ctx context.Context, groupID string) ([]string, er
 	return ids, nil
 }
 
+// GroupAccounts implements cleanup.SiteAccountLister: the group's members
+// with their account types, as the product reports them.
+func (s *Site) GroupAccounts(ctx context.Context, groupID string) ([]cleanup.SiteAccount, error) {
+	members, err := s.GroupMembers(ctx, groupID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cleanup.SiteAccount, len(members))
+	for i, m := range members {
+		out[i] = cleanup.SiteAccount{AccountID: m.AccountID, Name: m.DisplayName, AccountType: m.AccountType, Active: m.Active}
+	}
+	return out, nil
+}
+
 // AllGroupMembers reads the members of several groups concurrently (bounded
 // by MaxConcurrency) and returns them by group id. The first error cancels
 // the rest.

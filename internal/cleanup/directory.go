@@ -222,3 +222,19 @@ type SiteDirectory interface {
 	// IsAdmin reports whether the account may administer the product.
 	IsAdmin(ctx context.Context, accountID string) (bool, error)
 }
+
+// SiteAccount is a member of a site group as the product API reports it.
+type SiteAccount struct {
+	AccountID   string
+	Name        string
+	AccountType string // AccountAtlassian, AccountApp or AccountCustomer
+	Active      bool
+}
+
+// SiteAccountLister is implemented by site directories that report the
+// account type of a group's members. The Organizations API lists
+// Atlassian accounts only; app (bot) and customer accounts that hold a
+// licensing group's product access are seen through the product API.
+type SiteAccountLister interface {
+	GroupAccounts(ctx context.Context, groupID string) ([]SiteAccount, error)
+}

@@ -133,6 +133,31 @@ var labelTable = sync.OnceValue(func() map[string]map[string]string {
 			ExportKindBundle:    "All Entra files (ZIP)",
 			ExportKindEntraAdd:  "Microsoft Entra bulk-add file",
 		},
+		"band": {
+			BandActive:   "Active",
+			BandLowUsage: "Low usage",
+			BandInactive: "Inactive",
+			BandNever:    "Never active",
+		},
+		"protected": {
+			ProtectedAdmin:     "Admin",
+			ProtectedException: "Exception",
+			ProtectedBot:       "Bot or app",
+			ProtectedCustomer:  "Customer",
+		},
+		"snapshotStatus": {
+			SnapshotQueued:    "Waiting to start",
+			SnapshotRunning:   "Reading the organization's users",
+			SnapshotSucceeded: "Up to date",
+			SnapshotFailed:    "Failed",
+		},
+		"userSort": {
+			UserSortName:       "Name",
+			UserSortEmail:      "E-mail",
+			UserSortLastActive: "Last active",
+			UserSortBand:       "Activity",
+			UserSortType:       "Account type",
+		},
 		"section": {
 			SectionOrganization:      "Organization",
 			SectionProducts:          "Products and licensing groups",

@@ -31,6 +31,10 @@ var labelledPrefixes = map[string][]string{
 	"Account":    {"accountType"},
 	"Warning":    {"warningState"},
 	"Email":      {"emailStatus"},
+	"Band":       {"band"},
+	"Protected":  {"protected"},
+	"Snapshot":   {"snapshotStatus"},
+	"UserSort":   {"userSort"},
 }
 
 // TestEveryValueHasALabel reads every string constant of the package from

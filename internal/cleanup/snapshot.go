@@ -423,7 +423,8 @@ func (s *Snapshots) take(ctx context.Context, clientKey string, id int64, now ti
 	if len(t.licensing) == 0 {
 		return t.stats(), nil
 	}
-	q := UserQuery{GroupIDs: slices.Sorted(maps.Keys(t.licensing)), Limit: s.cfg.PageSize}
+	groups := slices.Sorted(maps.Keys(t.licensing))
+	q := UserQuery{GroupIDs: groups, Limit: s.cfg.PageSize}
 	cursor, read := "", 0
 	for {
 		page, err := org.SearchUsers(ctx, q, cursor)
@@ -436,10 +437,43 @@ func (s *Snapshots) take(ctx context.Context, clientKey string, id int64, now ti
 			return nil, err
 		}
 		if page.Next == "" {
-			return t.stats(), nil
+			break
 		}
 		cursor = page.Next
 	}
+	// App and customer accounts are not in the organization directory:
+	// the product's group members name them.
+	lister, ok := site.(SiteAccountLister)
+	if !ok {
+		return t.stats(), nil
+	}
+	others := map[string]*OrgUser{}
+	for _, gid := range groups {
+		members, err := lister.GroupAccounts(ctx, gid)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range members {
+			if m.AccountType == AccountAtlassian || m.AccountType == "" || !m.Active || t.seen[m.AccountID] {
+				continue
+			}
+			u := others[m.AccountID]
+			if u == nil {
+				u = &OrgUser{AccountID: m.AccountID, Name: m.Name, AccountType: m.AccountType, Status: StatusActive}
+				others[m.AccountID] = u
+			}
+			u.GroupIDs = append(u.GroupIDs, gid)
+		}
+	}
+	var page []OrgUser
+	for _, id := range slices.Sorted(maps.Keys(others)) {
+		page = append(page, *others[id])
+	}
+	read += len(page)
+	if err := s.cfg.Store.AddSnapshotUsers(ctx, clientKey, id, t.add(page), read); err != nil {
+		return nil, err
+	}
+	return t.stats(), nil
 }
 
 // tally classifies users and adds up a snapshot's figures.
@@ -454,13 +488,15 @@ type tally struct {
 	order      []string // product keys in catalog order
 	users      int
 	freeable   int
+	seen       map[string]bool // accounts added
+
 	counted    []string
 	notCounted []string
 }
 
 func newTally(set Settings, cat GroupCatalog, products []ProductAccess, cleanups []Cleanup, now time.Time) *tally {
 	t := &tally{now: now, bands: set.Activity, licensing: map[string]GroupInfo{}, exAccounts: map[string]bool{},
-		exGroups: map[string]string{}, products: map[string]*ProductStats{}}
+		exGroups: map[string]string{}, products: map[string]*ProductStats{}, seen: map[string]bool{}}
 	seats := map[string]*Seats{}
 	for _, p := range products {
 		seats[p.Key] = p.Seats
@@ -535,6 +571,7 @@ func (t *tally) add(page []OrgUser) []SnapshotUser {
 			continue
 		}
 		t.users++
+		t.seen[u.AccountID] = true
 		anyFreed := false
 		for _, p := range su.Products {
 			ps := t.products[p]
@@ -630,9 +667,9 @@ func (t *tally) protection(u OrgUser) (kind, why string) {
 	}
 	switch u.AccountType {
 	case AccountApp:
-		return ProtectedBot, "app or bot account"
+		return ProtectedBot, "app or bot account (the Organizations API reports no activity for it)"
 	case AccountCustomer:
-		return ProtectedCustomer, "Jira Service Management customer"
+		return ProtectedCustomer, "Jira Service Management customer (the Organizations API reports no activity for it)"
 	}
 	return "", ""
 }

@@ -98,6 +98,8 @@ type HostModule struct {
 // DefaultHostModules returns the modules of atlassian-connect.json.
 func DefaultHostModules() []HostModule {
 	return []HostModule{
+		{Key: "dashboard", Name: "Dashboard", Path: "/admin/dashboard"},
+		{Key: "users", Name: "Users", Path: "/admin/users"},
 		{Key: "settings", Name: "Settings", Path: "/admin/settings"},
 		{Key: "cleanup", Name: "Scheduling and cleanup", Path: "/admin/cleanup"},
 		{Key: "export-data", Path: "/dialogs/export-data", Dialog: true},

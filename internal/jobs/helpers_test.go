@@ -274,5 +274,9 @@ func wireRuntime(t *testing.T, st *store.Store, dsn string, like *atlassian.Conn
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rt, Work{Steps: en, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs}, svc
+	snaps, err := cleanup.NewSnapshots(cleanup.SnapshotsConfig{Store: st.Snapshots(rt.EnqueueSnapshot), Source: cs, Connector: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, Work{Steps: en, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Snapshots: snaps}, svc
 }

@@ -124,6 +124,8 @@ type Work struct {
 	// Emails sends warning e-mails (warnmail.go); nil without a mail
 	// server.
 	Emails EmailSender
+	// Snapshots takes the licence snapshots of the dashboard (snapshot.go).
+	Snapshots SnapshotTaker
 }
 
 // RunStepArgs is the run_step job: the next step of one run.
@@ -196,6 +198,12 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := river.AddWorkerSafely(workers, &emailWorker{rt: r}); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &snapshotWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &snapshotTickWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
 	if err := r.newClient(ctx, workers); err != nil {
 		return nil, err
 	}
@@ -258,7 +266,7 @@ func (r *Runtime) newClient(ctx context.Context, workers *river.Workers) error {
 			river.PeriodicInterval(cfg.ScheduleEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ScheduleTickArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "schedule_tick", RunOnStart: true},
-		), retentionJob()},
+		), retentionJob(), snapshotJob()},
 	}
 	switch cfg.Driver {
 	case SQLite:
@@ -320,8 +328,8 @@ func (r *Runtime) EnqueueStep(ctx context.Context, tx *sql.Tx, clientKey string,
 // unfinished run (runs a crash interrupted resume now; a duplicate step is
 // harmless). It is called once.
 func (r *Runtime) Start(ctx context.Context, w Work) error {
-	if w.Steps == nil || w.Gate == nil || w.Schedules == nil || w.FollowUps == nil || w.Retention == nil || w.Runs == nil {
-		return errors.New("jobs: Work needs Steps, Gate, Schedules, FollowUps, Retention and Runs")
+	if w.Steps == nil || w.Gate == nil || w.Schedules == nil || w.FollowUps == nil || w.Retention == nil || w.Runs == nil || w.Snapshots == nil {
+		return errors.New("jobs: Work needs Steps, Gate, Schedules, FollowUps, Retention, Runs and Snapshots")
 	}
 	r.work = w
 	// River stops hard (cancelling running jobs) when the context given to

@@ -71,6 +71,7 @@ type uiEnv struct {
 	browser      context.Context
 	conn         *atlassian.Connector // the runtime's connector (tests set NewIdP)
 	svc          *cleanup.Service
+	snaps        *cleanup.Snapshots // the dashboard's snapshots
 	mail         *mailertest.Server // the SMTP server of the warning e-mails
 }
 
@@ -198,7 +199,12 @@ func newUIEnv(t *testing.T) *uiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Start(ctx, jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Emails: notifier}); err != nil {
+	snaps, err := cleanup.NewSnapshots(cleanup.SnapshotsConfig{Store: st.Snapshots(rt.EnqueueSnapshot), Source: cs, Connector: conn, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.snaps = snaps
+	if err := rt.Start(ctx, jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Emails: notifier, Snapshots: snaps}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -214,6 +220,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 	verifier := &connect.Verifier{Store: st}
 	srv, err := server.New(server.Config{
 		Cleanup:     svc,
+		Snapshots:   snaps,
 		Exports:     st,
 		DownloadKey: downloadKey,
 		BaseURL:     appURL,

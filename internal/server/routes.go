@@ -38,6 +38,8 @@ func (s *Server) routes(e *echo.Echo) {
 		pages := group{e: e, prefix: p, mw: []echo.MiddlewareFunc{
 			s.noStore, s.asHTML, s.authenticate(app, connect.QSHComputed), s.requireAdmin,
 		}}
+		pages.get("/admin/dashboard", s.page("dashboard.html"))
+		pages.get("/admin/users", s.page("users.html"))
 		pages.get("/admin/settings", s.page("settings.html"))
 		pages.get("/admin/cleanup", s.page("cleanup.html"))
 		pages.get("/dialogs/export-data", s.page("export-data.html"))
@@ -77,6 +79,15 @@ func (s *Server) routes(e *echo.Echo) {
 			api.post("/settings/test-entra", s.testEntraConnection)
 			api.get("/entra/mapping", s.entraMapping)
 			api.get("/runs/:id/follow-up/users", s.followUpUsers)
+		}
+
+		// The licence dashboard and the users screen (api_dashboard.go):
+		// figures of the latest snapshot, a refresh that runs as a job.
+		if s.cfg.Snapshots != nil {
+			api.get("/dashboard", s.dashboard)
+			api.post("/snapshots", s.refreshSnapshot)
+			api.get("/snapshots/:id", s.getSnapshot)
+			api.get("/users", s.listUsers)
 		}
 
 		// Exports: the listing is an API route; the download links it

@@ -113,6 +113,10 @@ type Config struct {
 	// follow-ups: *cleanup.Service); nil leaves those routes out.
 	Cleanup CleanupService
 
+	// Snapshots is the licence snapshot behind the dashboard and the users
+	// screen (*cleanup.Snapshots); nil leaves their API routes out.
+	Snapshots SnapshotService
+
 	// Forge authenticates Forge Invocation Tokens (Connect on Forge) on
 	// the API routes of apps it is enabled for (*connect.FITVerifier);
 	// nil: Connect context JWTs only.

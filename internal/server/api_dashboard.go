@@ -1,0 +1,109 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// SnapshotService is the licence snapshot behind the dashboard and the
+// users screen (*cleanup.Snapshots). Every call is scoped by the
+// authenticated tenant's client key.
+type SnapshotService interface {
+	Dashboard(ctx context.Context, clientKey string) (cleanup.Dashboard, error)
+	Refresh(ctx context.Context, clientKey, accountID string) (int64, error)
+	Snapshot(ctx context.Context, clientKey string, id int64) (cleanup.Snapshot, error)
+	Users(ctx context.Context, clientKey string, f cleanup.SnapshotUserFilter, p cleanup.Page) ([]cleanup.SnapshotUser, int, *cleanup.Snapshot, error)
+}
+
+// dashboard answers the latest snapshot's figures, the snapshot in
+// progress and the trend. It never waits for a scan.
+func (s *Server) dashboard(c echo.Context) error {
+	return tenantJSON(c, s.cfg.Snapshots.Dashboard)
+}
+
+// refreshSnapshot queues a snapshot (or finds the one in progress) and
+// answers 202 with its id.
+func (s *Server) refreshSnapshot(c echo.Context) error {
+	ck, account, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := s.cfg.Snapshots.Refresh(c.Request().Context(), ck, account)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int64{"snapshotId": id})
+}
+
+// getSnapshot answers one snapshot: its status and progress.
+func (s *Server) getSnapshot(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	snap, err := s.cfg.Snapshots.Snapshot(c.Request().Context(), ck, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, snap)
+}
+
+// usersBody is a page of the users screen and the snapshot it comes from
+// (null before the first snapshot).
+type usersBody struct {
+	pageBody[cleanup.SnapshotUser]
+	Snapshot *cleanup.Snapshot `json:"snapshot"`
+}
+
+// listUsers answers a page of the latest snapshot's users. Query: q
+// (name or e-mail), band, product, group, synced (true/false),
+// protected (yes, no or a kind), sort, desc (true/false), page, perPage.
+func (s *Server) listUsers(c echo.Context) error {
+	ck, _, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	p, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	f := cleanup.SnapshotUserFilter{
+		Search: c.QueryParam("q"), Band: c.QueryParam("band"), Product: c.QueryParam("product"),
+		GroupID: c.QueryParam("group"), Protected: c.QueryParam("protected"), Sort: c.QueryParam("sort"),
+	}
+	if f.Synced, err = boolParam(c, "synced"); err != nil {
+		return err
+	}
+	desc, err := boolParam(c, "desc")
+	if err != nil {
+		return err
+	}
+	f.Desc = desc != nil && *desc
+	users, total, snap, err := s.cfg.Snapshots.Users(c.Request().Context(), ck, f, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, usersBody{pageBody: newPage(users, p, total), Snapshot: snap})
+}
+
+// boolParam reads an optional true/false query parameter (nil when absent).
+func boolParam(c echo.Context, name string) (*bool, error) {
+	raw := c.QueryParam(name)
+	if raw == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		return nil, cleanup.Invalid(name, "must be true or false")
+	}
+	return &v, nil
+}
