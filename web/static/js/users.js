@@ -7,14 +7,13 @@ import { api, h, listOf, stateMessage, formatDate } from './api.js';
 import { loadLabels, label } from './labels.js';
 
 const $ = (id) => document.getElementById(id);
-const PER_PAGE = 50;
 const BANDS = ['active', 'low-usage', 'inactive', 'never-active'];
 const PROTECTED = ['admin', 'exception', 'bot', 'customer'];
 const COLUMNS = [
   ['name', 'Name'], ['email', 'E-mail'], ['accountType', 'Account type'], ['lastActive', 'Last active'], ['band', 'Activity'],
 ];
 
-const state = { q: '', band: '', product: '', group: '', synced: '', protected: '', sort: 'name', desc: false, page: 1 };
+const state = { q: '', band: '', product: '', group: '', synced: '', protected: '', sort: 'name', desc: false, page: 1, perPage: 50 };
 let products = new Map();
 let loadSeq = 0;
 
@@ -24,7 +23,7 @@ function query() {
   p.set('sort', state.sort);
   if (state.desc) p.set('desc', 'true');
   p.set('page', String(state.page));
-  p.set('perPage', String(PER_PAGE));
+  p.set('perPage', String(state.perPage));
   return p.toString();
 }
 
@@ -116,6 +115,7 @@ async function start() {
 $('user-filters').addEventListener('submit', (ev) => {
   ev.preventDefault();
   for (const k of ['q', 'band', 'product', 'group', 'synced', 'protected']) state[k] = $('f-' + k).value.trim();
+  state.perPage = Number($('f-perPage').value) || 50;
   state.page = 1;
   load();
 });

@@ -1,0 +1,257 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// configureOrg stores the organization and its API key for the product's
+// tenant, as an admin would in Settings.
+func (e *uiEnv) configureOrg(t *testing.T, p connect.Product) {
+	t.Helper()
+	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
+	in.OrgID = e.cloud.OrgID()
+	key := cleanup.Secret("test-org-api-key")
+	in.APIKey = &key
+	if _, err := e.svc.SaveSettings(cleanup.AsOperator(context.Background()), e.tenants[p].ClientKey, in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserDashboard: the dashboard opens without figures and says how
+// to get them; Refresh runs the snapshot as a job and the page shows its
+// progress, then per product a stacked bar (an SVG image with a title and
+// a description of every figure, a legend and a data table that agree
+// with the API), the seats Jira reports (Confluence: not available), the
+// seats the current cleanups could free and the 90-day trend with
+// today's point.
+func TestBrowserDashboard(t *testing.T) {
+	e := newUIEnv(t)
+	for _, p := range []connect.Product{connect.Jira, connect.Confluence} {
+		t.Run(string(p), func(t *testing.T) {
+			e.configureOrg(t, p)
+			ctx := e.tab(t)
+			e.open(t, ctx, p, "dashboard", e.admin)
+			f := e.frame(t, ctx, "/"+string(p)+"/admin/dashboard")
+			waitJS(t, f, "the empty dashboard", `document.querySelector('#dashboard .uc-state-empty') !== null`)
+			if got := evalJS[string](t, f, `document.getElementById('dashboard').textContent`); !strings.Contains(got, "press Refresh") {
+				t.Errorf("the empty dashboard says %q", got)
+			}
+			if got := evalJS[string](t, ctx, `[...document.querySelectorAll('.host-side a')].map(a => a.textContent.trim()).slice(0, 3).join(',')`); got != "Dashboard,Users,Settings" {
+				t.Errorf("the app's pages in the host navigation start %q, want Dashboard, Users, Settings", got)
+			}
+
+			act(t, f, "refresh", press(chromedp.ID("refresh")))
+			if !evalJS[bool](t, f, `document.getElementById('refresh').disabled`) {
+				t.Error("Refresh stays enabled while the snapshot runs")
+			}
+			waitJS(t, ctx, "refreshed flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Dashboard refreshed'))`)
+			waitJS(t, f, "product cards", `document.querySelectorAll('.uc-product-card').length > 0 && !document.getElementById('refresh').disabled`)
+
+			var d cleanup.Dashboard
+			e.apiGet(t, p, "/dashboard", &d)
+			if d.Latest == nil || d.Latest.Stats == nil || len(d.Latest.Stats.Products) == 0 {
+				t.Fatalf("dashboard API: %+v", d)
+			}
+			for _, ps := range d.Latest.Stats.Products {
+				card := `document.querySelector('.uc-product-card[data-product="` + ps.Key + `"]')`
+				want := map[string]int{"active": ps.Active, "low-usage": ps.LowUsage, "inactive": ps.Inactive, "never-active": ps.Never,
+					"admin": ps.ProtectedAdmins, "exception": ps.ProtectedExceptions, "bot": ps.ProtectedBots, "customer": ps.ProtectedCustomers}
+				for seg, n := range want {
+					got := evalJS[string](t, f, card+`.querySelector('.uc-chart-table tr[data-segment="`+seg+`"] td').textContent`)
+					if got != fmt.Sprint(n) {
+						t.Errorf("%s %s: table says %s, API %d", ps.Key, seg, got, n)
+					}
+					rects := evalJS[int](t, f, card+`.querySelectorAll('svg rect[data-segment="`+seg+`"]').length`)
+					if (n > 0) != (rects == 1) {
+						t.Errorf("%s %s: %d bar segments for %d users", ps.Key, seg, rects, n)
+					}
+				}
+				svg := evalJS[string](t, f, `(() => { const s = `+card+`.querySelector('svg'); return s.getAttribute('role') + '|' + s.querySelector('title').textContent + '|' + s.querySelector('desc').textContent; })()`)
+				if !strings.HasPrefix(svg, "img|"+ps.Name+": users by activity|") || !strings.Contains(svg, fmt.Sprintf("Inactive: %d", ps.Inactive)) {
+					t.Errorf("%s chart is not described: %q", ps.Key, svg)
+				}
+				seats := evalJS[string](t, f, card+`.querySelector('[data-figure="seats"]').textContent`)
+				switch {
+				case ps.Seats == nil:
+					if !strings.Contains(seats, "not available") {
+						t.Errorf("%s seats without a report: %q", ps.Key, seats)
+					}
+				case seats != fmt.Sprintf("Seats: %d used of %d licensed", ps.Seats.Used, ps.Seats.Licensed):
+					t.Errorf("%s seats: %q, API %+v", ps.Key, seats, ps.Seats)
+				}
+				if p == connect.Confluence && ps.Seats != nil {
+					t.Errorf("Confluence reports seats: %+v", ps.Seats)
+				}
+				if p == connect.Jira && ps.Seats == nil {
+					t.Errorf("Jira product %s without seats", ps.Key)
+				}
+				freeable := evalJS[string](t, f, card+`.querySelector('[data-figure="freeable"]').textContent`)
+				if !strings.HasPrefix(freeable, fmt.Sprintf("%d seat", ps.Freeable)) {
+					t.Errorf("%s freeable: %q, API %d", ps.Key, freeable, ps.Freeable)
+				}
+			}
+			today := evalJS[string](t, f, `document.querySelector('#trend .uc-chart-table tbody tr th').textContent`)
+			if len(d.Trend) == 0 || today != d.Trend[len(d.Trend)-1].Day {
+				t.Errorf("trend table starts with %q, API trend %+v", today, d.Trend)
+			}
+			if got := evalJS[string](t, f, `document.querySelector('#trend svg').getAttribute('role') + ' ' + document.querySelector('#trend svg title').textContent`); got != "img Inactive users over the last 90 days" {
+				t.Errorf("trend chart: %q", got)
+			}
+			if got := evalJS[string](t, f, `document.getElementById('snapshot-time').textContent`); !strings.HasPrefix(got, "Snapshot of ") {
+				t.Errorf("snapshot time: %q", got)
+			}
+			e.noRawValues(t, f, "the dashboard")
+			if p == connect.Jira {
+				screenshot(t, ctx, f, "dashboard")
+			}
+		})
+	}
+}
+
+// TestBrowserUsers: the users screen pages the latest snapshot on the
+// server; search by e-mail finds the one user, the activity and protected
+// filters narrow the list to exactly what the API counts, the columns
+// sort (with aria-sort) and Next shows the second page.
+func TestBrowserUsers(t *testing.T) {
+	e := newUIEnv(t)
+	const p = connect.Jira
+	e.configureOrg(t, p)
+	id, err := e.snaps.Refresh(cleanup.AsOperator(context.Background()), e.tenants[p].ClientKey, e.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, e, p, id)
+	ctx := e.tab(t)
+	e.open(t, ctx, p, "users", e.admin)
+	f := e.frame(t, ctx, "/jira/admin/users")
+	waitJS(t, f, "the snapshot", `document.getElementById('users-status').textContent.includes('snapshot of')`)
+	if got := evalJS[string](t, f, unlabelledJS); got != "" {
+		t.Errorf("users screen controls without a label: %s", got)
+	}
+	snap, err := e.snaps.Snapshot(context.Background(), e.tenants[p].ClientKey, id)
+	if err != nil || snap.Status != cleanup.SnapshotSucceeded {
+		t.Fatalf("snapshot %+v %v", snap, err)
+	}
+	status := evalJS[string](t, f, `document.getElementById('users-status').textContent`)
+	if !strings.HasPrefix(status, fmt.Sprintf("%d users", snap.Stats.Users)) {
+		t.Errorf("status %q, snapshot has %d users", status, snap.Stats.Users)
+	}
+	if n := evalJS[int](t, f, `document.querySelectorAll('#users-table tbody tr').length`); n != min(50, snap.Stats.Users) {
+		t.Errorf("first page has %d rows", n)
+	}
+	if snap.Stats.Users <= 25 {
+		t.Fatalf("the seed has %d users with access: too few to page by 25", snap.Stats.Users)
+	}
+
+	var all struct {
+		Items []cleanup.SnapshotUser `json:"items"`
+		Total int                    `json:"total"`
+	}
+	e.apiGet(t, p, "/users?perPage=200&sort=email", &all)
+	var target cleanup.SnapshotUser
+	for _, u := range all.Items {
+		if u.Email != "" && u.AccountType == cleanup.AccountAtlassian {
+			target = u
+			break
+		}
+	}
+	if target.AccountID == "" {
+		t.Fatal("no user with an e-mail in the snapshot")
+	}
+	rows := func() string {
+		return evalJS[string](t, f, `[...document.querySelectorAll('#users-table tbody tr')].map(r => r.dataset.account).join(',')`)
+	}
+	filter := func(what string, set string) {
+		t.Helper()
+		evalJS[bool](t, f, `(() => { `+set+`; return true; })()`)
+		act(t, f, "apply "+what, press(chromedp.CSS(`#user-filters button[type="submit"]`)))
+	}
+	evalJS[bool](t, f, `(window.rows = () => [...document.querySelectorAll('#users-table tbody tr')].map(r => r.dataset.account).join(','), true)`)
+
+	setValue(t, f, "f-q", strings.ToUpper(target.Email))
+	act(t, f, "search", press(chromedp.CSS(`#user-filters button[type="submit"]`)))
+	waitJS(t, f, "one user", `document.getElementById('users-status').textContent.startsWith('1 user ')`)
+	if got := rows(); got != target.AccountID {
+		t.Errorf("search for %s shows %q", target.Email, got)
+	}
+	evalJS[bool](t, f, `(document.getElementById('f-q').value = '', true)`)
+
+	var inactive struct {
+		Total int `json:"total"`
+	}
+	e.apiGet(t, p, "/users?band=inactive&protected=no", &inactive)
+	if inactive.Total == 0 {
+		t.Fatal("the seed has no unprotected inactive user")
+	}
+	filter("inactive, not protected", `document.getElementById('f-band').value = 'inactive'; document.getElementById('f-protected').value = 'no'`)
+	waitJS(t, f, "inactive users", fmt.Sprintf(`document.getElementById('users-status').textContent.startsWith('%d user')`, inactive.Total))
+	if bad := evalJS[int](t, f, `[...document.querySelectorAll('#users-table tbody tr')].filter(r => r.querySelector('[data-band]').dataset.band !== 'inactive' || r.lastElementChild.textContent !== 'No').length`); bad != 0 {
+		t.Errorf("%d rows are not inactive and unprotected", bad)
+	}
+
+	filter("every user", `document.getElementById('f-band').value = ''; document.getElementById('f-protected').value = ''`)
+	waitJS(t, f, "every user", fmt.Sprintf(`document.getElementById('users-status').textContent.startsWith('%d users')`, snap.Stats.Users))
+	act(t, f, "sort by e-mail", press(chromedp.CSS(`button[data-sort="email"]`)))
+	waitJS(t, f, "sorted by e-mail", `document.querySelector('button[data-sort="email"]').closest('th').getAttribute('aria-sort') === 'ascending'`)
+	var want []string
+	for _, u := range all.Items[:min(50, len(all.Items))] {
+		want = append(want, u.AccountID)
+	}
+	waitJS(t, f, "rows in e-mail order", `rows() === `+jsString(strings.Join(want, ",")))
+	act(t, f, "sort by e-mail descending", press(chromedp.CSS(`button[data-sort="email"]`)))
+	waitJS(t, f, "descending", `document.querySelector('button[data-sort="email"]').closest('th').getAttribute('aria-sort') === 'descending'`)
+	act(t, f, "sort by name", press(chromedp.CSS(`button[data-sort="name"]`)))
+	waitJS(t, f, "sorted by name", `document.querySelector('button[data-sort="name"]').closest('th').getAttribute('aria-sort') === 'ascending'`)
+	filter("25 per page", `document.getElementById('f-perPage').value = '25'`)
+	waitJS(t, f, "25 rows", `document.querySelectorAll('#users-table tbody tr').length === 25 && document.getElementById('page-of').textContent.startsWith('Page 1 of')`)
+	first := rows()
+	act(t, f, "next page", press(chromedp.ID("next-page")))
+	waitJS(t, f, "page 2", `document.getElementById('page-of').textContent.startsWith('Page 2 of')`)
+	var page2 struct {
+		Items []cleanup.SnapshotUser `json:"items"`
+	}
+	e.apiGet(t, p, "/users?perPage=25&page=2", &page2)
+	var want2 []string
+	for _, u := range page2.Items {
+		want2 = append(want2, u.AccountID)
+	}
+	if second := rows(); second == first || second != strings.Join(want2, ",") {
+		t.Errorf("page 2 shows %q, want %q (page 1 %q)", second, strings.Join(want2, ","), first)
+	}
+	e.noRawValues(t, f, "the users screen")
+	act(t, f, "back to page 1", press(chromedp.ID("prev-page")))
+	waitJS(t, f, "page 1", `document.getElementById('page-of').textContent.startsWith('Page 1 of')`)
+	screenshot(t, ctx, f, "users")
+}
+
+// waitSnapshot waits until the snapshot has finished and fails unless it
+// succeeded.
+func waitSnapshot(t *testing.T, e *uiEnv, p connect.Product, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		snap, err := e.snaps.Snapshot(context.Background(), e.tenants[p].ClientKey, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Finished() {
+			if snap.Status != cleanup.SnapshotSucceeded {
+				t.Fatalf("snapshot %+v", snap)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshot still %s after 30 s", snap.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
