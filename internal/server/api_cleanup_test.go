@@ -37,7 +37,8 @@ type cleanupEnv struct {
 	cs     *store.CleanupStore
 	conn   *atlassian.Connector
 	admins *fakeAdmins
-	a, b   *connect.Tenant // Jira and Confluence installations
+	snaps  *cleanup.Snapshots // taken in process (no job runtime): takeSnapshot
+	a, b   *connect.Tenant    // Jira and Confluence installations
 	admin  string
 	logs   *syncBuffer // the server's and the service's log, at debug level
 }
@@ -81,6 +82,9 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if e.snaps, err = cleanup.NewSnapshots(cleanup.SnapshotsConfig{Store: st.Snapshots(nil), Source: e.cs, Connector: e.conn, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
 
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
@@ -101,7 +105,7 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 		BaseURL: base, Apps: apps, Descriptors: descriptors,
 		Lifecycle: &connect.Lifecycle{Store: st, Keys: connect.NewInstallKeyFetcher([]string{"http://127.0.0.1:1"}, nil), Verifier: verifier},
 		Verifier:  verifier, Admin: e.admins, Health: st, HostScriptURL: hostScriptURL,
-		Cleanup: svc, Exports: st, DownloadKey: dlKey, Logger: log,
+		Cleanup: svc, Snapshots: e.snaps, Exports: st, DownloadKey: dlKey, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +115,21 @@ func newCleanupEnv(t *testing.T) *cleanupEnv {
 	t.Cleanup(ts.Close)
 	e.url, e.srv = base, srv
 	return e
+}
+
+// takeSnapshot refreshes the tenant's snapshot through the API and takes
+// it in process, as the snapshot job would, and returns its id.
+func (e *cleanupEnv) takeSnapshot(t *testing.T, tn *connect.Tenant) int64 {
+	t.Helper()
+	r := e.call(t, tn, http.MethodPost, "/snapshots", nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	id := decode[struct{ SnapshotID int64 }](t, r).SnapshotID
+	if err := e.snaps.Take(context.Background(), tn.ClientKey, id); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // call sends a JSON request to the tenant's API as the admin.

@@ -25,6 +25,7 @@ type isolation struct {
 	cleanupID int64
 	runID     int64
 	fileID    int64    // one of A's export files
+	snapID    int64    // A's snapshot
 	markers   []string // strings only A's data contains
 }
 
@@ -100,6 +101,12 @@ func isolationProbes() map[string]isolationProbe {
 		"POST /{product}/disabled":                     foreignLifecycle("disabled"),
 		"GET /{product}/admin/settings":                ownPage("/admin/settings"),
 		"GET /{product}/admin/cleanup":                 ownPage("/admin/cleanup"),
+		"GET /{product}/admin/dashboard":               ownPage("/admin/dashboard"),
+		"GET /{product}/admin/users":                   ownPage("/admin/users"),
+		"GET /{product}/api/dashboard":                 ownData(http.MethodGet, "/dashboard", nil),
+		"POST /{product}/api/snapshots":                ownData(http.MethodPost, "/snapshots", nil),
+		"GET /{product}/api/snapshots/:id":             foreignID(http.MethodGet, func(x *isolation) string { return "/snapshots/" + strconv.FormatInt(x.snapID, 10) }),
+		"GET /{product}/api/users":                     ownData(http.MethodGet, "/users?perPage=200", nil),
 		"GET /{product}/dialogs/export-data":           ownPage("/dialogs/export-data"),
 		"GET /{product}/api/me":                        ownData(http.MethodGet, "/me", nil),
 		"GET /{product}/api/labels":                    ownData(http.MethodGet, "/labels", nil),
@@ -169,6 +176,7 @@ func newIsolation(t *testing.T) *isolation {
 	users := decode[struct {
 		Items []struct{ Email, AccountID string }
 	}](t, x.call(t, x.a, http.MethodGet, fmt.Sprintf("/runs/%d/users", x.runID), nil))
+	x.snapID = x.takeSnapshot(t, x.a)
 	x.markers = []string{x.a.ClientKey, name, x.cloud.OrgID()}
 	for _, u := range users.Items {
 		if u.AccountID != x.admin { // the admin acts for every tenant
@@ -228,6 +236,14 @@ func (x *isolation) checkAUnchanged(t *testing.T) {
 	}
 	if r := x.call(t, x.a, http.MethodGet, "/runs", nil); !strings.Contains(r.body, `"total":1`) {
 		t.Errorf("A's runs changed: %s", r.body)
+	}
+	// A's snapshot is still the latest and lists the marked users.
+	d := decode[cleanup.Dashboard](t, x.call(t, x.a, http.MethodGet, "/dashboard", nil))
+	if d.Latest == nil || d.Latest.ID != x.snapID || d.Current != nil {
+		t.Errorf("A's dashboard changed: latest %+v current %+v", d.Latest, d.Current)
+	}
+	if r := x.call(t, x.a, http.MethodGet, "/users?perPage=200", nil); !strings.Contains(r.body, x.markers[3]) {
+		t.Errorf("A's users screen lost %s: %s", x.markers[3], r.body)
 	}
 }
 
