@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"evaluate":     {summary: "dry-run a cleanup over a whole organization through the run engine and a SQLite store", run: runEvaluate},
 		"graph-remove": {summary: "remove members from a group of the fake Microsoft Graph under the 3,000-writes-per-150-s quota", run: runGraphRemove},
 		"page":         {summary: "load an authenticated admin page (fresh page JWT per request) and the descriptor route with keep-alive clients", run: runPage},
+		"users":        {summary: "page, search, filter and sort the users screen over a snapshot of 100,000 users in SQLite or PostgreSQL", run: runUsers},
 		"warn-email":   {summary: "send the warning e-mails of 10,000 warned users through SQLite and SMTP to a local server", run: runWarnEmail},
 		"restore":      {summary: "run a cleanup that removes product access, then restore it, through the run engine and SQLite", run: runRestore},
 	}

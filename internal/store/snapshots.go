@@ -36,6 +36,7 @@ CREATE TABLE snapshots (
 	trigger TEXT NOT NULL,
 	started_by TEXT NOT NULL DEFAULT '',
 	users_read INTEGER NOT NULL DEFAULT 0,
+	user_count INTEGER NOT NULL DEFAULT 0,
 	error TEXT NOT NULL DEFAULT '',
 	stats TEXT NOT NULL DEFAULT '',
 	queued_at ` + ts + ` NOT NULL,
@@ -105,6 +106,7 @@ type snapshotRow struct {
 	Trigger    string
 	StartedBy  string
 	UsersRead  int
+	UserCount  int // rows in snapshot_users, set when it succeeds
 	Error      string
 	Stats      string
 	QueuedAt   time.Time
@@ -376,6 +378,15 @@ func (st *SnapshotStore) FinishSnapshot(ctx context.Context, clientKey string, i
 		if status != cleanup.SnapshotSucceeded {
 			return tx.Where("client_key = ? AND snapshot_id = ?", clientKey, id).Delete(&snapshotUserRow{}).Error
 		}
+		// The users screen's unfiltered total, counted once here rather
+		// than on every page.
+		var n int64
+		if err := tx.Model(&snapshotUserRow{}).Where("snapshot_id = ?", id).Count(&n).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&snapshotRow{}).Where("id = ?", id).Update("user_count", n).Error; err != nil {
+			return err
+		}
 		for _, p := range points {
 			row := snapshotHistoryRow{ClientKey: clientKey, Day: p.Day, Product: p.Product, Users: p.Users, Inactive: p.Inactive}
 			if err := tx.Clauses(clause.OnConflict{
@@ -388,6 +399,9 @@ func (st *SnapshotStore) FinishSnapshot(ctx context.Context, clientKey string, i
 		if err := tx.Where("client_key = ? AND snapshot_id < ?", clientKey, id).Delete(&snapshotUserRow{}).Error; err != nil {
 			return err
 		}
+		if err := tx.Model(&snapshotRow{}).Where("client_key = ? AND id < ? AND user_count <> 0", clientKey, id).Update("user_count", 0).Error; err != nil {
+			return err
+		}
 		if err := tx.Where("client_key = ? AND queued_at < ? AND id <> ?", clientKey, keepSince.UTC(), id).Delete(&snapshotRow{}).Error; err != nil {
 			return err
 		}
@@ -395,6 +409,13 @@ func (st *SnapshotStore) FinishSnapshot(ctx context.Context, clientKey string, i
 	})
 	if err != nil && cleanup.KindOf(err) != cleanup.KindNotFound {
 		return fmt.Errorf("store: finish snapshot: %w", err)
+	}
+	if err == nil && status == cleanup.SnapshotSucceeded && st.s.driver == Postgres {
+		// A snapshot replaces a whole table's worth of rows at once: fresh
+		// statistics keep the users screen on its indexes.
+		if aerr := st.s.db.WithContext(ctx).Exec("ANALYZE snapshot_users").Error; aerr != nil {
+			st.s.log.WarnContext(ctx, "analyze snapshot_users", "error", aerr.Error())
+		}
 	}
 	return err
 }
@@ -444,7 +465,16 @@ func (st *SnapshotStore) LatestSnapshots(ctx context.Context, clientKey string) 
 // SnapshotUsers implements cleanup.SnapshotStore.
 func (st *SnapshotStore) SnapshotUsers(ctx context.Context, clientKey string, snapshotID int64, f cleanup.SnapshotUserFilter, p cleanup.Page) ([]cleanup.SnapshotUser, int, error) {
 	p = p.Normalized()
+	var snap snapshotRow
+	err := st.s.db.WithContext(ctx).Select("id", "status", "user_count").Where("client_key = ? AND id = ?", clientKey, snapshotID).Take(&snap).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return []cleanup.SnapshotUser{}, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: snapshot users: %w", err)
+	}
 	q := st.s.db.WithContext(ctx).Model(&snapshotUserRow{}).Where("snapshot_id = ? AND client_key = ?", snapshotID, clientKey)
+	filtered := strings.TrimSpace(f.Search) != "" || f.Band != "" || f.Product != "" || f.GroupID != "" || f.Synced != nil || f.Protected != ""
 	if s := strings.ToLower(strings.TrimSpace(f.Search)); s != "" {
 		q = q.Where(`search LIKE ? ESCAPE '\'`, "%"+escapeLike(s)+"%")
 	}
@@ -469,9 +499,11 @@ func (st *SnapshotStore) SnapshotUsers(ctx context.Context, clientKey string, sn
 	default:
 		q = q.Where("protected = ?", f.Protected)
 	}
-	var total int64
-	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
-		return nil, 0, fmt.Errorf("store: count snapshot users: %w", err)
+	total := int64(snap.UserCount)
+	if filtered || snap.Status != cleanup.SnapshotSucceeded {
+		if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+			return nil, 0, fmt.Errorf("store: count snapshot users: %w", err)
+		}
 	}
 	dir := "ASC"
 	if f.Desc {
