@@ -231,6 +231,11 @@ func demoReady(ctx context.Context, w *demo.World, app *application, apps map[co
 		if err := w.Prefill(ctx, app.service, demo.ClientKey(p), log); err != nil {
 			return fmt.Errorf("demo: settings of the %s site: %w", p, err)
 		}
+		// The dashboard opens with figures: the first snapshot is taken
+		// now rather than at the next daily tick.
+		if _, err := app.snapshots.Refresh(ctx, demo.ClientKey(p), ""); err != nil {
+			log.Warn("demo: first snapshot", "product", string(p), "error", err.Error())
+		}
 	}
 	w.Announce(stdout, baseURL, opts.Data, opts.Users)
 	log.Info("demo ready", "url", baseURL+"/", "users", opts.Users, "org_id", w.OrgID(),

@@ -334,16 +334,30 @@ func TestDemoWalkthrough(t *testing.T) {
 		}
 	}
 
-	// Step 1: the host page opens on Jira admin → Settings, framed with a
-	// page JWT, with the organization and Entra connection pre-filled.
+	// Step 0: the host page opens on Jira admin → Dashboard, framed with
+	// a page JWT, with the first snapshot's figures (taken as the demo
+	// starts): per Jira product the users by activity, the seats Jira
+	// reports and the seats the cleanups could free.
 	p.do("open the demo", chromedp.Navigate(d.url+"/"))
 	nav := eval[string](p, "", `[...document.querySelectorAll('.host-top nav a')].map(a => a.textContent).join(',')`)
 	if nav != "Jira admin,Confluence admin" {
 		t.Errorf("host navigation = %q, want Jira admin, Confluence admin", nav)
 	}
-	if src := eval[string](p, "", `document.getElementById('host-frame').src`); !strings.HasPrefix(src, d.url+"/jira/admin/settings?") || !strings.Contains(src, "jwt=") {
-		t.Errorf("framed page = %s, want the Jira settings page with a page JWT", src)
+	if src := eval[string](p, "", `document.getElementById('host-frame').src`); !strings.HasPrefix(src, d.url+"/jira/admin/dashboard?") || !strings.Contains(src, "jwt=") {
+		t.Errorf("framed page = %s, want the Jira dashboard with a page JWT", src)
 	}
+	p.wait("dashboard figures", appFrame, `document.querySelectorAll('.uc-product-card').length === 2 && document.querySelector('#trend svg') !== null`)
+	if got := eval[string](p, appFrame, `[...document.querySelectorAll('.uc-product-card h2')].map(h => h.textContent).join(',')`); got != "Jira Service Management,Jira Software" {
+		t.Errorf("dashboard products = %q", got)
+	}
+	if got := eval[string](p, appFrame, `document.querySelector('.uc-product-card[data-product="jira-software"] [data-figure="seats"]').textContent`); !strings.HasPrefix(got, "Seats: ") || !strings.Contains(got, " used of 100000 licensed") {
+		t.Errorf("Jira Software seats = %q", got)
+	}
+	p.screenshot("demo-dashboard", "")
+
+	// Step 1: Settings, with the organization and Entra connection
+	// pre-filled.
+	p.click("", `.host-side a[href*="page=settings"]`)
 	p.wait("settings form", appFrame, `!document.getElementById('settings-form').hidden && document.getElementById('prov-jira-software') !== null`)
 	if got := eval[string](p, appFrame, `document.getElementById('orgId').value + ' ' + document.getElementById('provider').value`); got != "org-0001 entra" {
 		t.Errorf("pre-filled settings: organization and identity provider = %q, want \"org-0001 entra\"", got)

@@ -280,6 +280,7 @@ type application struct {
 	metricsLn      net.Listener
 	store          *store.Store
 	service        *cleanup.Service
+	snapshots      *cleanup.Snapshots
 	jobs           *jobs.Runtime
 	work           jobs.Work
 	jobsStarted    bool
@@ -415,7 +416,7 @@ func build(ctx context.Context, cfg *config, jcfg jobsConfig, fcfg forgeConfig, 
 		return nil, err
 	}
 	ok = true
-	app := &application{handler: srv, store: st, service: dom.service, jobs: dom.jobs, work: dom.work}
+	app := &application{handler: srv, store: st, service: dom.service, snapshots: dom.snapshots, jobs: dom.jobs, work: dom.work}
 	if m != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
