@@ -17,6 +17,10 @@ const (
 const (
 	MaxNameLength = 200
 	MaxDomains    = 100
+	// MaxSelectedUsers bounds a bulk action's users: the users screen's
+	// largest page. The Organizations API's user search documents no
+	// maximum for its accountIds filter.
+	MaxSelectedUsers = MaxPerPage
 )
 
 // Definition is a cleanup as the admin defines it in the creation form:
@@ -34,6 +38,13 @@ type Definition struct {
 	// groups)") selects the members of these groups too: the selection is the
 	// union of both lists.
 	ExtraGroupIDs []string `json:"extraGroupIds"`
+	// AccountIDs, when set, are users an admin chose on the users screen
+	// (a bulk action): only these accounts are selected, whatever their
+	// activity (DaysInactive does not apply), in every licensing group
+	// they are in unless LicensingGroupIDs narrows it; protections still
+	// apply. Such a definition is never stored as a cleanup, only in its
+	// run (Service.StartUserAction).
+	AccountIDs []string `json:"accountIds,omitempty"`
 	// ExceptionsOverride replaces the settings' exceptions when not nil.
 	ExceptionsOverride *Exceptions `json:"exceptionsOverride"`
 	// DaysInactive: a user is inactive after this many whole days without
@@ -104,6 +115,9 @@ func (d Definition) Normalized() Definition {
 	d.Name = strings.TrimSpace(d.Name)
 	d.LicensingGroupIDs = normalizeIDs(d.LicensingGroupIDs)
 	d.ExtraGroupIDs = normalizeIDs(d.ExtraGroupIDs)
+	if d.AccountIDs != nil {
+		d.AccountIDs = normalizeIDs(d.AccountIDs)
+	}
 	if d.ExceptionsOverride != nil {
 		e := d.ExceptionsOverride.normalized()
 		d.ExceptionsOverride = &e
@@ -201,8 +215,11 @@ func (d Definition) validateGroups(fe FieldErrors, known map[string]GroupInfo) {
 	if len(unknown) > 0 {
 		fe.Add("extraGroupIds", "unknown group(s): %s", quoteList(unknown))
 	}
-	if len(d.LicensingGroupIDs) == 0 && len(d.ExtraGroupIDs) == 0 {
+	if len(d.LicensingGroupIDs) == 0 && len(d.ExtraGroupIDs) == 0 && len(d.AccountIDs) == 0 {
 		fe.Add("licensingGroupIds", "select at least one licensing group or other group")
+	}
+	if len(d.AccountIDs) > MaxSelectedUsers {
+		fe.Add("accountIds", "at most %d users at a time", MaxSelectedUsers)
 	}
 }
 

@@ -38,7 +38,7 @@ func (s *step) evaluate(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	d := s.run.Definition.Normalized()
-	q := UserQuery{GroupIDs: append(slices.Clone(d.LicensingGroupIDs), d.ExtraGroupIDs...), Limit: s.e.cfg.PageSize}
+	q := UserQuery{GroupIDs: append(slices.Clone(d.LicensingGroupIDs), d.ExtraGroupIDs...), AccountIDs: d.AccountIDs, Limit: s.e.cfg.PageSize}
 	// The next page is fetched while the current one is evaluated and
 	// committed: cursor paging is sequential, so this overlap is what keeps
 	// evaluation bound by the API rather than by our database. A page

@@ -131,7 +131,8 @@ type Evaluator struct {
 	exceptionAccounts  map[string]bool
 	exceptionGroups    map[string]string // id → name
 	companyDomains     []string
-	direct             bool // IdP rows are removed through the IdP API
+	direct             bool            // IdP rows are removed through the IdP API
+	chosen             map[string]bool // Definition.AccountIDs: only these, whatever their activity
 	neverMinAgeDays    int
 	includeNeverActive bool
 }
@@ -163,6 +164,19 @@ func NewEvaluator(s Settings, d Definition, groups []GroupInfo, now time.Time) (
 	}
 	for _, id := range d.ExtraGroupIDs {
 		e.selected[id] = true
+	}
+	if len(d.AccountIDs) > 0 {
+		e.chosen = map[string]bool{}
+		for _, id := range d.AccountIDs {
+			e.chosen[id] = true
+		}
+		if len(e.selected) == 0 {
+			for _, g := range groups {
+				if g.Licensing {
+					e.selected[g.ID] = true
+				}
+			}
+		}
 	}
 	chosen := map[string]bool{}
 	for _, id := range d.LicensingGroupIDs {
@@ -242,7 +256,7 @@ func (e *Evaluator) inScope(u OrgUser, c *Counts) (map[string]bool, bool) {
 	}
 	d := e.def
 	switch {
-	case !inSelection:
+	case !inSelection || e.chosen != nil && !e.chosen[u.AccountID]:
 		c.NotSelected++
 		return nil, false
 	case u.Status == StatusDeactivated:
@@ -393,7 +407,12 @@ type verdict struct {
 }
 
 // judge decides whether u is inactive in the products (nil: any product).
+// A user an admin chose (Definition.AccountIDs) matches whatever the
+// activity.
 func (e *Evaluator) judge(u OrgUser, products []string, scope string) verdict {
+	if e.chosen != nil {
+		return verdict{match: true, reason: "chosen by an admin on the users screen"}
+	}
 	var last time.Time
 	for k, t := range u.LastActive {
 		if products != nil && !slices.Contains(products, k) {

@@ -245,3 +245,120 @@ func mustCleanupID(t *testing.T, e *env, name string) int64 {
 	t.Fatalf("no cleanup %q", name)
 	return 0
 }
+
+// TestUserActionRun: a bulk "remove product access" of the users screen
+// runs through the engine as a run: a dry run changes nothing; the run
+// removes exactly the chosen users from every Atlassian-managed licensing
+// group they are in, however recently they were active, skips a chosen
+// admin (protected, with the reason), leaves a synced group's membership
+// to the identity provider (manual without one) while removing that
+// user's Atlassian-managed groups, and touches nobody else.
+func TestUserActionRun(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := cleanup.AsOperator(context.Background())
+			st, _ := b.open(t)
+			e := newEnv(t, st, atlassiantest.Options{Seed: 21, Users: 150}, cleanup.SettingsInput{})
+			jsw := e.groupID(t, atlassiantest.GroupJiraSoftware)
+			entra := e.groupID(t, atlassiantest.GroupEntraJira)
+			var active, admin, synced string
+			for _, u := range e.cloud.Users() {
+				in := func(g string) bool { return slices.Contains(u.GroupIDs, g) }
+				ok := u.AccountType == cleanup.AccountAtlassian && u.Status == cleanup.StatusActive
+				switch {
+				case !ok:
+				case active == "" && len(u.Roles) == 0 && in(jsw) && !in(entra) && testNow.Sub(u.LastActive[cleanup.ProductJiraSoftware]) < 10*24*time.Hour:
+					active = u.AccountID
+				case admin == "" && (cleanup.OrgUser{Roles: u.Roles}).IsAdmin() && in(jsw):
+					admin = u.AccountID
+				case synced == "" && len(u.Roles) == 0 && in(entra) && !in(jsw):
+					synced = u.AccountID
+				}
+			}
+			if active == "" || admin == "" || synced == "" {
+				t.Fatalf("seed lacks an active, an admin or a synced-only user: %q %q %q", active, admin, synced)
+			}
+			chosen := []string{active, admin, synced}
+			if _, err := e.svc.StartUserAction(ctx, testClientKey, cleanup.UserAction{Action: cleanup.ActionDeactivate, AccountIDs: chosen}, "admin"); cleanup.KindOf(err) != cleanup.KindInvalid {
+				t.Errorf("deactivate from the users screen: %v, want invalid", err)
+			}
+			if _, err := e.svc.StartUserAction(ctx, testClientKey, cleanup.UserAction{Action: cleanup.ActionRemoveProductAccess}, "admin"); cleanup.KindOf(err) != cleanup.KindInvalid {
+				t.Errorf("no users: %v, want invalid", err)
+			}
+
+			dry, err := e.svc.StartUserAction(ctx, testClientKey, cleanup.UserAction{Action: cleanup.ActionRemoveProductAccess, AccountIDs: chosen, DryRun: true}, "admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			drive(t, e.engine(t, time.Millisecond, nil), dry)
+			if calls := e.cloud.Calls(); len(calls) != 0 {
+				t.Fatalf("the dry run changed something: %+v", calls)
+			}
+			want := map[string]string{}
+			for _, id := range chosen {
+				u, _ := e.cloud.User(id)
+				for _, g := range u.GroupIDs {
+					switch {
+					case g != jsw && g != entra && !isLicensing(e, g):
+					case id == admin:
+						want[id+" "+g] = cleanup.OutcomeSkipped
+					case g == entra:
+						want[id+" "+g] = cleanup.OutcomeManual
+					default:
+						want[id+" "+g] = cleanup.OutcomeDone
+					}
+				}
+			}
+			runID, err := e.svc.StartUserAction(ctx, testClientKey, cleanup.UserAction{Action: cleanup.ActionRemoveProductAccess, AccountIDs: chosen}, "admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			drive(t, e.engine(t, time.Millisecond, nil), runID)
+			run, err := e.svc.GetRun(ctx, testClientKey, runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Status != cleanup.RunSucceeded || run.CleanupName != "Users screen: remove product access, 3 users" || run.DryRun {
+				t.Errorf("run %s %q dry %v: %s", run.Status, run.CleanupName, run.DryRun, run.Error)
+			}
+			got := map[string]string{}
+			for _, r := range allRows(t, e.svc, runID, cleanup.RunUserFilter{}) {
+				got[r.AccountID+" "+r.GroupID] = r.Outcome
+				if r.AccountID == admin && !strings.HasPrefix(r.Message, "protected") {
+					t.Errorf("admin row message %q", r.Message)
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("rows (-want +got):\n%s", diff)
+			}
+			var calls []string
+			for _, c := range e.cloud.Calls() {
+				calls = append(calls, c.AccountID+" "+c.GroupID)
+			}
+			var wantCalls []string
+			for k, o := range want {
+				if o == cleanup.OutcomeDone {
+					wantCalls = append(wantCalls, k)
+				}
+			}
+			slices.Sort(calls)
+			slices.Sort(wantCalls)
+			if diff := cmp.Diff(wantCalls, calls); diff != "" {
+				t.Errorf("removals (-want +got):\n%s", diff)
+			}
+			if slices.Contains(e.cloud.Members(jsw), active) {
+				t.Errorf("%s is still in jira-software-users", active)
+			}
+		})
+	}
+}
+
+// isLicensing reports whether the seeded group grants a Jira product.
+func isLicensing(e *env, groupID string) bool {
+	for _, g := range e.cloud.Groups() {
+		if g.ID == groupID {
+			return slices.Contains(g.Products, cleanup.ProductJiraSoftware) || slices.Contains(g.Products, cleanup.ProductJiraServiceDesk)
+		}
+	}
+	return false
+}

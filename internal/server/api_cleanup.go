@@ -33,6 +33,8 @@ type CleanupService interface {
 	ListRuns(ctx context.Context, clientKey string, p cleanup.Page) ([]cleanup.Run, int, error)
 	GetRun(ctx context.Context, clientKey string, id int64) (cleanup.Run, error)
 	RunUsers(ctx context.Context, clientKey string, runID int64, f cleanup.RunUserFilter, p cleanup.Page) ([]cleanup.AffectedUser, int, error)
+	// StartUserAction runs a bulk action of the users screen (api_dashboard.go).
+	StartUserAction(ctx context.Context, clientKey string, in cleanup.UserAction, accountID string) (int64, error)
 	EntraService
 	WarningService
 }

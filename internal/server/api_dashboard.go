@@ -107,3 +107,28 @@ func boolParam(c echo.Context, name string) (*bool, error) {
 	}
 	return &v, nil
 }
+
+// startUserAction runs a bulk action of the users screen as a run
+// (History, dry run, progress, audit) and answers 202 with its id.
+func (s *Server) startUserAction(c echo.Context) error {
+	ck, account, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Action     string   `json:"action"`
+		AccountIDs []string `json:"accountIds"`
+		DryRun     *bool    `json:"dryRun"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.DryRun == nil {
+		return cleanup.Invalid("dryRun", "say whether this is a dry run (true or false)")
+	}
+	runID, err := s.cfg.Cleanup.StartUserAction(c.Request().Context(), ck, cleanup.UserAction{Action: in.Action, AccountIDs: in.AccountIDs, DryRun: *in.DryRun}, account)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]int64{"runId": runID})
+}

@@ -69,6 +69,8 @@ func (s *Server) routes(e *echo.Echo) {
 			api.get("/runs/:id", s.getRun)
 			api.get("/runs/:id/users", s.runUsers)
 			api.post("/runs/:id/restore", s.startRestore)
+			// Bulk actions of the users screen run as runs (api_dashboard.go).
+			api.post("/users/actions", s.startUserAction)
 			// The warning e-mail of the cleanup form (api_warn.go).
 			api.post("/warnings/preview", s.previewWarning)
 			api.post("/warnings/test", s.testWarning)
