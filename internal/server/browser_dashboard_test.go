@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,82 @@ func TestBrowserUsers(t *testing.T) {
 	act(t, f, "back to page 1", press(chromedp.ID("prev-page")))
 	waitJS(t, f, "page 1", `document.getElementById('page-of').textContent.startsWith('Page 1 of')`)
 	screenshot(t, ctx, f, "users")
+
+	// Bulk action: two unprotected users of this page. A dry run starts
+	// without asking and changes nothing; Remove product access asks first,
+	// stating the action and the count: Cancel starts nothing, confirming
+	// runs it as a run whose rows are exactly those users.
+	picked := evalJS[[]string](t, f, `[...document.querySelectorAll('#users-table tbody tr')].filter(r => r.lastElementChild.textContent === 'No').slice(0, 2).map(r => r.dataset.account)`)
+	if len(picked) != 2 {
+		t.Fatalf("no two unprotected users on the page: %v", picked)
+	}
+	for _, id := range picked {
+		act(t, f, "select "+id, press(chromedp.CSS(`#users-table tr[data-account="`+id+`"] input.uc-select`)))
+	}
+	waitJS(t, f, "2 selected", `document.getElementById('selected-count').textContent === '2 users selected' && !document.getElementById('bulk-remove').disabled`)
+	act(t, f, "dry run", press(chromedp.ID("bulk-dry-run")))
+	waitJS(t, f, "dry run finished", `(document.querySelector('#bulk-progress .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
+	if evalJS[bool](t, f, `document.getElementById('confirm-dialog').open`) {
+		t.Error("a dry run asked for confirmation")
+	}
+	if calls := e.cloud.Calls(); len(calls) != 0 {
+		t.Errorf("the dry run changed something: %+v", calls)
+	}
+	var runs struct{ Total int }
+	e.apiGet(t, p, "/runs", &runs)
+	before := runs.Total
+
+	act(t, f, "remove", press(chromedp.ID("bulk-remove")))
+	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open`)
+	if got := evalJS[string](t, f, `document.getElementById('confirm-title').textContent + ' | ' + document.getElementById('confirm-yes').textContent`); got != "Remove product access for 2 users? | Remove product access for 2 users" {
+		t.Errorf("confirmation says %q", got)
+	}
+	if got := evalJS[string](t, f, `document.activeElement.id`); got != "confirm-no" {
+		t.Errorf("focus in the confirmation is on %q, want Cancel", got)
+	}
+	act(t, f, "cancel", press(chromedp.ID("confirm-no")))
+	waitJS(t, f, "dialog closed", `!document.getElementById('confirm-dialog').open`)
+	e.apiGet(t, p, "/runs", &runs)
+	if runs.Total != before {
+		t.Fatalf("Cancel started a run: %d runs, had %d", runs.Total, before)
+	}
+	act(t, f, "remove again", press(chromedp.ID("bulk-remove")))
+	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open`)
+	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
+	waitJS(t, f, "run finished", `(() => { const b = document.querySelector('#bulk-progress .uc-progress'); return b && b.dataset.status === 'succeeded' && !b.textContent.startsWith('Dry run'); })()`)
+	waitJS(t, f, "selection cleared", `document.getElementById('selected-count').textContent === 'No user selected'`)
+	runID := evalJS[string](t, f, `document.querySelector('#bulk-progress .uc-progress').dataset.run`)
+	var runRows struct {
+		Items []struct {
+			AccountID string `json:"accountId"`
+		} `json:"items"`
+	}
+	e.apiGet(t, p, "/runs/"+runID+"/users?perPage=200", &runRows)
+	if len(runRows.Items) == 0 {
+		t.Fatal("the run has no rows")
+	}
+	for _, r := range runRows.Items {
+		if !slices.Contains(picked, r.AccountID) {
+			t.Errorf("the run has a row for %s, who was not chosen", r.AccountID)
+		}
+	}
+	for _, c := range e.cloud.Calls() {
+		if !slices.Contains(picked, c.AccountID) {
+			t.Errorf("a change for %s, who was not chosen: %+v", c.AccountID, c)
+		}
+	}
+
+	// Add to exceptions: confirmed, the settings hold the account.
+	act(t, f, "select "+picked[0], press(chromedp.CSS(`#users-table tr[data-account="`+picked[0]+`"] input.uc-select`)))
+	act(t, f, "add to exceptions", press(chromedp.ID("bulk-exceptions")))
+	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open && document.getElementById('confirm-title').textContent === 'Add 1 user to the exceptions?'`)
+	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
+	waitJS(t, ctx, "flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Added to the exceptions'))`)
+	var set cleanup.Settings
+	e.apiGet(t, p, "/settings", &set)
+	if !slices.Contains(set.Exceptions.AccountIDs, picked[0]) {
+		t.Errorf("exceptions %v lack %s", set.Exceptions.AccountIDs, picked[0])
+	}
 }
 
 // waitSnapshot waits until the snapshot has finished and fails unless it

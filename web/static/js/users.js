@@ -2,9 +2,13 @@
 // the latest snapshot (GET /api/users), paged on the server; search by
 // name or e-mail, filters (activity band, product, licensing group,
 // synced, protected) and sortable columns. Values are shown in the words
-// of labels.js.
-import { api, h, listOf, stateMessage, formatDate } from './api.js';
-import { loadLabels, label } from './labels.js';
+// of labels.js. Users chosen with the row check boxes (kept across pages,
+// at most 200) can have their product access removed, as a run of the
+// engine with dry run, progress and History (POST /api/users/actions), or
+// be added to the exceptions (PATCH /api/settings); both behind a
+// confirmation that states the action and the count (confirmAction).
+import { api, h, listOf, stateMessage, formatDate, flag, ifMatch } from './api.js';
+import { loadLabels, label, countText } from './labels.js';
 
 const $ = (id) => document.getElementById(id);
 const BANDS = ['active', 'low-usage', 'inactive', 'never-active'];
@@ -13,6 +17,9 @@ const COLUMNS = [
   ['name', 'Name'], ['email', 'E-mail'], ['accountType', 'Account type'], ['lastActive', 'Last active'], ['band', 'Activity'],
 ];
 
+const MAX_SELECTED = 200;
+const ACCOUNTED = ['removedInAtlassian', 'exportedForIdp', 'removedInIdp', 'skipped', 'manual', 'failed'];
+const selected = new Map(); // accountId → name
 const state = { q: '', band: '', product: '', group: '', synced: '', protected: '', sort: 'name', desc: false, page: 1, perPage: 50 };
 let products = new Map();
 let loadSeq = 0;
@@ -46,8 +53,11 @@ function lastActive(u) {
 }
 
 function row(u) {
+  const name = u.name || u.accountId;
   return h('tr', { dataset: { account: u.accountId } },
-    h('td', {}, u.name || u.accountId),
+    h('td', {}, h('input', { type: 'checkbox', class: 'uc-select', 'aria-label': 'Select ' + name, checked: selected.has(u.accountId),
+      onchange: (ev) => { select(u.accountId, name, ev.target.checked); } })),
+    h('td', {}, name),
     h('td', {}, u.email || '—'),
     h('td', {}, label('accountType', u.accountType)),
     h('td', {}, lastActive(u)),
@@ -82,7 +92,11 @@ async function load() {
   } else {
     box.replaceChildren(h('table', { class: 'uc-table', id: 'users-table' },
       h('caption', { class: 'uc-visually-hidden' }, 'Users, page ' + data.page + ' of ' + pages),
-      h('thead', {}, h('tr', {}, COLUMNS.map(([k, t]) => header(k, t)), header('', 'Licensing groups'), header('', 'Protected'))),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, h('input', { type: 'checkbox', id: 'select-page', 'aria-label': 'Select every user on this page',
+          checked: users.every((u) => selected.has(u.accountId)),
+          onchange: (ev) => { for (const u of users) select(u.accountId, u.name || u.accountId, ev.target.checked); showPage(); } })),
+        COLUMNS.map(([k, t]) => header(k, t)), header('', 'Licensing groups'), header('', 'Protected'))),
       h('tbody', {}, users.map(row))));
   }
   $('users-pager').hidden = pages <= 1;
@@ -91,8 +105,122 @@ async function load() {
   $('next-page').disabled = data.page >= pages;
 }
 
-function options(select, entries) {
-  for (const [value, text] of entries) select.append(h('option', { value }, text));
+function options(el, entries) {
+  for (const [value, text] of entries) el.append(h('option', { value }, text));
+}
+
+// ---- selection and actions ----
+
+function select(id, name, on) {
+  if (on && !selected.has(id) && selected.size >= MAX_SELECTED) {
+    flag('Selection full', 'Act on at most ' + MAX_SELECTED + ' users at a time.', 'warning');
+    showSelection();
+    showPage();
+    return;
+  }
+  if (on) selected.set(id, name); else selected.delete(id);
+  showSelection();
+}
+
+// showPage syncs the page's check boxes with the selection.
+function showPage() {
+  const boxes = [...document.querySelectorAll('#users-table tbody tr')];
+  for (const tr of boxes) tr.querySelector('.uc-select').checked = selected.has(tr.dataset.account);
+  const all = $('select-page');
+  if (all) all.checked = boxes.length > 0 && boxes.every((tr) => selected.has(tr.dataset.account));
+}
+
+function showSelection() {
+  const n = selected.size;
+  $('selected-count').textContent = n === 0 ? 'No user selected' : (n === 1 ? '1 user selected' : n + ' users selected');
+  for (const id of ['bulk-dry-run', 'bulk-remove', 'bulk-exceptions', 'bulk-clear']) $(id).disabled = n === 0;
+}
+
+function usersText(n) { return n === 1 ? '1 user' : n + ' users'; }
+
+/**
+ * confirmAction asks the admin to confirm an action in a modal dialog and
+ * resolves true on confirm, false on cancel (Escape too). It is the one
+ * place the users screen asks.
+ */
+export function confirmAction(title, body, yes) {
+  const dlg = $('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-body').textContent = body;
+  $('confirm-yes').textContent = yes;
+  return new Promise((resolve) => {
+    const done = (v) => () => { dlg.close(v ? 'yes' : 'no'); };
+    const onYes = done(true); const onNo = done(false);
+    $('confirm-yes').addEventListener('click', onYes);
+    $('confirm-no').addEventListener('click', onNo);
+    dlg.addEventListener('close', () => {
+      $('confirm-yes').removeEventListener('click', onYes);
+      $('confirm-no').removeEventListener('click', onNo);
+      resolve(dlg.returnValue === 'yes');
+    }, { once: true });
+    dlg.returnValue = '';
+    dlg.showModal();
+    $('confirm-no').focus();
+  });
+}
+
+async function removeAccess(dryRun) {
+  const ids = [...selected.keys()];
+  const what = label('action', 'remove-product-access');
+  if (!dryRun && !await confirmAction(what + ' for ' + usersText(ids.length) + '?',
+    'Removes ' + usersText(ids.length) + ' from every licensing group they are in (synced groups through the identity provider, as a cleanup would). Admins and exceptions are skipped. It runs as a run in History, with its audit log.',
+    what + ' for ' + usersText(ids.length))) return;
+  try {
+    const r = await api('POST', '/users/actions', { action: 'remove-product-access', accountIds: ids, dryRun });
+    if (!dryRun) { selected.clear(); showSelection(); showPage(); }
+    watchRun(r.runId, dryRun);
+  } catch (err) {
+    flag('Not started', err.message, 'error');
+  }
+}
+
+function watchRun(id, dryRun) {
+  const box = h('div', { class: 'uc-progress', dataset: { run: String(id), status: 'queued' } });
+  $('bulk-progress').replaceChildren(box);
+  const tick = async () => {
+    let run;
+    try {
+      run = await api('GET', '/runs/' + id);
+    } catch (err) {
+      box.replaceChildren(h('span', { class: 'uc-run-error' }, err.message));
+      return;
+    }
+    box.dataset.status = run.status;
+    const c = run.counts || {};
+    const did = ACCOUNTED.filter((k) => c[k] > 0).map((k) => countText(c[k], k)).join(', ');
+    box.replaceChildren(h('strong', {}, (dryRun ? 'Dry run: ' : '') + run.cleanupName), ' · ', label('runStatus', run.status),
+      run.status === 'running' || run.status === 'queued' ? h('progress', { 'aria-label': 'Run progress' }) : null,
+      did ? h('span', { class: 'uc-accounting' }, did) : null,
+      run.error ? h('span', { class: 'uc-run-error' }, run.error) : null,
+      h('span', { class: 'uc-help' }, 'Every user and outcome: Scheduling and cleanup → History.'));
+    if (run.status === 'queued' || run.status === 'running') { setTimeout(tick, 1000); return; }
+    flag(dryRun ? 'Dry run finished' : 'Run finished', did || label('runStatus', run.status), run.status === 'failed' ? 'error' : 'success');
+  };
+  tick();
+}
+
+async function addExceptions() {
+  const ids = [...selected.keys()];
+  if (!await confirmAction('Add ' + usersText(ids.length) + ' to the exceptions?',
+    'Exceptions are never removed by any cleanup. The users screen shows them as protected after the next refresh of the Dashboard.',
+    'Add ' + usersText(ids.length) + ' to the exceptions')) return;
+  try {
+    const set = await api('GET', '/settings');
+    const current = (set.exceptions && set.exceptions.accountIds) || [];
+    const accountIds = [...new Set([...current, ...ids])];
+    await api('PATCH', '/settings', { exceptions: { accountIds } }, ifMatch(set.version));
+    flag('Added to the exceptions', usersText(ids.length), 'success');
+    selected.clear();
+    showSelection();
+    showPage();
+  } catch (err) {
+    flag('Exceptions not changed', err.message, 'error');
+  }
 }
 
 async function start() {
@@ -120,5 +248,9 @@ $('user-filters').addEventListener('submit', (ev) => {
   load();
 });
 $('prev-page').addEventListener('click', () => { state.page--; load(); });
+$('bulk-dry-run').addEventListener('click', () => removeAccess(true));
+$('bulk-remove').addEventListener('click', () => removeAccess(false));
+$('bulk-exceptions').addEventListener('click', addExceptions);
+$('bulk-clear').addEventListener('click', () => { selected.clear(); showSelection(); showPage(); });
 $('next-page').addEventListener('click', () => { state.page++; load(); });
 start();
