@@ -74,7 +74,26 @@ type SnapshotUser struct {
 	// ProtectedWhy says it in words.
 	Protected    string `json:"protected,omitempty"`
 	ProtectedWhy string `json:"protectedWhy,omitempty"`
+	// Review is the user's open review mark, nil when none (attached by
+	// Snapshots.Users from the runs, not stored in the snapshot).
+	Review *ReviewMark `json:"review,omitempty"`
 }
+
+// ReviewMark is an open mark of the review list: the latest real run of an
+// "Add to list for review" cleanup that marked the user, with no decision
+// since.
+type ReviewMark struct {
+	CleanupID   int64      `json:"cleanupId,omitempty"` // 0: the cleanup was deleted
+	CleanupName string     `json:"cleanupName"`
+	RunID       int64      `json:"runId"`
+	MarkedAt    *time.Time `json:"markedAt,omitempty"`
+}
+
+// Review decisions.
+const (
+	ReviewApproved  = "approved"
+	ReviewDismissed = "dismissed"
+)
 
 // ProductStats are one product's figures in a snapshot. Users with access
 // count once per product; protected users are counted apart, not in the
@@ -169,7 +188,9 @@ type SnapshotUserFilter struct {
 	Synced  *bool  // nil for all
 	// Protected is "" (all), "yes", "no" or one of the Protected* kinds.
 	Protected string
-	Sort      string // one of the UserSort* keys (default name)
+	// Review: only users with an open review mark.
+	Review bool
+	Sort   string // one of the UserSort* keys (default name)
 	Desc      bool
 }
 
@@ -222,16 +243,25 @@ type SnapshotStore interface {
 	SnapshotUsers(ctx context.Context, clientKey string, snapshotID int64, f SnapshotUserFilter, p Page) ([]SnapshotUser, int, error)
 	// Trend returns the history points from the day on, oldest first.
 	Trend(ctx context.Context, clientKey, fromDay string) ([]TrendPoint, error)
+	// ReviewMarks returns the open review mark of each account that has
+	// one.
+	ReviewMarks(ctx context.Context, clientKey string, accountIDs []string) (map[string]ReviewMark, error)
+	// DecideReviews records the decision on the accounts' marks (each
+	// covers its mark's run and the earlier ones).
+	DecideReviews(ctx context.Context, clientKey string, marks map[string]ReviewMark, state, by string, at time.Time) error
 	// SnapshotsDue lists enabled, installed tenants with an organization
 	// API key whose last snapshot was queued before since (or that have
 	// none).
 	SnapshotsDue(ctx context.Context, since time.Time, limit int) ([]string, error)
 }
 
-// snapshotSource is what Snapshots reads of the cleanup store.
+// snapshotSource is what Snapshots uses of the cleanup store: settings
+// and cleanups, and runs for the review list's approvals.
 type snapshotSource interface {
 	Settings(ctx context.Context, clientKey string) (Settings, error)
 	Cleanups(ctx context.Context, clientKey string) ([]Cleanup, error)
+	Run(ctx context.Context, clientKey string, id int64) (Run, error)
+	CreateRun(ctx context.Context, r NewRun) (int64, error)
 }
 
 // SnapshotsConfig configures Snapshots. Store, Source and Connector are
@@ -348,6 +378,19 @@ func (s *Snapshots) Users(ctx context.Context, clientKey string, f SnapshotUserF
 	users, total, err := s.cfg.Store.SnapshotUsers(ctx, clientKey, latest.ID, f, p.Normalized())
 	if err != nil {
 		return nil, 0, nil, err
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.AccountID
+	}
+	marks, err := s.cfg.Store.ReviewMarks(ctx, clientKey, ids)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	for i := range users {
+		if m, ok := marks[users[i].AccountID]; ok {
+			users[i].Review = &m
+		}
 	}
 	return users, total, latest, nil
 }

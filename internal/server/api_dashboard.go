@@ -18,6 +18,8 @@ type SnapshotService interface {
 	Refresh(ctx context.Context, clientKey, accountID string) (int64, error)
 	Snapshot(ctx context.Context, clientKey string, id int64) (cleanup.Snapshot, error)
 	Users(ctx context.Context, clientKey string, f cleanup.SnapshotUserFilter, p cleanup.Page) ([]cleanup.SnapshotUser, int, *cleanup.Snapshot, error)
+	ApproveReviews(ctx context.Context, clientKey string, in cleanup.ReviewDecision, by string) ([]int64, error)
+	DismissReviews(ctx context.Context, clientKey string, in cleanup.ReviewDecision, by string) (int, error)
 }
 
 // dashboard answers the latest snapshot's figures, the snapshot in
@@ -66,7 +68,9 @@ type usersBody struct {
 
 // listUsers answers a page of the latest snapshot's users. Query: q
 // (name or e-mail), band, product, group, synced (true/false),
-// protected (yes, no or a kind), sort, desc (true/false), page, perPage.
+// protected (yes, no or a kind), review (true: marked for review), sort,
+// desc (true/false), page, perPage. Each user carries its open review
+// mark.
 func (s *Server) listUsers(c echo.Context) error {
 	ck, _, err := tenantOf(c)
 	if err != nil {
@@ -83,6 +87,11 @@ func (s *Server) listUsers(c echo.Context) error {
 	if f.Synced, err = boolParam(c, "synced"); err != nil {
 		return err
 	}
+	review, err := boolParam(c, "review")
+	if err != nil {
+		return err
+	}
+	f.Review = review != nil && *review
 	desc, err := boolParam(c, "desc")
 	if err != nil {
 		return err
@@ -131,4 +140,58 @@ func (s *Server) startUserAction(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]int64{"runId": runID})
+}
+
+// reviewDecision reads the body of the review list's decisions.
+func reviewDecision(c echo.Context, needDryRun bool) (cleanup.ReviewDecision, error) {
+	var in struct {
+		AccountIDs []string `json:"accountIds"`
+		DryRun     *bool    `json:"dryRun"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return cleanup.ReviewDecision{}, err
+	}
+	if needDryRun && in.DryRun == nil {
+		return cleanup.ReviewDecision{}, cleanup.Invalid("dryRun", "say whether this is a dry run (true or false)")
+	}
+	d := cleanup.ReviewDecision{AccountIDs: in.AccountIDs}
+	if in.DryRun != nil {
+		d.DryRun = *in.DryRun
+	}
+	return d, nil
+}
+
+// approveReviews runs the marking cleanups' removal for the chosen users
+// of the review list and answers 202 with the runs' ids.
+func (s *Server) approveReviews(c echo.Context) error {
+	ck, account, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	in, err := reviewDecision(c, true)
+	if err != nil {
+		return err
+	}
+	ids, err := s.cfg.Snapshots.ApproveReviews(c.Request().Context(), ck, in, account)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string][]int64{"runIds": ids})
+}
+
+// dismissReviews takes the chosen users off the review list.
+func (s *Server) dismissReviews(c echo.Context) error {
+	ck, account, err := tenantOf(c)
+	if err != nil {
+		return err
+	}
+	in, err := reviewDecision(c, false)
+	if err != nil {
+		return err
+	}
+	n, err := s.cfg.Snapshots.DismissReviews(c.Request().Context(), ck, in, account)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int{"dismissed": n})
 }

@@ -26,6 +26,7 @@ type isolation struct {
 	runID     int64
 	fileID    int64    // one of A's export files
 	snapID    int64    // A's snapshot
+	marked    string   // an account A's review run marked
 	markers   []string // strings only A's data contains
 }
 
@@ -107,6 +108,10 @@ func isolationProbes() map[string]isolationProbe {
 		"POST /{product}/api/snapshots":         ownData(http.MethodPost, "/snapshots", nil),
 		"GET /{product}/api/snapshots/:id":      foreignID(http.MethodGet, func(x *isolation) string { return "/snapshots/" + strconv.FormatInt(x.snapID, 10) }),
 		"GET /{product}/api/users":              ownData(http.MethodGet, "/users?perPage=200", nil),
+		// The review list's decisions name accounts: A's marks are not the
+		// intruder's (400: not marked for review).
+		"POST /{product}/api/reviews/approve": foreignReview("/reviews/approve"),
+		"POST /{product}/api/reviews/dismiss": foreignReview("/reviews/dismiss"),
 		// A bulk action names accounts, not A's data: the intruder's run
 		// is its own (or refused: not configured).
 		"POST /{product}/api/users/actions":            ownData(http.MethodPost, "/users/actions", map[string]any{"action": cleanup.ActionRemoveProductAccess, "accountIds": []string{"557058:intruder"}, "dryRun": true}),
@@ -169,7 +174,7 @@ func newIsolation(t *testing.T) *isolation {
 		t.Fatalf("A starts a run: %d %s", r.status, r.body)
 	}
 	x.runID = decode[struct{ RunID int64 }](t, r).RunID
-	x.finishRun(t)
+	x.finish(t, x.runID)
 
 	exports := decode[runExports](t, x.call(t, x.a, http.MethodGet, fmt.Sprintf("/runs/%d/exports", x.runID), nil))
 	if len(exports.Audit) == 0 {
@@ -179,6 +184,12 @@ func newIsolation(t *testing.T) *isolation {
 	users := decode[struct {
 		Items []struct{ Email, AccountID string }
 	}](t, x.call(t, x.a, http.MethodGet, fmt.Sprintf("/runs/%d/users", x.runID), nil))
+	// A real run of the review cleanup marks A's users for review.
+	r = x.call(t, x.a, http.MethodPost, fmt.Sprintf("/cleanups/%d/run", x.cleanupID), map[string]bool{"dryRun": false})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("A starts a review run: %d %s", r.status, r.body)
+	}
+	x.finish(t, decode[struct{ RunID int64 }](t, r).RunID)
 	x.snapID = x.takeSnapshot(t, x.a)
 	x.markers = []string{x.a.ClientKey, name, x.cloud.OrgID()}
 	for _, u := range users.Items {
@@ -190,19 +201,27 @@ func newIsolation(t *testing.T) *isolation {
 	if len(x.markers) < 4 {
 		t.Fatal("A's run affected nobody; the probes would prove little")
 	}
+	review := decode[struct {
+		Items []struct{ AccountID string }
+	}](t, x.call(t, x.a, http.MethodGet, "/users?review=true", nil))
+	if len(review.Items) == 0 {
+		t.Fatal("A's review run marked nobody")
+	}
+	x.marked = review.Items[0].AccountID
+	x.markers = append(x.markers, x.marked)
 	return x
 }
 
-// finishRun drives A's run to the end in process (the env has no job
+// finish drives A's run to the end in process (the env has no job
 // runtime), exports included.
-func (x *isolation) finishRun(t *testing.T) {
+func (x *isolation) finish(t *testing.T, runID int64) {
 	t.Helper()
 	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: x.cs, Connector: x.conn, Exporter: idpexport.NewExporter(x.st, idpexport.ExporterConfig{})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 1000 {
-		res, err := en.Step(context.Background(), x.a.ClientKey, x.runID, fmt.Sprintf("isolation/step-%d", i))
+		res, err := en.Step(context.Background(), x.a.ClientKey, runID, fmt.Sprintf("isolation/step-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +256,7 @@ func (x *isolation) checkAUnchanged(t *testing.T) {
 	if c := decode[cleanup.Cleanup](t, r); r.status != http.StatusOK || c.Version != 1 {
 		t.Errorf("A's cleanup changed: %d %s", r.status, r.body)
 	}
-	if r := x.call(t, x.a, http.MethodGet, "/runs", nil); !strings.Contains(r.body, `"total":1`) {
+	if r := x.call(t, x.a, http.MethodGet, "/runs", nil); !strings.Contains(r.body, `"total":2`) {
 		t.Errorf("A's runs changed: %s", r.body)
 	}
 	// A's snapshot is still the latest and lists the marked users.
@@ -307,6 +326,23 @@ func foreignID(method string, path func(*isolation) string) isolationProbe {
 			if own := x.call(t, x.a, method, p, nil); own.status != http.StatusOK {
 				t.Errorf("%s %s as A = %d %s: the probe proves nothing", method, p, own.status, own.body)
 			}
+		}
+	}
+}
+
+// foreignReview: A's review marks (its run marked users for review),
+// decided by the intruder, are refused as not marked, and A's marks stay
+// open.
+func foreignReview(path string) isolationProbe {
+	return func(t *testing.T, x *isolation, in *connect.Tenant, prefix string) {
+		r := x.callIntruder(t, in, prefix, http.MethodPost, path, map[string]any{"accountIds": []string{x.marked}, "dryRun": false})
+		if r.status != http.StatusBadRequest {
+			t.Errorf("POST %s as %s = %d %s, want 400", path, in.ClientKey, r.status, r.body)
+		}
+		x.noMarkers(t, "POST "+path, r)
+		own := x.call(t, x.a, http.MethodGet, "/users?review=true&perPage=200", nil)
+		if !strings.Contains(own.body, x.marked) {
+			t.Errorf("A's review mark of %s is gone: %.300s", x.marked, own.body)
 		}
 	}
 }

@@ -90,6 +90,8 @@ func (s *Server) routes(e *echo.Echo) {
 			api.post("/snapshots", s.refreshSnapshot)
 			api.get("/snapshots/:id", s.getSnapshot)
 			api.get("/users", s.listUsers)
+			api.post("/reviews/approve", s.approveReviews)
+			api.post("/reviews/dismiss", s.dismissReviews)
 		}
 
 		// Exports: the listing is an API route; the download links it

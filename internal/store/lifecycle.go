@@ -152,6 +152,7 @@ var purgeSteps = []struct {
 	{"runs", `DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE client_key = ? LIMIT ?)`, false},
 	{"snapshot_users", `DELETE FROM snapshot_users WHERE id IN (SELECT id FROM snapshot_users WHERE client_key = ? LIMIT ?)`, false},
 	{"snapshots", `DELETE FROM snapshots WHERE id IN (SELECT id FROM snapshots WHERE client_key = ? LIMIT ?)`, false},
+	{"review_decisions", `DELETE FROM review_decisions WHERE (client_key, account_id) IN (SELECT client_key, account_id FROM review_decisions WHERE client_key = ? LIMIT ?)`, false},
 	{"snapshot_history", `DELETE FROM snapshot_history WHERE (client_key, day, product) IN (SELECT client_key, day, product FROM snapshot_history WHERE client_key = ? LIMIT ?)`, false},
 	{"cleanups", `DELETE FROM cleanups WHERE id IN (SELECT id FROM cleanups WHERE client_key = ? LIMIT ?)`, false},
 }

@@ -20,7 +20,10 @@ import (
 // (status, progress, figures as JSON); snapshot_users the users of a
 // tenant's latest snapshots (older ones' users are deleted when a newer
 // one succeeds), with the columns the users screen filters and sorts on;
-// snapshot_history one row per tenant, day and product for the trend.
+// snapshot_history one row per tenant, day and product for the trend;
+// review_decisions the admin's last decision on each account's review
+// mark (a mark is a row of a real run with outcome review; it is open
+// while no decision covers its run).
 //
 // At most one snapshot per tenant is queued or running
 // (snapshots_active). The users screen's first page is an index range
@@ -74,6 +77,16 @@ CREATE INDEX snapshot_users_last_active ON snapshot_users (snapshot_id, last_act
 CREATE INDEX snapshot_users_band ON snapshot_users (snapshot_id, band_order, sort_name, account_id);
 CREATE INDEX snapshot_users_type ON snapshot_users (snapshot_id, account_type, sort_name, account_id);
 CREATE INDEX snapshot_users_client ON snapshot_users (client_key, snapshot_id);
+CREATE TABLE review_decisions (
+	client_key TEXT NOT NULL,
+	account_id TEXT NOT NULL,
+	run_id ` + bigint + ` NOT NULL,
+	state TEXT NOT NULL,
+	decided_by TEXT NOT NULL DEFAULT '',
+	decided_at ` + ts + ` NOT NULL,
+	PRIMARY KEY (client_key, account_id)
+);
+CREATE INDEX run_users_review ON run_users (client_key, outcome, account_id, run_id);
 CREATE TABLE snapshot_history (
 	client_key TEXT NOT NULL,
 	day TEXT NOT NULL,
@@ -474,7 +487,7 @@ func (st *SnapshotStore) SnapshotUsers(ctx context.Context, clientKey string, sn
 		return nil, 0, fmt.Errorf("store: snapshot users: %w", err)
 	}
 	q := st.s.db.WithContext(ctx).Model(&snapshotUserRow{}).Where("snapshot_id = ? AND client_key = ?", snapshotID, clientKey)
-	filtered := strings.TrimSpace(f.Search) != "" || f.Band != "" || f.Product != "" || f.GroupID != "" || f.Synced != nil || f.Protected != ""
+	filtered := f.Review || strings.TrimSpace(f.Search) != "" || f.Band != "" || f.Product != "" || f.GroupID != "" || f.Synced != nil || f.Protected != ""
 	if s := strings.ToLower(strings.TrimSpace(f.Search)); s != "" {
 		q = q.Where(`search LIKE ? ESCAPE '\'`, "%"+escapeLike(s)+"%")
 	}
@@ -489,6 +502,9 @@ func (st *SnapshotStore) SnapshotUsers(ctx context.Context, clientKey string, sn
 	}
 	if f.Synced != nil {
 		q = q.Where("synced = ?", *f.Synced)
+	}
+	if f.Review {
+		q = q.Where("account_id IN (SELECT account_id FROM ("+openReviewSQL+") o)", clientKey, clientKey)
 	}
 	switch f.Protected {
 	case "":
