@@ -191,7 +191,7 @@ type SnapshotUserFilter struct {
 	// Review: only users with an open review mark.
 	Review bool
 	Sort   string // one of the UserSort* keys (default name)
-	Desc      bool
+	Desc   bool
 }
 
 // Validate checks the filter's values.
