@@ -362,3 +362,117 @@ func isLicensing(e *env, groupID string) bool {
 	}
 	return false
 }
+
+// TestReviewList: a real run of an "Add to list for review" cleanup marks
+// its users (a dry run marks nobody); the users screen's "marked for
+// review" filter lists exactly them, each with the cleanup; dismissing
+// one takes it off the list and changes nothing; approving others runs
+// the cleanup's removal (its licensing group) for exactly them, as a run,
+// and takes them off the list; a user not marked cannot be approved.
+func TestReviewList(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := cleanup.AsOperator(context.Background())
+			st, _ := b.open(t)
+			e := newEnv(t, st, atlassiantest.Options{Seed: 21, Users: 150}, cleanup.SettingsInput{})
+			jsw := e.groupID(t, atlassiantest.GroupJiraSoftware)
+			d := cleanup.DefaultDefinition()
+			d.Name, d.Action, d.DaysInactive, d.Manual = "review inactive", cleanup.ActionReview, 180, true
+			d.LicensingGroupIDs = []string{jsw}
+			c, err := e.svc.CreateCleanup(ctx, testClientKey, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snaps, err := cleanup.NewSnapshots(cleanup.SnapshotsConfig{Store: st.Snapshots(nil), Source: e.cs, Connector: e.conn, Now: func() time.Time { return testNow }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			marked := func() []string {
+				t.Helper()
+				users, _, _, err := snaps.Users(ctx, testClientKey, cleanup.SnapshotUserFilter{Review: true}, cleanup.Page{PerPage: cleanup.MaxPerPage})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, u := range users {
+					if u.Review == nil || u.Review.CleanupName != "review inactive" || u.Review.CleanupID != c.ID {
+						t.Errorf("%s listed with mark %+v", u.AccountID, u.Review)
+					}
+					out = append(out, u.AccountID)
+				}
+				slices.Sort(out)
+				return out
+			}
+			for _, dry := range []bool{true, false} {
+				runID, err := e.svc.StartRun(ctx, testClientKey, c.ID, dry, "admin")
+				if err != nil {
+					t.Fatal(err)
+				}
+				drive(t, e.engine(t, time.Millisecond, nil), runID)
+				if dry {
+					id, err := snaps.Refresh(ctx, testClientKey, "admin")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := snaps.Take(ctx, testClientKey, id); err != nil {
+						t.Fatal(err)
+					}
+					if got := marked(); len(got) != 0 {
+						t.Fatalf("a dry run marked %v", got)
+					}
+					continue
+				}
+				var want []string
+				for _, r := range allRows(t, e.svc, runID, cleanup.RunUserFilter{Outcome: cleanup.OutcomeReview}) {
+					want = append(want, r.AccountID)
+				}
+				slices.Sort(want)
+				want = slices.Compact(want)
+				if len(want) < 3 {
+					t.Fatalf("the review run marked %d users; the test needs 3", len(want))
+				}
+				if diff := cmp.Diff(want, marked()); diff != "" {
+					t.Fatalf("marked for review (-want +got):\n%s", diff)
+				}
+			}
+			list := marked()
+			dismiss, approve := list[0], list[1:3]
+			var unmarked string
+			for _, u := range e.cloud.Users() {
+				if !slices.Contains(list, u.AccountID) {
+					unmarked = u.AccountID
+					break
+				}
+			}
+			if _, err := snaps.ApproveReviews(ctx, testClientKey, cleanup.ReviewDecision{AccountIDs: []string{approve[0], unmarked}}, "admin"); cleanup.KindOf(err) != cleanup.KindInvalid {
+				t.Errorf("approving an unmarked user: %v, want invalid", err)
+			}
+			if n, err := snaps.DismissReviews(ctx, testClientKey, cleanup.ReviewDecision{AccountIDs: []string{dismiss}}, "admin"); err != nil || n != 1 {
+				t.Fatalf("dismiss: %d %v", n, err)
+			}
+			if calls := e.cloud.Calls(); len(calls) != 0 {
+				t.Fatalf("dismissing changed something: %+v", calls)
+			}
+			runIDs, err := snaps.ApproveReviews(ctx, testClientKey, cleanup.ReviewDecision{AccountIDs: approve}, "admin")
+			if err != nil || len(runIDs) != 1 {
+				t.Fatalf("approve: %v %v", runIDs, err)
+			}
+			drive(t, e.engine(t, time.Millisecond, nil), runIDs[0])
+			run, err := e.svc.GetRun(ctx, testClientKey, runIDs[0])
+			if err != nil || run.Status != cleanup.RunSucceeded || run.CleanupID != c.ID || run.CleanupName != "Review approved: review inactive, 2 users" {
+				t.Errorf("approval run %+v %v", run, err)
+			}
+			var calls []string
+			for _, cl := range e.cloud.Calls() {
+				calls = append(calls, cl.AccountID+" "+cl.GroupID)
+			}
+			slices.Sort(calls)
+			if diff := cmp.Diff([]string{approve[0] + " " + jsw, approve[1] + " " + jsw}, calls); diff != "" {
+				t.Errorf("removals (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(list[3:], marked()); diff != "" {
+				t.Errorf("still marked (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
