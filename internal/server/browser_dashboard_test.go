@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 )
 
@@ -331,4 +332,100 @@ func waitSnapshot(t *testing.T, e *uiEnv, p connect.Product, id int64) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestBrowserReviewList: after a real run of an "Add to list for review"
+// cleanup, the users screen's "Marked for review" filter lists exactly
+// the users it marked, each with the cleanup; Dismiss (confirmed) takes
+// one off the list; Approve (confirmed) runs the cleanup's removal for
+// another as a run, which removes exactly that user.
+func TestBrowserReviewList(t *testing.T) {
+	e := newUIEnv(t)
+	const p = connect.Jira
+	ck := e.tenants[p].ClientKey
+	actx := cleanup.AsOperator(context.Background())
+	e.configureOrg(t, p)
+	jsw, _ := e.cloud.GroupByName(atlassiantest.GroupJiraSoftware)
+	d := cleanup.DefaultDefinition()
+	d.Name, d.Action, d.DaysInactive, d.Manual = "Quarterly review", cleanup.ActionReview, 30, true
+	d.LicensingGroupIDs = []string{jsw.ID}
+	c, err := e.svc.CreateCleanup(actx, ck, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID, err := e.svc.StartRun(actx, ck, c.ID, false, e.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		run, err := e.svc.GetRun(actx, ck, runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Finished() {
+			if run.Status != cleanup.RunSucceeded || run.Counts.Reviewed < 2 {
+				t.Fatalf("review run %s, %d reviewed", run.Status, run.Counts.Reviewed)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the review run did not finish")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	id, err := e.snaps.Refresh(actx, ck, e.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshot(t, e, p, id)
+	var marked struct {
+		Items []cleanup.SnapshotUser `json:"items"`
+		Total int                    `json:"total"`
+	}
+	e.apiGet(t, p, "/users?review=true&perPage=200", &marked)
+	if marked.Total < 2 {
+		t.Fatalf("%d users marked for review", marked.Total)
+	}
+
+	ctx := e.tab(t)
+	e.open(t, ctx, p, "users", e.admin)
+	f := e.frame(t, ctx, "/jira/admin/users")
+	waitJS(t, f, "the snapshot", `document.getElementById('users-status').textContent.includes('snapshot of')`)
+	evalJS[bool](t, f, `(document.getElementById('f-review').value = 'true', true)`)
+	act(t, f, "filter marked for review", press(chromedp.CSS(`#user-filters button[type="submit"]`)))
+	waitJS(t, f, "the review list", fmt.Sprintf(`document.getElementById('users-status').textContent.startsWith('%d users')`, marked.Total))
+	if bad := evalJS[int](t, f, `[...document.querySelectorAll('#users-table tbody tr')].filter(r => !r.querySelector('.uc-review').textContent.startsWith('Marked by "Quarterly review"')).length`); bad != 0 {
+		t.Errorf("%d listed users do not say which cleanup marked them", bad)
+	}
+	rowIDs := evalJS[[]string](t, f, `[...document.querySelectorAll('#users-table tbody tr')].map(r => r.dataset.account)`)
+	dismissed, approved := rowIDs[0], rowIDs[1]
+
+	act(t, f, "select "+dismissed, press(chromedp.CSS(`#users-table tr[data-account="`+dismissed+`"] input.uc-select`)))
+	act(t, f, "dismiss", press(chromedp.ID("review-dismiss")))
+	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open && document.getElementById('confirm-title').textContent === 'Dismiss 1 user from the review list?'`)
+	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
+	waitJS(t, f, "one fewer", fmt.Sprintf(`document.getElementById('users-status').textContent.startsWith('%d user') && !document.querySelector('#users-table tr[data-account="%s"]')`, marked.Total-1, dismissed))
+	if calls := e.cloud.Calls(); len(calls) != 0 {
+		t.Errorf("dismissing changed something: %+v", calls)
+	}
+
+	act(t, f, "select "+approved, press(chromedp.CSS(`#users-table tr[data-account="`+approved+`"] input.uc-select`)))
+	act(t, f, "approve", press(chromedp.ID("review-approve")))
+	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open && document.getElementById('confirm-title').textContent === 'Approve the removal for 1 user?'`)
+	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
+	waitJS(t, f, "approval run finished", `(document.querySelector('#bulk-progress .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
+	if got := evalJS[string](t, f, `document.querySelector('#bulk-progress .uc-progress strong').textContent`); got != "Review approved: Quarterly review, 1 user" {
+		t.Errorf("approval run is %q", got)
+	}
+	waitJS(t, f, "two fewer", fmt.Sprintf(`document.getElementById('users-status').textContent.startsWith('%d user')`, marked.Total-2))
+	for _, c := range e.cloud.Calls() {
+		if c.AccountID != approved || c.GroupID != jsw.ID {
+			t.Errorf("a change other than removing %s from %s: %+v", approved, jsw.Name, c)
+		}
+	}
+	if slices.Contains(e.cloud.Members(jsw.ID), approved) {
+		t.Errorf("%s is still in %s", approved, jsw.Name)
+	}
+	screenshot(t, ctx, f, "review-list")
 }

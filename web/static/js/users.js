@@ -5,8 +5,11 @@
 // of labels.js. Users chosen with the row check boxes (kept across pages,
 // at most 200) can have their product access removed, as a run of the
 // engine with dry run, progress and History (POST /api/users/actions), or
-// be added to the exceptions (PATCH /api/settings); both behind a
-// confirmation that states the action and the count (confirmAction).
+// be added to the exceptions (PATCH /api/settings); users marked for
+// review can be approved (the marking cleanup's removal, as a run: POST
+// /api/reviews/approve) or dismissed (POST /api/reviews/dismiss). Every
+// action but a dry run is behind a confirmation that states the action
+// and the count (confirmAction).
 import { api, h, listOf, stateMessage, formatDate, flag, ifMatch } from './api.js';
 import { loadLabels, label, countText } from './labels.js';
 
@@ -19,14 +22,15 @@ const COLUMNS = [
 
 const MAX_SELECTED = 200;
 const ACCOUNTED = ['removedInAtlassian', 'exportedForIdp', 'removedInIdp', 'skipped', 'manual', 'failed'];
-const selected = new Map(); // accountId → name
-const state = { q: '', band: '', product: '', group: '', synced: '', protected: '', sort: 'name', desc: false, page: 1, perPage: 50 };
+const selected = new Map(); // accountId → {name, marked}
+const FILTERS = ['q', 'band', 'product', 'group', 'synced', 'protected', 'review'];
+const state = { q: '', band: '', product: '', group: '', synced: '', protected: '', review: '', sort: 'name', desc: false, page: 1, perPage: 50 };
 let products = new Map();
 let loadSeq = 0;
 
 function query() {
   const p = new URLSearchParams();
-  for (const k of ['q', 'band', 'product', 'group', 'synced', 'protected']) if (state[k]) p.set(k, state[k]);
+  for (const k of FILTERS) if (state[k]) p.set(k, state[k]);
   p.set('sort', state.sort);
   if (state.desc) p.set('desc', 'true');
   p.set('page', String(state.page));
@@ -56,13 +60,14 @@ function row(u) {
   const name = u.name || u.accountId;
   return h('tr', { dataset: { account: u.accountId } },
     h('td', {}, h('input', { type: 'checkbox', class: 'uc-select', 'aria-label': 'Select ' + name, checked: selected.has(u.accountId),
-      onchange: (ev) => { select(u.accountId, name, ev.target.checked); } })),
+      onchange: (ev) => { select(u, ev.target.checked); } })),
     h('td', {}, name),
     h('td', {}, u.email || '—'),
     h('td', {}, label('accountType', u.accountType)),
     h('td', {}, lastActive(u)),
     h('td', {}, h('span', { class: 'uc-lozenge', dataset: { band: u.band } }, label('band', u.band))),
     h('td', {}, u.groups.map((g, i) => [i ? ', ' : '', g.name, g.synced ? ' (synced)' : ''])),
+    h('td', { class: 'uc-review' }, u.review ? 'Marked by "' + u.review.cleanupName + '", ' + formatDate(u.review.markedAt) : '—'),
     h('td', {}, u.protected ? label('protected', u.protected) + ': ' + u.protectedWhy : 'No'));
 }
 
@@ -95,8 +100,8 @@ async function load() {
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, h('input', { type: 'checkbox', id: 'select-page', 'aria-label': 'Select every user on this page',
           checked: users.every((u) => selected.has(u.accountId)),
-          onchange: (ev) => { for (const u of users) select(u.accountId, u.name || u.accountId, ev.target.checked); showPage(); } })),
-        COLUMNS.map(([k, t]) => header(k, t)), header('', 'Licensing groups'), header('', 'Protected'))),
+          onchange: (ev) => { for (const u of users) select(u, ev.target.checked); showPage(); } })),
+        COLUMNS.map(([k, t]) => header(k, t)), header('', 'Licensing groups'), header('', 'Review'), header('', 'Protected'))),
       h('tbody', {}, users.map(row))));
   }
   $('users-pager').hidden = pages <= 1;
@@ -111,14 +116,15 @@ function options(el, entries) {
 
 // ---- selection and actions ----
 
-function select(id, name, on) {
+function select(u, on) {
+  const id = u.accountId;
   if (on && !selected.has(id) && selected.size >= MAX_SELECTED) {
     flag('Selection full', 'Act on at most ' + MAX_SELECTED + ' users at a time.', 'warning');
     showSelection();
     showPage();
     return;
   }
-  if (on) selected.set(id, name); else selected.delete(id);
+  if (on) selected.set(id, { name: u.name || id, marked: !!u.review }); else selected.delete(id);
   showSelection();
 }
 
@@ -134,6 +140,40 @@ function showSelection() {
   const n = selected.size;
   $('selected-count').textContent = n === 0 ? 'No user selected' : (n === 1 ? '1 user selected' : n + ' users selected');
   for (const id of ['bulk-dry-run', 'bulk-remove', 'bulk-exceptions', 'bulk-clear']) $(id).disabled = n === 0;
+  const allMarked = n > 0 && [...selected.values()].every((v) => v.marked);
+  for (const id of ['review-approve', 'review-dismiss']) $(id).disabled = !allMarked;
+}
+
+function clearSelection() { selected.clear(); showSelection(); showPage(); }
+
+async function approve() {
+  const ids = [...selected.keys()];
+  if (!await confirmAction('Approve the removal for ' + usersText(ids.length) + '?',
+    'Runs the removal of the cleanup that marked them (remove product access in its licensing groups) for exactly these users, as a run in History, and takes them off the review list.',
+    'Approve the removal for ' + usersText(ids.length))) return;
+  try {
+    const r = await api('POST', '/reviews/approve', { accountIds: ids, dryRun: false });
+    clearSelection();
+    for (const id of r.runIds) watchRun(id, false);
+    load();
+  } catch (err) {
+    flag('Not approved', err.message, 'error');
+  }
+}
+
+async function dismiss() {
+  const ids = [...selected.keys()];
+  if (!await confirmAction('Dismiss ' + usersText(ids.length) + ' from the review list?',
+    'Nothing changes in Atlassian; the next run of the review cleanup can mark them again.',
+    'Dismiss ' + usersText(ids.length))) return;
+  try {
+    const r = await api('POST', '/reviews/dismiss', { accountIds: ids });
+    flag('Dismissed from the review list', usersText(r.dismissed), 'success');
+    clearSelection();
+    load();
+  } catch (err) {
+    flag('Not dismissed', err.message, 'error');
+  }
 }
 
 function usersText(n) { return n === 1 ? '1 user' : n + ' users'; }
@@ -172,7 +212,7 @@ async function removeAccess(dryRun) {
     what + ' for ' + usersText(ids.length))) return;
   try {
     const r = await api('POST', '/users/actions', { action: 'remove-product-access', accountIds: ids, dryRun });
-    if (!dryRun) { selected.clear(); showSelection(); showPage(); }
+    if (!dryRun) clearSelection();
     watchRun(r.runId, dryRun);
   } catch (err) {
     flag('Not started', err.message, 'error');
@@ -181,7 +221,8 @@ async function removeAccess(dryRun) {
 
 function watchRun(id, dryRun) {
   const box = h('div', { class: 'uc-progress', dataset: { run: String(id), status: 'queued' } });
-  $('bulk-progress').replaceChildren(box);
+  $('bulk-progress').prepend(box);
+  while ($('bulk-progress').children.length > 3) $('bulk-progress').lastElementChild.remove();
   const tick = async () => {
     let run;
     try {
@@ -215,9 +256,7 @@ async function addExceptions() {
     const accountIds = [...new Set([...current, ...ids])];
     await api('PATCH', '/settings', { exceptions: { accountIds } }, ifMatch(set.version));
     flag('Added to the exceptions', usersText(ids.length), 'success');
-    selected.clear();
-    showSelection();
-    showPage();
+    clearSelection();
   } catch (err) {
     flag('Exceptions not changed', err.message, 'error');
   }
@@ -242,7 +281,7 @@ async function start() {
 
 $('user-filters').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  for (const k of ['q', 'band', 'product', 'group', 'synced', 'protected']) state[k] = $('f-' + k).value.trim();
+  for (const k of FILTERS) state[k] = $('f-' + k).value.trim();
   state.perPage = Number($('f-perPage').value) || 50;
   state.page = 1;
   load();
@@ -251,6 +290,8 @@ $('prev-page').addEventListener('click', () => { state.page--; load(); });
 $('bulk-dry-run').addEventListener('click', () => removeAccess(true));
 $('bulk-remove').addEventListener('click', () => removeAccess(false));
 $('bulk-exceptions').addEventListener('click', addExceptions);
-$('bulk-clear').addEventListener('click', () => { selected.clear(); showSelection(); showPage(); });
+$('bulk-clear').addEventListener('click', clearSelection);
+$('review-approve').addEventListener('click', approve);
+$('review-dismiss').addEventListener('click', dismiss);
 $('next-page').addEventListener('click', () => { state.page++; load(); });
 start();
