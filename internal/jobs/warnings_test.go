@@ -94,7 +94,11 @@ func newWarnWorld(t *testing.T, b backend, cfg Config, wrap func(EmailSender) Em
 	if wrap != nil {
 		sender = wrap(n)
 	}
-	start(t, rt, Work{Steps: en, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Emails: sender})
+	snaps, err := cleanup.NewSnapshots(cleanup.SnapshotsConfig{Store: st.Snapshots(rt.EnqueueSnapshot), Source: cs, Connector: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, rt, Work{Steps: en, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Emails: sender, Snapshots: snaps})
 	return &warnWorld{e: e, svc: svc, mail: srv, clock: clock}
 }
 
