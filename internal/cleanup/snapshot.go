@@ -710,9 +710,9 @@ func (t *tally) protection(u OrgUser) (kind, why string) {
 	}
 	switch u.AccountType {
 	case AccountApp:
-		return ProtectedBot, "app or bot account (the Organizations API reports no activity for it)"
+		return ProtectedBot, "app or bot account"
 	case AccountCustomer:
-		return ProtectedCustomer, "Jira Service Management customer (the Organizations API reports no activity for it)"
+		return ProtectedCustomer, "Jira Service Management customer"
 	}
 	return "", ""
 }

@@ -16,9 +16,7 @@ import { loadLabels, label, countText } from './labels.js';
 const $ = (id) => document.getElementById(id);
 const BANDS = ['active', 'low-usage', 'inactive', 'never-active'];
 const PROTECTED = ['admin', 'exception', 'bot', 'customer'];
-const COLUMNS = [
-  ['name', 'Name'], ['email', 'E-mail'], ['accountType', 'Account type'], ['lastActive', 'Last active'], ['band', 'Activity'],
-];
+const COLUMNS = ['name', 'email', 'accountType', 'lastActive', 'band']; // sortable, headed by their userSort labels
 
 const MAX_SELECTED = 200;
 const ACCOUNTED = ['removedInAtlassian', 'exportedForIdp', 'removedInIdp', 'skipped', 'manual', 'failed'];
@@ -53,7 +51,13 @@ function header(key, text) {
 function lastActive(u) {
   if (!u.products.length) return '—';
   return h('ul', { class: 'uc-user-products' }, u.products.map((p) => h('li', {},
-    (products.get(p) || p) + ': ', u.lastActive[p] ? formatDate(u.lastActive[p]) : 'never')));
+    (products.get(p) || p) + ': ', u.lastActive[p] ? day(u.lastActive[p]) : 'never')));
+}
+
+// day formats a time as a date in the admin's locale.
+function day(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleDateString(undefined, { dateStyle: 'medium' });
 }
 
 function row(u) {
@@ -66,9 +70,9 @@ function row(u) {
     h('td', {}, label('accountType', u.accountType)),
     h('td', {}, lastActive(u)),
     h('td', {}, h('span', { class: 'uc-lozenge', dataset: { band: u.band } }, label('band', u.band))),
-    h('td', {}, u.groups.map((g, i) => [i ? ', ' : '', g.name, g.synced ? ' (synced)' : ''])),
-    h('td', { class: 'uc-review' }, u.review ? 'Marked by "' + u.review.cleanupName + '", ' + formatDate(u.review.markedAt) : '—'),
-    h('td', {}, u.protected ? label('protected', u.protected) + ': ' + u.protectedWhy : 'No'));
+    h('td', {}, u.groups.flatMap((g, i) => [i ? ', ' : '', g.name + (g.synced ? ' (synced)' : '')])),
+    h('td', { class: 'uc-review' }, u.review ? 'Marked by "' + u.review.cleanupName + '", ' + day(u.review.markedAt) : '—'),
+    h('td', {}, u.protected ? [label('protected', u.protected), h('span', { class: 'uc-help' }, u.protectedWhy)] : 'No'));
 }
 
 async function load() {
@@ -95,14 +99,14 @@ async function load() {
   if (!users.length) {
     stateMessage(box, 'empty', 'No user matches these filters.');
   } else {
-    box.replaceChildren(h('table', { class: 'uc-table', id: 'users-table' },
+    box.replaceChildren(h('div', { class: 'uc-table-scroll' }, h('table', { class: 'uc-table', id: 'users-table' },
       h('caption', { class: 'uc-visually-hidden' }, 'Users, page ' + data.page + ' of ' + pages),
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, h('input', { type: 'checkbox', id: 'select-page', 'aria-label': 'Select every user on this page',
           checked: users.every((u) => selected.has(u.accountId)),
           onchange: (ev) => { for (const u of users) select(u, ev.target.checked); showPage(); } })),
-        COLUMNS.map(([k, t]) => header(k, t)), header('', 'Licensing groups'), header('', 'Review'), header('', 'Protected'))),
-      h('tbody', {}, users.map(row))));
+        COLUMNS.map((k) => header(k, label('userSort', k))), header('', 'Licensing groups'), header('', 'Review'), header('', 'Protected'))),
+      h('tbody', {}, users.map(row)))));
   }
   $('users-pager').hidden = pages <= 1;
   $('page-of').textContent = 'Page ' + data.page + ' of ' + pages;
@@ -234,11 +238,12 @@ function watchRun(id, dryRun) {
     box.dataset.status = run.status;
     const c = run.counts || {};
     const did = ACCOUNTED.filter((k) => c[k] > 0).map((k) => countText(c[k], k)).join(', ');
-    box.replaceChildren(h('strong', {}, (dryRun ? 'Dry run: ' : '') + run.cleanupName), ' · ', label('runStatus', run.status),
-      run.status === 'running' || run.status === 'queued' ? h('progress', { 'aria-label': 'Run progress' }) : null,
-      did ? h('span', { class: 'uc-accounting' }, did) : null,
-      run.error ? h('span', { class: 'uc-run-error' }, run.error) : null,
-      h('span', { class: 'uc-help' }, 'Every user and outcome: Scheduling and cleanup → History.'));
+    const parts = [h('strong', {}, (dryRun ? 'Dry run: ' : '') + run.cleanupName), ' · ' + label('runStatus', run.status)];
+    if (run.status === 'running' || run.status === 'queued') parts.push(h('progress', { 'aria-label': 'Run progress' }));
+    if (did) parts.push(h('span', { class: 'uc-accounting' }, did));
+    if (run.error) parts.push(h('span', { class: 'uc-run-error' }, run.error));
+    parts.push(h('span', { class: 'uc-help' }, 'Every user and outcome: Scheduling and cleanup → History.'));
+    box.replaceChildren(...parts);
     if (run.status === 'queued' || run.status === 'running') { setTimeout(tick, 1000); return; }
     flag(dryRun ? 'Dry run finished' : 'Run finished', did || label('runStatus', run.status), run.status === 'failed' ? 'error' : 'success');
   };
