@@ -525,3 +525,44 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(page))/b.Elapsed().Seconds(), "users/s")
 }
+
+// TestEvaluateChosenAccounts: a definition with AccountIDs (the users
+// screen's bulk action) selects exactly those accounts, in every licensing
+// group they are in when it selects no group, whatever their activity;
+// protections still apply and other accounts are not selected.
+func TestEvaluateChosenAccounts(t *testing.T) {
+	s := testSettings(ProviderEntra)
+	d := DefaultDefinition()
+	d.Name, d.Action, d.Manual = "chosen", ActionRemoveProductAccess, true
+	d.AccountIDs = []string{"active", "admin"}
+	e, err := NewEvaluator(s, d, testGroups(s), evalNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := []OrgUser{
+		orgUser("active", []string{gJSW, gEntra}, lastActive(jswKey, ago(1))),
+		orgUser("admin", []string{gJSW}, withRoles("atlassian/org-admin")),
+		orgUser("other", []string{gJSW}, lastActive(jswKey, ago(400))),
+	}
+	rows, c := e.Evaluate(users)
+	chosen := "chosen by an admin on the users screen"
+	want := []plannedRow{
+		{Account: "active", Group: gEntra, Product: jswKey, Action: ActionIdPExport, Outcome: OutcomePending, Reason: chosen, Message: exportMsg, IdP: ProviderEntra, Synced: true},
+		{Account: "active", Group: gJSW, Product: jswKey, Action: removeAction, Outcome: OutcomePending, Reason: chosen},
+		{Account: "admin", Group: gJSW, Product: jswKey, Action: removeAction, Outcome: OutcomeSkipped, Reason: chosen, Message: protAdmin},
+	}
+	if diff := cmp.Diff(want, project(rows)); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
+	}
+	if c.Matched != 1 || c.ProtectedAdmins != 1 || c.NotSelected != 1 {
+		t.Errorf("counts %+v", c)
+	}
+	checkCountsPartition(t, c)
+	d.AccountIDs = make([]string, MaxSelectedUsers+1)
+	for i := range d.AccountIDs {
+		d.AccountIDs[i] = string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	if fe := d.Validate(testGroups(s), s); fe == nil || fe["accountIds"] == "" {
+		t.Errorf("%d chosen accounts: %v", len(d.AccountIDs), fe)
+	}
+}
