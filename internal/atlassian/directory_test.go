@@ -27,19 +27,34 @@ func groupsByName(c *atlassiantest.Cloud) map[string]atlassiantest.Group {
 
 func TestJiraProducts(t *testing.T) {
 	c := newCloud(t, atlassiantest.Options{Seed: 2, Users: 50})
+	c.SetSeats(cleanup.ProductJiraSoftware, 250)
+	c.SetSeats(cleanup.ProductJiraServiceDesk, -1) // unlimited
 	s := newSite(t, c, connect.Jira, fastOptions(c))
 	got, err := s.Products(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := groupsByName(c)
+	// The seats: numberOfSeats as set, userCount the distinct members of
+	// the product's groups (what the fake counts against the licence).
+	used := func(groups ...string) int {
+		m := map[string]bool{}
+		for _, name := range groups {
+			for _, id := range c.Members(g[name].ID) {
+				m[id] = true
+			}
+		}
+		return len(m)
+	}
 	want := []cleanup.ProductAccess{
 		{Key: cleanup.ProductJiraSoftware, Name: "Jira Software",
 			GroupIDs:        []string{g[atlassiantest.GroupJiraSoftware].ID, g[atlassiantest.GroupEntraJira].ID},
-			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraSoftware].ID}, Listed: true},
+			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraSoftware].ID}, Listed: true,
+			Seats: &cleanup.Seats{Licensed: 250, Used: used(atlassiantest.GroupJiraSoftware, atlassiantest.GroupEntraJira)}},
 		{Key: cleanup.ProductJiraServiceDesk, Name: "Jira Service Management",
 			GroupIDs:        []string{g[atlassiantest.GroupJiraServiceMgmt].ID},
-			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraServiceMgmt].ID}, Listed: true},
+			DefaultGroupIDs: []string{g[atlassiantest.GroupJiraServiceMgmt].ID}, Listed: true,
+			Seats: &cleanup.Seats{Licensed: -1, Used: used(atlassiantest.GroupJiraServiceMgmt), Unlimited: true}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Products mismatch (-want +got):\n%s", diff)

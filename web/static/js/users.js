@@ -193,18 +193,24 @@ export function confirmAction(title, body, yes) {
   $('confirm-body').textContent = body;
   $('confirm-yes').textContent = yes;
   return new Promise((resolve) => {
-    const done = (v) => () => { dlg.close(v ? 'yes' : 'no'); };
-    const onYes = done(true); const onNo = done(false);
-    $('confirm-yes').addEventListener('click', onYes);
-    $('confirm-no').addEventListener('click', onNo);
-    dlg.addEventListener('close', () => {
-      $('confirm-yes').removeEventListener('click', onYes);
-      $('confirm-no').removeEventListener('click', onNo);
-      resolve(dlg.returnValue === 'yes');
-    }, { once: true });
-    dlg.returnValue = '';
+    const yesBtn = $('confirm-yes'); const noBtn = $('confirm-no');
+    // Settled by the buttons (and Escape) directly, not by the dialog's
+    // asynchronous close event, which could reach the next question.
+    const finish = (v) => {
+      yesBtn.removeEventListener('click', onYes);
+      noBtn.removeEventListener('click', onNo);
+      dlg.removeEventListener('cancel', onCancel);
+      if (dlg.open) dlg.close();
+      resolve(v);
+    };
+    const onYes = () => finish(true);
+    const onNo = () => finish(false);
+    const onCancel = (ev) => { ev.preventDefault(); finish(false); };
+    yesBtn.addEventListener('click', onYes);
+    noBtn.addEventListener('click', onNo);
+    dlg.addEventListener('cancel', onCancel);
     dlg.showModal();
-    $('confirm-no').focus();
+    noBtn.focus();
   });
 }
 
