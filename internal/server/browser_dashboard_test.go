@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
@@ -276,6 +277,14 @@ func TestBrowserUsers(t *testing.T) {
 	e.apiGet(t, p, "/runs", &runs)
 	if runs.Total != before {
 		t.Fatalf("Cancel started a run: %d runs, had %d", runs.Total, before)
+	}
+	act(t, f, "remove, then Escape", press(chromedp.ID("bulk-remove")))
+	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open`)
+	act(t, f, "escape", chromedp.KeyEvent(kb.Escape))
+	waitJS(t, f, "dialog closed by Escape", `!document.getElementById('confirm-dialog').open`)
+	e.apiGet(t, p, "/runs", &runs)
+	if runs.Total != before {
+		t.Fatalf("Escape started a run: %d runs, had %d", runs.Total, before)
 	}
 	act(t, f, "remove again", press(chromedp.ID("bulk-remove")))
 	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open`)
