@@ -48,6 +48,7 @@ type noWork struct{}
 
 func (noWork) ScheduleDue(context.Context, int) (int, error)        { return 0, nil }
 func (noWork) CheckFollowUp(context.Context, string, int64) error   { return nil }
+func (noWork) Take(context.Context, string, int64) error            { return nil }
 func (noWork) PurgeHistory(context.Context, time.Time) (int, error) { return 0, nil }
 func (noWork) PurgeUninstalled(context.Context, time.Duration, time.Time) (int, error) {
 	return 0, nil
@@ -57,7 +58,7 @@ func (noWork) UnfinishedRuns(context.Context, time.Time, int) ([]cleanup.RunRef,
 }
 
 func stepWork(s *blockingSteps) Work {
-	return Work{Steps: s, Gate: openGate{}, Schedules: noWork{}, FollowUps: noWork{}, Retention: noWork{}, Runs: noWork{}}
+	return Work{Steps: s, Gate: openGate{}, Schedules: noWork{}, FollowUps: noWork{}, Retention: noWork{}, Runs: noWork{}, Snapshots: noWork{}}
 }
 
 func newBlockingSteps() *blockingSteps {
