@@ -43,8 +43,9 @@ type orgUserPage struct {
 
 // SearchUsers returns one page of users with product access (last active
 // per product), group ids and platform roles, starting at cursor.
+// q.ClaimStatus becomes the search's claimStatus filter.
 func (g *Org) SearchUsers(ctx context.Context, q cleanup.UserQuery, cursor string) (cleanup.UserPage, error) {
-	return g.searchPage(ctx, q, "", cursor)
+	return g.searchPage(ctx, q, q.ClaimStatus, cursor)
 }
 
 func (g *Org) searchPage(ctx context.Context, q cleanup.UserQuery, claim, cursor string) (cleanup.UserPage, error) {
@@ -63,6 +64,14 @@ func (g *Org) searchPage(ctx context.Context, q cleanup.UserQuery, claim, cursor
 func (g *Org) searchCall(q cleanup.UserQuery, claim, cursor string) (call, error) {
 	if q.Limit < 0 {
 		return call{}, cleanup.Invalid("limit", "must not be negative")
+	}
+	switch claim {
+	case "", cleanup.ClaimManaged, cleanup.ClaimUnmanaged:
+	default:
+		return call{}, cleanup.Invalid("claimStatus", "must be managed or unmanaged")
+	}
+	if q.ClaimStatus != "" && claim != q.ClaimStatus {
+		return call{}, cleanup.Invalid("claimStatus", "conflicts with the scan's half")
 	}
 	limit := q.Limit
 	if limit == 0 || limit > OrgSearchLimit {
@@ -204,7 +213,7 @@ func (g *Org) toOrgUser(d orgUser) (cleanup.OrgUser, error) {
 
 // EachUser follows every page of the search and calls fn with each page.
 func (g *Org) EachUser(ctx context.Context, q cleanup.UserQuery, fn func([]cleanup.OrgUser) error) error {
-	return g.eachUser(ctx, q, "", fn)
+	return g.eachUser(ctx, q, q.ClaimStatus, fn)
 }
 
 func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, fn func([]cleanup.OrgUser) error) error {

@@ -154,11 +154,22 @@ type UserPage struct {
 	Next  string
 }
 
+// Claim statuses of a user search (Organizations API v2 claimStatus): every
+// account of the organization is one or the other, so the two searches
+// split any search into disjoint halves.
+const (
+	ClaimManaged   = "managed"   // accounts of a verified domain
+	ClaimUnmanaged = "unmanaged" // every other account
+)
+
 // UserQuery narrows a user search.
 type UserQuery struct {
 	AccountIDs []string // only these accounts (used to re-check memberships)
 	GroupIDs   []string // only members of these groups
-	Limit      int      // page size; 0 means the API maximum
+	// ClaimStatus, when set (ClaimManaged or ClaimUnmanaged), keeps only
+	// accounts with that claim status.
+	ClaimStatus string
+	Limit       int // page size; 0 means the API maximum
 }
 
 // OrgCredentials identify an organization and the API key to call it.

@@ -42,6 +42,10 @@ type EngineConfig struct {
 	LeaseFor time.Duration
 	// PageSize is the user search page size (0: the API maximum).
 	PageSize int
+	// EvalChains bounds the user-search cursor chains evaluation follows
+	// at once (default DefaultEvalChains; see engine_chains.go). 1 reads
+	// one chain, as a single search would.
+	EvalChains int
 	// ApplyBatch is how many rows the apply phase marks and acts on per
 	// commit (default DefaultApplyBatch).
 	ApplyBatch int
@@ -98,9 +102,10 @@ func (e *Engine) finished(ctx context.Context, fallback Run) {
 // next step redoes without acting twice:
 //
 //   - evaluate: the groups are classified once (snapshot on the run), then
-//     each page of the user search is evaluated and its rows, counts and
-//     the next cursor are committed together; a page evaluated again after
-//     a crash inserts nothing twice (unique row key);
+//     the user search is read through parallel cursor chains
+//     (engine_chains.go) and each page is evaluated and its rows, counts
+//     and its chain's next cursor are committed together; a page evaluated
+//     again after a crash inserts nothing twice (unique row key);
 //   - apply (not for dry runs): pending rows are marked attempted (commit),
 //     acted on with bounded concurrency, and their outcomes committed. A row
 //     marked attempted without an outcome is in doubt after a crash: one
@@ -133,6 +138,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.EvalChains <= 0 {
+		cfg.EvalChains = DefaultEvalChains
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -3,6 +3,7 @@ package cleanup
 import (
 	"context"
 	"slices"
+	"sync"
 )
 
 // classify reads the products and groups once and classifies them.
@@ -39,54 +40,128 @@ func (s *step) evaluate(ctx context.Context) (bool, error) {
 	}
 	d := s.run.Definition.Normalized()
 	q := UserQuery{GroupIDs: append(slices.Clone(d.LicensingGroupIDs), d.ExtraGroupIDs...), AccountIDs: d.AccountIDs, Limit: s.e.cfg.PageSize}
-	// The next page is fetched while the current one is evaluated and
-	// committed: cursor paging is sequential, so this overlap is what keeps
-	// evaluation bound by the API rather than by our database. A page
-	// fetched but not committed (the chunk ended, or the process died) is
-	// simply fetched again by the next step.
-	type fetched struct {
-		page UserPage
-		err  error
+	st, err := decodeChains(s.run.Cursor)
+	if err != nil {
+		return false, err
 	}
-	fetch := func(cursor string) <-chan fetched {
-		ch := make(chan fetched, 1)
-		go func() {
-			p, err := org.SearchUsers(ctx, q, cursor)
-			ch <- fetched{p, err}
-		}()
-		return ch
+	if st == nil {
+		plan := planChains(q.GroupIDs, s.e.cfg.EvalChains)
+		st = &plan
 	}
-	next := fetch(s.run.Cursor)
+	return s.evaluateChains(ctx, org, ev, q, st)
+}
+
+// fetchedPage is a page of one chain, or the error that ended the chain.
+type fetchedPage struct {
+	chain int
+	page  UserPage
+	err   error
+}
+
+// evaluateChains follows the chains that are not done, each on its own
+// goroutine, and evaluates and commits their pages on this one (see
+// engine_chains.go). Each chain fetches its next page while the current one
+// waits or is committed: cursor paging is sequential, so this overlap and
+// the parallel chains are what keep evaluation bound by the API's rate
+// limit rather than by its latency or our database. The pages that are
+// waiting when several are ready are committed together. A page fetched
+// but not committed (the chunk ended, or the process died) is fetched
+// again by the next step.
+func (s *step) evaluateChains(ctx context.Context, org OrgDirectory, ev *Evaluator, q UserQuery, st *evalChains) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan fetchedPage, len(st.Chains))
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: no fetch outlives the step
+	defer cancel()
+	for i, c := range st.Chains {
+		if c.Done {
+			continue
+		}
+		cq := st.query(i, q)
+		wg.Go(func() {
+			cursor := c.Cursor
+			for {
+				p, err := org.SearchUsers(ctx, cq, cursor)
+				select {
+				case pages <- fetchedPage{chain: i, page: p, err: err}:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil || p.Next == "" {
+					return
+				}
+				cursor = p.Next
+			}
+		})
+	}
+	// seen keeps the step from evaluating an account twice when it moved
+	// between chains during the step (claim status or groups changed).
+	seen := map[string]struct{}{}
+	batch := make([]fetchedPage, 0, len(st.Chains))
 	for {
-		f := <-next
-		if f.err != nil {
-			return false, f.err
+		batch = batch[:0]
+		select {
+		case f := <-pages:
+			batch = append(batch, f)
+		case <-ctx.Done():
+			return false, ctx.Err()
 		}
-		page := f.page
-		end := s.expired()
-		if page.Next != "" && !end {
-			next = fetch(page.Next)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case f := <-pages:
+				batch = append(batch, f)
+			default:
+				break more
+			}
 		}
-		rows, counts := ev.Evaluate(page.Users)
-		for i := range rows {
-			rows[i].RunID = s.run.ID
+		var (
+			rows     []AffectedUser
+			counts   Counts
+			warnings []WarningChange
+		)
+		for _, f := range batch {
+			if f.err != nil {
+				return false, f.err
+			}
+			users := f.page.Users[:0:0]
+			for _, u := range f.page.Users {
+				if _, dup := seen[u.AccountID]; dup || !st.owns(f.chain, u) {
+					continue
+				}
+				seen[u.AccountID] = struct{}{}
+				users = append(users, u)
+			}
+			r, c := ev.Evaluate(users)
+			for i := range r {
+				r[i].RunID = s.run.ID
+			}
+			r, w, err := s.planWarnings(ctx, users, r) // engine_warn.go
+			if err != nil {
+				return false, err
+			}
+			rows, warnings = append(rows, r...), append(warnings, w...)
+			counts.Add(c)
+			ch := &st.Chains[f.chain]
+			ch.Cursor, ch.Done = f.page.Next, f.page.Next == ""
 		}
-		rows, warnings, err := s.planWarnings(ctx, page.Users, rows) // engine_warn.go
+		cursor, err := st.encode()
 		if err != nil {
 			return false, err
 		}
-		c := Commit{Rows: rows, AddCounts: &counts, Cursor: &page.Next, EndChunk: end, Warnings: warnings}
-		if page.Next == "" {
+		end := s.expired()
+		c := Commit{Rows: rows, AddCounts: &counts, Cursor: &cursor, EndChunk: end, Warnings: warnings}
+		if st.done() {
 			c.Phase = PhaseApply
 		}
 		if err := s.commit(ctx, c); err != nil {
 			return false, err
 		}
-		s.run.Cursor = page.Next
+		s.run.Cursor = cursor
 		if c.EndChunk {
 			return true, nil
 		}
-		if page.Next == "" {
+		if st.done() {
 			return false, nil
 		}
 	}

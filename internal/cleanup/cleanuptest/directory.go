@@ -230,6 +230,12 @@ func matches(u cleanup.OrgUser, q cleanup.UserQuery) bool {
 	if len(q.GroupIDs) > 0 && !slices.ContainsFunc(u.GroupIDs, func(g string) bool { return slices.Contains(q.GroupIDs, g) }) {
 		return false
 	}
+	switch q.ClaimStatus {
+	case cleanup.ClaimManaged:
+		return u.Managed
+	case cleanup.ClaimUnmanaged:
+		return !u.Managed
+	}
 	return true
 }
 
