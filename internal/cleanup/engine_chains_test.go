@@ -141,22 +141,23 @@ func TestEvaluationChainsEqualOneChain(t *testing.T) {
 	}
 }
 
-// failingOrg fails the nth search (and every one after it, until healed)
-// as an unavailable API would: the step ends with the pages committed so
-// far, as after a crash.
+// failingOrg fails every search made once the run store holds failAfter
+// commits, until healed, as an unavailable API would: the step ends with
+// the pages committed so far while other chains' pages are in flight, as
+// after a crash.
 type failingOrg struct {
 	cleanup.OrgDirectory
-	mu       sync.Mutex
-	calls    int
-	failAt   int
-	healed   bool
-	searches []string // "claim groups cursor" of every search
+	mu        sync.Mutex
+	commits   func() int
+	failAfter int
+	healed    bool
+	searches  []string // "claim groups cursor" of every search
 }
 
 func (f *failingOrg) SearchUsers(ctx context.Context, q cleanup.UserQuery, cursor string) (cleanup.UserPage, error) {
+	n := f.commits()
 	f.mu.Lock()
-	f.calls++
-	fail := !f.healed && f.calls >= f.failAt
+	fail := !f.healed && n >= f.failAfter
 	f.searches = append(f.searches, fmt.Sprintf("%s %v %s", q.ClaimStatus, q.GroupIDs, cursor))
 	f.mu.Unlock()
 	if fail {
@@ -181,19 +182,19 @@ func (c failingConnector) Org(ctx context.Context, clientKey string) (cleanup.Or
 	return c.org, nil
 }
 
-// TestEvaluationChainsResume interrupts the evaluation at every point
-// (the nth search of the run fails, so the step ends with what it
-// committed) and checks that the resumed run evaluates exactly the users
+// TestEvaluationChainsResume interrupts the evaluation at several points
+// (every search after the nth commit fails, so the step ends with what it
+// committed, the chains at different pages) and checks that the resumed run evaluates exactly the users
 // of an uninterrupted one-chain run: no page skipped, none counted twice.
 func TestEvaluationChainsResume(t *testing.T) {
 	d := chainDefinition()
-	ref := chainWorld(120)
+	ref := chainWorld(300)
 	one := dryRun(t, ref, ref.chainEngine(t, 1, nil), d)
 	wantRows := rowKeys(ref.store, one.ID)
-	for _, failAt := range []int{2, 3, 5, 8, 13, 21} {
-		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
-			w := chainWorld(120)
-			org := &failingOrg{failAt: failAt}
+	for _, failAfter := range []int{1, 3, 6, 10} {
+		t.Run(fmt.Sprint(failAfter), func(t *testing.T) {
+			w := chainWorld(300)
+			org := &failingOrg{failAfter: failAfter, commits: func() int { return len(w.store.Commits()) }}
 			en := w.chainEngine(t, 8, failingConnector{Connector: w.dir.Connector(), org: org})
 			id := w.store.AddRun(cleanup.Run{ClientKey: tenant, CleanupName: d.Name, Definition: d, Settings: w.settings, DryRun: true})
 			res := step(t, en, id, "crashing")
@@ -201,9 +202,10 @@ func TestEvaluationChainsResume(t *testing.T) {
 				t.Fatalf("first step = %+v, want a retry after the failure", res)
 			}
 			mid, _ := w.store.Run(id)
-			if mid.Phase != cleanup.PhaseEvaluate && mid.Phase != "" {
-				t.Fatalf("interrupted at phase %q, want evaluate", mid.Phase)
+			if mid.Phase != cleanup.PhaseEvaluate && mid.Phase != "" || mid.Counts.Evaluated == 0 {
+				t.Fatalf("interrupted at phase %q with %d evaluated, want evaluate with some evaluated", mid.Phase, mid.Counts.Evaluated)
 			}
+			t.Logf("interrupted after %d evaluated (cursor %s)", mid.Counts.Evaluated, mid.Cursor)
 			org.mu.Lock()
 			org.healed = true
 			resumeFrom := len(org.searches)
