@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/example/usercleanup/connect"
@@ -41,11 +42,13 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 	days := fs.Int("days", 90, "days inactive threshold of the cleanup")
 	seed := fs.Int64("seed", 1, "generator seed")
 	exports := fs.Bool("exports", true, "generate the run's export files, as a real dry run does")
+	chains := fs.Int("chains", cleanup.DefaultEvalChains, "cursor chains the evaluation follows at once (1: one chain)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *users <= 0 || *rate < 0 || *latency < 0 || *days < 1 {
-		return errors.New("evaluate: --users and --days must be positive, --rate and --latency not negative")
+	if *users <= 0 || *rate < 0 || *latency < 0 || *days < 1 || *chains < 1 {
+		return errors.New("evaluate: --users, --days and --chains must be positive, --rate and --latency not negative")
 	}
 
 	seedStart := time.Now()
@@ -110,7 +113,7 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 	if *exports {
 		exp = idpexport.NewExporter(st, idpexport.ExporterConfig{})
 	}
-	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Exporter: exp})
+	engine, err := cleanup.NewEngine(cleanup.EngineConfig{Store: cs, Connector: conn, Exporter: exp, EvalChains: *chains})
 	if err != nil {
 		return err
 	}
@@ -120,6 +123,17 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 		cloud.SetRateLimit(*rate, max(1, int(*rate)))
 	}
 	cloud.ResetRequests()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	steps := 0
 	for {

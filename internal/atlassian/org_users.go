@@ -213,11 +213,18 @@ func (g *Org) toOrgUser(d orgUser) (cleanup.OrgUser, error) {
 
 // EachUser follows every page of the search and calls fn with each page.
 func (g *Org) EachUser(ctx context.Context, q cleanup.UserQuery, fn func([]cleanup.OrgUser) error) error {
-	return g.eachUser(ctx, q, q.ClaimStatus, fn)
+	return g.eachUser(ctx, q, q.ClaimStatus, "", func(p cleanup.UserPage) error { return fn(p.Users) })
 }
 
-func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, fn func([]cleanup.OrgUser) error) error {
-	if _, err := g.searchCall(q, claim, ""); err != nil {
+// FollowUsers implements cleanup.OrgDirectory: the pages of the search
+// from cursor on, each next page requested while the previous one is
+// decoded and handed to fn.
+func (g *Org) FollowUsers(ctx context.Context, q cleanup.UserQuery, cursor string, fn func(cleanup.UserPage) error) error {
+	return g.eachUser(ctx, q, q.ClaimStatus, cursor, fn)
+}
+
+func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim, first string, fn func(cleanup.UserPage) error) error {
+	if _, err := g.searchCall(q, claim, first); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -235,7 +242,7 @@ func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, f
 	wg.Go(func() {
 		defer close(pages)
 		guard := newPageGuard(g.cl.service, "searching users", g.cl.o.MaxPages)
-		cursor := ""
+		cursor := first
 		for {
 			if err := guard.visit(cursor); err != nil {
 				fetchErr = err
@@ -270,7 +277,7 @@ func (g *Org) eachUser(ctx context.Context, q cleanup.UserQuery, claim string, f
 	for p := range pages {
 		var users cleanup.UserPage
 		if users, err = g.decodeUserPage(p.body, p.cursor); err == nil {
-			err = fn(users.Users)
+			err = fn(users)
 		}
 		if err != nil {
 			cancel()
@@ -306,7 +313,8 @@ func (g *Org) ScanUsers(ctx context.Context, q cleanup.UserQuery, fn func([]clea
 	)
 	for _, claim := range []string{"managed", "unmanaged"} {
 		wg.Go(func() {
-			err := g.eachUser(ctx, q, claim, func(users []cleanup.OrgUser) error {
+			err := g.eachUser(ctx, q, claim, "", func(p cleanup.UserPage) error {
+				users := p.Users
 				mu.Lock()
 				defer mu.Unlock()
 				if firstErr != nil {

@@ -192,6 +192,11 @@ type OrgDirectory interface {
 	// SearchUsers returns one page of users (with product access and group
 	// ids) starting at cursor ("" for the first page).
 	SearchUsers(ctx context.Context, q UserQuery, cursor string) (UserPage, error)
+	// FollowUsers follows the search's cursor chain from cursor ("" for
+	// the first page) and calls fn with each page in order, until the last
+	// page (Next empty), an error or fn's error. It may request the next
+	// page while fn runs (FollowUserPages does not).
+	FollowUsers(ctx context.Context, q UserQuery, cursor string, fn func(UserPage) error) error
 	// RemoveGroupMember removes the account from the group. Removing a
 	// non-member succeeds. A group synced from an identity provider gives
 	// KindExternallyManaged.
@@ -248,4 +253,22 @@ type SiteAccount struct {
 // licensing group's product access are seen through the product API.
 type SiteAccountLister interface {
 	GroupAccounts(ctx context.Context, groupID string) ([]SiteAccount, error)
+}
+
+// FollowUserPages implements OrgDirectory.FollowUsers with SearchUsers, one
+// page after the other.
+func FollowUserPages(ctx context.Context, org OrgDirectory, q UserQuery, cursor string, fn func(UserPage) error) error {
+	for {
+		p, err := org.SearchUsers(ctx, q, cursor)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		if p.Next == "" {
+			return nil
+		}
+		cursor = p.Next
+	}
 }

@@ -166,6 +166,10 @@ func (f *failingOrg) SearchUsers(ctx context.Context, q cleanup.UserQuery, curso
 	return f.OrgDirectory.SearchUsers(ctx, q, cursor)
 }
 
+func (f *failingOrg) FollowUsers(ctx context.Context, q cleanup.UserQuery, cursor string, fn func(cleanup.UserPage) error) error {
+	return cleanup.FollowUserPages(ctx, f, q, cursor, fn)
+}
+
 type failingConnector struct {
 	cleanup.Connector
 	org *failingOrg

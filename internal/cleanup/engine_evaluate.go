@@ -79,18 +79,19 @@ func (s *step) evaluateChains(ctx context.Context, org OrgDirectory, ev *Evaluat
 		}
 		cq := st.query(i, q)
 		wg.Go(func() {
-			cursor := c.Cursor
-			for {
-				p, err := org.SearchUsers(ctx, cq, cursor)
+			err := org.FollowUsers(ctx, cq, c.Cursor, func(p UserPage) error {
 				select {
-				case pages <- fetchedPage{chain: i, page: p, err: err}:
+				case pages <- fetchedPage{chain: i, page: p}:
+					return nil
 				case <-ctx.Done():
-					return
+					return ctx.Err()
 				}
-				if err != nil || p.Next == "" {
-					return
+			})
+			if err != nil && ctx.Err() == nil {
+				select {
+				case pages <- fetchedPage{chain: i, err: err}:
+				case <-ctx.Done():
 				}
-				cursor = p.Next
 			}
 		})
 	}

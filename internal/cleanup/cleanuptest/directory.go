@@ -194,6 +194,11 @@ func (o org) Groups(context.Context) ([]cleanup.OrgGroup, error) {
 	return slices.Clone(o.d.groups), nil
 }
 
+// FollowUsers follows the pages of SearchUsers.
+func (o org) FollowUsers(ctx context.Context, q cleanup.UserQuery, cursor string, fn func(cleanup.UserPage) error) error {
+	return cleanup.FollowUserPages(ctx, o, q, cursor, fn)
+}
+
 // SearchUsers pages through the users matching q in directory order; the
 // cursor is the index of the next user (the real API's is opaque).
 func (o org) SearchUsers(_ context.Context, q cleanup.UserQuery, cursor string) (cleanup.UserPage, error) {
