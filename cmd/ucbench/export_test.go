@@ -27,6 +27,8 @@ func TestExportSmall(t *testing.T) {
 				`files\s+21 Entra \(700 rows, `,
 				`throughput\s+\d+ rows/s`,
 				`peak memory \(VmHWM\)\s+\d+\.\d MiB`,
+				`download audit-csv\s+.*: \d+ rows/s`,
+				`download audit-json\s+.*: \d+ rows/s`,
 			} {
 				if !regexp.MustCompile(re).MatchString(out.String()) {
 					t.Errorf("output lacks %s:\n%s", re, out.String())

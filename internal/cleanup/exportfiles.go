@@ -9,14 +9,17 @@ import (
 // Kinds of stored export files of a run.
 const (
 	ExportKindEntra     = "entra"      // Entra bulk-remove CSV of one group (or one part of it)
-	ExportKindAuditCSV  = "audit-csv"  // every row of the run, CSV
-	ExportKindAuditJSON = "audit-json" // every row of the run, JSON
+	ExportKindAuditCSV  = "audit-csv"  // every row of the run, CSV (streamed from the rows)
+	ExportKindAuditJSON = "audit-json" // every row of the run, JSON (streamed from the rows)
 	ExportKindBundle    = "bundle"     // ZIP of the run's Entra files, README and script
 	ExportKindEntraAdd  = "entra-add"  // Entra bulk-add CSV of one group (a restore's)
 )
 
-// ExportFile describes one stored export file. Its bytes are stored with it
-// and never change after the run's exports were generated.
+// ExportFile describes one export file of a run. A stored file's bytes are
+// stored with it and never change after the run's exports were generated;
+// a streamed file (the audit CSV and JSON) is produced from the run's rows
+// each time it is downloaded, so its Size and SHA256 are not known (0 and
+// "").
 type ExportFile struct {
 	ID               int64
 	ClientKey        string
@@ -33,7 +36,11 @@ type ExportFile struct {
 	Size             int64 // bytes
 	SHA256           string
 	DryRun           bool
-	CreatedAt        time.Time
+	// Streamed: the bytes are produced from the run's rows when read.
+	Streamed bool
+	// CreatedAt is when the file was generated (for a streamed audit file:
+	// the generation time its JSON names).
+	CreatedAt time.Time
 }
 
 // RunExports is the list of a run's export files.
@@ -141,6 +148,12 @@ type ExportStore interface {
 	// ExportFiles opens the sink that stores one generation's files in
 	// chunks of chunkSize bytes (0: the store's default).
 	ExportFiles(ctx context.Context, run ExportRun, chunkSize int) (ExportFileSink, error)
+	// RecordStreamedFile records a file produced from the run's rows when
+	// downloaded (Streamed; no bytes stored), incomplete like the sink's
+	// files until CompleteExports. Its CreatedAt is kept as given.
+	RecordStreamedFile(ctx context.Context, run ExportRun, f ExportFile) error
+	// RowCount returns the number of the run's rows.
+	RowCount(ctx context.Context, run ExportRun) (int64, error)
 	// CompleteExports makes all the run's files visible at once.
 	CompleteExports(ctx context.Context, run ExportRun) error
 }

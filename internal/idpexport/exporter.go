@@ -25,12 +25,13 @@ type ExporterConfig struct {
 }
 
 // Exporter generates and stores the export files of finished runs: one
-// Entra bulk-remove CSV per identity-provider group (split into parts), the
-// audit CSV and JSON of all the run's rows and, when there are Entra files,
-// the ZIP bundle. For a restore (cleanup.ExportRun.Restore) the Entra files
-// are "Bulk add members" files of the same template, named
-// …-add-members.csv, and there is no bundle. It implements
-// cleanup.Exporter.
+// Entra bulk-remove CSV per identity-provider group (split into parts) and,
+// when there are Entra files, the ZIP bundle; it records the audit CSV and
+// JSON of all the run's rows, which are not stored but streamed from the
+// rows when downloaded (OpenAudit). For a restore
+// (cleanup.ExportRun.Restore) the Entra files are "Bulk add members" files
+// of the same template, named …-add-members.csv, and there is no bundle. It
+// implements cleanup.Exporter.
 //
 // It owns the rules (which rows go into which Entra file, the identifier
 // check and the notes recorded on rows, the identity-provider group each
@@ -122,7 +123,7 @@ func (g *generation) generate(ctx context.Context) error {
 		return err
 	}
 	entraDone := time.Now()
-	auditRows, err := g.writeAudit(ctx)
+	auditRows, err := g.recordAudit(ctx) // auditpass.go: streamed at download
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,10 @@
 package idpexport
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +207,7 @@ func TestExporterRewritesUnsortedGroup(t *testing.T) {
 // wrote, shows nothing, and the next attempt succeeds.
 func TestExporterFailureLeavesNothing(t *testing.T) {
 	m := newMemExportStore(testRun(), []cleanup.AffectedUser{row("g1", "G1", "a@x.com")})
-	m.failOn = "AuditRows"
+	m.failOn = "RecordStreamedFile" // after the Entra files
 	err := NewExporter(m, ExporterConfig{}).GenerateRunExports(context.Background(), "tenant-a", 42)
 	if !errors.Is(err, errMemStore) {
 		t.Fatalf("err = %v, want the store's failure", err)
@@ -230,5 +232,74 @@ func TestExporterInvalidOptions(t *testing.T) {
 	err := NewExporter(m, ExporterConfig{}).GenerateRunExports(context.Background(), "tenant-a", 42)
 	if cleanup.KindOf(err) != cleanup.KindInvalid || len(m.files) != 0 {
 		t.Errorf("err = %v (%s), %d files; want KindInvalid and nothing written", err, cleanup.KindOf(err), len(m.files))
+	}
+}
+
+// TestOpenAudit: a run's audit files are recorded without bytes and, when
+// read, are exactly what the audit writers make of the run's rows, the
+// JSON naming the generation time; anything but
+// an audit file of a known run is refused.
+func TestOpenAudit(t *testing.T) {
+	m := newMemExportStore(testRun(), []cleanup.AffectedUser{
+		row("g1", "Jira Users", "b@x.com"),
+		row("g1", "Jira Users", "bad,comma@x.com"),
+		row("g1", "Jira Users", "review@x.com", cleanup.ActionReview, cleanup.OutcomeReview),
+	})
+	if err := NewExporter(m, ExporterConfig{}).GenerateRunExports(context.Background(), "tenant-a", 42); err != nil {
+		t.Fatal(err)
+	}
+	var csvBuf, jsonBuf bytes.Buffer
+	cw, _ := NewAuditCSVWriter(&csvBuf)
+	jw, _ := NewAuditJSONWriter(&jsonBuf, AuditMeta{RunID: 42, GeneratedAt: m.run.GeneratedAt})
+	for _, u := range m.rows {
+		if err := cw.Write(u); err != nil {
+			t.Fatal(err)
+		}
+		if err := jw.Write(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = cw.Close()
+	_ = jw.Close()
+	want := map[string][]byte{cleanup.ExportKindAuditCSV: csvBuf.Bytes(), cleanup.ExportKindAuditJSON: jsonBuf.Bytes()}
+	found := 0
+	for _, f := range m.visible() {
+		w, ok := want[f.Kind]
+		if !ok {
+			continue
+		}
+		found++
+		if !f.Streamed || f.data.Len() != 0 || f.Size != 0 || f.Rows != 3 || !f.CreatedAt.Equal(m.run.GeneratedAt) {
+			t.Errorf("%s: streamed %v, %d bytes stored, size %d, rows %d, created %s; want streamed, nothing stored, 3 rows",
+				f.FileName, f.Streamed, f.data.Len(), f.Size, f.Rows, f.CreatedAt)
+		}
+		var got bytes.Buffer
+		n, err := WriteAudit(context.Background(), m, f.ExportFile, &got)
+		if err != nil || n != int64(got.Len()) {
+			t.Fatalf("WriteAudit %s: %d bytes, %v", f.FileName, n, err)
+		}
+		if !bytes.Equal(got.Bytes(), w) {
+			t.Errorf("%s differs from the writers' output:\n%s\nwant:\n%s", f.FileName, got.Bytes(), w)
+		}
+	}
+	if found != 2 {
+		t.Fatalf("%d audit files, want 2", found)
+	}
+
+	for _, f := range m.visible() {
+		if f.Kind == cleanup.ExportKindEntra || f.Kind == cleanup.ExportKindBundle {
+			if _, err := OpenAudit(context.Background(), m, f.ExportFile, 0); err == nil {
+				t.Errorf("OpenAudit of a %s file: no error", f.Kind)
+			}
+		}
+	}
+	other := cleanup.ExportFile{Kind: cleanup.ExportKindAuditCSV, ClientKey: "tenant-b", RunID: 42}
+	if _, err := OpenAudit(context.Background(), m, other, 0); cleanup.KindOf(err) != cleanup.KindNotFound {
+		t.Errorf("OpenAudit of another tenant's run: %v, want not found", err)
+	}
+	m.failOn = "AuditRows"
+	f := cleanup.ExportFile{Kind: cleanup.ExportKindAuditJSON, ClientKey: "tenant-a", RunID: 42}
+	if _, err := WriteAudit(context.Background(), m, f, io.Discard); !errors.Is(err, errMemStore) {
+		t.Errorf("WriteAudit with a failing store: %v", err)
 	}
 }

@@ -219,6 +219,22 @@ func (m *memExportStore) ExportFiles(context.Context, cleanup.ExportRun, int) (c
 	return &memFileSink{m: m}, nil
 }
 
+func (m *memExportStore) RecordStreamedFile(_ context.Context, _ cleanup.ExportRun, f cleanup.ExportFile) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.fail("RecordStreamedFile"); err != nil {
+		return err
+	}
+	m.nextID++
+	f.ID, f.ClientKey, f.RunID, f.DryRun, f.Streamed, f.Part, f.Parts = m.nextID, m.run.ClientKey, m.run.ID, m.run.DryRun, true, 1, 1
+	m.files = append(m.files, &memStoredFile{ExportFile: f})
+	return nil
+}
+
+func (m *memExportStore) RowCount(context.Context, cleanup.ExportRun) (int64, error) {
+	return int64(len(m.rows)), m.fail("RowCount")
+}
+
 // visible returns the complete files, in kind, group, part order.
 func (m *memExportStore) visible() []*memStoredFile {
 	m.mu.Lock()

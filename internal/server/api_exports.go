@@ -12,6 +12,7 @@ import (
 
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 )
 
 // Exports lists and reads the stored export files of runs. *store.Store
@@ -24,8 +25,11 @@ type Exports interface {
 	// (cleanup.KindNotFound when there is none); the caller checks the
 	// tenant.
 	ExportFile(ctx context.Context, id int64) (cleanup.ExportFile, error)
-	// OpenExportFile streams the file's bytes.
+	// OpenExportFile streams a stored file's bytes.
 	OpenExportFile(ctx context.Context, f cleanup.ExportFile) (io.ReadCloser, error)
+	// ExportRun and AuditRows read a run's rows, from which a streamed
+	// audit file is produced (idpexport.OpenAudit).
+	idpexport.AuditSource
 }
 
 // checkExportsConfig validates the export settings of cfg.
@@ -51,7 +55,10 @@ type exportFileJSON struct {
 	ContentType      string `json:"contentType"`
 	Size             int64  `json:"size"`
 	SHA256           string `json:"sha256"`
-	DownloadURL      string `json:"downloadUrl"`
+	// Streamed: the file is produced from the run's rows when downloaded
+	// (the audit CSV and JSON); size and sha256 are then 0 and "".
+	Streamed    bool   `json:"streamed"`
+	DownloadURL string `json:"downloadUrl"`
 }
 
 // runExportsJSON is the response of GET /api/runs/:id/exports.
@@ -117,7 +124,7 @@ func (s *Server) runExports(c echo.Context) error {
 		j := exportFileJSON{
 			ID: f.ID, Kind: f.Kind, IdentityProvider: f.IdentityProvider, GroupID: f.GroupID, GroupName: f.GroupName,
 			IdPGroup: f.IdPGroup, Rows: f.Rows, Part: f.Part, Parts: f.Parts, FileName: f.FileName,
-			ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256, DownloadURL: s.downloadURL(a, f.ID, expires),
+			ContentType: f.ContentType, Size: f.Size, SHA256: f.SHA256, Streamed: f.Streamed, DownloadURL: s.downloadURL(a, f.ID, expires),
 		}
 		switch f.Kind {
 		case cleanup.ExportKindEntra, cleanup.ExportKindEntraAdd:

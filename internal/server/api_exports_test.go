@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -166,6 +167,27 @@ func (x *exportEnv) addRun(t testing.TB, clientKey string, dryRun, finished bool
 	return runID
 }
 
+// audit returns the audit file f of the run as the audit writers make it
+// of the run's rows (idpexport.WriteAudit reading the store).
+func (x *exportEnv) audit(t testing.TB, clientKey string, runID int64, f exportFile) string {
+	t.Helper()
+	var b strings.Builder
+	file := cleanup.ExportFile{ID: f.ID, ClientKey: clientKey, RunID: runID, Kind: f.Kind, Streamed: true}
+	list, err := x.store.RunExports(context.Background(), clientKey, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lf := range list.Files {
+		if lf.ID == f.ID {
+			file = lf
+		}
+	}
+	if _, err := idpexport.WriteAudit(context.Background(), x.store, file, &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
 type exportFile struct {
 	ID               int64  `json:"id"`
 	Kind             string `json:"kind"`
@@ -179,6 +201,7 @@ type exportFile struct {
 	ContentType      string `json:"contentType"`
 	Size             int64  `json:"size"`
 	SHA256           string `json:"sha256"`
+	Streamed         bool   `json:"streamed"`
 	DownloadURL      string `json:"downloadUrl"`
 }
 
@@ -273,12 +296,30 @@ func TestRunExportsAPIAndDownloads(t *testing.T) {
 			t.Fatalf("download %s: status %d: %s", f.FileName, r.status, r.body)
 		}
 		sum := sha256.Sum256([]byte(r.body))
-		if hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(r.body)) != f.Size {
+		streamed := f.Kind == cleanup.ExportKindAuditCSV || f.Kind == cleanup.ExportKindAuditJSON
+		length := strconv.FormatInt(f.Size, 10)
+		switch {
+		case f.Streamed != streamed:
+			t.Errorf("%s: streamed = %v, want %v", f.FileName, f.Streamed, streamed)
+		case streamed:
+			// Produced from the run's rows: exactly what the audit writers
+			// make of them; no length or hash is known before.
+			want := x.audit(t, a.ClientKey, runID, f)
+			if r.body != want || f.Size != 0 || f.SHA256 != "" || f.Rows != 4 {
+				t.Errorf("download %s: %q (listed size %d, sha %q, rows %d), want %q", f.FileName, r.body, f.Size, f.SHA256, f.Rows, want)
+			}
+			// net/http adds the length of a body that ends within its
+			// first buffer; a longer one is chunked.
+			length = r.header.Get("Content-Length")
+			if length != "" && length != strconv.Itoa(len(r.body)) {
+				t.Errorf("download %s: Content-Length %s for %d bytes", f.FileName, length, len(r.body))
+			}
+		case hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(r.body)) != f.Size:
 			t.Errorf("download %s: %d bytes, sha %x; listed %d, %s", f.FileName, len(r.body), sum, f.Size, f.SHA256)
 		}
 		wantHeaders := map[string]string{
 			"Content-Type":           wantTypes[f.Kind],
-			"Content-Length":         strconv.FormatInt(f.Size, 10),
+			"Content-Length":         length,
 			"X-Content-Type-Options": "nosniff",
 			"Cache-Control":          "no-store",
 		}
@@ -500,5 +541,59 @@ func TestDownloadLinkHasOneSpelling(t *testing.T) {
 		if r := get(t, v.String()); r.status != http.StatusNotFound {
 			t.Errorf("link with signature %q: status %d, want 404", alt, r.status)
 		}
+	}
+}
+
+// TestStreamedAuditDownload: a large audit file is streamed (chunked, no
+// length) with the writers' bytes; a row that cannot be read in the middle
+// of it aborts the download, so the client sees a failed transfer rather
+// than a short file that looks complete; a run whose rows are gone is a
+// 404 before any byte.
+func TestStreamedAuditDownload(t *testing.T) {
+	x := newExportEnv(t)
+	a := x.install(t, connect.Jira, "tenant-a", "secret-a-0123456789abcdef0123456789")
+	x.admins.grant(a.ClientKey, adminID)
+	emails := make([]string, 3000)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("user%04d@example.com", i)
+	}
+	runID := x.addRun(t, a.ClientKey, false, true, map[string][]string{"Jira Users": emails})
+	got := x.list(t, a, runID)
+	var csvFile, jsonFile exportFile
+	for _, f := range got.Audit {
+		if f.Kind == cleanup.ExportKindAuditCSV {
+			csvFile = f
+		} else {
+			jsonFile = f
+		}
+	}
+	r := get(t, csvFile.DownloadURL)
+	if r.status != http.StatusOK || r.header.Get("Content-Length") != "" || r.body != x.audit(t, a.ClientKey, runID, csvFile) {
+		t.Fatalf("download: status %d, Content-Length %q, %d bytes; want 200, chunked, the writers' bytes", r.status, r.header.Get("Content-Length"), len(r.body))
+	}
+	if n := strings.Count(r.body, "\r\n"); n != 3001 {
+		t.Errorf("audit CSV has %d lines, want 3001", n)
+	}
+
+	// A row the audit cannot read, far into the file.
+	if _, err := x.store.SQLDB().Exec(`UPDATE run_users SET last_active = '{"jira":42}' WHERE run_id = ? AND email = 'user2900@example.com'`, runID); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(jsonFile.DownloadURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Errorf("download with an unreadable row: status %d, %d bytes and no error; want the transfer to fail", resp.StatusCode, len(body))
+	}
+
+	// The run's rows vanish (the run was deleted after the link was made).
+	if _, err := x.store.SQLDB().Exec(`DELETE FROM runs WHERE id = ?`, runID); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(t, csvFile.DownloadURL); r.status != http.StatusNotFound {
+		t.Errorf("download of a deleted run's audit: status %d, want 404", r.status)
 	}
 }

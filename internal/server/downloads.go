@@ -20,6 +20,7 @@ import (
 
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/idpexport"
 )
 
 // Download links.
@@ -131,18 +132,16 @@ func (s *Server) download(app connect.App) echo.HandlerFunc {
 		if !hmac.Equal(sig, want) {
 			return errBadLink
 		}
+		if f.Streamed {
+			return s.streamAudit(c, f, q.Get("acct"))
+		}
 		rc, err := s.cfg.Exports.OpenExportFile(ctx, f)
 		if err != nil {
 			return fmt.Errorf("download file %d: %w", fileID, err)
 		}
 		defer rc.Close()
-		h := c.Response().Header()
-		h.Set(echo.HeaderContentType, f.ContentType)
-		h.Set(echo.HeaderContentLength, strconv.FormatInt(f.Size, 10))
-		h.Set(echo.HeaderContentDisposition, contentDisposition(f.FileName))
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Pragma", "no-cache")
+		setDownloadHeaders(c, f)
+		c.Response().Header().Set(echo.HeaderContentLength, strconv.FormatInt(f.Size, 10))
 		s.log.InfoContext(ctx, "export downloaded", "client_key", f.ClientKey, "run_id", f.RunID,
 			"file_id", f.ID, "kind", f.Kind, "account_id", q.Get("acct"), "request_id", requestIDOf(c))
 		c.Response().WriteHeader(http.StatusOK)
@@ -157,6 +156,45 @@ func (s *Server) download(app connect.App) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// streamAudit serves a streamed audit file: produced from the run's rows
+// as it is sent (idpexport.OpenAudit), so its length is not known before
+// and the body is chunked. The run is read and its rows' query prepared
+// before the status is sent, so a run that cannot be read is an error
+// status; a failure after that aborts the connection, so the client sees a
+// failed download rather than a short file.
+func (s *Server) streamAudit(c echo.Context, f cleanup.ExportFile, account string) error {
+	ctx := c.Request().Context()
+	a, err := idpexport.OpenAudit(ctx, s.cfg.Exports, f, 0)
+	if err != nil {
+		if cleanup.KindOf(err) == cleanup.KindNotFound {
+			return errBadLink
+		}
+		return fmt.Errorf("download file %d: %w", f.ID, err)
+	}
+	defer a.Close()
+	setDownloadHeaders(c, f)
+	s.log.InfoContext(ctx, "export downloaded", "client_key", f.ClientKey, "run_id", f.RunID,
+		"file_id", f.ID, "kind", f.Kind, "account_id", account, "streamed", true, "request_id", requestIDOf(c))
+	c.Response().WriteHeader(http.StatusOK)
+	n, err := a.WriteTo(c.Response())
+	if err != nil {
+		s.log.ErrorContext(ctx, "download interrupted", "client_key", f.ClientKey, "file_id", f.ID,
+			"bytes", n, "error", err.Error(), "request_id", requestIDOf(c))
+		panic(http.ErrAbortHandler) // net/http closes the connection without ending the body
+	}
+	return nil
+}
+
+// setDownloadHeaders sets the headers of every download but its length.
+func setDownloadHeaders(c echo.Context, f cleanup.ExportFile) {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, f.ContentType)
+	h.Set(echo.HeaderContentDisposition, contentDisposition(f.FileName))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 }
 
 // decodeSignature decodes a link signature strictly: unpadded base64url

@@ -24,7 +24,7 @@ const DefaultExportChunkSize = 1 << 20
 
 // exportFileColumns are the columns scanned by scanExportFile, in order.
 const exportFileColumns = `id, client_key, run_id, kind, identity_provider, group_id, group_name, idp_group,
-	part, parts, file_name, content_type, row_count, size, sha256, dry_run, created_at`
+	part, parts, file_name, content_type, row_count, size, sha256, dry_run, streamed, created_at`
 
 // rebind turns the ? placeholders of q into $1, $2, … for PostgreSQL. The
 // queries of this package never contain a literal "?".
@@ -53,7 +53,7 @@ func scanExportFile(r rowScanner) (cleanup.ExportFile, error) {
 	var f cleanup.ExportFile
 	err := r.Scan(&f.ID, &f.ClientKey, &f.RunID, &f.Kind, &f.IdentityProvider, &f.GroupID, &f.GroupName,
 		&f.IdPGroup, &f.Part, &f.Parts, &f.FileName, &f.ContentType, &f.Rows, &f.Size, &f.SHA256,
-		&f.DryRun, &f.CreatedAt)
+		&f.DryRun, &f.Streamed, &f.CreatedAt)
 	f.CreatedAt = f.CreatedAt.UTC()
 	return f, err
 }
@@ -110,11 +110,12 @@ func (s *Store) ExportFile(ctx context.Context, id int64) (cleanup.ExportFile, e
 	return f, nil
 }
 
-// OpenExportFile returns a reader of the file's bytes. It reads one chunk
-// at a time, each with its own short query, so a slow download holds
-// neither a connection nor a transaction between chunks.
+// OpenExportFile returns a reader of a stored file's bytes. It reads one
+// chunk at a time, each with its own short query, so a slow download holds
+// neither a connection nor a transaction between chunks. A streamed file
+// has no stored bytes (idpexport.WriteAudit produces them).
 func (s *Store) OpenExportFile(ctx context.Context, f cleanup.ExportFile) (io.ReadCloser, error) {
-	if f.ID <= 0 {
+	if f.ID <= 0 || f.Streamed {
 		return nil, errors.New("store: OpenExportFile needs a stored file")
 	}
 	return &chunkReader{ctx: ctx, s: s, fileID: f.ID, query: s.rebind(`SELECT data FROM export_chunks WHERE file_id = ? AND seq = ?`)}, nil
@@ -448,15 +449,34 @@ func (f *fileSink) Close() error {
 	return f.err
 }
 
+// RecordStreamedFile implements cleanup.ExportStore.
+func (s *Store) RecordStreamedFile(ctx context.Context, run cleanup.ExportRun, f cleanup.ExportFile) error {
+	f.ClientKey, f.RunID, f.DryRun, f.Streamed, f.Size, f.SHA256 = run.ClientKey, run.ID, run.DryRun, true, 0, ""
+	if f.Part == 0 {
+		f.Part, f.Parts = 1, 1
+	}
+	_, err := s.createExportFile(ctx, f)
+	return err
+}
+
+// RowCount implements cleanup.ExportStore.
+func (s *Store) RowCount(ctx context.Context, run cleanup.ExportRun) (int64, error) {
+	var n int64
+	if err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM run_users WHERE run_id = ?`), run.ID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: rows of run %d: %w", run.ID, err)
+	}
+	return n, nil
+}
+
 // createExportFile inserts an incomplete export_files row and returns its id.
 func (s *Store) createExportFile(ctx context.Context, f cleanup.ExportFile) (int64, error) {
 	var id int64
 	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`INSERT INTO export_files
 		(client_key, run_id, kind, identity_provider, group_id, group_name, idp_group, part, parts,
-		 file_name, content_type, row_count, size, sha256, dry_run, complete, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', ?, FALSE, ?) RETURNING id`),
+		 file_name, content_type, row_count, size, sha256, dry_run, streamed, complete, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?, FALSE, ?) RETURNING id`),
 		f.ClientKey, f.RunID, f.Kind, f.IdentityProvider, f.GroupID, f.GroupName, f.IdPGroup, f.Part, f.Parts,
-		f.FileName, f.ContentType, f.DryRun, f.CreatedAt.UTC()).Scan(&id)
+		f.FileName, f.ContentType, f.Rows, f.DryRun, f.Streamed, f.CreatedAt.UTC()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: create export file %q: %w", f.FileName, err)
 	}

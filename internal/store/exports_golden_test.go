@@ -123,8 +123,11 @@ func goldenConfig(cfg Config) Config {
 // TestAuditExportsGolden pins the bytes of the golden run's audit CSV,
 // audit JSON and ZIP bundle on every backend. The golden files were
 // written by the exporter that stored the audit files in the database
-// (before the audit was streamed at download), so they are the bytes a
-// download must keep producing.
+// (commit "store: golden audit CSV, JSON and bundle …", before the audit
+// was streamed at download), so they are the bytes a download must keep
+// producing: the audit files are now streamed from the rows (readExport
+// goes through idpexport.WriteAudit, as a download does), the bundle is
+// stored.
 func TestAuditExportsGolden(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -139,9 +142,78 @@ func TestAuditExportsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, "golden-audit.csv", readExport(t, s, fileOfKind(t, list.Files, cleanup.ExportKindAuditCSV)))
-			checkGolden(t, "golden-audit.json", readExport(t, s, fileOfKind(t, list.Files, cleanup.ExportKindAuditJSON)))
+			for kind, golden := range map[string]string{cleanup.ExportKindAuditCSV: "golden-audit.csv", cleanup.ExportKindAuditJSON: "golden-audit.json"} {
+				f := fileOfKind(t, list.Files, kind)
+				if !f.Streamed || f.Rows != int64(len(awkwardRun())) {
+					t.Errorf("%s: streamed %v with %d rows, want streamed with %d", f.FileName, f.Streamed, f.Rows, len(awkwardRun()))
+				}
+				var stored int
+				if err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM export_chunks WHERE file_id = ?`), f.ID).Scan(&stored); err != nil || stored != 0 {
+					t.Errorf("%s: %d chunks stored (%v), want none", f.FileName, stored, err)
+				}
+				checkGolden(t, golden, readExport(t, s, f))
+			}
 			checkGolden(t, "golden-bundle.zip", readExport(t, s, fileOfKind(t, list.Files, cleanup.ExportKindBundle)))
+		})
+	}
+}
+
+// TestStoredAuditFilesStillServed: a run exported before the audit was
+// streamed has its audit files stored; they are listed as stored and read
+// back byte for byte, whatever its rows hold now.
+func TestStoredAuditFilesStillServed(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, goldenConfig(b.config(t)))
+			runID := seedGoldenRun(t, s)
+			run, err := s.ExportRun(ctx, "tenant-golden", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What the exporter of the previous version did: the audit
+			// files written into the store's chunks.
+			sink, err := s.ExportFiles(ctx, run, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string][]byte{}
+			for _, kind := range []string{cleanup.ExportKindAuditCSV, cleanup.ExportKindAuditJSON} {
+				data := []byte("stored " + kind + " bytes, not the rows'\n")
+				w, err := sink.Create(ctx, cleanup.ExportFile{Kind: kind, FileName: kind + ".txt", ContentType: "text/plain"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.Write(data); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if err := sink.Finish(ctx, w, kind+".txt", 1, 3); err != nil {
+					t.Fatal(err)
+				}
+				want[kind] = data
+			}
+			if err := sink.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CompleteExports(ctx, run); err != nil {
+				t.Fatal(err)
+			}
+			list, err := s.RunExports(ctx, "tenant-golden", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for kind, data := range want {
+				f := fileOfKind(t, list.Files, kind)
+				if f.Streamed || f.Size != int64(len(data)) {
+					t.Errorf("%s: streamed %v, size %d; want stored, %d bytes", kind, f.Streamed, f.Size, len(data))
+				}
+				if got := readExport(t, s, f); string(got) != string(data) {
+					t.Errorf("%s = %q, want the stored %q", kind, got, data)
+				}
+			}
 		})
 	}
 }

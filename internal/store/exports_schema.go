@@ -89,3 +89,19 @@ DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_settings, unnest(enumvals) AS v(name) WH
 `,
 	}
 }
+
+// migrationStreamedExports is schema version 12: export files whose bytes
+// are not stored but produced from the run's rows when downloaded (the
+// audit CSV and JSON; idpexport.WriteAudit). Such a file has streamed set,
+// no chunks, and size 0 and an empty sha256 (they are known only when it
+// is read); its created_at is the generation time the audit JSON names.
+// Audit files stored before this version keep their chunks and are served
+// as stored.
+func migrationStreamedExports() Migration {
+	return Migration{
+		Version:  12,
+		Name:     "export_files.streamed",
+		SQLite:   `ALTER TABLE export_files ADD COLUMN streamed BOOLEAN NOT NULL DEFAULT 0;`,
+		Postgres: `ALTER TABLE export_files ADD COLUMN streamed BOOLEAN NOT NULL DEFAULT FALSE;`,
+	}
+}

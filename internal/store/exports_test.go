@@ -121,9 +121,17 @@ func insertRunUsers(tb testing.TB, s *Store, clientKey string, runID int64, user
 	}
 }
 
-// readExport returns the stored bytes of f.
+// readExport returns the bytes of f as a download gets them: stored, or
+// streamed from the run's rows.
 func readExport(tb testing.TB, s *Store, f cleanup.ExportFile) []byte {
 	tb.Helper()
+	if f.Streamed {
+		var buf bytes.Buffer
+		if _, err := idpexport.WriteAudit(context.Background(), s, f, &buf); err != nil {
+			tb.Fatalf("stream %s: %v", f.FileName, err)
+		}
+		return buf.Bytes()
+	}
 	rc, err := s.OpenExportFile(context.Background(), f)
 	if err != nil {
 		tb.Fatal(err)
@@ -262,7 +270,13 @@ func TestGenerateRunExports(t *testing.T) {
 			for _, f := range got.Files {
 				data := readExport(t, s, f)
 				sum := sha256.Sum256(data)
-				if hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(data)) != f.Size {
+				if f.Streamed != (f.Kind == cleanup.ExportKindAuditCSV || f.Kind == cleanup.ExportKindAuditJSON) {
+					t.Errorf("%s: streamed = %v; want only the audit files streamed", f.FileName, f.Streamed)
+				}
+				if f.Streamed && (f.Size != 0 || f.SHA256 != "") {
+					t.Errorf("%s: streamed with size %d, sha %q; want 0 and empty", f.FileName, f.Size, f.SHA256)
+				}
+				if !f.Streamed && (hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(data)) != f.Size) {
 					t.Errorf("%s: stored %d bytes with sha %x, recorded %d bytes %s", f.FileName, len(data), sum, f.Size, f.SHA256)
 				}
 				if f.ClientKey != "tenant-a" || f.RunID != runID {
@@ -914,8 +928,10 @@ func TestExportChunksCompression(t *testing.T) {
 	}
 }
 
-// TestGenerateRunExportsFailsCleanly: a row the audit cannot read stops
-// the export with an error and leaves no file behind.
+// TestGenerateRunExportsFailsCleanly: a row the audit cannot read does not
+// stop the export (the audit is streamed at download) but fails the
+// audit's download with an error naming it; an export that fails leaves
+// no file behind.
 func TestGenerateRunExportsFailsCleanly(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, sqliteConfig(t))
@@ -926,16 +942,36 @@ func TestGenerateRunExportsFailsCleanly(t *testing.T) {
 	}
 	users[150].lastActive = `{"jira":42}`
 	insertRunUsers(t, s, "tenant-a", runID, users)
-	err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 16}).GenerateRunExports(ctx, "tenant-a", runID)
-	if err == nil || !strings.Contains(err.Error(), "last_active") {
-		t.Fatalf("GenerateRunExports error = %v, want the unreadable last_active", err)
+	if err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 16}).GenerateRunExports(ctx, "tenant-a", runID); err != nil {
+		t.Fatalf("GenerateRunExports: %v", err)
+	}
+	list, err := s.RunExports(ctx, "tenant-a", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{cleanup.ExportKindAuditCSV, cleanup.ExportKindAuditJSON} {
+		_, err := idpexport.WriteAudit(ctx, s, fileOfKind(t, list.Files, kind), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "last_active") {
+			t.Errorf("%s download error = %v, want the unreadable last_active", kind, err)
+		}
+	}
+
+	// A generation that fails (its run's rows vanish under it: the
+	// store's export queries fail) leaves nothing.
+	runID = insertRun(t, s, "tenant-a", false, true, cleanup.DefaultSettings())
+	insertRunUsers(t, s, "tenant-a", runID, users[:10])
+	if _, err := s.sqlDB.Exec(`DROP INDEX run_users_export_members`); err != nil {
+		t.Fatal(err)
+	}
+	if err := idpexport.NewExporter(s, idpexport.ExporterConfig{BatchSize: 16}).GenerateRunExports(ctx, "tenant-a", runID); err == nil {
+		t.Fatal("GenerateRunExports without its index: no error")
 	}
 	var files int
-	if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_files`).Scan(&files); err != nil || files != 0 {
+	if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_files WHERE run_id = ?`, runID).Scan(&files); err != nil || files != 0 {
 		t.Errorf("%d files left behind (%v)", files, err)
 	}
 	var chunks int
-	if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_chunks`).Scan(&chunks); err != nil || chunks != 0 {
+	if err := s.sqlDB.QueryRow(`SELECT COUNT(*) FROM export_chunks c JOIN export_files f ON f.id = c.file_id WHERE f.run_id = ?`, runID).Scan(&chunks); err != nil || chunks != 0 {
 		t.Errorf("%d chunks left behind (%v)", chunks, err)
 	}
 }

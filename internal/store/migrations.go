@@ -55,5 +55,6 @@ CREATE INDEX tenants_cloud_id ON tenants (cloud_id);
 		},
 		migrationCleanupTables(),
 		migrationExportFiles(),
-	}, migrationRiver()...), migrationFollowUps(), migrationScrubPayloads(), migrationWarnings(), migrationEmailRounds(), migrationRestores(), migrationSnapshots())
+	}, migrationRiver()...), migrationFollowUps(), migrationScrubPayloads(), migrationWarnings(), migrationEmailRounds(), migrationRestores(),
+		migrationSnapshots(), migrationStreamedExports())
 }
