@@ -61,7 +61,8 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	batch := fs.Int("batch", idpexport.DefaultBatchSize, "rows per keyset query")
 	chunk := fs.Int("chunk", store.DefaultExportChunkSize, "stored chunk size in bytes")
 	maxRows := fs.Int("max-rows-per-file", cleanup.DefaultMaxRowsPerFile, "Entra rows per file before splitting")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the generation to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the export step to this file")
+	downloadProfile := fs.String("download-cpuprofile", "", "write a CPU profile of the audit downloads to this file")
 	floor := fs.Bool("floor", true, "also time the database client dumping the same rows (sqlite3 or psql)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -177,6 +178,16 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		hwm     int64
 	}
 	var downloads []download
+	if *downloadProfile != "" {
+		f, err := os.Create(*downloadProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	for _, f := range list.Files {
 		if !f.Streamed {
 			continue
@@ -201,6 +212,9 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		downloads = append(downloads, d)
 		sizes[f.Kind] += n
+	}
+	if *downloadProfile != "" {
+		pprof.StopCPUProfile()
 	}
 
 	rate := float64(*rows) / elapsed.Seconds()
