@@ -167,8 +167,8 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	pages := (run.Counts.Evaluated + atlassian.OrgSearchLimit - 1) / atlassian.OrgSearchLimit
-	fmt.Fprintf(stdout, "evaluate: %d accounts, dry run of remove-product-access (%d days, never-active included), latency %s, rate %g req/s, GOMAXPROCS %d\n",
-		*users, *days, *latency, *rate, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "evaluate: %d accounts, dry run of remove-product-access (%d days, never-active included), latency %s, rate %g req/s, up to %d cursor chains, GOMAXPROCS %d\n",
+		*users, *days, *latency, *rate, *chains, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(stdout, "seeded fake in          %s\n", seeded.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "users evaluated         %d (%d matched, %d protected)\n", run.Counts.Evaluated, run.Counts.Matched, run.Counts.Protected)
 	byAction := map[string]int{}
@@ -187,7 +187,7 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 	if *rate > 0 {
 		floor := time.Duration(float64(requests) / *rate * float64(time.Second))
 		fmt.Fprintf(stdout, "rate-limit floor        %s (requests / rate)\n", floor.Round(time.Millisecond))
-		fmt.Fprintf(stdout, "latency floor           %s (user pages x latency: cursor paging is sequential)\n", (time.Duration(pages) * *latency).Round(time.Millisecond))
+		fmt.Fprintf(stdout, "latency floor, 1 chain  %s (user pages x latency: a cursor chain is sequential; parallel chains split it)\n", (time.Duration(pages) * *latency).Round(time.Millisecond))
 		fmt.Fprintf(stdout, "ratio to rate floor     %.3f\n", wall.Seconds()/floor.Seconds())
 	}
 	fmt.Fprintf(stdout, "peak memory (VmHWM)     %.1f MiB (target < %d MiB: %s)\n", float64(hwm)/(1<<20), evaluateTargetMiB, verdict(hwm < evaluateTargetMiB<<20))
