@@ -178,13 +178,15 @@ type Run struct {
 	DryRun          bool       `json:"dryRun"`
 	Status          string     `json:"status"`
 	Phase           string     `json:"phase"`
-	Cursor          string     `json:"-"`
-	Counts          RunCounts  `json:"counts"`
-	Error           string     `json:"error,omitempty"`
-	QueuedAt        time.Time  `json:"queuedAt"`
-	StartedAt       *time.Time `json:"startedAt,omitempty"`
-	FinishedAt      *time.Time `json:"finishedAt,omitempty"`
-	UpdatedAt       time.Time  `json:"updatedAt"`
+	// Cursor is the evaluation's state: its cursor chains and where each
+	// one is (engine_chains.go).
+	Cursor     string     `json:"-"`
+	Counts     RunCounts  `json:"counts"`
+	Error      string     `json:"error,omitempty"`
+	QueuedAt   time.Time  `json:"queuedAt"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
 	// FollowUp is the re-check after the next provisioning cycle, nil
 	// when none is scheduled (dry runs, nothing removed or exported).
 	FollowUp *FollowUp `json:"followUp,omitempty"`
