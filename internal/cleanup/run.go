@@ -178,8 +178,9 @@ type Run struct {
 	DryRun          bool       `json:"dryRun"`
 	Status          string     `json:"status"`
 	Phase           string     `json:"phase"`
-	// Cursor is the evaluation's state: its cursor chains and where each
-	// one is (engine_chains.go).
+	// Cursor is where the run's first phase is: the evaluation's cursor
+	// chains (engine_chains.go), or the last original row a restore
+	// planned (engine_restore.go).
 	Cursor     string     `json:"-"`
 	Counts     RunCounts  `json:"counts"`
 	Error      string     `json:"error,omitempty"`
