@@ -2,6 +2,10 @@ package cleanup
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 )
@@ -32,6 +36,11 @@ const messageSettingsConflict = "Someone else changed the settings since this pa
 // stored; a field that is set replaces the stored value as a whole (a map
 // or list is not merged).
 type SettingsPatch struct {
+	// Versions are the section versions (Settings.SectionVersions) of the
+	// copy the change was built on, by section name: a section the patch
+	// carries whose stored version differs was changed by someone else
+	// meanwhile (KindConflict). Changes of other sections do not conflict.
+	Versions          map[string]string         `json:"versions,omitempty"`
 	Organization      *OrganizationSection      `json:"organization,omitempty"`
 	Products          *ProductsSection          `json:"products,omitempty"`
 	IdentityProvider  *IdentityProviderSection  `json:"identityProvider,omitempty"`
@@ -179,6 +188,51 @@ func (p SettingsPatch) Input(cur Settings) SettingsInput {
 	return in
 }
 
+// SectionVersions returns a version of each section: a digest of the
+// values the section holds (what its part of the page shows and sends;
+// not when a credential was last tested). Two admins who change different
+// sections at the same time do not conflict; a change of a section built
+// on an outdated copy of it does (SettingsPatch.Versions).
+func (s Settings) SectionVersions() map[string]string {
+	ip := s.IdentityProvider
+	parts := map[string]any{
+		SectionOrganization: []any{s.OrgID, s.APIKeySet, s.CompanyDomains},
+		SectionProducts:     []any{ip.ProvisioningEnabled, ip.GroupOverrides, s.LicensingGroups},
+		SectionIdentityProvider: []any{ip.Provider, ip.Entra.TenantID, ip.Entra.ClientID, ip.Entra.SecretSet,
+			ip.GroupMappings, ip.FollowUpAfterMinutes},
+		SectionExceptions:        s.Exceptions,
+		SectionActivityAndExport: []any{s.Activity, s.Export},
+	}
+	out := make(map[string]string, len(parts))
+	for name, v := range parts {
+		b, err := json.Marshal(v) // maps marshal with sorted keys
+		if err != nil {
+			b = fmt.Appendf(nil, "%v", v) // plain values: not expected; fmt sorts map keys too
+		}
+		sum := sha256.Sum256(b)
+		out[name] = hex.EncodeToString(sum[:8])
+	}
+	return out
+}
+
+// staleSection returns the first section the patch carries whose version
+// in p.Versions is not cur's, "" when none.
+func (p SettingsPatch) staleSection(cur Settings) (string, error) {
+	now := cur.SectionVersions()
+	for name := range p.Versions {
+		if _, ok := now[name]; !ok {
+			return "", Invalid("versions", "unknown section %q: use %s, %s, %s, %s or %s", name,
+				SectionOrganization, SectionProducts, SectionIdentityProvider, SectionExceptions, SectionActivityAndExport)
+		}
+	}
+	for _, name := range p.Sections() {
+		if v, ok := p.Versions[name]; ok && v != now[name] {
+			return name, nil
+		}
+	}
+	return "", nil
+}
+
 // UpdateSettings changes the sections the patch carries and leaves every
 // other setting as stored. ifVersion > 0 (from If-Match) must be the
 // stored settings' version, else the change was built on an outdated copy:
@@ -190,12 +244,28 @@ func (s *Service) UpdateSettings(ctx context.Context, clientKey string, p Settin
 		return Settings{}, Invalid("body", "send at least one section: %s, %s, %s, %s or %s",
 			SectionOrganization, SectionProducts, SectionIdentityProvider, SectionExceptions, SectionActivityAndExport)
 	}
-	cur, err := s.store.Settings(ctx, clientKey)
-	if err != nil {
-		return Settings{}, err
+	// A change of other sections stored between reading and saving is
+	// not a conflict of this one: read again and retry (a few times).
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.Settings(ctx, clientKey)
+		if err != nil {
+			return Settings{}, err
+		}
+		if ifVersion > 0 && cur.Version != ifVersion {
+			return Settings{}, &Error{Kind: KindConflict, Message: messageSettingsConflict}
+		}
+		stale, err := p.staleSection(cur)
+		if err != nil {
+			return Settings{}, err
+		}
+		if stale != "" {
+			return Settings{}, &Error{Kind: KindConflict, Message: fmt.Sprintf(
+				"Someone else saved %q since this page loaded it; reload the section and make your change again.", Label("section", stale))}
+		}
+		saved, err := s.save(ctx, clientKey, cur, p.Input(cur))
+		if KindOf(err) == KindConflict && ifVersion == 0 && attempt < 2 {
+			continue
+		}
+		return saved, err
 	}
-	if ifVersion > 0 && cur.Version != ifVersion {
-		return Settings{}, &Error{Kind: KindConflict, Message: messageSettingsConflict}
-	}
-	return s.save(ctx, clientKey, cur, p.Input(cur))
 }

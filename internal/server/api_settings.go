@@ -20,8 +20,10 @@ import (
 // "identityProvider": {...}, "exceptions": {...}, "activityAndExport":
 // {...}} (cleanup.SettingsPatch): a section, or a field of one, that the
 // body does not carry is not changed, so a page that could not load a
-// section never overwrites it. With If-Match (the ETag of the copy the
-// change was built on) an outdated copy is refused with 409.
+// section never overwrites it. "versions": {"organization": "…"} (the
+// sectionVersions of the copy a section was built on) refuses a change of
+// a section someone else changed meanwhile with 409, and only of that
+// section; If-Match (the ETag of the whole copy) refuses any outdated copy.
 //
 // The tests take the values as typed ({"orgId", "apiKey"} and {"tenantId",
 // "clientId", "clientSecret"}; an empty body or field means the stored
@@ -38,7 +40,27 @@ func (s *Server) getSettings(c echo.Context) error {
 		return err
 	}
 	setETag(c, set.Version)
-	return c.JSON(http.StatusOK, set)
+	return c.JSON(http.StatusOK, toSettingsBody(set))
+}
+
+// settingsBody is the settings as the API answers them, with the version
+// of each section (cleanup.Settings.SectionVersions): the settings page
+// saves a section with its version, so two admins who change different
+// sections at the same time do not conflict.
+type settingsBody struct {
+	cleanup.Settings
+	SectionVersions map[string]string `json:"sectionVersions"`
+}
+
+func toSettingsBody(s cleanup.Settings) settingsBody {
+	return settingsBody{Settings: s, SectionVersions: s.SectionVersions()}
+}
+
+// credentialTestBody is a connection test's answer with the settings as
+// settingsBody.
+type credentialTestBody struct {
+	cleanup.CredentialTest
+	Settings settingsBody `json:"settings"`
 }
 
 func (s *Server) patchSettings(c echo.Context) error {
@@ -59,7 +81,7 @@ func (s *Server) patchSettings(c echo.Context) error {
 		return err
 	}
 	setETag(c, set.Version)
-	return c.JSON(http.StatusOK, set)
+	return c.JSON(http.StatusOK, toSettingsBody(set))
 }
 
 // decodeOptionalJSON decodes the body into v; an empty body leaves v as
@@ -95,5 +117,5 @@ func credentialTest[T any](c echo.Context, test func(ctx context.Context, client
 		return err
 	}
 	setETag(c, res.Settings.Version)
-	return c.JSON(http.StatusOK, res)
+	return c.JSON(http.StatusOK, credentialTestBody{CredentialTest: res, Settings: toSettingsBody(res.Settings)})
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,6 +127,59 @@ func TestSettingsPatchRefusesOutdatedCopy(t *testing.T) {
 	}
 	if r := e.call(t, e.a, http.MethodPatch, "/settings", m{"organization": m{"companyDomains": []string{}}}, "If-Match", `"x"`); r.status != http.StatusBadRequest {
 		t.Errorf("malformed If-Match: %d, want 400", r.status)
+	}
+}
+
+// TestSettingsSectionsSaveOnTheirOwn: two admins who loaded the settings
+// at the same time and change different sections both succeed, each with
+// the version of its own section; a change of a section someone else
+// changed meanwhile is refused with 409 naming the section, and a
+// recorded connection test does not make the organization section stale.
+func TestSettingsSectionsSaveOnTheirOwn(t *testing.T) {
+	e := newCleanupEnv(t)
+	fullSettings(t, e)
+	type body struct {
+		cleanup.Settings
+		SectionVersions map[string]string `json:"sectionVersions"`
+	}
+	loaded := decode[body](t, e.call(t, e.a, http.MethodGet, "/settings", nil))
+	if len(loaded.SectionVersions) != 5 {
+		t.Fatalf("sectionVersions = %v, want the five sections", loaded.SectionVersions)
+	}
+	v := loaded.SectionVersions
+	org := e.call(t, e.a, http.MethodPatch, "/settings", m{"versions": m{"organization": v["organization"]},
+		"organization": m{"companyDomains": []string{"first.example"}}})
+	if org.status != http.StatusOK {
+		t.Fatalf("organization: %d %s", org.status, org.body)
+	}
+	afterOrg := decode[body](t, org)
+	if afterOrg.SectionVersions["organization"] == v["organization"] || afterOrg.SectionVersions["exceptions"] != v["exceptions"] {
+		t.Errorf("versions after the organization changed: %v (before %v)", afterOrg.SectionVersions, v)
+	}
+	exc := e.call(t, e.a, http.MethodPatch, "/settings", m{"versions": m{"exceptions": v["exceptions"]},
+		"exceptions": m{"accountIds": []string{"557058:other"}}})
+	if exc.status != http.StatusOK {
+		t.Fatalf("exceptions built on the same load: %d %s, want 200", exc.status, exc.body)
+	}
+	stale := e.call(t, e.a, http.MethodPatch, "/settings", m{"versions": m{"organization": v["organization"]},
+		"organization": m{"companyDomains": []string{"second.example"}}})
+	if stale.status != http.StatusConflict || !strings.Contains(decode[errBody](t, stale).Error, `"Organization"`) {
+		t.Fatalf("organization on an outdated copy: %d %s, want 409 naming the section", stale.status, stale.body)
+	}
+	got := decode[body](t, e.call(t, e.a, http.MethodGet, "/settings", nil))
+	if !slices.Equal(got.CompanyDomains, []string{"first.example"}) || !slices.Equal(got.Exceptions.AccountIDs, []string{"557058:other"}) {
+		t.Errorf("stored: domains %v, exception accounts %v", got.CompanyDomains, got.Exceptions.AccountIDs)
+	}
+	// A recorded test changes the verification time, not what the
+	// section holds.
+	if r := e.call(t, e.a, http.MethodPost, "/settings/test-connection", nil); r.status != http.StatusOK {
+		t.Fatalf("test: %d %s", r.status, r.body)
+	}
+	if now := decode[body](t, e.call(t, e.a, http.MethodGet, "/settings", nil)); now.SectionVersions["organization"] != got.SectionVersions["organization"] {
+		t.Errorf("a recorded test changed the organization's version")
+	}
+	if r := e.call(t, e.a, http.MethodPatch, "/settings", m{"versions": m{"nonsense": "1"}, "exceptions": m{"accountIds": []string{}}}); r.status != http.StatusBadRequest {
+		t.Errorf("unknown section version: %d, want 400", r.status)
 	}
 }
 
