@@ -374,9 +374,10 @@ func TestDemoWalkthrough(t *testing.T) {
 	if got, want := decisions(), "managed in Atlassian: reported by Atlassian / synced: reported by Atlassian, although provisioning is not enabled"; got != want {
 		t.Errorf("decisions as the page opens:\n%s\nwant\n%s", got, want)
 	}
+	p.click(appFrame, "#tab-products")
 	p.click(appFrame, "#prov-jira-software")
-	p.click(appFrame, "#save")
-	p.flag("Settings saved")
+	p.click(appFrame, "#save-products")
+	p.flag("Products and licensing groups saved")
 	p.wait("decisions with the toggle on", appFrame, `document.querySelector('.uc-product[data-product="jira-software"] .uc-warnings') !== null`)
 	if got, want := decisions(), "managed in Atlassian: reported by Atlassian, although provisioning is enabled / synced: reported by Atlassian"; got != want {
 		t.Errorf("decisions with provisioning enabled:\n%s\nwant\n%s", got, want)
@@ -395,7 +396,7 @@ func TestDemoWalkthrough(t *testing.T) {
 		v('sched-skipApps').checked, v('sched-skipCustomers').checked, v('sched-action').selectedOptions[0].text,
 		v('sched-active').checked, v('sched-freq').value, [...document.querySelectorAll('[id^="sched-wd-"]:checked')].map(e => e.id).join('+'),
 		v('sched-time').value].join('|'); })()`)
-	if want := "|0|90|false|true|30|true|true|Add to list for review|true|weekly|sched-wd-mon|03:00"; opened != want {
+	if want := "|0|90|false|true|30|true|true|Add to list for review|false|weekly|sched-wd-mon|03:00"; opened != want {
 		t.Errorf("the form opens as\n%s\nthe README says\n%s", opened, want)
 	}
 	if !eval[bool](p, appFrame, `[...document.getElementById('sched-action').options].some(o => o.value === 'entra' && o.text === 'Microsoft Entra ID action')`) {
@@ -422,7 +423,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	p.wait("dry run finished", appFrame, `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
 	dryRun := eval[string](p, appFrame, `document.querySelector('#runs-progress .uc-progress').dataset.runId`)
 	p.click(appFrame, `#schedules-table button[data-run="now"]`)
-	p.click(appFrame, `#schedules-table .uc-button-danger`)
+	p.click(appFrame, `#confirm-run-confirm`)
 	p.wait("run finished", appFrame, `(() => { const e = document.querySelector('#runs-progress .uc-progress'); return e.dataset.runId !== `+jsQuote(dryRun)+` && e.dataset.status === 'succeeded'; })()`)
 
 	// Step 4: History: both runs, each accounting for everyone it matched.
@@ -485,7 +486,7 @@ func TestDemoWalkthrough(t *testing.T) {
 	p.click(appFrame, "#save-schedule")
 	p.wait("second schedule", appFrame, `document.querySelectorAll('#schedules-table tbody tr').length === 2`)
 	p.click(appFrame, `#schedules-table tbody tr:last-child button[data-run="now"]`)
-	p.click(appFrame, `#schedules-table tbody tr:last-child .uc-button-danger`)
+	p.click(appFrame, `#confirm-run-confirm`)
 	p.wait("warning run finished", appFrame, `[...document.querySelectorAll('#runs-progress .uc-progress')].some(e => e.textContent.includes('Warn Jira users') && e.dataset.status === 'succeeded')`)
 	p.wait("warned in the schedule list", appFrame, `(document.querySelector('#schedules-table tbody tr:last-child [data-warnings]') || {textContent: ''}).textContent.includes('warned, removal on')`)
 	p.click("", "#host-mailbox")

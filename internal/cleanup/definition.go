@@ -164,10 +164,10 @@ func (d Definition) Validate(groups []GroupInfo, s Settings) FieldErrors {
 		d.ExceptionsOverride.validate(fe, "exceptionsOverride")
 	}
 	if d.DaysInactive < 1 || d.DaysInactive > MaxDays {
-		fe.Add("daysInactive", "must be between 1 and %d days", MaxDays)
+		fe.Add("daysInactive", "must be a whole number of days between 1 and %d", MaxDays)
 	}
 	if d.IncludeNeverActive && (d.NeverActiveMinAccountAgeDays < 0 || d.NeverActiveMinAccountAgeDays > MaxDays) {
-		fe.Add("neverActiveMinAccountAgeDays", "must be between 0 and %d days", MaxDays)
+		fe.Add("neverActiveMinAccountAgeDays", "must be a whole number of days between 0 and %d", MaxDays)
 	}
 	if len(d.EmailDomains) > MaxDomains {
 		fe.Add("emailDomains", "at most %d domains", MaxDomains)

@@ -61,8 +61,8 @@ var labelTable = sync.OnceValue(func() map[string]map[string]string {
 		},
 		"outcome": {
 			OutcomePending:     "Pending",
-			OutcomeDone:        "Done",
-			OutcomeExported:    "Exported",
+			OutcomeDone:        "Done (removed, deactivated or re-added)",
+			OutcomeExported:    "Exported for Entra ID",
 			OutcomeReview:      "For review",
 			OutcomeSkipped:     "Skipped",
 			OutcomeManual:      "Needs manual action",
@@ -72,6 +72,32 @@ var labelTable = sync.OnceValue(func() map[string]map[string]string {
 			OutcomeSpared:      "Spared",
 			OutcomeHasAccess:   "Already has access",
 			OutcomeNotRestored: "Not restored",
+		},
+		// doneAction words the outcome "done" of a row by its action: what
+		// was done ("Removed", not "Done").
+		"doneAction": {
+			ActionRemoveProductAccess: "Removed",
+			ActionDeactivate:          "Deactivated",
+			ActionIdPRemove:           "Removed in Microsoft Entra ID",
+			ActionRestoreGroup:        "Re-added",
+			ActionReactivate:          "Reactivated",
+			ActionIdPAdd:              "Re-added in Microsoft Entra ID",
+		},
+		// warningCount words a run's warning counters (WarningCounts'
+		// JSON names): "12 warned · 3 spared · 9 removed".
+		"warningCount": {
+			"warned":           "warned",
+			"wouldBeWarned":    "would be warned",
+			"grace":            "waiting for their removal date",
+			"spared":           "spared (active again)",
+			"removed":          "removed on the removal date",
+			"removalFailed":    "removal failed or needs manual action",
+			"emailFailed":      "e-mails failed",
+			"cancelled":        "warnings cancelled (e-mail not sent)",
+			"emailUnconfirmed": "e-mails unconfirmed",
+			"emailPending":     "e-mails to send",
+			"noAddress":        "without an e-mail address",
+			"openWarnings":     "warned, removal on",
 		},
 		"warningState": {
 			WarningWarned:    "Warned",

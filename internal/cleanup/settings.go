@@ -257,17 +257,17 @@ func (s Settings) Validate() FieldErrors {
 	activeOK := a.ActiveDays >= 1 && a.ActiveDays <= MaxDays
 	lowOK := a.LowUsageDays >= 1 && a.LowUsageDays <= MaxDays
 	if !activeOK {
-		fe.Add("activity.activeDays", "must be between 1 and %d days", MaxDays)
+		fe.Add("activity.activeDays", "must be a whole number of days between 1 and %d", MaxDays)
 	}
 	if !lowOK {
-		fe.Add("activity.lowUsageDays", "must be between 1 and %d days", MaxDays)
+		fe.Add("activity.lowUsageDays", "must be a whole number of days between 1 and %d", MaxDays)
 	}
 	if activeOK && lowOK && a.LowUsageDays <= a.ActiveDays {
 		fe.Add("activity.lowUsageDays", "must be greater than the active days (%d)", a.ActiveDays)
 	}
 	x := s.Export
 	if x.MaxRowsPerFile < 1 || x.MaxRowsPerFile > MaxMaxRowsPerFile {
-		fe.Add("export.maxRowsPerFile", "must be between 1 and %d", MaxMaxRowsPerFile)
+		fe.Add("export.maxRowsPerFile", "must be a whole number between 1 and %d", MaxMaxRowsPerFile)
 	}
 	switch x.Identifier {
 	case IdentifierUPN:

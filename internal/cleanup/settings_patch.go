@@ -201,7 +201,7 @@ func (s Settings) SectionVersions() map[string]string {
 		SectionIdentityProvider: []any{ip.Provider, ip.Entra.TenantID, ip.Entra.ClientID, ip.Entra.SecretSet,
 			ip.GroupMappings, ip.FollowUpAfterMinutes},
 		SectionExceptions:        s.Exceptions,
-		SectionActivityAndExport: []any{s.Activity, s.Export},
+		SectionActivityAndExport: []any{s.Activity, s.Export, s.History},
 	}
 	out := make(map[string]string, len(parts))
 	for name, v := range parts {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -67,7 +68,7 @@ func decodeJSON(c echo.Context, v any) error {
 			if field == "" {
 				field = "body"
 			}
-			return cleanup.Invalid(field, "must be a JSON %s", typeErr.Type.Kind())
+			return cleanup.Invalid(field, "%s", kindWords(typeErr.Type.Kind()))
 		case errors.As(err, &syntaxErr):
 			return cleanup.Invalid("body", "is not valid JSON (at byte %d)", syntaxErr.Offset)
 		}
@@ -79,6 +80,28 @@ func decodeJSON(c echo.Context, v any) error {
 		return cleanup.Invalid("body", "must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// kindWords says what a field that got a value of the wrong type must be,
+// in the words of the pages' error summaries ("Days inactive must be a
+// whole number."), not in JSON's.
+func kindWords(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "must be a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "must be a number"
+	case reflect.Bool:
+		return "must be on or off (true or false)"
+	case reflect.String:
+		return "must be text"
+	case reflect.Slice, reflect.Array:
+		return "must be a list"
+	case reflect.Map, reflect.Struct:
+		return "must be a group of fields (a JSON object)"
+	}
+	return "has a value of the wrong type"
 }
 
 // jsonPath drops the names of embedded Go structs (capitalized segments,

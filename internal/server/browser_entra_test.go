@@ -32,6 +32,9 @@ func TestBrowserEntraConnection(t *testing.T) {
 	// after connecting). The values are tested as typed, before saving.
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
+	act(t, f, "save the organization", press(chromedp.ID("save-organization")))
+	waitJS(t, f, "organization saved", `document.getElementById('status-organization').textContent === 'Saved'`)
+	act(t, f, "identity provider", press(chromedp.ID("tab-identityProvider")))
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('provider'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
 	setValue(t, f, "entraTenantId", entraTenant)
 	setValue(t, f, "entraClientId", entraClient)
@@ -48,18 +51,18 @@ func TestBrowserEntraConnection(t *testing.T) {
 	dir.mu.Lock()
 	dir.testErr = &cleanup.Error{Kind: cleanup.KindUnauthorized, Message: "the client secret is wrong or expired"}
 	dir.mu.Unlock()
-	act(t, f, "save a failing secret", press(chromedp.ID("save")))
-	waitJS(t, f, "asked to confirm", `!document.getElementById('save-confirm').hidden && document.getElementById('save-confirm').textContent.includes('The Microsoft Entra ID connection failed its test: the client secret is wrong or expired')`)
+	act(t, f, "save a failing secret", press(chromedp.ID("save-identityProvider")))
+	waitJS(t, f, "asked to confirm", `!document.getElementById('confirm-identityProvider').hidden && document.getElementById('confirm-identityProvider').textContent.includes('The Microsoft Entra ID connection failed its test: the client secret is wrong or expired')`)
 	act(t, f, "keep the stored one", press(chromedp.ID("save-cancel")))
-	waitJS(t, f, "nothing saved", `document.getElementById('save-status').textContent === 'Nothing was saved.'`)
+	waitJS(t, f, "nothing saved", `document.getElementById('status-identityProvider').textContent === 'Nothing was saved.'`)
 	e.apiGet(t, p, "/settings", &before)
-	if before.IdentityProvider.Entra.SecretSet || before.OrgID != "" {
+	if before.IdentityProvider.Entra.SecretSet || before.IdentityProvider.Provider != "" {
 		t.Fatalf("a cancelled save stored something: %+v", before)
 	}
 	dir.mu.Lock()
 	dir.testErr = nil
 	dir.mu.Unlock()
-	act(t, f, "save settings", press(chromedp.ID("save")))
+	act(t, f, "save settings", press(chromedp.ID("save-identityProvider")))
 	waitJS(t, f, "mapping checked", `document.querySelector('#entra-mapping tr[data-group="`+jira.ID+`"][data-status="found"]') !== null`)
 	if got := evalJS[string](t, f, `document.getElementById('entraClientSecret').value + '|' + document.getElementById('entraClientSecret').placeholder`); got != "|•••••••• (stored)" {
 		t.Errorf("secret field after save = %q, want empty with the stored placeholder", got)
@@ -85,7 +88,7 @@ func TestBrowserEntraConnection(t *testing.T) {
 
 	// Map the group to an on-premises synced group: saved, and flagged.
 	setValue(t, f, "entra-map-"+jira.ID, "g-onprem")
-	act(t, f, "save mapping", press(chromedp.ID("save")))
+	act(t, f, "save mapping", press(chromedp.ID("save-identityProvider")))
 	waitJS(t, f, "unchangeable", `document.querySelector('#entra-mapping tr[data-group="`+jira.ID+`"][data-status="unchangeable"]') !== null`)
 	var set cleanup.Settings
 	e.apiGet(t, p, "/settings", &set)

@@ -83,9 +83,9 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 		waitJS(t, f, "settings form", `!document.getElementById('settings-form').hidden`)
 		return f
 	}
-	saved := func(f context.Context, what string) {
+	saved := func(f context.Context, section string) {
 		t.Helper()
-		waitJS(t, f, what, `document.getElementById('save-status').textContent === 'Saved'`)
+		waitJS(t, f, section+" saved", `document.getElementById('status-`+section+`').textContent === 'Saved'`)
 	}
 
 	// What the admin sets: the organization, provisioning for Jira
@@ -94,12 +94,22 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 	f := open()
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
-	act(t, f, "save the organization", press(chromedp.ID("save")))
-	saved(f, "organization saved")
+	act(t, f, "save the organization", press(chromedp.ID("save-organization")))
+	saved(f, "organization")
 	waitJS(t, f, "products", `document.getElementById('prov-jira-software') !== null`)
-	evalJS[bool](t, f, `(document.getElementById('override-`+jsm.ID+`').value = 'synced', true)`)
-	act(t, f, "provisioning and an exception group", press(chromedp.ID("prov-jira-software")), press(chromedp.ID("exc-group-"+team.ID)), press(chromedp.ID("save")))
-	saved(f, "settings saved")
+	act(t, f, "products", press(chromedp.ID("tab-products")))
+	evalJS[bool](t, f, `(() => { const s = document.getElementById('override-`+jsm.ID+`'); s.value = 'synced'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+	act(t, f, "provisioning", press(chromedp.ID("prov-jira-software")))
+	// Unsaved changes in two sections; saving one keeps the other's.
+	act(t, f, "exceptions", press(chromedp.ID("tab-exceptions")), press(chromedp.ID("exc-group-"+team.ID)))
+	waitJS(t, f, "two sections unsaved", `!document.querySelector('#tab-products .uc-dirty-mark').hidden && !document.querySelector('#tab-exceptions .uc-dirty-mark').hidden`)
+	act(t, f, "save the exceptions", press(chromedp.ID("save-exceptions")))
+	saved(f, "exceptions")
+	if !evalJS[bool](t, f, `document.getElementById('prov-jira-software').checked && !document.querySelector('#tab-products .uc-dirty-mark').hidden`) {
+		t.Fatal("saving the exceptions dropped the unsaved products")
+	}
+	act(t, f, "save the products", press(chromedp.ID("tab-products")), press(chromedp.ID("save-products")))
+	saved(f, "products")
 	var want cleanup.Settings
 	e.apiGet(t, p, "/settings", &want)
 	if !want.IdentityProvider.ProvisioningEnabled[cleanup.ProductJiraSoftware] || want.IdentityProvider.GroupOverrides[jsm.ID] != true ||
@@ -109,18 +119,19 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 
 	// A wrong key: tested before it is saved. Declined, the stored key
 	// stays; confirmed, it is saved.
+	act(t, f, "organization", press(chromedp.ID("tab-organization")))
 	setValue(t, f, "apiKey", "a-wrong-key")
-	act(t, f, "save the wrong key", press(chromedp.ID("save")))
-	waitJS(t, f, "asked to confirm", `document.getElementById('save-confirm').textContent.includes('The organization API key failed its test: The API key was rejected')`)
+	act(t, f, "save the wrong key", press(chromedp.ID("save-organization")))
+	waitJS(t, f, "asked to confirm", `document.getElementById('confirm-organization').textContent.includes('The organization API key failed its test: The API key was rejected')`)
 	act(t, f, "keep the stored key", press(chromedp.ID("save-cancel")))
-	waitJS(t, f, "nothing saved", `document.getElementById('save-status').textContent === 'Nothing was saved.'`)
+	waitJS(t, f, "nothing saved", `document.getElementById('status-organization').textContent === 'Nothing was saved.'`)
 	if got := e.storedKey(t, p); got != "test-org-api-key" {
 		t.Fatalf("a declined key was stored: %q", got)
 	}
-	act(t, f, "save the wrong key again", press(chromedp.ID("save")))
-	waitJS(t, f, "asked again", `!document.getElementById('save-confirm').hidden`)
+	act(t, f, "save the wrong key again", press(chromedp.ID("save-organization")))
+	waitJS(t, f, "asked again", `!document.getElementById('confirm-organization').hidden`)
 	act(t, f, "save anyway", press(chromedp.ID("save-anyway")))
-	saved(f, "wrong key saved")
+	saved(f, "organization")
 	if got := e.storedKey(t, p); got != "a-wrong-key" {
 		t.Fatalf("stored key %q after confirming", got)
 	}
@@ -135,8 +146,8 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 
 	// Fix the key and save: nothing the admin set is lost.
 	setValue(t, f, "apiKey", "test-org-api-key")
-	act(t, f, "save the right key", press(chromedp.ID("save")))
-	saved(f, "right key saved")
+	act(t, f, "save the right key", press(chromedp.ID("save-organization")))
+	saved(f, "organization")
 	var got cleanup.Settings
 	e.apiGet(t, p, "/settings", &got)
 	if !got.IdentityProvider.ProvisioningEnabled[cleanup.ProductJiraSoftware] || got.IdentityProvider.GroupOverrides[jsm.ID] != true ||
@@ -150,21 +161,34 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 		t.Error("the page does not show what the admin set")
 	}
 
-	// Someone else saves meanwhile: this page's save is refused, with the
-	// advice to reload, and their change stands.
+	// Someone else saves another section meanwhile: this page's save of
+	// the organization is not refused, and their change stands.
 	e.apiPatch(t, p, `{"activityAndExport": {"activity": {"activeDays": 20, "lowUsageDays": 60}}}`)
 	setValue(t, f, "companyDomains", "mine.example")
-	act(t, f, "save on an outdated copy", press(chromedp.ID("save")))
-	waitJS(t, f, "conflict", `!document.querySelector('.uc-error-summary').hidden && document.getElementById('reload-settings') !== null`)
-	if msg := evalJS[string](t, f, `document.querySelector('.uc-error-summary').textContent`); !strings.Contains(msg, "Someone else changed the settings") {
+	act(t, f, "save the organization after another section changed", press(chromedp.ID("save-organization")))
+	saved(f, "organization")
+	e.apiGet(t, p, "/settings", &got)
+	if got.Activity.ActiveDays != 20 || !slices.Equal(got.CompanyDomains, []string{"mine.example"}) {
+		t.Errorf("after saving another section: activity %+v, domains %v", got.Activity, got.CompanyDomains)
+	}
+	if v := evalJS[string](t, f, `document.getElementById('activeDays').value`); v != "20" {
+		t.Errorf("the unchanged activity section shows %s, want the stored 20", v)
+	}
+	// Someone else saves the same section: this page's save is refused,
+	// with the advice to reload the section, and their change stands.
+	e.apiPatch(t, p, `{"organization": {"companyDomains": ["theirs.example"]}}`)
+	setValue(t, f, "companyDomains", "mine-again.example")
+	act(t, f, "save on an outdated copy", press(chromedp.ID("save-organization")))
+	waitJS(t, f, "conflict", `!document.querySelector('#section-organization .uc-error-summary').hidden && document.getElementById('reload-organization') !== null`)
+	if msg := evalJS[string](t, f, `document.querySelector('#section-organization .uc-error-summary').textContent`); !strings.Contains(msg, `Someone else saved "Organization"`) {
 		t.Errorf("conflict message %q", msg)
 	}
 	e.apiGet(t, p, "/settings", &got)
-	if got.Activity.ActiveDays != 20 || len(got.CompanyDomains) != 0 {
-		t.Errorf("after the refused save: activity %+v, domains %v", got.Activity, got.CompanyDomains)
+	if !slices.Equal(got.CompanyDomains, []string{"theirs.example"}) {
+		t.Errorf("after the refused save: domains %v", got.CompanyDomains)
 	}
-	act(t, f, "reload", press(chromedp.ID("reload-settings")))
-	waitJS(t, f, "reloaded", `document.getElementById('activeDays').value === '20'`)
+	act(t, f, "reload", press(chromedp.ID("reload-organization")))
+	waitJS(t, f, "reloaded", `document.getElementById('companyDomains').value === 'theirs.example' && document.querySelector('#tab-organization .uc-dirty-mark').hidden`)
 }
 
 // apiCreate creates a cleanup through the API as the admin and returns it.
@@ -227,7 +251,7 @@ func TestBrowserRunsSayWhy(t *testing.T) {
 	act(t, f, "schedules", press(chromedp.ID("tab-schedules")))
 	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr button[data-run="now"]') !== null`)
 	act(t, f, "run now", press(chromedp.CSS(`#schedules-table button[data-run="now"]`)))
-	act(t, f, "confirm", press(chromedp.CSS(`#schedules-table .uc-button-danger`)))
+	act(t, f, "confirm", press(chromedp.ID("confirm-run-confirm")))
 	waitJS(t, f, "partially failed", `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'partially_failed'`)
 	waitJS(t, f, "the banner accounts for it", `(document.querySelector('#runs-progress .uc-accounting') || {}).textContent.includes('2 failed')`)
 	act(t, f, "show the failed users", press(chromedp.CSS(`#runs-progress button[data-show="failed"]`)))

@@ -16,12 +16,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -73,6 +75,10 @@ type uiEnv struct {
 	svc          *cleanup.Service
 	snaps        *cleanup.Snapshots // the dashboard's snapshots
 	mail         *mailertest.Server // the SMTP server of the warning e-mails
+	// leaveWarnings counts the "leave this page?" prompts (beforeunload)
+	// the tabs answered: a page with unsaved changes asks before the host
+	// navigates away, and the tests leave.
+	leaveWarnings atomic.Int32
 }
 
 // siteAdmins answers admin checks through the product's real permission
@@ -310,13 +316,32 @@ func newUIEnv(t *testing.T) *uiEnv {
 	return e
 }
 
-// tab opens a new tab for one test, with a deadline.
+// tab opens a new tab for one test, with a deadline. It leaves a page
+// that asks before leaving (unsaved changes), counting the prompts.
 func (e *uiEnv) tab(t *testing.T) context.Context {
+	t.Helper()
+	return e.tabFor(t, 60*time.Second)
+}
+
+// tabFor is tab with another deadline.
+func (e *uiEnv) tabFor(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(e.browser)
 	t.Cleanup(cancel)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, d)
 	t.Cleanup(cancelT)
+	if err := chromedp.Do(ctx); err != nil { // open the tab
+		t.Fatalf("open a tab: %v", err)
+	}
+	err := chromedp.Listen(ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok && d.Type == page.DialogTypeBeforeunload {
+			e.leaveWarnings.Add(1)
+			go func() { _, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}) }()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen to the tab: %v", err)
+	}
 	return ctx
 }
 
@@ -408,6 +433,13 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 // first, so the picture shows the page as it opens.
 func screenshot(t *testing.T, ctx, frame context.Context, name string) {
 	t.Helper()
+	screenshotAt(t, ctx, frame, name, 1280)
+}
+
+// screenshotAt is screenshot with the window width (1280 or 1024 pixels:
+// the widths the pages are checked at).
+func screenshotAt(t *testing.T, ctx, frame context.Context, name string, width int64) {
+	t.Helper()
 	if os.Getenv("UPDATE_SCREENSHOTS") != "1" {
 		return
 	}
@@ -418,7 +450,7 @@ func screenshot(t *testing.T, ctx, frame context.Context, name string) {
 	height := evalJS[int64](t, ctx, `Math.max(900, Math.ceil(Math.max(
 		document.getElementById('host-frame').getBoundingClientRect().bottom,
 		document.querySelector('#host-dialog .host-dialog-box').getBoundingClientRect().bottom) + 24))`)
-	act(t, ctx, "grow the viewport", chromedp.EmulateViewport(1280, height))
+	act(t, ctx, "grow the viewport", chromedp.EmulateViewport(width, height))
 	evalJS[bool](t, frame, `new Promise(r => setTimeout(() => r(true), 400))`)
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -750,10 +782,16 @@ func TestBrowserAdminFlow(t *testing.T) {
 	}
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
+	waitJS(t, f, "unsaved changes shown", `!document.querySelector('#tab-organization .uc-dirty-mark').hidden && document.getElementById('status-organization').textContent === 'Unsaved changes'`)
+	act(t, f, "save the organization", press(chromedp.ID("save-organization")))
+	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Organization saved'))`)
+	waitJS(t, f, "saved, no unsaved changes", `document.getElementById('status-organization').textContent === 'Saved' && document.querySelector('#tab-organization .uc-dirty-mark').hidden`)
+	act(t, f, "identity provider", press(chromedp.ID("tab-identityProvider")))
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('provider'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
-	act(t, f, "save settings", press(chromedp.ID("save")))
-	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Settings saved'))`)
+	act(t, f, "save the identity provider", press(chromedp.ID("save-identityProvider")))
+	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Identity provider saved'))`)
 	waitJS(t, f, "licensing groups of jira-software", `document.getElementById('prov-jira-software') !== null`)
+	act(t, f, "organization", press(chromedp.ID("tab-organization")))
 
 	// Test connection with the stored key.
 	act(t, f, "test connection", press(chromedp.ID("test-connection")))
@@ -767,7 +805,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	}
 	jswGroup, _ := e.cloud.GroupByName(atlassiantest.GroupJiraSoftware)
 	entraJira, _ := e.cloud.GroupByName(atlassiantest.GroupEntraJira)
-	act(t, f, "toggle provisioning", press(chromedp.ID("prov-jira-software")), press(chromedp.ID("save")))
+	act(t, f, "toggle provisioning", press(chromedp.ID("tab-products")), press(chromedp.ID("prov-jira-software")), press(chromedp.ID("save-products")))
 	decision := func(g atlassiantest.Group) string {
 		return `(document.querySelector('.uc-product[data-product="jira-software"] tr[data-group="` + g.ID + `"] [data-decision]') || {dataset: {}}).dataset.decision`
 	}
@@ -786,16 +824,26 @@ func TestBrowserAdminFlow(t *testing.T) {
 	e.noRawValues(t, f, "Settings")
 	screenshot(t, ctx, f, "settings")
 
-	// Bad input: the field is named next to it and nothing is saved.
-	setValue(t, f, "activeDays", "0")
+	// Bad input: the field is named next to it and in the summary, which
+	// links to it, and nothing is saved. An unsaved change of another
+	// section stays unsaved, and its tab says so.
+	act(t, f, "organization", press(chromedp.ID("tab-organization")))
 	setValue(t, f, "companyDomains", "changed.example")
-	act(t, f, "save invalid", press(chromedp.ID("save")))
+	act(t, f, "activity and exports", press(chromedp.ID("tab-activityAndExport")))
+	setValue(t, f, "activeDays", "0")
+	act(t, f, "save invalid", press(chromedp.ID("save-activityAndExport")))
 	waitJS(t, f, "field error", `document.querySelector('[data-error-for="activity.activeDays"]') !== null`)
-	if got := evalJS[string](t, f, `document.getElementById('activeDays').closest('.uc-field').querySelector('.uc-field-error').textContent`); !strings.Contains(got, "between 1 and") {
+	if got := evalJS[string](t, f, `document.getElementById('activeDays').closest('.uc-field').querySelector('.uc-field-error').textContent`); got != "Active: last active less than (days) must be a whole number of days between 1 and 3650." {
 		t.Errorf("activeDays error = %q", got)
 	}
 	if got := evalJS[string](t, f, `document.activeElement.id`); got != "activeDays" {
 		t.Errorf("focus after a failed save is on %q, want the invalid field", got)
+	}
+	if got := evalJS[string](t, f, `(document.querySelector('#section-activityAndExport .uc-error-summary a') || {}).hash || ''`); got != "#activeDays" {
+		t.Errorf("the error summary links to %q, want #activeDays", got)
+	}
+	if !evalJS[bool](t, f, `!document.querySelector('#tab-organization .uc-dirty-mark').hidden`) {
+		t.Error("the organization tab does not show its unsaved change")
 	}
 	var after cleanup.Settings
 	e.apiGet(t, p, "/settings", &after)
@@ -825,8 +873,16 @@ func TestBrowserAdminFlow(t *testing.T) {
 	act(t, f, "never active", press(chromedp.ID("sched-never")))
 	setValue(t, f, "sched-minAge", "0")
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('sched-action'); s.value = 'entra'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
-	waitJS(t, f, "next cleanup preview", `document.getElementById('sched-next').textContent.startsWith('Next cleanup: ') && !document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
+	// A new schedule starts inactive: the admin activates it when ready.
+	waitJS(t, f, "next cleanup preview", `document.getElementById('sched-next').textContent === 'Next cleanup: not scheduled (inactive)' && !document.getElementById('sched-entraMode').closest('.uc-field').hidden`)
+	if evalJS[bool](t, f, `document.getElementById('sched-active').checked`) {
+		t.Error("a new schedule starts active")
+	}
+	// The preview of the schedule once active (switched on and off again).
+	act(t, f, "preview active", press(chromedp.ID("sched-active")))
+	waitJS(t, f, "next cleanup preview", `document.getElementById('sched-next').dataset.next !== ''`)
 	preview := evalJS[string](t, f, `document.getElementById('sched-next').dataset.next`)
+	act(t, f, "inactive again", press(chromedp.ID("sched-active")))
 	screenshot(t, ctx, f, "form")
 	act(t, f, "create schedule", press(chromedp.ID("save-schedule")))
 	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
@@ -836,31 +892,36 @@ func TestBrowserAdminFlow(t *testing.T) {
 			t.Errorf("schedule row %q lacks %q", row, want)
 		}
 	}
-	// The form's preview agrees with the server's next run.
 	var list struct{ Cleanups []cleanup.Cleanup }
 	e.apiGet(t, p, "/cleanups", &list)
-	if len(list.Cleanups) != 1 || list.Cleanups[0].NextRunAt == nil {
-		t.Fatalf("cleanups = %+v, want one scheduled", list.Cleanups)
+	if len(list.Cleanups) != 1 || list.Cleanups[0].Schedule.Active || list.Cleanups[0].NextRunAt != nil {
+		t.Fatalf("cleanups = %+v, want one, inactive", list.Cleanups)
 	}
 	created := list.Cleanups[0]
-	if got, want := preview, created.NextRunAt.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
-		t.Errorf("form preview %s, server's next run %s", got, want)
-	}
 	if created.Action != cleanup.ActionEntra || !slices.Equal(created.LicensingGroupIDs, []string{entraGroup.ID}) || created.DaysInactive != 30 || !created.IncludeNeverActive {
 		t.Errorf("created cleanup = %+v", created.Definition)
 	}
 
-	// The active switch pauses the schedule (a versioned update).
-	act(t, f, "pause", press(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
-	waitJS(t, ctx, "paused flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Schedule paused'))`)
-	var paused cleanup.Cleanup
-	e.apiGet(t, p, fmt.Sprintf("/cleanups/%d", created.ID), &paused)
-	if paused.Schedule.Active || paused.Version != created.Version+1 {
-		t.Errorf("after the switch: active %v, version %d (was %d)", paused.Schedule.Active, paused.Version, created.Version)
-	}
-	waitJS(t, f, "schedule row", `document.querySelector('#schedules-table tbody tr') !== null`)
-	act(t, f, "resume", press(chromedp.ID(fmt.Sprintf("active-%d", created.ID))))
+	// The active switch asks first (no dry run yet: it says so), then
+	// activates the schedule (a versioned update); the form's preview
+	// agrees with the server's next run. Cancel leaves it inactive.
+	toggle := fmt.Sprintf("active-%d", created.ID)
+	act(t, f, "activate", press(chromedp.ID(toggle)))
+	waitJS(t, f, "activation asks", `document.getElementById('confirm-activate') !== null && document.querySelector('#confirm-activate [data-no-dry-run]') !== null`)
+	act(t, f, "cancel", press(chromedp.ID("confirm-activate-cancel")))
+	waitJS(t, f, "still inactive, focus back", `document.getElementById('confirm-activate') === null && !document.getElementById(`+jsString(toggle)+`).checked && document.activeElement.id === `+jsString(toggle))
+	act(t, f, "activate", press(chromedp.ID(toggle)))
+	waitJS(t, f, "activation asks", `document.getElementById('confirm-activate') !== null`)
+	act(t, f, "confirm", press(chromedp.ID("confirm-activate-confirm")))
 	waitJS(t, ctx, "activated flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Schedule activated'))`)
+	var active cleanup.Cleanup
+	e.apiGet(t, p, fmt.Sprintf("/cleanups/%d", created.ID), &active)
+	if !active.Schedule.Active || active.Version != created.Version+1 || active.NextRunAt == nil {
+		t.Fatalf("after activating: active %v, version %d (was %d), next run %v", active.Schedule.Active, active.Version, created.Version, active.NextRunAt)
+	}
+	if got, want := preview, active.NextRunAt.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+		t.Errorf("form preview %s, server's next run %s", got, want)
+	}
 	waitJS(t, f, "schedule row", `(document.querySelector('#schedules-table tbody tr td:nth-child(4)') || {textContent: '—'}).textContent !== '—'`)
 	screenshot(t, ctx, f, "schedules")
 
@@ -870,6 +931,10 @@ func TestBrowserAdminFlow(t *testing.T) {
 	// The page stays usable while the run goes on.
 	act(t, f, "switch tab during the run", press(chromedp.ID("tab-manual")), press(chromedp.ID("tab-schedules")))
 	waitJS(t, f, "run finished", `document.querySelector('#runs-progress .uc-progress').dataset.status === 'succeeded'`)
+	// "Go to results" opens that run's users.
+	finishedRun := evalJS[string](t, f, `document.querySelector('#runs-progress .uc-progress').dataset.runId`)
+	act(t, f, "go to results", press(chromedp.CSS(`#runs-progress button[data-results="`+finishedRun+`"]`)))
+	waitJS(t, f, "the run's users", `!document.getElementById('run-users').hidden && document.querySelector('#users-table tbody tr') !== null && document.getElementById('tab-history').getAttribute('aria-selected') === 'true'`)
 
 	// --- History, Show users ---
 	act(t, f, "history", press(chromedp.ID("tab-history")))
@@ -1029,13 +1094,13 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	if got := evalJS[string](t, f, `(() => {
 		window.realFetch = window.fetch;
 		window.fetch = () => Promise.reject(new TypeError('Failed to fetch'));
-		document.getElementById('save').click();
+		document.getElementById('save-organization').click();
 		return 'clicked';
 	})()`); got != "clicked" {
 		t.Fatalf("API down: save not clicked: %q", got)
 	}
-	waitJS(t, f, "API down message", `!document.querySelector('.uc-error-summary').hidden`)
-	if msg := evalJS[string](t, f, `(window.fetch = window.realFetch, document.querySelector('.uc-error-summary').textContent)`); !strings.Contains(msg, "cannot be reached") || !strings.Contains(msg, "Nothing was saved") {
+	waitJS(t, f, "API down message", `!document.querySelector('#section-organization .uc-error-summary').hidden`)
+	if msg := evalJS[string](t, f, `(window.fetch = window.realFetch, document.querySelector('#section-organization .uc-error-summary').textContent)`); !strings.Contains(msg, "cannot be reached") || !strings.Contains(msg, "Nothing was saved") {
 		t.Errorf("API down message = %q", msg)
 	}
 
@@ -1049,8 +1114,9 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	synced, _ := e.cloud.GroupByName(atlassiantest.GroupEntraConfluence)
 	setValue(t, f, "orgId", e.cloud.OrgID())
 	setValue(t, f, "apiKey", "test-org-api-key")
-	act(t, f, "save", press(chromedp.ID("save")))
-	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Settings saved'))`)
+	act(t, f, "save", press(chromedp.ID("save-organization")))
+	waitJS(t, ctx, "saved flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Organization saved'))`)
+	act(t, f, "products", press(chromedp.ID("tab-products")))
 	for _, g := range []atlassiantest.Group{group, synced} {
 		waitJS(t, f, "Confluence with its licensing group "+g.Name, `document.querySelector('.uc-product[data-product="confluence"] [data-group=`+jsString(g.ID)+`]') !== null`)
 	}
@@ -1064,7 +1130,7 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	}
 	// A list chosen by hand overrides what was found.
 	evalJS[bool](t, f, `(document.querySelector('.uc-product[data-product="confluence"] details').open = true, true)`)
-	act(t, f, "choose the licensing group by hand", press(chromedp.ID("lg-confluence-"+group.ID)), press(chromedp.ID("save")))
+	act(t, f, "choose the licensing group by hand", press(chromedp.ID("lg-confluence-"+group.ID)), press(chromedp.ID("save-products")))
 	waitJS(t, f, "Confluence's groups chosen by hand", `document.querySelector('.uc-product[data-product="confluence"] .uc-subtle').textContent === 'Licensing groups: chosen in Settings.'`)
 	if n := evalJS[int](t, f, `document.querySelectorAll('.uc-product[data-product="confluence"] tbody tr').length`); n != 1 {
 		t.Errorf("%d licensing groups shown with the override, want 1", n)
@@ -1092,19 +1158,31 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 	evalJS[bool](t, f, `(() => { const s = document.getElementById('manual-action'); s.value = 'remove-product-access'; s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
 	setValue(t, f, "manual-days", "30")
 	act(t, f, "dry run", chromedp.SendKeys(chromedp.ID("manual-dry"), kb.Enter))
-	waitJS(t, f, "run finished", `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
+	// The progress shows next to the form's buttons, where the run started.
+	waitJS(t, f, "run finished", `(document.querySelector('#manual-form .uc-progress') || {dataset: {}}).dataset.status === 'succeeded'`)
 
-	dryRunID := evalJS[string](t, f, `document.querySelector('#runs-progress .uc-progress').dataset.runId`)
+	dryRunID := evalJS[string](t, f, `document.querySelector('#manual-form .uc-progress').dataset.runId`)
+	var dry struct{ Counts cleanup.RunCounts }
+	e.apiGet(t, p, "/runs/"+dryRunID, &dry)
+	if got, want := evalJS[string](t, f, `document.querySelector('#manual-form .uc-progress-text').textContent`),
+		fmt.Sprintf("Succeeded — evaluated %d users, matched %d. Go to results", dry.Counts.Evaluated, dry.Counts.Matched); got != want {
+		t.Errorf("the finished dry run says %q, want %q", got, want)
+	}
 
-	// Run now asks first, then removes access for real.
+	// Run now asks first, in a modal that says what the dry run found,
+	// then removes access for real.
 	before := len(e.cloud.Calls())
 	act(t, f, "run now", chromedp.SendKeys(chromedp.ID("manual-run"), kb.Enter))
-	waitJS(t, f, "confirmation", `document.querySelector('#manual-form .uc-confirm') !== null && document.activeElement.textContent === 'Run now'`)
+	waitJS(t, f, "confirmation", `document.getElementById('confirm-run') !== null && document.activeElement.id === 'confirm-run-cancel'`)
+	if got, want := evalJS[string](t, f, `document.querySelector('#confirm-run [data-impact]').textContent`), fmt.Sprintf("Remove Confluence access for %d users?", dry.Counts.Matched); got != want {
+		t.Errorf("the confirmation asks %q, want %q", got, want)
+	}
 	if n := len(e.cloud.Calls()); n != before {
 		t.Fatalf("Run now acted before the confirmation (%d calls)", n-before)
 	}
-	act(t, f, "confirm", press(chromedp.CSS(`#manual-form .uc-button-danger`)))
-	waitJS(t, f, "real run finished", `(() => { const p = document.querySelector('#runs-progress .uc-progress'); return p.dataset.runId !== `+jsString(dryRunID)+` && p.dataset.status === 'succeeded'; })()`)
+	act(t, f, "confirm", press(chromedp.ID("confirm-run-confirm")))
+	waitJS(t, f, "focus back on Run now", `document.getElementById('confirm-run') === null && document.activeElement.id === 'manual-run'`)
+	waitJS(t, f, "real run finished", `(() => { const p = document.querySelector('#manual-form .uc-progress'); return p.dataset.runId !== `+jsString(dryRunID)+` && p.dataset.status === 'succeeded'; })()`)
 	removed := 0
 	for _, c := range e.cloud.Calls()[before:] {
 		if c.GroupID == group.ID && c.Result == "removed" {

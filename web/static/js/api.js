@@ -160,10 +160,20 @@ export function clearErrors(root) {
   if (summary) { summary.hidden = true; summary.replaceChildren(); }
 }
 
+// sentence makes a field's error read on its own: "Days inactive must be
+// a whole number between 1 and 3650." (a message that starts with a verb
+// follows the field's name; any other after a colon).
+function sentence(label, msg) {
+  const m = String(msg || '').trim().replace(/[.]?$/, '.');
+  return /^(must|is|are|has|have|cannot|can't|needs?|was|were|should)\b/.test(m) ? label + ' ' + m : label + ': ' + m;
+}
+
 /**
  * showErrors puts each field error next to the input whose data-field is
  * its JSON path (or the nearest parent path), and lists all of them in the
- * form's .uc-error-summary. It focuses the first invalid input.
+ * form's .uc-error-summary, each a link to its field ("Days inactive must
+ * be a whole number between 1 and 3650."). It focuses the summary when it
+ * lists several fields, else the invalid field.
  */
 export function showErrors(root, err) {
   clearErrors(root);
@@ -171,29 +181,52 @@ export function showErrors(root, err) {
   const items = [];
   let first = null;
   for (const [field, msg] of Object.entries(err.fields || {})) {
+    // The field's input: its path, or the nearest parent path; a path the
+    // server prefixes with the section ("activityAndExport.export.x") is
+    // looked up without the prefix too.
     let target = null;
-    for (let f = field; f && !target; f = f.includes('.') ? f.slice(0, f.lastIndexOf('.')) : '') {
-      target = root.querySelector('[data-field="' + CSS.escape(f) + '"]');
+    for (let path = field; path && !target; path = path.includes('.') ? path.slice(path.indexOf('.') + 1) : '') {
+      for (let f = path; f && !target; f = f.includes('.') ? f.slice(0, f.lastIndexOf('.')) : '') {
+        target = root.querySelector('[data-field="' + CSS.escape(f) + '"]');
+      }
     }
-    const label = target ? fieldLabel(root, target) : field;
+    const label = target ? fieldLabel(root, target) : fieldName(field);
+    const text = sentence(label, msg);
     if (target) {
       const id = 'err-' + field.replace(/[^A-Za-z0-9_-]/g, '-');
-      const note = h('p', { class: 'uc-field-error', id, dataset: { errorFor: field } }, msg);
+      const note = h('p', { class: 'uc-field-error', id, dataset: { errorFor: field } }, text);
       const container = target.closest('.uc-field') || target.parentElement;
       container.append(note);
       target.setAttribute('aria-invalid', 'true');
       target.setAttribute('aria-describedby', id);
       if (!first) first = target;
+      // The summary links to the field: focusable controls get the focus,
+      // a group of controls its first one.
+      const focusTarget = target.matches('input, select, textarea') ? target : target.querySelector('input, select, textarea, button') || target;
+      if (!focusTarget.id) focusTarget.id = 'field-' + field.replace(/[^A-Za-z0-9_-]/g, '-');
+      items.push(h('li', {}, h('a', { href: '#' + focusTarget.id, onclick: (e) => { e.preventDefault(); focusTarget.focus(); focusTarget.scrollIntoView({ block: 'center' }); } }, text)));
+    } else {
+      items.push(h('li', {}, text));
     }
-    items.push(h('li', {}, h('strong', {}, label), ': ', msg));
   }
   if (summary) {
-    summary.replaceChildren(h('p', {}, err.message || 'Some fields need attention.'));
+    const n = items.length;
+    const head = n === 0 ? (err.message || 'Nothing was saved.')
+      : n === 1 ? 'Nothing was saved: 1 field needs attention.' : 'Nothing was saved: ' + n + ' fields need attention.';
+    summary.replaceChildren(h('p', {}, h('strong', {}, head)));
     if (items.length) summary.append(h('ul', {}, items));
     summary.hidden = false;
   }
-  if (first && typeof first.focus === 'function') first.focus();
+  if (items.length === 1 && first && typeof first.focus === 'function') first.focus();
   else if (summary) summary.focus();
+}
+
+// fieldName words a field path the page has no field for
+// ("exceptionsOverride.groupIds" → "Exceptions override group IDs").
+function fieldName(path) {
+  const last = String(path).split('.').pop().replace(/Ids$/, 'IDs').replace(/Id$/, 'ID');
+  const words = last.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase().replace(/\bids\b/, 'IDs').replace(/\bid\b/, 'ID');
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 function fieldLabel(root, input) {
@@ -203,6 +236,32 @@ function fieldLabel(root, input) {
   }
   const legend = input.closest('fieldset') && input.closest('fieldset').querySelector('legend');
   return legend ? legend.textContent.trim() : (input.getAttribute('aria-label') || input.name || 'Field');
+}
+
+/**
+ * copyableID shows a long identifier (an object ID, an account ID) that
+ * wraps instead of being clipped, with a button that copies it. what
+ * names it for the button ("object ID of Sales").
+ */
+export function copyableID(value, what) {
+  const status = h('span', { class: 'uc-visually-hidden', role: 'status' });
+  const button = h('button', { type: 'button', class: 'uc-button uc-button-subtle uc-copy', 'aria-label': 'Copy ' + what,
+    onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(value);
+        button.textContent = 'Copied';
+        status.textContent = 'Copied ' + what;
+      } catch (_) {
+        // No clipboard in this frame: select the text for Ctrl+C.
+        const r = document.createRange();
+        r.selectNodeContents(code);
+        getSelection().removeAllRanges();
+        getSelection().addRange(r);
+        status.textContent = 'Selected ' + what + ': press Ctrl+C or ⌘C to copy';
+      }
+    } }, 'Copy');
+  const code = h('code', {}, value);
+  return h('span', { class: 'uc-id', dataset: { id: value } }, code, button, status);
 }
 
 /** splitList splits a textarea's text into trimmed non-empty entries. */

@@ -7,8 +7,9 @@
 import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, ifMatch, capabilities } from './api.js';
 import { describeSchedule, nextRun } from './schedule.js';
 import { warningSection, warningNote } from './warning.js';
-import { loadLabels, label } from './labels.js';
+import { loadLabels, label, countText } from './labels.js';
 import { initRuns, startRun, loadHistory, statusLabel } from './runs.js';
+import { confirmModal } from './modal.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -79,7 +80,7 @@ function defaults(manual) {
     includeNeverActive: false, neverActiveMinAccountAgeDays: 30, emailDomains: [], externalOnly: false,
     skipApps: true, skipCustomers: true, action: 'review', entraMode: 'export', manual: !!manual,
     warning: { enabled: false, days: 14, subject: '', message: '', replyTo: '' },
-    schedule: { active: true, frequency: 'weekly', weekdays: ['mon'], dayOfMonth: 1, timeOfDay: '03:00', timeZone: browserZone() },
+    schedule: { active: false, frequency: 'weekly', weekdays: ['mon'], dayOfMonth: 1, timeOfDay: '03:00', timeZone: browserZone() },
   };
 }
 function browserZone() {
@@ -156,6 +157,7 @@ function cleanupForm(def, opts) {
     opts.manual ? null : h('div', {},
       h('h3', {}, 'Time'),
       h('div', { class: 'uc-toggle' }, h('input', { type: 'checkbox', role: 'switch', id: p + '-active', checked: !!s.active, dataset: { field: 'schedule.active' } }), h('label', { for: p + '-active' }, 'Active')),
+      h('p', { class: 'uc-help' }, 'A new schedule starts inactive: start a dry run from the list first, then switch it on.'),
       field(p + '-freq', 'Frequency', freq), weekdays, dom, cron, timeRow, zone, zoneList, preview),
     h('div', { class: 'uc-actions' }, opts.buttons()));
 
@@ -222,6 +224,9 @@ function nextOf(c) { return c.nextRunAt || null; }
 // lastRuns maps a cleanup id to its newest run (from the first page of
 // GET /api/runs, newest first).
 let lastRuns = new Map();
+// lastDryRuns maps a cleanup id to its newest finished dry run: the
+// confirmations say how many users a run would affect from it.
+let lastDryRuns = new Map();
 function lastOf(c) {
   const l = lastRuns.get(c.id);
   if (!l) return 'Never';
@@ -231,9 +236,14 @@ async function loadLastRuns() {
   try {
     const runs = listOf(await api('GET', '/runs?page=1&perPage=200'), 'runs');
     lastRuns = new Map();
-    for (const r of runs) if (r.cleanupId && !lastRuns.has(r.cleanupId)) lastRuns.set(r.cleanupId, r);
+    lastDryRuns = new Map();
+    for (const r of runs) {
+      if (r.cleanupId && !lastRuns.has(r.cleanupId)) lastRuns.set(r.cleanupId, r);
+      if (r.cleanupId && r.dryRun && DRY_RUN_DONE.has(r.status) && !lastDryRuns.has(r.cleanupId)) lastDryRuns.set(r.cleanupId, r);
+    }
   } catch (_) {
     lastRuns = new Map(); // the list still shows; "Last run" says Never
+    lastDryRuns = new Map();
   }
 }
 
@@ -268,11 +278,20 @@ async function loadSchedules() {
           h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: () => editSchedule(c) }, 'Edit'),
           h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { run: 'dry' }, disabled: !mayRun(c), title: mayRun(c) ? null : caps.orgAdminReason, onclick: () => startRun(c, true) }, 'Dry run'),
           h('button', { type: 'button', class: 'uc-button uc-button-warning', dataset: { run: 'now' }, disabled: !mayRun(c), title: mayRun(c) ? null : caps.orgAdminReason, onclick: (e) => confirmRun(e.target, c) }, 'Run now'),
-          h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: (e) => deleteCleanup(e.target, c) }, 'Delete')));
+          h('button', { type: 'button', class: 'uc-button uc-button-subtle', dataset: { delete: String(c.id) }, onclick: (e) => deleteCleanup(e.target, c) }, 'Delete')));
     }))));
 }
 
 async function setActive(c, input) {
+  if (input.checked) {
+    const when = describeSchedule(Object.assign({}, c.schedule, { active: true }));
+    const yes = await confirmModal({
+      id: 'confirm-activate', opener: input, title: 'Activate "' + c.name + '"?',
+      body: [h('p', {}, 'It runs ' + when + ', without asking again.'), ...impactBody(c, lastDryRuns.get(c.id))],
+      confirm: 'Activate', tone: confirmTone(c),
+    });
+    if (!yes) { input.checked = false; return; }
+  }
   const def = Object.assign({}, c, { schedule: Object.assign({}, c.schedule, { active: input.checked }) });
   input.disabled = true;
   try {
@@ -280,6 +299,8 @@ async function setActive(c, input) {
     const on = input.checked;
     await loadSchedules();
     flag(on ? 'Schedule activated' : 'Schedule paused', c.name, 'success');
+    const again = $('active-' + c.id); // the row was drawn again
+    if (again) again.focus();
   } catch (err) {
     input.checked = !input.checked;
     flag('Schedule not changed', err.message, 'error');
@@ -289,30 +310,80 @@ async function setActive(c, input) {
   }
 }
 
-function inlineConfirm(anchor, text, yesLabel, onYes) {
-  const cell = anchor.closest('td, .uc-actions') || anchor.parentElement;
-  const old = [...cell.childNodes];
-  const cancel = () => { cell.replaceChildren(...old); anchor.focus(); };
-  const yes = h('button', { type: 'button', class: 'uc-button uc-button-danger', onclick: () => { cell.replaceChildren(...old); onYes(); } }, yesLabel);
-  cell.replaceChildren(h('span', { class: 'uc-confirm', role: 'alert' }, text), yes,
-    h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: cancel }, 'Cancel'));
-  yes.focus();
+const DRY_RUN_DONE = new Set(['succeeded', 'partially_failed']);
+
+// productsOf names the products whose access the cleanup's licensing
+// groups grant ("Jira Software", "Jira Software and Confluence").
+function productsOf(def) {
+  const chosen = new Set(def.licensingGroupIds || []);
+  const names = [];
+  for (const g of groups) {
+    if (!chosen.has(g.id)) continue;
+    for (const pr of g.products || []) if (!names.includes(pr.name)) names.push(pr.name);
+  }
+  if (names.length <= 1) return names[0] || 'product';
+  return names.slice(0, -1).join(', ') + ' and ' + names[names.length - 1];
 }
 
-function confirmRun(button, c) {
-  inlineConfirm(button, actionLabel(c.action) + ' for the selected users now?', 'Run now', () => startRun(c, false));
+const users = (n) => (n === 1 ? '1 user' : Number(n).toLocaleString() + ' users');
+
+// impactQuestion says what the cleanup's action does to n users, as the
+// question of its confirmation ("Remove Jira Software access for 34
+// users?"); n null: the number is not known.
+function impactQuestion(def, n) {
+  const who = n === null ? 'the matching users' : users(n);
+  const product = productsOf(def);
+  switch (def.action) {
+    case 'remove-product-access': return 'Remove ' + product + ' access for ' + who + '?';
+    case 'deactivate': return 'Deactivate ' + who + ' in the organization? They lose access to every Atlassian product.';
+    case 'review': return 'Add ' + who + ' to the list for review? Nobody loses access.';
+    case 'entra': return def.entraMode === 'direct'
+      ? 'Remove ' + who + ' from their Microsoft Entra ID groups (' + product + ')?'
+      : 'Write the Microsoft Entra ID removal files for ' + who + ' (' + product + ')? You upload them in the Entra admin center.';
+    default: return actionLabel(def.action) + ' for ' + who + '?';
+  }
 }
 
-function deleteCleanup(button, c) {
-  inlineConfirm(button, 'Delete "' + c.name + '"? Its history stays.', 'Delete', async () => {
-    try {
-      await api('DELETE', '/cleanups/' + c.id);
-      flag('Schedule deleted', c.name, 'success');
-    } catch (err) {
-      flag('Schedule not deleted', err.message, 'error');
-    }
-    loadSchedules();
+// impactBody is the confirmation's text from the cleanup's last dry run
+// (or says that there is none yet).
+function impactBody(def, dry) {
+  if (!dry) {
+    return [h('p', { dataset: { impact: 'unknown' } }, impactQuestion(def, null)),
+      h('p', { class: 'uc-message uc-message-warning', dataset: { noDryRun: '' } }, 'No dry run yet: it is not known how many users this affects. Start a dry run first to see them without changing anything.')];
+  }
+  const c = dry.counts || {};
+  const out = [h('p', { dataset: { impact: String(c.matched || 0) } }, impactQuestion(def, c.matched || 0))];
+  if (c.manual > 0) out.push(h('p', { dataset: { impactManual: String(c.manual) } }, countText(c.manual, 'manual') + ': the run cannot act for them, and lists them.'));
+  if (def.warning && def.warning.enabled) out.push(h('p', {}, 'They are e-mailed a warning first; their access is removed ' + def.warning.days + ' days later unless they use the product.'));
+  out.push(h('p', { class: 'uc-help' }, 'From the dry run of ' + formatDate(dry.finishedAt || dry.startedAt || dry.queuedAt) + '. The run checks every user again, so the numbers can change.'));
+  return out;
+}
+
+function confirmTone(def) { return def.action === 'review' || (def.action === 'entra' && def.entraMode !== 'direct') ? 'primary' : 'danger'; }
+
+async function confirmRun(button, c) {
+  const yes = await confirmModal({
+    id: 'confirm-run', opener: button, title: 'Run "' + c.name + '" now?', body: impactBody(c, lastDryRuns.get(c.id)),
+    confirm: 'Run now', tone: confirmTone(c),
   });
+  if (yes) startRun(c, false);
+}
+
+async function deleteCleanup(button, c) {
+  const yes = await confirmModal({
+    id: 'confirm-delete', opener: button, title: 'Delete "' + c.name + '"?',
+    body: ['The schedule stops and is removed. Its runs stay in History with their exports.'],
+    confirm: 'Delete', tone: 'danger',
+  });
+  if (!yes) return;
+  try {
+    await api('DELETE', '/cleanups/' + c.id);
+    flag('Schedule deleted', c.name, 'success');
+  } catch (err) {
+    flag('Schedule not deleted', err.message, 'error');
+  }
+  await loadSchedules();
+  $('add-schedule').focus();
 }
 
 function showEditor(def) {
@@ -322,7 +393,7 @@ function showEditor(def) {
     prefix: 'sched',
     buttons: () => [
       h('button', { type: 'submit', class: 'uc-button', id: 'save-schedule', disabled: !mayRun(def), title: mayRun(def) ? null : caps.orgAdminReason }, isNew ? 'Create schedule' : 'Save'),
-      h('button', { type: 'button', class: 'uc-button uc-button-subtle', onclick: closeEditor }, 'Cancel'),
+      h('button', { type: 'button', class: 'uc-button uc-button-subtle', dataset: { cancel: '' }, onclick: closeEditor }, 'Cancel'),
     ],
   });
   form.addEventListener('submit', async (e) => {
@@ -369,22 +440,33 @@ function renderManual() {
       h('button', { type: 'submit', class: 'uc-button uc-button-warning', id: 'manual-run', dataset: { dry: '0' } }, 'Run now'),
     ],
   });
+  // The last dry run of exactly these settings: Run now says from it how
+  // many users it affects.
+  let lastDry = null; // {key, run}
+  const keyOf = (body) => JSON.stringify(Object.assign({}, body, { name: '' }));
   async function start(dry) {
     clearErrors(form);
     const body = form.collect();
     try {
       const created = await api('POST', '/cleanups', body);
-      startRun(Object.assign({}, body, created), dry);
+      const run = await startRun(Object.assign({}, body, created), dry, { near: form.querySelector('.uc-actions') });
+      if (dry && run && DRY_RUN_DONE.has(run.status)) lastDry = { key: keyOf(body), run };
     } catch (err) {
       if (err instanceof ApiError && err.status === 400) showErrors(form, err);
       else showErrors(form, { message: 'The cleanup was not started. ' + err.message, fields: {} });
     }
   }
-  form.addEventListener('submit', (e) => {
+  form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const dry = !e.submitter || e.submitter.dataset.dry !== '0';
-    if (dry) start(true);
-    else inlineConfirm(e.submitter, actionLabel(form.collect().action) + ' for the selected users now?', 'Run now', () => start(false));
+    if (dry) { start(true); return; }
+    const body = form.collect();
+    const same = lastDry && lastDry.key === keyOf(body) ? lastDry.run : null;
+    const yes = await confirmModal({
+      id: 'confirm-run', opener: e.submitter, title: 'Run "' + (body.name || 'this cleanup') + '" now?',
+      body: impactBody(body, same), confirm: 'Run now', tone: confirmTone(body),
+    });
+    if (yes) start(false);
   });
   box.replaceChildren(form);
 }

@@ -8,7 +8,7 @@
 // closes the dialog on exactly those users (AP.dialog.close({showUsers})).
 // A restore's files are Entra "Bulk add members" files (kind entra-add):
 // the users to add back to each group.
-import { api, h, listOf, stateMessage } from './api.js';
+import { api, h, listOf, stateMessage, formatDate } from './api.js';
 import { loadLabels, label, countText } from './labels.js';
 
 const box = document.getElementById('exports');
@@ -53,7 +53,19 @@ function runAccount(run) {
   return box;
 }
 
+// title names the run in the dialog's heading: "Export data: Leavers"
+// and below it "Dry run of 3 Dec 2026, 09:41".
+function title(data) {
+  const run = data.run;
+  if (!run) return;
+  const when = formatDate(run.startedAt || run.queuedAt);
+  document.getElementById('export-heading').textContent = 'Export data: ' + (run.cleanupName || 'run ' + run.id);
+  document.getElementById('export-run').textContent = (data.dryRun ? 'Dry run of ' : 'Run of ') + when +
+    (data.dryRun ? ': nothing was changed' : '') + ' · ' + label('runStatus', run.status);
+}
+
 function render(data) {
+  title(data);
   const files = listOf(data.identityProvider);
   const audit = listOf(data.audit);
   const sections = [];
@@ -73,8 +85,8 @@ function render(data) {
       restore
         ? h('p', { class: 'uc-subtle', id: 'idp-add-help' }, 'One Microsoft Entra "Bulk add members" file per group: the users this restore gives their access back to. In the Microsoft Entra admin center open the group → Members → Bulk operations → Import members, and upload its file (Entra may ask for at least two users per file).')
         : h('p', { class: 'uc-subtle' }, 'One Microsoft Entra "Bulk remove members" file per group. In the Microsoft Entra admin center open the group → Members → Bulk operations → Remove members, and upload its file.'),
-      h('table', { class: 'uc-table' },
-        h('thead', {}, h('tr', {}, ['Group', 'Users', 'File'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('table', { class: 'uc-table uc-files' },
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Group'), h('th', { scope: 'col', class: 'uc-num' }, 'Users'), h('th', { scope: 'col' }, 'File'))),
         h('tbody', {}, files.map((f) => h('tr', { dataset: { group: f.groupName || '' } },
           h('td', {}, groupLabel(f)),
           h('td', { class: 'uc-num' }, String(f.rows)),

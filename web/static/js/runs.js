@@ -9,7 +9,7 @@
 // row, or the users ticked in Show users) starts a restore after a
 // confirmation that says what will happen to how many users; a restore is
 // a run too (POST /api/runs/{id}/restore) and shows like one.
-import { api, h, listOf, flag, stateMessage, formatDate } from './api.js';
+import { api, h, listOf, flag, stateMessage, formatDate, copyableID } from './api.js';
 import { label, countText } from './labels.js';
 import { warningCounts } from './warning.js';
 
@@ -73,31 +73,65 @@ function runSummary(r, opts) {
   return out;
 }
 
-export async function startRun(c, dryRun) {
+// startRun starts a run of the cleanup and shows its progress; it resolves
+// with the finished run (null when it did not start or its progress was
+// lost). opts.near is an element (a form's buttons) the progress is shown
+// right after, so a run started at the bottom of a form stays in view;
+// without it the progress goes to the list above the tabs.
+export async function startRun(c, dryRun, opts) {
   let res;
   try {
     res = await api('POST', '/cleanups/' + c.id + '/run', { dryRun });
   } catch (err) {
     flag(dryRun ? 'Dry run not started' : 'Cleanup not started', err.message, 'error');
-    return;
+    return null;
   }
   const id = runID(res);
   const bar = h('progress', { max: '1', value: '0', 'aria-label': 'Progress of ' + c.name });
-  const text = h('span', {}, 'Starting…');
-  const item = h('div', { class: 'uc-progress', dataset: { runId: String(id), status: 'queued' } },
+  const text = h('span', { class: 'uc-progress-text' }, 'Starting…');
+  const item = h('div', { class: 'uc-progress', tabindex: '-1', dataset: { runId: String(id), status: 'queued' } },
     h('strong', {}, (dryRun ? 'Dry run: ' : 'Cleanup: ') + c.name), bar, text);
-  $('runs-progress').prepend(item);
+  const near = opts && opts.near;
+  if (near) {
+    let list = near.nextElementSibling;
+    if (!list || !list.classList.contains('uc-progress-list')) {
+      list = h('div', { class: 'uc-progress-list uc-progress-near', 'aria-live': 'polite' });
+      near.after(list);
+    }
+    list.prepend(item);
+  } else {
+    $('runs-progress').prepend(item);
+  }
+  item.scrollIntoView({ block: 'nearest' });
   flag(dryRun ? 'Dry run started' : 'Cleanup started', c.name, 'info');
-  poll(id, item, bar, text, c, dryRun);
+  return poll(id, item, bar, text, c, dryRun);
+}
+
+const num = (n) => Number(n || 0).toLocaleString();
+
+// evaluatedText is the same words during and after a run: how many users
+// were evaluated and how many of them matched. While evaluating, the
+// total is an estimate from the selected groups' member counts (a user in
+// several groups counts once per group), so it says "about".
+function evaluatedText(r, done) {
+  const pr = r.progress || {};
+  const c = counts(r);
+  const of = !done && pr.total ? (pr.totalEstimated ? ' of about ' : ' of ') + num(pr.total) : '';
+  return 'evaluated ' + num(done ? c.evaluated : pr.evaluated) + of + ' users, matched ' + num(c.matched);
 }
 
 // finished shows a run's end in its progress item and a flag: why it
 // failed, or what it did with a link to the users who need manual action.
 function finished(r, item, text, c, dryRun) {
   const status = r.status;
-  text.replaceChildren(statusLabel(status) + ' — evaluated ' + (counts(r).evaluated || 0) + ', matched ' + (counts(r).matched || 0) + ' ',
-    h('button', { type: 'button', class: 'uc-link', onclick: () => { item.remove(); ctx.selectTab(true); } }, 'Go to results'));
+  const go = h('button', { type: 'button', class: 'uc-link', dataset: { results: String(r.id) }, onclick: () => { ctx.selectTab(false); showUsers(r, { offset: 0 }); } }, 'Go to results');
+  text.replaceChildren(statusLabel(status) + ' — ' + evaluatedText(r, true) + '. ', go);
   item.append(...runSummary(r, { alert: true }));
+  const est = Number(item.dataset.estimate || 0);
+  if (est && est !== (counts(r).evaluated || 0)) {
+    item.append(h('p', { class: 'uc-help', dataset: { estimateNote: '' } }, 'During the run the total was an estimate (' + num(est) +
+      ') from the selected groups\' member counts; a user in several groups is evaluated once, so ' + num(counts(r).evaluated) + ' were evaluated.'));
+  }
   if (ctx.schedulesShown()) ctx.loadSchedules();
   const what = (dryRun ? 'Dry run: ' : (c.restore ? 'Restore: ' : 'Cleanup: ')) + statusLabel(status).toLowerCase();
   const body = status === 'failed' ? c.name + ': ' + (r.error || '') : c.name + ': ' + (accounting(r) || 'nobody was matched');
@@ -112,7 +146,7 @@ async function poll(id, item, bar, text, c, dryRun) {
       r = await api('GET', '/runs/' + id);
       failures = 0;
     } catch (err) {
-      if (++failures >= 5) { text.textContent = 'Progress unavailable: ' + err.message; return; }
+      if (++failures >= 5) { text.textContent = 'Progress unavailable: ' + err.message; return null; }
       await sleep(POLL_MS * failures);
       continue;
     }
@@ -124,13 +158,14 @@ async function poll(id, item, bar, text, c, dryRun) {
     if (applying) { bar.max = 100; bar.value = pr.percent || 0; }
     else if (total > 0) { bar.max = total; bar.value = Math.min(done, total); }
     else bar.removeAttribute('value');
+    if (pr.totalEstimated && pr.total) item.dataset.estimate = String(pr.total);
     if (!ACTIVE_STATUSES.has(status)) {
       bar.max = 1; bar.value = 1;
       finished(r, item, text, c, dryRun);
-      return;
+      return r;
     }
-    text.textContent = statusLabel(status) + ' — ' + label('phase', pr.phase || 'evaluate') + ': evaluated ' + done + (total ? ' / ' + total : '') + ' users' +
-      (applying ? ', ' + pr.settled + ' / ' + pr.rows + ' rows done' : '');
+    text.textContent = statusLabel(status) + ' — ' + label('phase', pr.phase || 'evaluate') + ': ' + evaluatedText(r, false) +
+      (applying ? ', ' + num(pr.settled) + ' of ' + num(pr.rows) + ' rows done' : '');
     await sleep(POLL_MS);
   }
 }
@@ -156,18 +191,19 @@ export async function loadHistory(offset) {
   }
   box.replaceChildren(
     h('table', { class: 'uc-table', id: 'history-table' },
-      h('thead', {}, h('tr', {}, ['Name', 'Started', 'Dry run', 'Status', 'Evaluated', 'Matched', 'Failed', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ['Name', 'Started', 'Dry run', 'Status'].map((c) => h('th', { scope: 'col' }, c)),
+        ['Evaluated', 'Matched', 'Failed'].map((c) => h('th', { scope: 'col', class: 'uc-num' }, c)), h('th', { scope: 'col' }, 'Actions'))),
       h('tbody', {}, runs.map((r) => {
         const ct = counts(r);
         return h('tr', { dataset: { run: String(r.id), status: r.status } },
           h('td', {}, runName(r)),
-          h('td', {}, formatDate(r.startedAt || r.queuedAt)),
+          h('td', { class: 'uc-nowrap' }, formatDate(r.startedAt || r.queuedAt)),
           h('td', {}, r.dryRun ? 'Yes' : 'No'),
           h('td', { class: 'uc-run-status' }, h('span', { class: 'uc-lozenge uc-lozenge-' + statusTone(r.status) }, statusLabel(r.status)),
             runSummary(r), followUpNote(r), warningCounts(r)),
-          h('td', { class: 'uc-num' }, String(ct.evaluated || 0)),
-          h('td', { class: 'uc-num' }, String(ct.matched || 0)),
-          h('td', { class: 'uc-num' }, String(ct.failed || 0)),
+          h('td', { class: 'uc-num' }, num(ct.evaluated)),
+          h('td', { class: 'uc-num' }, num(ct.matched)),
+          h('td', { class: 'uc-num' }, num(ct.failed)),
           h('td', { class: 'uc-row-actions' },
             h('button', { type: 'button', class: 'uc-button uc-button-subtle', dataset: { users: String(r.id) }, onclick: () => showUsers(r, { offset: 0 }) }, 'Show users'),
             h('button', { type: 'button', class: 'uc-button uc-button-default', dataset: { export: String(r.id) }, onclick: () => openExport(r) }, 'Export data'),
@@ -269,14 +305,31 @@ async function restoreRun(anchor, r, accountIds) {
 }
 
 // followUpNote shows the re-check after the next provisioning cycle:
-// pending until due, then how many removed users still have access.
+// when it is due and what it asks, then how many removed users still
+// have access.
 function followUpNote(r) {
   const f = r.followUp;
   if (!f) return null;
-  if (!f.checkedAt) return h('p', { class: 'uc-help', dataset: { followUp: 'pending' } }, 'Re-check ' + formatDate(f.dueAt));
-  if (f.error) return h('p', { class: 'uc-help', dataset: { followUp: 'error' } }, 'Re-check failed: ' + f.error);
+  if (!f.checkedAt) {
+    return h('p', { class: 'uc-help', dataset: { followUp: 'pending' } },
+      'Follow-up check at ' + formatDate(f.dueAt) + ': are the removed users still in the group after the next provisioning cycle?');
+  }
+  if (f.error) return h('p', { class: 'uc-help', dataset: { followUp: 'error' } }, 'The follow-up check failed: ' + f.error);
   return h('p', { class: 'uc-help', dataset: { followUp: f.stillPresent > 0 ? 'present' : 'clean' } },
-    f.stillPresent > 0 ? f.stillPresent + ' of ' + f.checked + ' still have access' : 'Re-checked: access removed');
+    f.stillPresent > 0 ? 'Follow-up check: ' + f.stillPresent + ' of ' + f.checked + ' removed users still have access' : 'Follow-up check: every removed user is out of the group');
+}
+
+// outcomeLabel words a row's outcome; "done" says what was done
+// ("Removed", "Deactivated").
+function outcomeLabel(u) {
+  return u.outcome === 'done' && u.action ? label('doneAction', u.action) : label('outcome', u.outcome);
+}
+
+function outcomeTone(o) {
+  if (o === 'failed') return 'removed';
+  if (o === 'manual') return 'moved';
+  if (o === 'done' || o === 'exported') return 'success';
+  return 'default';
 }
 
 function statusTone(s) {
@@ -411,12 +464,12 @@ async function showUsers(r, f) {
       h('thead', {}, h('tr', {}, (canRestore ? ['Restore'] : []).concat(['User', 'E-mail', 'Group', 'Reason', 'Action', 'Outcome']).map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, users.map((u) => h('tr', { dataset: { outcome: u.outcome, account: u.accountId } },
         tick(u),
-        h('td', {}, u.name || u.displayName || u.accountId),
+        h('td', {}, u.name || u.displayName || copyableID(u.accountId, 'account ID')),
         h('td', {}, u.email || ''),
         h('td', {}, (u.groupName || '') + (u.groupSynced ? ' (synced)' : '')),
         h('td', {}, u.reason || ''),
         h('td', {}, label('action', u.action)),
-        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + (u.outcome === 'failed' ? 'removed' : 'default') }, label('outcome', u.outcome)), u.message ? ' ' + u.message : '',
+        h('td', {}, h('span', { class: 'uc-lozenge uc-lozenge-' + outcomeTone(u.outcome) }, outcomeLabel(u)), u.message ? ' ' + u.message : '',
           u.warning ? h('p', { class: 'uc-help' }, 'Warned ' + formatDate(u.warning.warnedAt) + ', removal ' + formatDate(u.warning.removalDate) +
             ', e-mail ' + label('emailStatus', u.warning.emailStatus).toLowerCase() + (u.warning.emailMessage ? ': ' + u.warning.emailMessage : '') +
             (u.warning.state === 'cancelled' ? '. Warning ' + label('warningState', 'cancelled').toLowerCase() + (u.warning.message ? ' (' + u.warning.message + ')' : '') : '')) : null))))),

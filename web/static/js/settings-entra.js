@@ -2,8 +2,9 @@
 // values as typed (POST /api/settings/test-entra) and the group mapping of
 // every group synced from Entra ID (GET /api/entra/mapping), whose targets
 // are saved with the settings as identityProvider.groupMappings.
-import { api, h, formatDate } from './api.js';
+import { api, h, formatDate, copyableID } from './api.js';
 import { label } from './labels.js';
+import { markClean } from './sections.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,13 +42,14 @@ function renderMapping() {
         h('input', { id: inputID, class: 'uc-entra-map', value: mappings[g.groupId] || '', placeholder: g.groupName,
           spellcheck: 'false', autocomplete: 'off', dataset: { groupId: g.groupId } })),
       h('td', {}, h('span', { class: 'uc-lozenge ' + cls }, label('mappingStatus', g.status)),
-        g.entraGroupId ? h('span', { class: 'uc-subtle' }, ' ' + g.entraGroupId) : null,
+        g.entraGroupId ? h('p', { class: 'uc-help' }, 'Object ID ', copyableID(g.entraGroupId, 'object ID of ' + g.groupName)) : null,
         g.reason ? h('p', { class: 'uc-help' }, g.reason) : null));
   });
   box.replaceChildren(h('table', { class: 'uc-table' },
     h('caption', { class: 'uc-visually-hidden' }, 'Microsoft Entra ID group mapping'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Synced group'), h('th', { scope: 'col' }, 'Entra group (object ID or name)'), h('th', { scope: 'col' }, 'Check'))),
     h('tbody', {}, rows)));
+  markClean(box); // the stored mappings, drawn after the section was filled
 }
 
 async function loadMapping() {

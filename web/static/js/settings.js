@@ -1,24 +1,34 @@
-// Settings page: loads GET /api/settings and GET /api/groups, saves with
-// PATCH /api/settings by section (organization, products, identityProvider,
-// exceptions, activityAndExport), and tests credentials as typed.
+// Settings page: loads GET /api/settings and GET /api/groups and shows the
+// five sections (organization, products, identityProvider, exceptions,
+// activityAndExport) as tabs (sections.js). Each section is saved on its
+// own with PATCH /api/settings, carrying only that section and the version
+// of it the page showed (sectionVersions): two admins who change
+// different sections do not conflict, and a section someone else changed
+// meanwhile is refused with 409 and can be reloaded alone. Saving a section
+// keeps the unsaved changes of the others. Credentials are tested as typed.
 //
 // Nothing the admin set is lost: a section (or a part of one) that did
 // not load is not sent, so the server leaves it as it is (the products
 // section and the exception groups need the groups; when those fail to
 // load, their settings stay as saved). Every save carries the ETag of the
 // copy it was built on (If-Match): a change someone else saved meanwhile
-// is refused with 409 and the page says to reload. A typed API key or
+// is refused with 409 and the section says to reload. A typed API key or
 // Entra secret is tested before it is saved; one that fails its test is
 // saved only when the admin confirms, else the stored one stays.
-import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, capabilities, ifMatch } from './api.js';
+import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, capabilities } from './api.js';
 import { loadLabels, label } from './labels.js';
 import { fillEntra, collectMappings, entraTestInput, initEntra } from './settings-entra.js';
+import { initSections, markClean } from './sections.js';
 
-const form = document.getElementById('settings-form');
+const page = document.getElementById('settings-form');
 const state = document.getElementById('settings-state');
 const $ = (id) => document.getElementById(id);
+const SECTIONS = ['organization', 'products', 'identityProvider', 'exceptions', 'activityAndExport'];
+const formOf = (name) => $('section-' + name);
+const sections = initSections(page.querySelector('[role="tablist"]'));
 
-let current = null; // settings as last loaded or saved (with their version)
+let current = null; // settings as last loaded or saved (with their sectionVersions)
+let versions = {}; // the version of each section as its fields show it
 let catalog = null; // GET /groups: {groups, products}; null while it did not load
 let groupsError = ''; // why the groups did not load
 
@@ -83,13 +93,13 @@ function productBlock(p) {
       overrideCell(g)));
   return h('div', { class: 'uc-product', dataset: { product: p.key } },
     h('div', { class: 'uc-product-head' },
-      h('h4', {}, p.name),
+      h('h3', {}, p.name),
       h('div', { class: 'uc-toggle' },
         h('input', { type: 'checkbox', role: 'switch', id: toggleID, class: 'uc-prov', dataset: { product: p.key }, checked: !!p.provisioningEnabled }),
         h('label', { for: toggleID }, 'Is user provisioning enabled?', h('span', { class: 'uc-visually-hidden' }, ' (' + p.name + ')')))),
     h('p', { class: 'uc-subtle' }, 'Licensing groups: ' + label('groupsFrom', p.groupsFrom) + '.'),
     (p.warnings || []).length
-      ? h('ul', { class: 'uc-message uc-message-warning uc-warnings', role: 'note' }, p.warnings.map((w) => h('li', {}, w))) : null,
+      ? h('div', { class: 'uc-message uc-message-warning', role: 'note' }, h('ul', { class: 'uc-warnings' }, p.warnings.map((w) => h('li', {}, w)))) : null,
     rows.length
       ? h('table', { class: 'uc-table' },
         h('caption', { class: 'uc-visually-hidden' }, 'Licensing groups of ' + p.name),
@@ -138,36 +148,58 @@ function showVerified(s) {
   $('test-result').textContent = s.apiKeyVerifiedAt ? 'Last verified ' + formatDate(s.apiKeyVerifiedAt) : '';
 }
 
-function fill(s) {
+// fillSection shows a section's stored values and marks them saved.
+const FILL = {
+  organization(s) {
+    $('orgId').value = s.orgId || '';
+    $('apiKey').value = '';
+    $('apiKey').placeholder = s.apiKeySet ? '•••••••• (stored)' : '';
+    $('apiKey-remove-row').hidden = !s.apiKeySet;
+    $('apiKeyRemove').checked = false;
+    showVerified(s);
+    $('companyDomains').value = (s.companyDomains || []).join('\n');
+  },
+  products() { renderProducts(); },
+  identityProvider(s) {
+    const idp = s.identityProvider || {};
+    $('provider').value = idp.provider || '';
+    const entra = idp.entra || {};
+    $('entraTenantId').value = entra.tenantId || '';
+    $('entraClientId').value = entra.clientId || '';
+    $('entraClientSecret').value = '';
+    $('entraClientSecret').placeholder = entra.clientSecretSet ? '•••••••• (stored)' : '';
+    $('followUp').value = idp.followUpAfterMinutes || 60;
+    $('entra-fields').hidden = !idp.provider;
+    fillEntra(s);
+  },
+  exceptions(s) {
+    $('exceptionAccounts').value = ((s.exceptions || {}).accountIds || []).join('\n');
+    renderExceptionGroups();
+  },
+  activityAndExport(s) {
+    $('activeDays').value = s.activity.activeDays;
+    $('lowUsageDays').value = s.activity.lowUsageDays;
+    $('legacyVersionRow').checked = !!s.export.legacyVersionRow;
+    $('exampleRow').checked = !!s.export.exampleRow;
+    $('noBom').checked = !!s.export.noBom;
+    $('maxRowsPerFile').value = s.export.maxRowsPerFile;
+    $('identifier').value = s.export.identifier || 'upn';
+    $('keepHistoryDays').value = (s.history || {}).keepDays || 400;
+  },
+};
+
+function fillSection(name, s) {
+  FILL[name](s);
+  versions[name] = (s.sectionVersions || {})[name];
+  markClean(formOf(name));
+  sections.refresh(name);
+}
+
+// fill shows the settings in every section, except the ones listed in
+// keep (sections with unsaved changes the admin has not saved yet).
+function fill(s, keep) {
   current = s;
-  $('orgId').value = s.orgId || '';
-  $('apiKey').value = '';
-  $('apiKey').placeholder = s.apiKeySet ? '•••••••• (stored)' : '';
-  $('apiKey-remove-row').hidden = !s.apiKeySet;
-  $('apiKeyRemove').checked = false;
-  showVerified(s);
-  $('companyDomains').value = (s.companyDomains || []).join('\n');
-  const idp = s.identityProvider || {};
-  $('provider').value = idp.provider || '';
-  const entra = idp.entra || {};
-  $('entraTenantId').value = entra.tenantId || '';
-  $('entraClientId').value = entra.clientId || '';
-  $('entraClientSecret').value = '';
-  $('entraClientSecret').placeholder = entra.clientSecretSet ? '•••••••• (stored)' : '';
-  $('followUp').value = idp.followUpAfterMinutes || 60;
-  $('exceptionAccounts').value = ((s.exceptions || {}).accountIds || []).join('\n');
-  $('activeDays').value = s.activity.activeDays;
-  $('lowUsageDays').value = s.activity.lowUsageDays;
-  $('legacyVersionRow').checked = !!s.export.legacyVersionRow;
-  $('exampleRow').checked = !!s.export.exampleRow;
-  $('noBom').checked = !!s.export.noBom;
-  $('maxRowsPerFile').value = s.export.maxRowsPerFile;
-  $('identifier').value = s.export.identifier || 'upn';
-  $('keepHistoryDays').value = (s.history || {}).keepDays || 400;
-  $('entra-fields').hidden = !idp.provider;
-  renderProducts();
-  renderExceptionGroups();
-  fillEntra(s);
+  for (const name of SECTIONS) if (!(keep || []).includes(name)) fillSection(name, s);
 }
 
 function num(id) {
@@ -179,6 +211,7 @@ function num(id) {
 // called when the groups loaded.
 function productsSection() {
   const provisioningEnabled = {};
+  const form = formOf('products');
   for (const el of form.querySelectorAll('.uc-prov')) provisioningEnabled[el.dataset.product] = el.checked;
   const groupOverrides = {};
   for (const el of form.querySelectorAll('.uc-override')) {
@@ -194,25 +227,34 @@ function productsSection() {
   return { provisioningEnabled, groupOverrides, licensingGroups };
 }
 
-// collect builds the PATCH body: every section the page loaded.
-function collect() {
-  const organization = { orgId: $('orgId').value.trim(), companyDomains: splitList($('companyDomains').value) };
-  if ($('apiKeyRemove').checked) organization.apiKey = '';
-  else if ($('apiKey').value !== '') organization.apiKey = $('apiKey').value;
-  const identityProvider = {
-    provider: $('provider').value,
-    entra: { tenantId: $('entraTenantId').value.trim(), clientId: $('entraClientId').value.trim() },
-    groupMappings: collectMappings(current) || {},
-    followUpAfterMinutes: num('followUp'),
-  };
-  if ($('entraClientSecret').value !== '') identityProvider.entraClientSecret = $('entraClientSecret').value;
-  const exceptions = { accountIds: splitList($('exceptionAccounts').value) };
-  if (catalog) exceptions.groupIds = [...$('exception-groups').querySelectorAll('input:checked')].map((el) => el.value);
-  const patch = {
-    organization,
-    identityProvider,
-    exceptions,
-    activityAndExport: {
+// BODY builds each section's part of the PATCH body from its fields.
+const BODY = {
+  organization() {
+    const organization = { orgId: $('orgId').value.trim(), companyDomains: splitList($('companyDomains').value) };
+    if ($('apiKeyRemove').checked) organization.apiKey = '';
+    else if ($('apiKey').value !== '') organization.apiKey = $('apiKey').value;
+    return organization;
+  },
+  // The products section needs the groups: null (not sent) when they did
+  // not load, so the stored settings stay.
+  products() { return catalog ? productsSection() : null; },
+  identityProvider() {
+    const identityProvider = {
+      provider: $('provider').value,
+      entra: { tenantId: $('entraTenantId').value.trim(), clientId: $('entraClientId').value.trim() },
+      groupMappings: collectMappings(current) || {},
+      followUpAfterMinutes: num('followUp'),
+    };
+    if ($('entraClientSecret').value !== '') identityProvider.entraClientSecret = $('entraClientSecret').value;
+    return identityProvider;
+  },
+  exceptions() {
+    const exceptions = { accountIds: splitList($('exceptionAccounts').value) };
+    if (catalog) exceptions.groupIds = [...$('exception-groups').querySelectorAll('input:checked')].map((el) => el.value);
+    return exceptions;
+  },
+  activityAndExport() {
+    return {
       activity: { activeDays: num('activeDays'), lowUsageDays: num('lowUsageDays') },
       export: {
         legacyVersionRow: $('legacyVersionRow').checked,
@@ -222,11 +264,9 @@ function collect() {
         identifier: $('identifier').value,
       },
       history: { keepDays: num('keepHistoryDays') },
-    },
-  };
-  if (catalog) patch.products = productsSection();
-  return patch;
-}
+    };
+  },
+};
 
 async function loadGroups() {
   try {
@@ -248,7 +288,7 @@ const ORG_CREDENTIAL_FIELDS = ['orgId', 'apiKey', 'apiKeyRemove', 'entraTenantId
 
 function applyCapabilities(caps) {
   for (const id of ORG_CREDENTIAL_FIELDS) $(id).disabled = !caps.orgAdmin;
-  for (const note of form.querySelectorAll('[data-org-admin-note]')) {
+  for (const note of page.querySelectorAll('[data-org-admin-note]')) {
     note.textContent = caps.orgAdmin ? '' : caps.orgAdminReason;
     note.hidden = !!caps.orgAdmin;
   }
@@ -256,24 +296,24 @@ function applyCapabilities(caps) {
 
 async function load() {
   stateMessage(state, 'loading', 'Loading settings…');
-  form.hidden = true;
+  page.hidden = true;
   try {
     const [s, caps] = await Promise.all([api('GET', '/settings'), capabilities(), loadLabels()]);
     applyCapabilities(caps);
     current = s;
     await loadGroups();
     state.replaceChildren();
-    form.hidden = false;
+    page.hidden = false;
     fill(s);
   } catch (err) {
     stateMessage(state, 'error', 'Settings could not be loaded. ' + err.message, load);
   }
 }
 
-// askToSave shows a question next to the Save button and resolves to the
-// admin's answer.
-function askToSave(text, yesLabel, noLabel) {
-  const box = $('save-confirm');
+// askToSave shows a question next to the section's Save button and
+// resolves to the admin's answer.
+function askToSave(name, text, yesLabel, noLabel) {
+  const box = $('confirm-' + name);
   return new Promise((resolve) => {
     const answer = (v) => { box.replaceChildren(); box.hidden = true; resolve(v); };
     const yes = h('button', { type: 'button', class: 'uc-button uc-button-warning', id: 'save-anyway', onclick: () => answer(true) }, yesLabel);
@@ -295,59 +335,90 @@ function typedOrgTest() {
   return body;
 }
 
-// credentialsConfirmed tests typed credentials before they are saved; a
-// failed test saves only when the admin confirms.
-async function credentialsConfirmed() {
+// credentialsConfirmed tests the section's typed credentials before they
+// are saved; a failed test saves only when the admin confirms.
+async function credentialsConfirmed(name) {
   const tests = [];
-  const org = typedOrgTest();
+  const org = name === 'organization' ? typedOrgTest() : null;
   if (org) tests.push({ what: 'The organization API key', path: '/settings/test-connection', body: org, keep: 'Keep the stored key' });
-  const entra = $('provider').value === 'entra' ? entraTestInput(current) : null;
+  const entra = name === 'identityProvider' && $('provider').value === 'entra' ? entraTestInput(current) : null;
   if (entra) tests.push({ what: 'The Microsoft Entra ID connection', path: '/settings/test-entra', body: entra, keep: 'Keep the stored secret' });
   for (const test of tests) {
-    $('save-status').textContent = 'Testing before saving…';
+    sections.setStatus(name, 'Testing before saving…', 'busy');
     const res = await api('POST', test.path, test.body);
     if (res.ok) continue;
-    $('save-status').textContent = '';
-    const yes = await askToSave(test.what + ' failed its test: ' + res.message + ' Save it anyway?', 'Save anyway', test.keep);
+    sections.setStatus(name, '', '');
+    const yes = await askToSave(name, test.what + ' failed its test: ' + res.message + ' Save it anyway?', 'Save anyway', test.keep);
     if (!yes) return false;
   }
   return true;
 }
 
-async function save() {
-  const button = $('save');
+// The sections whose view depends on the groups' decisions: saving the
+// products or the identity provider changes where members are removed.
+const AFFECTS_GROUPS = new Set(['organization', 'products', 'identityProvider']);
+
+// reloadSection drops the section's unsaved changes and shows it as stored
+// now (after someone else changed it).
+async function reloadSection(name) {
+  const form = formOf(name);
   clearErrors(form);
+  try {
+    const s = await api('GET', '/settings');
+    current = s;
+    if (name === 'products' || name === 'exceptions') await loadGroups();
+    fillSection(name, s);
+    sections.setStatus(name, 'Reloaded: as saved now', 'ok');
+    form.querySelector('input, select, textarea, button').focus();
+  } catch (err) {
+    showErrors(form, { message: 'The section could not be reloaded. ' + err.message, fields: {} });
+  }
+}
+
+async function save(name) {
+  const form = formOf(name);
+  const button = $('save-' + name);
+  clearErrors(form);
+  const body = BODY[name]();
+  if (!body) {
+    showErrors(form, { message: 'Nothing was saved: the groups could not be loaded, so this section cannot be changed now. ' + groupsError, fields: {} });
+    return;
+  }
   button.disabled = true;
   try {
-    if (!(await credentialsConfirmed())) {
-      $('save-status').textContent = 'Nothing was saved.';
+    if (!(await credentialsConfirmed(name))) {
+      sections.setStatus(name, 'Nothing was saved.', 'error');
       return;
     }
-    $('save-status').textContent = 'Saving…';
-    const saved = await api('PATCH', '/settings', collect(), ifMatch(current.version));
-    await loadGroups();
-    fill(saved);
-    flag('Settings saved', 'User Cleanup uses the new settings from the next cleanup on.', 'success');
-    $('save-status').textContent = 'Saved';
+    sections.setStatus(name, 'Saving…', 'busy');
+    const saved = await api('PATCH', '/settings', { versions: { [name]: versions[name] }, [name]: body });
+    if (AFFECTS_GROUPS.has(name)) await loadGroups();
+    // The other sections show the stored values too, unless they hold
+    // unsaved changes: those stay as the admin left them.
+    fill(saved, SECTIONS.filter((n) => n !== name && sections.dirty(n)));
+    flag(label('section', name) + ' saved', 'User Cleanup uses the new settings from the next cleanup on.', 'success');
+    sections.setStatus(name, 'Saved', 'ok');
   } catch (err) {
-    $('save-status').textContent = '';
+    sections.setStatus(name, 'Nothing was saved.', 'error');
     if (err instanceof ApiError && err.status === 400) showErrors(form, err);
     else {
       showErrors(form, { message: 'Nothing was saved. ' + err.message, fields: {} });
       if (err instanceof ApiError && err.status === 409) {
-        form.querySelector('.uc-error-summary').append(h('button', { type: 'button', class: 'uc-button uc-button-default', id: 'reload-settings', onclick: load }, 'Reload the settings'));
+        form.querySelector('.uc-error-summary').append(h('button', { type: 'button', class: 'uc-button uc-button-default', id: 'reload-' + name, onclick: () => reloadSection(name) }, 'Reload this section'));
       }
-      flag('Settings not saved', err.message, 'error');
+      flag(label('section', name) + ' not saved', err.message, 'error');
     }
   } finally {
     button.disabled = false;
   }
 }
 
-form.addEventListener('submit', (e) => {
-  e.preventDefault();
-  save();
-});
+for (const name of SECTIONS) {
+  formOf(name).addEventListener('submit', (e) => {
+    e.preventDefault();
+    save(name);
+  });
+}
 
 $('provider').addEventListener('change', () => { $('entra-fields').hidden = !$('provider').value; });
 

@@ -5,6 +5,7 @@
 // users get it, the HTML in a sandboxed frame) and "Send a test e-mail
 // to me" (POST /api/warnings/test, to the admin's own address).
 import { api, h, flag } from './api.js';
+import { label } from './labels.js';
 
 /** warningSection returns the section for the form with prefix p and
  *  the definition's options o; .collect() returns the options. */
@@ -86,18 +87,18 @@ export function warningNote(c, formatDate) {
   const w = c.warnings;
   if (!w || !w.open) return null;
   return h('p', { class: 'uc-help', dataset: { warnings: String(w.open) } },
-    w.open + ' warned, removal on ' + formatDate(w.nextRemoval));
+    w.open + ' ' + label('warningCount', 'openWarnings') + ' ' + formatDate(w.nextRemoval));
 }
 
-/** warningCounts is History's line of a run's warning counters. */
+/** warningCounts is History's line of a run's warning counters, in the
+ *  words of the label table ("12 warned · 3 spared (active again)"). */
 export function warningCounts(r) {
   const w = (r.counts || {}).warnings;
   if (!w) return null;
-  const parts = [w.warned + (r.dryRun ? ' would be warned' : ' warned'), w.spared + ' spared', w.removed + ' removed'];
-  if (w.grace) parts.push(w.grace + ' waiting');
-  if (w.emailFailed) parts.push(w.emailFailed + ' e-mail failed');
-  if (w.cancelled) parts.push(w.cancelled + ' warnings cancelled (e-mail not sent)');
-  if (w.emailUnconfirmed) parts.push(w.emailUnconfirmed + ' e-mail unconfirmed');
-  if (w.emailPending) parts.push(w.emailPending + ' e-mails to send');
+  const n = (key, words) => w[key] + ' ' + label('warningCount', words || key);
+  const parts = [n('warned', r.dryRun ? 'wouldBeWarned' : 'warned'), n('spared'), n('removed')];
+  for (const key of ['grace', 'removalFailed', 'emailFailed', 'cancelled', 'emailUnconfirmed', 'emailPending', 'noAddress']) {
+    if (w[key]) parts.push(n(key));
+  }
   return h('p', { class: 'uc-help', dataset: { warningCounts: '' } }, parts.join(' · '));
 }
