@@ -161,7 +161,7 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	runID := evalJS[string](t, f, `document.querySelector('#runs-progress .uc-progress').dataset.runId`)
 	var dry struct{ Counts cleanup.RunCounts }
 	e.apiGet(t, p, "/runs/"+runID, &dry)
-	waitJS(t, f, "the list knows the dry run", `document.querySelector('#schedules-table td:nth-child(5)').textContent.includes('dry run')`)
+	waitJS(t, f, "the list knows the dry run", `(document.querySelector('#schedules-table td:nth-child(5)') || {textContent: ''}).textContent.includes('dry run')`)
 	act(t, f, "run now", press(chromedp.CSS(`#schedules-table button[data-run="now"]`)))
 	waitJS(t, f, "run asks", `document.querySelector('#confirm-run [data-impact]') !== null`)
 	question := evalJS[string](t, f, `document.querySelector('#confirm-run [data-impact]').textContent`)
