@@ -159,7 +159,10 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	waitJS(t, f, "dry run finished", `['succeeded', 'partially_failed'].includes((document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status)`)
 	axeCheck(t, f, "schedules with a finished run")
 	runID := evalJS[string](t, f, `document.querySelector('#runs-progress .uc-progress').dataset.runId`)
-	var dry struct{ Counts cleanup.RunCounts }
+	var dry struct {
+		Counts      cleanup.RunCounts
+		NeedsManual []cleanup.ReasonCount
+	}
 	e.apiGet(t, p, "/runs/"+runID, &dry)
 	waitJS(t, f, "the list knows the dry run", `(document.querySelector('#schedules-table td:nth-child(5)') || {textContent: ''}).textContent.includes('dry run')`)
 	act(t, f, "run now", press(chromedp.CSS(`#schedules-table button[data-run="now"]`)))
@@ -172,10 +175,19 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	if question != want {
 		t.Errorf("the confirmation asks %q, want %q", question, want)
 	}
-	if dry.Counts.Manual > 0 {
-		if got := evalJS[string](t, f, `(document.querySelector('#confirm-run [data-impact-manual]') || {}).textContent || ''`); !strings.HasPrefix(got, fmt.Sprint(dry.Counts.Manual)+" ") {
-			t.Errorf("the confirmation says %q about the %d who need manual action", got, dry.Counts.Manual)
-		}
+	manual := 0
+	for _, r := range dry.NeedsManual {
+		manual += r.Users
+	}
+	wantManual := ""
+	switch {
+	case manual == 1:
+		wantManual = "1 user needs manual action"
+	case manual > 1:
+		wantManual = fmt.Sprintf("%d users need manual action", manual)
+	}
+	if got := evalJS[string](t, f, `(document.querySelector('#confirm-run [data-impact-manual]') || {}).textContent || ''`); !strings.HasPrefix(got, wantManual) || (wantManual == "") != (got == "") {
+		t.Errorf("the confirmation says %q about the users who need manual action, want %q", got, wantManual)
 	}
 	for i := 0; i < 3; i++ {
 		act(t, f, "tab", chromedp.SendKeys(chromedp.ID("confirm-run"), kb.Tab))

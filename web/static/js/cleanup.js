@@ -7,7 +7,7 @@
 import { api, ApiError, h, listOf, flag, clearErrors, showErrors, splitList, stateMessage, formatDate, ifMatch, capabilities } from './api.js';
 import { describeSchedule, nextRun } from './schedule.js';
 import { warningSection, warningNote } from './warning.js';
-import { loadLabels, label, countText } from './labels.js';
+import { loadLabels, label } from './labels.js';
 import { initRuns, startRun, loadHistory, statusLabel } from './runs.js';
 import { confirmModal } from './modal.js';
 
@@ -287,7 +287,7 @@ async function setActive(c, input) {
     const when = describeSchedule(Object.assign({}, c.schedule, { active: true }));
     const yes = await confirmModal({
       id: 'confirm-activate', opener: input, title: 'Activate "' + c.name + '"?',
-      body: [h('p', {}, 'It runs ' + when + ', without asking again.'), ...impactBody(c, lastDryRuns.get(c.id))],
+      body: [h('p', {}, 'It runs ' + when + ', without asking again.'), ...impactBody(c, await fullRun(lastDryRuns.get(c.id)))],
       confirm: 'Activate', tone: confirmTone(c),
     });
     if (!yes) { input.checked = false; return; }
@@ -353,7 +353,12 @@ function impactBody(def, dry) {
   }
   const c = dry.counts || {};
   const out = [h('p', { dataset: { impact: String(c.matched || 0) } }, impactQuestion(def, c.matched || 0))];
-  if (c.manual > 0) out.push(h('p', { dataset: { impactManual: String(c.manual) } }, countText(c.manual, 'manual') + ': the run cannot act for them, and lists them.'));
+  // Users (not rows: a user in two groups has two) who need manual action.
+  const manual = dry.needsManual ? dry.needsManual.reduce((n, x) => n + x.users, 0) : 0;
+  if (manual > 0) {
+    out.push(h('p', { dataset: { impactManual: String(manual) } }, (manual === 1 ? '1 user needs' : manual + ' users need') +
+      ' manual action: the run cannot act for them and lists them.'));
+  }
   if (def.warning && def.warning.enabled) out.push(h('p', {}, 'They are e-mailed a warning first; their access is removed ' + def.warning.days + ' days later unless they use the product.'));
   out.push(h('p', { class: 'uc-help' }, 'From the dry run of ' + formatDate(dry.finishedAt || dry.startedAt || dry.queuedAt) + '. The run checks every user again, so the numbers can change.'));
   return out;
@@ -361,9 +366,17 @@ function impactBody(def, dry) {
 
 function confirmTone(def) { return def.action === 'review' || (def.action === 'entra' && def.entraMode !== 'direct') ? 'primary' : 'danger'; }
 
+// fullRun returns the run with its reasons (GET /api/runs/{id}), or the
+// list's copy when that fails.
+async function fullRun(r) {
+  if (!r) return null;
+  try { return await api('GET', '/runs/' + r.id); } catch (_) { return r; }
+}
+
 async function confirmRun(button, c) {
+  const dry = await fullRun(lastDryRuns.get(c.id));
   const yes = await confirmModal({
-    id: 'confirm-run', opener: button, title: 'Run "' + c.name + '" now?', body: impactBody(c, lastDryRuns.get(c.id)),
+    id: 'confirm-run', opener: button, title: 'Run "' + c.name + '" now?', body: impactBody(c, dry),
     confirm: 'Run now', tone: confirmTone(c),
   });
   if (yes) startRun(c, false);

@@ -61,7 +61,7 @@ function title(data) {
   const when = formatDate(run.startedAt || run.queuedAt);
   document.getElementById('export-heading').textContent = 'Export data: ' + (run.cleanupName || 'run ' + run.id);
   document.getElementById('export-run').textContent = (data.dryRun ? 'Dry run of ' : 'Run of ') + when +
-    (data.dryRun ? ': nothing was changed' : '') + ' · ' + label('runStatus', run.status);
+    (data.dryRun ? ': nothing was changed' : '') + ' · ' + label('runStatus', run.status) + ' · ';
 }
 
 function render(data) {
