@@ -248,6 +248,22 @@ func TestCleanupAPIValidation(t *testing.T) {
 			}
 		})
 	}
+	// The messages read as the end of a sentence that starts with the
+	// field's name on the page ("Days inactive must be a whole number."),
+	// never in JSON's terms.
+	for body, want := range map[string]map[string]string{
+		`{"name":"x","daysInactive":1.5}`:     {"daysInactive": "must be a whole number"},
+		`{"name":"x","skipApps":"yes"}`:       {"skipApps": "must be on or off (true or false)"},
+		`{"name":"x","emailDomains":"a.com"}`: {"emailDomains": "must be a list"},
+	} {
+		if got := decode[errBody](t, e.call(t, e.a, http.MethodPost, "/cleanups", body)).Fields; !cmp.Equal(got, want) {
+			t.Errorf("%s: fields %v, want %v", body, got, want)
+		}
+	}
+	if got := decode[errBody](t, e.call(t, e.a, http.MethodPost, "/cleanups", map[string]any{"name": "x", "daysInactive": 0, "action": cleanup.ActionReview,
+		"licensingGroupIds": []string{e.jswID(t)}, "manual": true})).Fields["daysInactive"]; got != "must be a whole number of days between 1 and 3650" {
+		t.Errorf("daysInactive 0: %q", got)
+	}
 	if r := e.call(t, e.a, http.MethodPost, "/cleanups", valid); r.status != http.StatusCreated {
 		t.Fatalf("valid cleanup: %d %s", r.status, r.body)
 	}

@@ -62,7 +62,7 @@ function overrideCell(g) {
     h('label', { for: selID, class: 'uc-visually-hidden' }, 'Where ' + g.name + ' is managed'),
     h('select', { id: selID, class: 'uc-override', dataset: { groupId: g.id, field: 'identityProvider.groupOverrides' } },
       h('option', { value: 'auto', selected: v === 'auto' }, 'Automatic'),
-      h('option', { value: 'synced', selected: v === 'synced' }, 'Synced from the identity provider'),
+      h('option', { value: 'synced', selected: v === 'synced' }, 'Synced (identity provider)'),
       h('option', { value: 'atlassian', selected: v === 'atlassian' }, 'Managed in Atlassian')));
 }
 
