@@ -338,7 +338,7 @@ func TestPageFlow(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("GET %s = %d %s, want 200", path, r.status, r.body)
 		}
-		for _, want := range []string{`<div class="ac-content">`, `src="` + hostScriptURL + `"`, tn.BaseURL} {
+		for _, want := range []string{`<main class="ac-content">`, `src="` + hostScriptURL + `"`, tn.BaseURL} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("GET %s body lacks %q", path, want)
 			}
