@@ -90,6 +90,7 @@ func TestBrowserEntraConnection(t *testing.T) {
 	setValue(t, f, "entra-map-"+jira.ID, "g-onprem")
 	act(t, f, "save mapping", press(chromedp.ID("save-identityProvider")))
 	waitJS(t, f, "unchangeable", `document.querySelector('#entra-mapping tr[data-group="`+jira.ID+`"][data-status="unchangeable"]') !== null`)
+	axeCheck(t, f, "settings: Microsoft Entra ID connection and group mapping")
 	var set cleanup.Settings
 	e.apiGet(t, p, "/settings", &set)
 	if got := set.IdentityProvider.GroupMappings[jira.ID]; got != "g-onprem" || set.IdentityProvider.Entra.VerifiedAt == nil {

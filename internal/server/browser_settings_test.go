@@ -123,6 +123,7 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 	setValue(t, f, "apiKey", "a-wrong-key")
 	act(t, f, "save the wrong key", press(chromedp.ID("save-organization")))
 	waitJS(t, f, "asked to confirm", `document.getElementById('confirm-organization').textContent.includes('The organization API key failed its test: The API key was rejected')`)
+	axeCheck(t, f, "settings: save a key that failed its test?")
 	act(t, f, "keep the stored key", press(chromedp.ID("save-cancel")))
 	waitJS(t, f, "nothing saved", `document.getElementById('status-organization').textContent === 'Nothing was saved.'`)
 	if got := e.storedKey(t, p); got != "test-org-api-key" {
@@ -143,6 +144,9 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 	if got := evalJS[string](t, f, `document.querySelector('#products [data-not-loaded]').textContent`); !strings.Contains(got, "stay as saved") {
 		t.Errorf("the products section says %q", got)
 	}
+	act(t, f, "products", press(chromedp.ID("tab-products")))
+	axeCheck(t, f, "settings: the groups did not load")
+	act(t, f, "organization", press(chromedp.ID("tab-organization")))
 
 	// Fix the key and save: nothing the admin set is lost.
 	setValue(t, f, "apiKey", "test-org-api-key")
@@ -183,6 +187,7 @@ func TestBrowserSettingsKeepWhatWasSet(t *testing.T) {
 	if msg := evalJS[string](t, f, `document.querySelector('#section-organization .uc-error-summary').textContent`); !strings.Contains(msg, `Someone else saved "Organization"`) {
 		t.Errorf("conflict message %q", msg)
 	}
+	axeCheck(t, f, "settings: conflict")
 	e.apiGet(t, p, "/settings", &got)
 	if !slices.Equal(got.CompanyDomains, []string{"theirs.example"}) {
 		t.Errorf("after the refused save: domains %v", got.CompanyDomains)
@@ -218,6 +223,7 @@ func TestBrowserRunsSayWhy(t *testing.T) {
 	act(t, f, "dry run", press(chromedp.CSS(`#schedules-table button[data-run="dry"]`)))
 	waitJS(t, f, "run failed", `(document.querySelector('#runs-progress .uc-progress') || {dataset: {}}).dataset.status === 'failed'`)
 	waitJS(t, f, "the banner says why", `(document.querySelector('#runs-progress .uc-run-error') || {}).textContent.includes(`+jsString(reason)+`)`)
+	axeCheck(t, f, "a failed run")
 	waitJS(t, ctx, "the flag says why", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Dry run: failed') && el.textContent.includes(`+jsString(reason)+`))`)
 
 	act(t, f, "history", press(chromedp.ID("tab-history")))
@@ -238,6 +244,7 @@ func TestBrowserRunsSayWhy(t *testing.T) {
 	d := e.frame(t, ctx, "/jira/dialogs/export-data")
 	waitJS(t, d, "the dialog says why", `document.getElementById('run-failed') !== null`)
 	e.noRawValues(t, d, "the Export data dialog")
+	axeCheck(t, d, "export dialog of a failed run")
 	if got := evalJS[string](t, d, `document.getElementById('exports').innerText`); !strings.Contains(got, reason) || strings.Contains(got, "did not affect any users") {
 		t.Errorf("the export dialog of the failed run says %q", got)
 	}

@@ -127,6 +127,7 @@ func listen(t testing.TB) net.Listener {
 func newUIEnv(t *testing.T) *uiEnv {
 	t.Helper()
 	chrome := chromiumPath(t)
+	axeScript(t) // the tests check accessibility on the way
 	ctx := context.Background()
 
 	cloud := atlassiantest.New(atlassiantest.Options{Users: 40, Seed: 7})
@@ -912,6 +913,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 	waitJS(t, f, "still inactive, focus back", `document.getElementById('confirm-activate') === null && !document.getElementById(`+jsString(toggle)+`).checked && document.activeElement.id === `+jsString(toggle))
 	act(t, f, "activate", press(chromedp.ID(toggle)))
 	waitJS(t, f, "activation asks", `document.getElementById('confirm-activate') !== null`)
+	axeCheck(t, f, "activation confirmation")
 	act(t, f, "confirm", press(chromedp.ID("confirm-activate-confirm")))
 	waitJS(t, ctx, "activated flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Schedule activated'))`)
 	var active cleanup.Cleanup
@@ -973,6 +975,7 @@ func TestBrowserAdminFlow(t *testing.T) {
 			t.Errorf("manual filter shows a %q row", o)
 		}
 	}
+	axeCheck(t, f, "users needing manual action")
 	// The users needing manual action are listed by reason above them.
 	if got := evalJS[string](t, f, `(document.querySelector('#run-header [data-reasons="manual"]') || {}).textContent || ''`); !strings.Contains(got, "Why some users need manual action") {
 		t.Errorf("the run's header lacks the manual-action reasons: %q", got)
@@ -1100,6 +1103,7 @@ func TestBrowserConfluenceWithoutIdP(t *testing.T) {
 		t.Fatalf("API down: save not clicked: %q", got)
 	}
 	waitJS(t, f, "API down message", `!document.querySelector('#section-organization .uc-error-summary').hidden`)
+	axeCheck(t, f, "settings: the service cannot be reached")
 	if msg := evalJS[string](t, f, `(window.fetch = window.realFetch, document.querySelector('#section-organization .uc-error-summary').textContent)`); !strings.Contains(msg, "cannot be reached") || !strings.Contains(msg, "Nothing was saved") {
 		t.Errorf("API down message = %q", msg)
 	}

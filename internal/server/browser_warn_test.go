@@ -51,6 +51,7 @@ func TestBrowserWarningEmail(t *testing.T) {
 
 	act(t, f, "preview", press(chromedp.ID("sched-warn-preview-button")))
 	waitJS(t, f, "preview shown", `!document.getElementById('sched-warn-preview').hidden`)
+	axeCheck(t, f, "schedule form with the warning's preview")
 	html := evalJS[string](t, f, `document.getElementById('sched-warn-preview-html').srcdoc`)
 	site := strings.TrimPrefix(e.cloud.Site(p).BaseURL(), "http://")
 	for _, want := range []string{"Dear " + admin.Name + ",", "keep Jira Software on " + site, "&lt;b&gt;Thanks&lt;/b&gt;"} {
