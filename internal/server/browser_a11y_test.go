@@ -93,6 +93,24 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 			shot(f, "settings-sections")
 		}
 	}
+	// Each section is short enough that its Save button is near what it
+	// saves (one long form had Save 1,100 px below the provisioning toggle).
+	heights := evalJS[string](t, f, `(() => {
+		const out = [];
+		for (const t of document.querySelectorAll('[role="tab"][data-section]')) {
+			t.click();
+			const panel = document.getElementById('section-' + t.dataset.section);
+			out.push(t.dataset.section + ' ' + Math.round(panel.getBoundingClientRect().height));
+		}
+		document.getElementById('tab-products').click();
+		const toggle = document.querySelector('.uc-prov').getBoundingClientRect().top;
+		out.push('toggle to Save ' + Math.round(document.getElementById('save-products').getBoundingClientRect().top - toggle));
+		return out.join(', ');
+	})()`)
+	t.Logf("section heights (px): %s", heights)
+	if d := evalJS[float64](t, f, `document.getElementById('save-products').getBoundingClientRect().top - document.querySelector('.uc-prov').getBoundingClientRect().top`); d > 800 {
+		t.Errorf("Save is %.0f px below the provisioning toggle", d)
+	}
 	// Keyboard: the arrows move between the sections.
 	act(t, f, "arrow to the first section", chromedp.SendKeys(chromedp.ID("tab-activityAndExport"), kb.Home))
 	if got := evalJS[string](t, f, `document.activeElement.id + ' ' + !document.getElementById('section-organization').hidden`); got != "tab-organization true" {
