@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,11 +208,18 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	if got := evalJS[string](t, f, `(document.querySelector('#confirm-run [data-impact-manual]') || {}).textContent || ''`); !strings.HasPrefix(got, wantManual) || (wantManual == "") != (got == "") {
 		t.Errorf("the confirmation says %q about the users who need manual action, want %q", got, wantManual)
 	}
-	for i := 0; i < 3; i++ {
-		act(t, f, "tab", chromedp.SendKeys(chromedp.ID("confirm-run"), kb.Tab))
-		if !evalJS[bool](t, f, `document.getElementById('confirm-run').contains(document.activeElement)`) {
-			t.Fatalf("Tab %d left the modal for %s", i+1, evalJS[string](t, f, `document.activeElement.outerHTML.slice(0, 80)`))
+	// Tab and Shift+Tab go round the modal's buttons and never leave it.
+	var seen []string
+	for i, shift := range []bool{false, false, false, true, true} {
+		key(t, f, "Tab", 9, shift)
+		id := evalJS[string](t, f, `document.getElementById('confirm-run').contains(document.activeElement) ? document.activeElement.id : 'outside: ' + document.activeElement.outerHTML.slice(0, 60)`)
+		seen = append(seen, id)
+		if strings.HasPrefix(id, "outside") {
+			t.Fatalf("Tab %d left the modal: %s", i+1, id)
 		}
+	}
+	if want := []string{"confirm-run-confirm", "confirm-run-cancel", "confirm-run-confirm", "confirm-run-cancel", "confirm-run-confirm"}; !slices.Equal(seen, want) {
+		t.Errorf("Tab, Tab, Tab, Shift+Tab, Shift+Tab focused %v, want %v", seen, want)
 	}
 	axeCheck(t, f, "run confirmation")
 	shot(f, "confirm-run")
@@ -272,6 +280,25 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	}
 	act(t, d, "close", press(chromedp.ID("close-dialog")))
 	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
+}
+
+// key presses a key (keyDown and keyUp, with Shift when shift) in the
+// frame, where the focus is, as the keyboard does.
+func key(t *testing.T, f context.Context, name string, code int64, shift bool) {
+	t.Helper()
+	var mod int64
+	if shift {
+		mod = 8 // Shift (DispatchKeyEventParams.Modifiers)
+	}
+	act(t, f, "press "+name, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			if _, err := chromedp.Call(ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{
+				Type: typ, Key: name, Code: name, WindowsVirtualKeyCode: code, NativeVirtualKeyCode: code, Modifiers: mod}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }
 
 // escape presses Escape in the frame (only the key press: the element
