@@ -337,7 +337,9 @@ func (e *uiEnv) tabFor(t *testing.T, d time.Duration) context.Context {
 	err := chromedp.Listen(ctx, func(ev any) {
 		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok && d.Type == page.DialogTypeBeforeunload {
 			e.leaveWarnings.Add(1)
-			go func() { _, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}) }()
+			go func() {
+				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			}()
 		}
 	})
 	if err != nil {
