@@ -312,3 +312,44 @@ func TestMergeReasons(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestSectionVersions: a section's version changes with what the section
+// holds and only then; the times a credential was tested are not part of
+// it, and every section has one.
+func TestSectionVersions(t *testing.T) {
+	base := DefaultSettings()
+	before := base.SectionVersions()
+	if len(before) != 5 {
+		t.Fatalf("versions of %d sections, want 5: %v", len(before), before)
+	}
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		change  func(s *Settings)
+		changed string // "" = none
+	}{
+		{"company domains", func(s *Settings) { s.CompanyDomains = []string{"example.com"} }, SectionOrganization},
+		{"API key set", func(s *Settings) { s.APIKeySet = true }, SectionOrganization},
+		{"API key verified", func(s *Settings) { s.APIKeyVerifiedAt = &now }, ""},
+		{"provisioning", func(s *Settings) { s.IdentityProvider.ProvisioningEnabled = map[string]bool{ProductJiraSoftware: true} }, SectionProducts},
+		{"licensing groups", func(s *Settings) { s.LicensingGroups = map[string][]string{ProductConfluence: {"g1"}} }, SectionProducts},
+		{"mapping", func(s *Settings) { s.IdentityProvider.GroupMappings = map[string]string{"g1": "Sales"} }, SectionIdentityProvider},
+		{"Entra tested", func(s *Settings) { s.IdentityProvider.Entra.VerifiedAt = &now; s.IdentityProvider.Entra.LastTestNote = "x" }, ""},
+		{"exception accounts", func(s *Settings) { s.Exceptions.AccountIDs = []string{"a1"} }, SectionExceptions},
+		{"active days", func(s *Settings) { s.Activity.ActiveDays++ }, SectionActivityAndExport},
+		{"no BOM", func(s *Settings) { s.Export.NoBOM = !s.Export.NoBOM }, SectionActivityAndExport},
+		{"version and time", func(s *Settings) { s.Version++; s.UpdatedAt = now }, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := DefaultSettings()
+			tc.change(&s)
+			after := s.SectionVersions()
+			for name, v := range before {
+				if changed := after[name] != v; changed != (name == tc.changed) {
+					t.Errorf("section %s: version changed %v, want %v", name, changed, name == tc.changed)
+				}
+			}
+		})
+	}
+}
