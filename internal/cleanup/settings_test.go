@@ -334,7 +334,10 @@ func TestSectionVersions(t *testing.T) {
 		{"provisioning", func(s *Settings) { s.IdentityProvider.ProvisioningEnabled = map[string]bool{ProductJiraSoftware: true} }, SectionProducts},
 		{"licensing groups", func(s *Settings) { s.LicensingGroups = map[string][]string{ProductConfluence: {"g1"}} }, SectionProducts},
 		{"mapping", func(s *Settings) { s.IdentityProvider.GroupMappings = map[string]string{"g1": "Sales"} }, SectionIdentityProvider},
-		{"Entra tested", func(s *Settings) { s.IdentityProvider.Entra.VerifiedAt = &now; s.IdentityProvider.Entra.LastTestNote = "x" }, ""},
+		{"Entra tested", func(s *Settings) {
+			s.IdentityProvider.Entra.VerifiedAt = &now
+			s.IdentityProvider.Entra.LastTestNote = "x"
+		}, ""},
 		{"exception accounts", func(s *Settings) { s.Exceptions.AccountIDs = []string{"a1"} }, SectionExceptions},
 		{"active days", func(s *Settings) { s.Activity.ActiveDays++ }, SectionActivityAndExport},
 		{"no BOM", func(s *Settings) { s.Export.NoBOM = !s.Export.NoBOM }, SectionActivityAndExport},
