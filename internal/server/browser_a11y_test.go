@@ -122,6 +122,9 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	setValue(t, f, "maxRowsPerFile", "1.5")
 	waitJS(t, f, "unsaved changes", `document.getElementById('status-activityAndExport').textContent === 'Unsaved changes'`)
 	axeCheck(t, f, "settings: unsaved changes")
+	if got := noFocusRing(t, f); got != "" {
+		t.Errorf("controls without a focus ring in Activity and exports: %s", got)
+	}
 	act(t, f, "save invalid", press(chromedp.ID("save-activityAndExport")))
 	waitJS(t, f, "errors", `document.querySelectorAll('#section-activityAndExport .uc-error-summary li').length > 0`)
 	summary := evalJS[string](t, f, `document.querySelector('#section-activityAndExport .uc-error-summary').innerText`)
@@ -155,6 +158,19 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	f = e.frame(t, ctx, base+"/admin/cleanup")
 	waitJS(t, f, "schedules", `document.querySelector('#schedules-table tbody tr') !== null`)
 	axeCheck(t, f, "schedules")
+	if got := noFocusRing(t, f); got != "" {
+		t.Errorf("controls without a focus ring on Schedules: %s", got)
+	}
+	// The check sees a missing ring (a rule that hides it, as a later
+	// input:focus{outline:none} once did).
+	evalJS[bool](t, f, `(document.head.append(Object.assign(document.createElement('style'), {id: 'no-ring', textContent: '#add-schedule:focus-visible { outline: none !important; }'})), true)`)
+	if got := noFocusRing(t, f); got != "add-schedule" {
+		t.Errorf("with the ring hidden on + Add schedule the check finds %q", got)
+	}
+	evalJS[bool](t, f, `(document.getElementById('no-ring').remove(), true)`)
+	if got := evalJS[string](t, f, `document.querySelector('.uc-page-header a').target`); got != "_top" {
+		t.Errorf("the site link opens in %q, want the top window", got)
+	}
 
 	// Delete asks in a modal: Escape closes it, nothing is deleted and
 	// the focus is back on Delete.
@@ -250,6 +266,9 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	act(t, f, "history", press(chromedp.ID("tab-history")))
 	waitJS(t, f, "history", `document.querySelector('#history-table tbody tr') !== null`)
 	axeCheck(t, f, "history")
+	if got := noFocusRing(t, f); got != "" {
+		t.Errorf("controls without a focus ring in History: %s", got)
+	}
 	act(t, f, "show users", press(chromedp.CSS(`#history-table button[data-users]`)))
 	waitJS(t, f, "users", `document.querySelector('#users-table tbody tr, #users-results .uc-state-empty') !== null`)
 	axeCheck(t, f, "users of a run")
@@ -280,6 +299,19 @@ func (e *uiEnv) accessibilityWalk(t *testing.T, p connect.Product) {
 	}
 	act(t, d, "close", press(chromedp.ID("close-dialog")))
 	waitJS(t, ctx, "dialog closed", `document.getElementById('host-dialog').hidden`)
+}
+
+// noFocusRing returns the visible controls of the frame that show no
+// focus ring when the keyboard focuses them (the focus comes from Tab
+// first, so the browser is in keyboard mode).
+func noFocusRing(t *testing.T, f context.Context) string {
+	t.Helper()
+	evalJS[bool](t, f, `(document.querySelector('button, a[href], input, select, textarea').focus(), true)`)
+	key(t, f, "Tab", 9, false)
+	return evalJS[string](t, f, `[...document.querySelectorAll('button, a[href], input, select, textarea, summary, [tabindex="0"]')]
+		.filter(el => !el.disabled && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden')
+		.filter(el => { el.focus({focusVisible: true}); const cs = getComputedStyle(el); return document.activeElement === el && (cs.outlineStyle === 'none' || cs.outlineWidth === '0px'); })
+		.map(el => el.id || el.tagName.toLowerCase() + '.' + el.className).join(', ')`)
 }
 
 // key presses a key (keyDown and keyUp, with Shift when shift) in the
