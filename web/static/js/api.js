@@ -154,7 +154,10 @@ export function clearErrors(root) {
   for (const el of root.querySelectorAll('.uc-field-error')) el.remove();
   for (const el of root.querySelectorAll('[aria-invalid]')) {
     el.removeAttribute('aria-invalid');
-    el.removeAttribute('aria-describedby');
+    // Back to the field's own help, if it has one.
+    if (el.dataset.describedby) el.setAttribute('aria-describedby', el.dataset.describedby);
+    else el.removeAttribute('aria-describedby');
+    delete el.dataset.describedby;
   }
   const summary = root.querySelector('.uc-error-summary');
   if (summary) { summary.hidden = true; summary.replaceChildren(); }
@@ -198,7 +201,10 @@ export function showErrors(root, err) {
       const container = target.closest('.uc-field') || target.parentElement;
       container.append(note);
       target.setAttribute('aria-invalid', 'true');
-      target.setAttribute('aria-describedby', id);
+      // The error first, then the field's own help.
+      const help = target.getAttribute('aria-describedby') || '';
+      if (help) target.dataset.describedby = help;
+      target.setAttribute('aria-describedby', (id + ' ' + help).trim());
       if (!first) first = target;
       // The summary links to the field: focusable controls get the focus,
       // a group of controls its first one.
