@@ -341,6 +341,7 @@ func TestSectionVersions(t *testing.T) {
 		{"exception accounts", func(s *Settings) { s.Exceptions.AccountIDs = []string{"a1"} }, SectionExceptions},
 		{"active days", func(s *Settings) { s.Activity.ActiveDays++ }, SectionActivityAndExport},
 		{"no BOM", func(s *Settings) { s.Export.NoBOM = !s.Export.NoBOM }, SectionActivityAndExport},
+		{"history", func(s *Settings) { s.History.KeepDays++ }, SectionActivityAndExport},
 		{"version and time", func(s *Settings) { s.Version++; s.UpdatedAt = now }, ""},
 	}
 	for _, tc := range tests {

@@ -292,9 +292,10 @@ func TestBrowserSettingsHistory(t *testing.T) {
 	if label := evalJS[string](t, f, `document.querySelector('label[for=keepHistoryDays]').textContent`); label != "Keep run history and exports for (days)" {
 		t.Errorf("label %q", label)
 	}
+	act(t, f, "activity and exports", press(chromedp.ID("tab-activityAndExport")))
 	setValue(t, f, "keepHistoryDays", "90")
-	act(t, f, "save 90 days", press(chromedp.ID("save")))
-	waitJS(t, f, "saved", `document.getElementById('save-status').textContent === 'Saved'`)
+	act(t, f, "save 90 days", press(chromedp.ID("save-activityAndExport")))
+	waitJS(t, f, "saved", `document.getElementById('status-activityAndExport').textContent === 'Saved'`)
 	var got cleanup.Settings
 	e.apiGet(t, p, "/settings", &got)
 	if got.History.KeepDays != 90 {
@@ -304,7 +305,7 @@ func TestBrowserSettingsHistory(t *testing.T) {
 	// Below the minimum: refused (by the browser's own check or the
 	// server's, whichever comes first), the stored value stays.
 	setValue(t, f, "keepHistoryDays", "10")
-	act(t, f, "save 10 days", press(chromedp.ID("save")))
+	act(t, f, "save 10 days", press(chromedp.ID("save-activityAndExport")))
 	waitJS(t, f, "refused", `(() => { const el = document.getElementById('keepHistoryDays'); return el.matches(':invalid') || el.getAttribute('aria-invalid') === 'true'; })()`)
 	e.apiGet(t, p, "/settings", &got)
 	if got.History.KeepDays != 90 {
