@@ -119,6 +119,7 @@ func TestBrowserRestoreAccess(t *testing.T) {
 	if want := fmt.Sprintf("re-add %d removed group memberships in Atlassian", removed); !strings.Contains(text, "For every user this run changed") || !strings.Contains(text, want) {
 		t.Errorf("confirmation %q lacks %q", text, want)
 	}
+	axeCheck(t, f, "restore confirmation")
 	screenshot(t, ctx, f, "history-restore")
 	act(t, f, "cancel", press(chromedp.ID("restore-confirm-cancel")))
 	waitJS(t, f, "confirmation closed, focus back", `document.querySelector('[role="alertdialog"]') === null && document.activeElement.dataset.restore === '`+fmt.Sprint(runID)+`'`)

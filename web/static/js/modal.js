@@ -25,9 +25,10 @@ const focusable = (root) => [...root.querySelectorAll('a[href], button, input, s
  * openModal shows a modal dialog and resolves with the value of the button
  * that closed it (undefined for Escape or Cancel). opts: {title, body
  * (nodes or strings, a string per paragraph), buttons: [{label, value,
- * tone ('primary'|'danger'|'warning'|'subtle'), id}], opener, id, initial
- * (the value of the button to focus first; default: the first, which is
- * Cancel in confirmModal)}.
+ * tone ('primary'|'danger'|'warning'|'default'|'subtle'), id}], opener, id,
+ * role ('alertdialog' for a question that needs an answer), initial (the
+ * value of the button to focus first; default: the first, which is Cancel
+ * in confirmModal)}.
  */
 export function openModal(opts) {
   const id = opts.id || 'uc-modal-' + (++seq);
@@ -41,7 +42,7 @@ export function openModal(opts) {
     }, b.label));
     const body = h('div', { class: 'uc-modal-body', id: bodyID },
       [].concat(opts.body || []).map((x) => (typeof x === 'string' ? h('p', {}, x) : x)));
-    const dialog = h('dialog', { class: 'uc-modal uc-ds-modal', id, 'aria-labelledby': titleID, 'aria-describedby': bodyID },
+    const dialog = h('dialog', { class: 'uc-modal uc-ds-modal', id, role: opts.role, 'aria-labelledby': titleID, 'aria-describedby': bodyID },
       h('h2', { class: 'uc-modal-title', id: titleID }, opts.title),
       body,
       h('div', { class: 'uc-modal-footer' }, buttons));
@@ -88,7 +89,7 @@ export function openModal(opts) {
  */
 export async function confirmModal(opts) {
   const v = await openModal({
-    title: opts.title, body: opts.body, opener: opts.opener, id: opts.id,
+    title: opts.title, body: opts.body, opener: opts.opener, id: opts.id, role: 'alertdialog',
     buttons: [
       { label: opts.cancel || 'Cancel', value: false, tone: 'subtle', id: (opts.id || 'uc-modal') + '-cancel' },
       { label: opts.confirm, value: true, tone: opts.tone || 'primary', id: (opts.id || 'uc-modal') + '-confirm' },

@@ -12,6 +12,7 @@
 import { api, h, listOf, flag, stateMessage, formatDate, copyableID } from './api.js';
 import { label, countText } from './labels.js';
 import { warningCounts } from './warning.js';
+import { openModal } from './modal.js';
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
@@ -251,33 +252,20 @@ function restoreSummary(r, selected) {
     'Users removed, deactivated or deleted since by someone else are not restored, and users who already have their access back are left alone; each says so in the restore\'s users.'];
 }
 
-// confirmRestore asks before a restore: an accessible confirmation (role
-// alertdialog, focus on the confirm button, Escape cancels, focus returns
-// to the button that opened it) stating what will happen and to how many
-// users. It resolves to 'restore', 'dry' or null. Kept in this one function
-// so that the shared confirmation dialog can replace it.
-function confirmRestore(anchor, title, lines) {
-  return new Promise((resolve) => {
-    const host = $('restore-confirm') || h('div', { id: 'restore-confirm' });
-    const box = h('div', { class: 'uc-confirm-box', role: 'alertdialog', 'aria-modal': 'false', 'aria-labelledby': 'restore-confirm-title', 'aria-describedby': 'restore-confirm-text' });
-    const done = (answer) => {
-      box.remove();
-      host.hidden = true;
-      if (!answer && anchor && document.body.contains(anchor)) anchor.focus();
-      resolve(answer);
-    };
-    const yes = h('button', { type: 'button', class: 'uc-button uc-button-warning', id: 'restore-confirm-yes', onclick: () => done('restore') }, 'Restore access');
-    box.append(h('p', { id: 'restore-confirm-title' }, h('strong', {}, title)),
-      h('div', { id: 'restore-confirm-text' }, lines.map((l) => h('p', {}, l))),
-      h('p', {}, yes,
-        h('button', { type: 'button', class: 'uc-button uc-button-default', id: 'restore-confirm-dry', onclick: () => done('dry') }, 'Dry run first'),
-        h('button', { type: 'button', class: 'uc-button uc-button-subtle', id: 'restore-confirm-cancel', onclick: () => done(null) }, 'Cancel')));
-    box.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); done(null); } });
-    host.replaceChildren(box);
-    host.hidden = false;
-    if (!host.parentNode) $('runs-progress').before(host);
-    yes.focus();
+// confirmRestore asks before a restore, in the pages' modal (modal.js,
+// as an alertdialog): what will happen and to how many users, focus on
+// Restore access, Escape or Cancel cancels, the focus returns to the button
+// that opened it. It resolves to 'restore', 'dry' or null.
+async function confirmRestore(anchor, title, lines) {
+  const answer = await openModal({
+    id: 'restore-confirm', role: 'alertdialog', opener: anchor, title, body: lines, initial: 'restore',
+    buttons: [
+      { label: 'Cancel', value: null, tone: 'subtle', id: 'restore-confirm-cancel' },
+      { label: 'Dry run first', value: 'dry', tone: 'default', id: 'restore-confirm-dry' },
+      { label: 'Restore access', value: 'restore', tone: 'warning', id: 'restore-confirm-yes' },
+    ],
   });
+  return answer || null;
 }
 
 // restoreRun confirms and starts a restore of the run, for the accounts
