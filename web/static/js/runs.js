@@ -118,7 +118,8 @@ function evaluatedText(r, done) {
   const pr = r.progress || {};
   const c = counts(r);
   const of = !done && pr.total ? (pr.totalEstimated ? ' of about ' : ' of ') + num(pr.total) : '';
-  return 'evaluated ' + num(done ? c.evaluated : pr.evaluated) + of + ' users, matched ' + num(c.matched);
+  const n = done ? c.evaluated : pr.evaluated;
+  return 'evaluated ' + num(n) + of + (n === 1 && !of ? ' user' : ' users') + ', matched ' + num(c.matched);
 }
 
 // finished shows a run's end in its progress item and a flag: why it
