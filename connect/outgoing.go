@@ -30,7 +30,30 @@ func SignRequest(req *http.Request, t *Tenant, appKey string, now time.Time) err
 	if !sameOrigin(base, req.URL) {
 		return fmt.Errorf("connect: refusing to sign a request to %s for tenant %s", req.URL.Host, base.Host)
 	}
-	qsh, err := QueryStringHashURL(req.Method, req.URL, base.EscapedPath())
+	return sign(req, t, appKey, base.EscapedPath(), now)
+}
+
+// SignAppRequest adds "Authorization: JWT <token>" to req, a request from
+// the app, in the name of one installation, to an Atlassian platform API
+// for apps that is not on the tenant's site (the personal data reporting
+// API, POST https://api.atlassian.com/app/report-accounts/): the same
+// token as SignRequest, HS256 with the installation's shared secret and
+// iss = appKey, with the qsh of the request's own path (no context path).
+//
+// Atlassian documents only that Connect apps call that API "using JWTs";
+// the token's form is an inference from how every other Connect call is
+// signed. The caller decides which hosts may receive it.
+func SignAppRequest(req *http.Request, t *Tenant, appKey string, now time.Time) error {
+	if t == nil || t.SharedSecret == "" {
+		return fmt.Errorf("%w: no shared secret", ErrUnknownTenant)
+	}
+	return sign(req, t, appKey, "", now)
+}
+
+// sign signs req with the tenant's shared secret, the qsh computed
+// relative to contextPath.
+func sign(req *http.Request, t *Tenant, appKey, contextPath string, now time.Time) error {
+	qsh, err := QueryStringHashURL(req.Method, req.URL, contextPath)
 	if err != nil {
 		return err
 	}

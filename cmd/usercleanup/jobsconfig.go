@@ -37,6 +37,9 @@ type jobsConfig struct {
 	Graph graphConfig
 	// Mail is the SMTP server of the warning e-mails (mailconfig.go).
 	Mail mailConfig
+	// PersonalDataEvery is the personal data reporting cycle
+	// (PERSONAL_DATA_REPORT_INTERVAL, default 7 days).
+	PersonalDataEvery time.Duration
 }
 
 // maxRetentionDays bounds UNINSTALL_RETENTION_DAYS (ten years).
@@ -46,7 +49,7 @@ const maxRetentionDays = 3650
 func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
 	var errs configErrors
 	c := jobsConfig{Workers: jobs.DefaultWorkers, RescueAfter: jobs.DefaultRescueAfter, ScheduleEvery: jobs.DefaultScheduleEvery,
-		Retention: cleanup.DefaultRetention, AtlassianAPIURL: atlassian.DefaultAPIURL}
+		Retention: cleanup.DefaultRetention, AtlassianAPIURL: atlassian.DefaultAPIURL, PersonalDataEvery: cleanup.DefaultReportEvery}
 	if raw := strings.TrimSpace(getenv("UNINSTALL_RETENTION_DAYS")); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxRetentionDays {
@@ -68,6 +71,7 @@ func loadJobsConfig(getenv func(string) string) (jobsConfig, error) {
 	}{
 		{"JOB_RESCUE_AFTER", &c.RescueAfter, jobs.MinRescueAfter, 24 * time.Hour},
 		{"JOB_SCHEDULE_EVERY", &c.ScheduleEvery, time.Second, time.Hour},
+		{"PERSONAL_DATA_REPORT_INTERVAL", &c.PersonalDataEvery, time.Second, 30 * 24 * time.Hour},
 	} {
 		raw := strings.TrimSpace(getenv(d.name))
 		if raw == "" {
@@ -131,13 +135,14 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	}
 	rt, err := jobs.New(ctx, jobs.Config{
 		DB: st.SQLDB(), Driver: string(st.Driver()), DSN: dsn,
-		Workers:       jcfg.Workers,
-		RescueAfter:   jcfg.RescueAfter,
-		ScheduleEvery: jcfg.ScheduleEvery,
-		Retention:     jcfg.Retention,
-		Logger:        log,
-		Now:           now,
-		Observer:      jobObserver,
+		Workers:           jcfg.Workers,
+		RescueAfter:       jcfg.RescueAfter,
+		ScheduleEvery:     jcfg.ScheduleEvery,
+		Retention:         jcfg.Retention,
+		PersonalDataEvery: jcfg.PersonalDataEvery,
+		Logger:            log,
+		Now:               now,
+		Observer:          jobObserver,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("background jobs: %w", err)
@@ -164,8 +169,9 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	if jcfg.Mail.Enabled {
 		warnings, mailJobs = cs, rt
 	}
+	exporter := idpexport.NewExporter(st, idpexport.ExporterConfig{Logger: log})
 	engine, err := cleanup.NewEngine(cleanup.EngineConfig{
-		Store: cs, Connector: conn, Exporter: idpexport.NewExporter(st, idpexport.ExporterConfig{Logger: log}),
+		Store: cs, Connector: conn, Exporter: exporter,
 		Warnings: warnings, EmailJobs: mailJobs, Logger: log, Now: now, StepBudget: budget, LeaseFor: lease, Observer: runObserver,
 	})
 	if err != nil {
@@ -181,7 +187,18 @@ func newDomain(ctx context.Context, cfg *config, jcfg jobsConfig, st *store.Stor
 	if err != nil {
 		return nil, err
 	}
-	work := jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Snapshots: snaps}
+	var recorder cleanup.PersonalDataRecorder
+	if m != nil {
+		recorder = m
+	}
+	personal, err := cleanup.NewPersonalData(cleanup.PersonalDataConfig{
+		Store: cs, Reporter: conn, Orgs: conn, Exporter: exporter, Every: jcfg.PersonalDataEvery,
+		Recorder: recorder, Logger: log, Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	work := jobs.Work{Steps: engine, Gate: svc, Schedules: svc, FollowUps: svc, Retention: svc, Runs: cs, Snapshots: snaps, PersonalData: personal}
 	log.Info("warning e-mails", "mail", jcfg.Mail)
 	if jcfg.Mail.Enabled {
 		smtp, err := newMailer(jcfg.Mail, log)

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/example/usercleanup/internal/metrics"
 )
@@ -29,6 +30,9 @@ func outgoingAPIs(cfg *config, jcfg jobsConfig, fcfg forgeConfig) metrics.Classi
 	add(fcfg.StagingJWKSURL, "forge_jwks")
 	return func(r *http.Request) string {
 		if api, ok := byHost[r.URL.Host]; ok {
+			if api == "atlassian_org" && strings.HasPrefix(r.URL.Path, "/app/report-accounts") {
+				return "atlassian_privacy" // the personal data reporting API on the same host
+			}
 			return api
 		}
 		return "atlassian_site"

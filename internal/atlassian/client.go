@@ -183,6 +183,7 @@ type call struct {
 type response struct {
 	status int
 	body   []byte
+	header http.Header // of a successful answer (do)
 }
 
 // retryable reports whether a status is worth retrying after a wait.
@@ -213,6 +214,7 @@ func (cl *caller) do(ctx context.Context, c call) (response, error) {
 		}
 		res, hdr, err := cl.once(ctx, c, payload)
 		if err == nil && res.status < 300 {
+			res.header = hdr
 			return res, nil
 		}
 		if ctx.Err() != nil {

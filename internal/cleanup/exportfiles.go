@@ -104,6 +104,10 @@ type ExportMember struct {
 	ID      int64 // the row's id
 	GroupID string
 	Email   string
+	// Erased marks a row whose account Atlassian reported closed: its
+	// personal data was replaced by a tombstone (personaldata.go), so no
+	// file carries it and no note is recorded on it.
+	Erased bool
 }
 
 // ExportNote is a message export generation records on one row: Manual

@@ -23,7 +23,13 @@ const (
 // manual-action note for an address the file cannot carry (ValidateIdentifier
 // says why), a flag for a B2B guest's UPN (IsGuestUPN), whose Atlassian
 // e-mail may not be its user principal name.
+//
+// A row erased for a closed account (m.Erased) is left out without a note:
+// its outcome and the run's counts stay as they were.
 func CheckMember(m cleanup.ExportMember) (id string, note cleanup.ExportNote) {
+	if m.Erased {
+		return "", note
+	}
 	norm, problem := ValidateIdentifier(m.Email)
 	if problem != "" {
 		return "", cleanup.ExportNote{RowID: m.ID, Manual: true, Message: ManualPrefix + problem}

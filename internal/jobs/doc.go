@@ -31,6 +31,11 @@
 //     uninstalled longer than the retention period ago, then the runs
 //     older than each tenant's "Keep run history and exports for N days"
 //     (retention.go).
+//   - personal_data_tick: a periodic job (hourly, or every reporting cycle
+//     when that is shorter) that reports the stored accounts of each tenant
+//     whose reporting cycle is due to Atlassian's personal data reporting
+//     API, erasing closed accounts and refreshing updated ones, after
+//     regenerating the exports an erasure left stale (personaldata.go).
 //
 // Before a run step works, the tenant's lifecycle is checked: an
 // uninstalled tenant's runs stop with the reason, a disabled tenant's

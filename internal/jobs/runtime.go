@@ -58,6 +58,10 @@ type Config struct {
 	// before retention_tick deletes it (default
 	// cleanup.DefaultRetention; see retention.go).
 	Retention time.Duration
+	// PersonalDataEvery is the personal data reporting cycle (default
+	// cleanup.DefaultReportEvery); personal_data_tick looks for due
+	// tenants every hour, or this often when it is shorter.
+	PersonalDataEvery time.Duration
 	// PollInterval is how often workers look for new jobs (default 200 ms,
 	// at least 100 ms).
 	PollInterval time.Duration
@@ -126,6 +130,9 @@ type Work struct {
 	Emails EmailSender
 	// Snapshots takes the licence snapshots of the dashboard (snapshot.go).
 	Snapshots SnapshotTaker
+	// PersonalData reports stored accounts to Atlassian's personal data
+	// reporting API (personaldata.go); nil: none (tests of other jobs).
+	PersonalData PersonalDataReporter
 }
 
 // RunStepArgs is the run_step job: the next step of one run.
@@ -204,6 +211,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := river.AddWorkerSafely(workers, &snapshotTickWorker{rt: r}); err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &personalDataWorker{rt: r}); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
 	if err := r.newClient(ctx, workers); err != nil {
 		return nil, err
 	}
@@ -232,6 +242,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.PersonalDataEvery <= 0 {
+		cfg.PersonalDataEvery = cleanup.DefaultReportEvery
 	}
 	if cfg.EmailAttempts <= 0 {
 		cfg.EmailAttempts = WarningEmailAttempts
@@ -266,7 +279,7 @@ func (r *Runtime) newClient(ctx context.Context, workers *river.Workers) error {
 			river.PeriodicInterval(cfg.ScheduleEvery),
 			func() (river.JobArgs, *river.InsertOpts) { return ScheduleTickArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "schedule_tick", RunOnStart: true},
-		), retentionJob(), snapshotJob()},
+		), retentionJob(), snapshotJob(), personalDataJob(cfg.PersonalDataEvery)},
 	}
 	switch cfg.Driver {
 	case SQLite:

@@ -50,6 +50,7 @@ type Metrics struct {
 	jobs         *prometheus.HistogramVec
 	jobWait      *prometheus.HistogramVec
 	emails       *prometheus.CounterVec
+	personal     *prometheus.CounterVec
 }
 
 // New builds the registry with the app's metrics and Go's runtime and
@@ -107,8 +108,12 @@ func New(log *slog.Logger) *Metrics {
 		Namespace: namespace, Name: "emails_total",
 		Help: "Warning e-mails handed to the mail server, by result (sent, failed: refused for good, temporary: retried later).",
 	}, []string{"result"})
+	m.personal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "personal_data_total",
+		Help: "Personal data reporting, by event: reported (accounts sent to Atlassian), closed (closed accounts erased), updated (accounts refreshed), erased_rows (run rows and warnings tombstoned), deferred (closed accounts in a run under way, erased later), report_failed (tenant reports that failed).",
+	}, []string{"event"})
 	m.reg.MustRegister(m.httpDuration, m.authRefused, m.lifecycle, m.runsFinished, m.runUsers,
-		m.outgoing, m.outDuration, m.throttled, m.jobs, m.jobWait, m.emails,
+		m.outgoing, m.outDuration, m.throttled, m.jobs, m.jobWait, m.emails, m.personal,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -203,6 +208,14 @@ func (m *Metrics) AuthRefused(reason string) { m.authRefused.WithLabelValues(rea
 // Lifecycle counts a lifecycle callback.
 func (m *Metrics) Lifecycle(product, event, result string) {
 	m.lifecycle.WithLabelValues(product, event, result).Inc()
+}
+
+// PersonalData counts personal data reporting's work
+// (cleanup.PersonalDataRecorder).
+func (m *Metrics) PersonalData(event string, n int) {
+	if n > 0 {
+		m.personal.WithLabelValues(event).Add(float64(n))
+	}
 }
 
 // JobWorked records a background job (jobs.Observer).

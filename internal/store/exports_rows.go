@@ -182,7 +182,7 @@ func (s *Store) ExportMembers(ctx context.Context, run cleanup.ExportRun, batch 
 		return nil, errors.New("store: export members: batch size must be positive")
 	}
 	collate := s.collate()
-	const columns = `SELECT id, group_id, email, email_key FROM run_users`
+	const columns = `SELECT id, group_id, email, email_key, erased_at IS NOT NULL FROM run_users`
 	where := ` WHERE run_id = ? AND action = ? AND outcome = ?`
 	order := ` ORDER BY group_id` + collate + `, email_key` + collate + `, id LIMIT ?`
 	return &memberCursor{
@@ -229,16 +229,17 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 		id      int64
 		grp, em sql.RawBytes
 		ek      sql.RawBytes
+		erased  bool
 		group   string
 	)
 	for rows.Next() {
-		if err := rows.Scan(&id, &grp, &em, &ek); err != nil {
+		if err := rows.Scan(&id, &grp, &em, &ek, &erased); err != nil {
 			return buf, fmt.Errorf("store: read export rows of run %d: %w", c.run.ID, err)
 		}
 		if string(grp) != group { // no allocation unless the group changes
 			group = string(grp)
 		}
-		buf = append(buf, cleanup.ExportMember{ID: id, GroupID: group, Email: string(em)})
+		buf = append(buf, cleanup.ExportMember{ID: id, GroupID: group, Email: string(em), Erased: erased})
 		c.lastKey = string(ek)
 	}
 	if err := rows.Err(); err != nil {
@@ -259,7 +260,7 @@ func (c *memberCursor) SkipGroup(groupID string) {
 
 // GroupExportMembers implements cleanup.ExportStore.
 func (s *Store) GroupExportMembers(ctx context.Context, run cleanup.ExportRun, groupID string) ([]cleanup.ExportMember, error) {
-	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, email FROM run_users WHERE run_id = ? AND action = ? AND outcome = ? AND group_id = ? ORDER BY id`),
+	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, email, erased_at IS NOT NULL FROM run_users WHERE run_id = ? AND action = ? AND outcome = ? AND group_id = ? ORDER BY id`),
 		run.ID, run.EntraAction(), cleanup.OutcomeExported, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("store: read export group %q of run %d: %w", groupID, run.ID, err)
@@ -268,7 +269,7 @@ func (s *Store) GroupExportMembers(ctx context.Context, run cleanup.ExportRun, g
 	var out []cleanup.ExportMember
 	for rows.Next() {
 		m := cleanup.ExportMember{GroupID: groupID}
-		if err := rows.Scan(&m.ID, &m.Email); err != nil {
+		if err := rows.Scan(&m.ID, &m.Email, &m.Erased); err != nil {
 			return nil, fmt.Errorf("store: read export group %q of run %d: %w", groupID, run.ID, err)
 		}
 		out = append(out, m)

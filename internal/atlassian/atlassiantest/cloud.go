@@ -72,6 +72,10 @@ type Cloud struct {
 	burst   int
 	faults  []*Fault
 	seats   map[string]int // licensed seats per Jira product key (SetSeats)
+	// The personal data reporting API (privacy.go).
+	privacy  map[string]*accountState
+	cycle    string
+	reported []ReportedAccount
 }
 
 // Call is one recorded mutating call.

@@ -36,6 +36,7 @@ func (c *Cloud) orgMux() http.Handler {
 	c.orgHandle(mux, "GET /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates", false, c.lastActiveDates)
 	c.orgHandle(mux, "POST /users/{accountId}/manage/lifecycle/disable", true, c.disable)
 	c.orgHandle(mux, "POST /users/{accountId}/manage/lifecycle/enable", true, c.enable)
+	mux.HandleFunc(reportPath, c.reportAccounts)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, orgErrors(http.StatusNotFound, "", "no such endpoint in the fake: "+r.Method+" "+r.URL.Path))
 	})
