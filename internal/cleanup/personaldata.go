@@ -108,7 +108,9 @@ type PersonalDataStore interface {
 	ErasePersonalData(ctx context.Context, clientKey, accountID, tombstone string, at time.Time) (Erasure, error)
 	// RefreshPersonalData sets the name and e-mail address of the
 	// account's rows and warnings that are not erased, and their refresh
-	// time; it returns how many rows changed.
+	// time, and marks the finished runs that show them whose exports exist
+	// as stale (deleting their files), in one transaction; it returns how
+	// many rows changed.
 	RefreshPersonalData(ctx context.Context, clientKey, accountID, name, email string, at time.Time) (int, error)
 	// StaleExportRuns lists runs whose exports must be generated again,
 	// at most limit.

@@ -127,15 +127,10 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 			return res.Error
 		}
 		er.Runs = int(res.RowsAffected)
-		if len(er.StaleRuns) > 0 {
-			// The files carry the erased data: they go now, in this
-			// transaction, and are generated again from the tombstoned rows.
-			if err := tx.Exec(`DELETE FROM export_files WHERE client_key = ? AND run_id IN ?`, clientKey, er.StaleRuns).Error; err != nil {
-				return err
-			}
-			if err := tx.Exec(`UPDATE runs SET exports_stale = TRUE WHERE client_key = ? AND id IN ?`, clientKey, er.StaleRuns).Error; err != nil {
-				return err
-			}
+		// The files carry the erased data: they go now, in this
+		// transaction, and are generated again from the tombstoned rows.
+		if err := c.markStale(tx, clientKey, er.StaleRuns); err != nil {
+			return err
 		}
 		if er.RunRows+er.Warnings+er.Runs == 0 {
 			return nil
@@ -150,11 +145,19 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 }
 
 // RefreshPersonalData implements cleanup.PersonalDataStore. The e-mail key
-// of run rows follows the address (the Entra files sort by it).
+// of run rows follows the address (the Entra files sort by it); the
+// export files of finished runs that show the account are deleted and
+// marked stale, to be generated again with the current data.
 func (c *CleanupStore) RefreshPersonalData(ctx context.Context, clientKey, accountID, name, email string, at time.Time) (int, error) {
 	at = at.UTC()
 	var n int64
 	err := c.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var stale []int64
+		if err := tx.Raw(`SELECT DISTINCT u.run_id FROM run_users u JOIN runs r ON r.id = u.run_id
+			WHERE r.client_key = ? AND u.account_id = ? AND u.erased_at IS NULL AND r.finished_at IS NOT NULL
+			AND EXISTS (SELECT 1 FROM export_files f WHERE f.run_id = u.run_id) ORDER BY u.run_id`, clientKey, accountID).Scan(&stale).Error; err != nil {
+			return err
+		}
 		res := tx.Exec(`UPDATE run_users SET name = ?, email = ?, email_key = ?, profile_at = ?, updated_at = ?
 			WHERE account_id = ? AND erased_at IS NULL AND run_id IN (SELECT id FROM runs WHERE client_key = ?)`,
 			name, email, EmailKey(email), at, at, accountID, clientKey)
@@ -164,13 +167,27 @@ func (c *CleanupStore) RefreshPersonalData(ctx context.Context, clientKey, accou
 		n = res.RowsAffected
 		res = tx.Exec(`UPDATE warnings SET name = ?, email = ?, profile_at = ?, updated_at = ?
 			WHERE client_key = ? AND account_id = ? AND erased_at IS NULL`, name, email, at, at, clientKey, accountID)
+		if res.Error != nil {
+			return res.Error
+		}
 		n += res.RowsAffected
-		return res.Error
+		return c.markStale(tx, clientKey, stale)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: refresh personal data: %w", err)
 	}
 	return int(n), nil
+}
+
+// markStale deletes the export files of the runs and marks them stale.
+func (c *CleanupStore) markStale(tx *gorm.DB, clientKey string, runs []int64) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	if err := tx.Exec(`DELETE FROM export_files WHERE client_key = ? AND run_id IN ?`, clientKey, runs).Error; err != nil {
+		return err
+	}
+	return tx.Exec(`UPDATE runs SET exports_stale = TRUE WHERE client_key = ? AND id IN ?`, clientKey, runs).Error
 }
 
 // StaleExportRuns implements cleanup.PersonalDataStore.

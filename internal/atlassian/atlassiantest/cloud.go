@@ -76,6 +76,7 @@ type Cloud struct {
 	privacy  map[string]*accountState
 	cycle    string
 	reported []ReportedAccount
+	reports  int // accepted report requests
 }
 
 // Call is one recorded mutating call.

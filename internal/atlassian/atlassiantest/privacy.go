@@ -45,9 +45,9 @@ func (c *Cloud) CloseAccount(accountID string) {
 }
 
 // UpdateAccount changes an account's name and e-mail address in the
-// directory: a report with an updatedAt before now answers "updated". It
-// reports whether the account exists.
-func (c *Cloud) UpdateAccount(accountID, name, email string) bool {
+// directory at time at: a report with an updatedAt before at answers
+// "updated". It reports whether the account exists.
+func (c *Cloud) UpdateAccount(accountID, name, email string, at time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, ok := c.byID[accountID]
@@ -63,7 +63,7 @@ func (c *Cloud) UpdateAccount(accountID, name, email string) bool {
 		st = &accountState{}
 		c.privacy[accountID] = st
 	}
-	st.changedAt = c.now()
+	st.changedAt = at
 	return true
 }
 
@@ -79,6 +79,7 @@ func (c *Cloud) SetReportCycle(v string) {
 // received.
 type ReportedAccount struct {
 	ClientKey string // the installation whose shared secret signed the report
+	Request   int    // 1-based number of the request that carried it
 	AccountID string
 	UpdatedAt time.Time
 }
@@ -136,6 +137,8 @@ func (c *Cloud) reportAccounts(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []status
 	c.mu.Lock()
+	c.reports++
+	req := c.reports
 	for _, a := range body.Accounts {
 		at, err := time.Parse(time.RFC3339Nano, a.UpdatedAt)
 		if a.AccountID == "" || err != nil {
@@ -143,7 +146,7 @@ func (c *Cloud) reportAccounts(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"code": 400, "message": "each account needs an accountId and an ISO 8601 updatedAt"})
 			return
 		}
-		c.reported = append(c.reported, ReportedAccount{ClientKey: clientKey, AccountID: a.AccountID, UpdatedAt: at})
+		c.reported = append(c.reported, ReportedAccount{ClientKey: clientKey, Request: req, AccountID: a.AccountID, UpdatedAt: at})
 		st := c.privacy[a.AccountID]
 		switch {
 		case st == nil:
