@@ -114,9 +114,9 @@ func (c *Connector) ReportAccounts(ctx context.Context, clientKey string, accoun
 			continue // never act on an account we did not report
 		}
 		switch a.Status {
-		case cleanup.AccountClosed:
+		case cleanup.ReportedClosed:
 			out.Closed = append(out.Closed, a.AccountID)
-		case cleanup.AccountUpdated:
+		case cleanup.ReportedUpdated:
 			out.Updated = append(out.Updated, a.AccountID)
 		}
 	}

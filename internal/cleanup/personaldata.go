@@ -49,8 +49,8 @@ const ClosedAccountPrefix = "closed-account-"
 
 // Statuses the personal data reporting API answers per account.
 const (
-	AccountClosed  = "closed"
-	AccountUpdated = "updated"
+	ReportedClosed  = "closed"
+	ReportedUpdated = "updated"
 )
 
 // ReportedAccount is one account id the app stores personal data for and

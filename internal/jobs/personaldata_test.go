@@ -33,11 +33,12 @@ const (
 // files, and the personal data reporter over them.
 type privacyEnv struct {
 	*env
-	exp    *idpexport.Exporter
-	runs   map[string]int64 // by client key
-	waits  *[]time.Duration // Retry-After waits the report client slept
-	report *cleanup.PersonalData
-	now    time.Time
+	exp      *idpexport.Exporter
+	runs     map[string]int64 // by client key
+	cleanups map[string]int64 // by client key
+	waits    *[]time.Duration // Retry-After waits the report client slept
+	report   *cleanup.PersonalData
+	now      time.Time
 }
 
 func newPrivacyEnv(t *testing.T, st *store.Store, users int) *privacyEnv {
@@ -64,7 +65,7 @@ func newPrivacyEnv(t *testing.T, st *store.Store, users int) *privacyEnv {
 		t.Fatal(err)
 	}
 	e.svc = svc
-	x := &privacyEnv{env: e, exp: idpexport.NewExporter(st, idpexport.ExporterConfig{}), runs: map[string]int64{}, waits: &waits, now: testNow}
+	x := &privacyEnv{env: e, exp: idpexport.NewExporter(st, idpexport.ExporterConfig{}), runs: map[string]int64{}, cleanups: map[string]int64{}, waits: &waits, now: testNow}
 	for _, ck := range []string{testClientKey, otherClientKey} {
 		in := seededSettings(e, t, "")
 		in.Exceptions.AccountIDs = nil
@@ -89,19 +90,8 @@ func newPrivacyEnv(t *testing.T, st *store.Store, users int) *privacyEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; ; i++ {
-			res, err := en.Step(ctx, ck, runID, fmt.Sprintf("test/%d", i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Done {
-				break
-			}
-			if i > 1000 {
-				t.Fatal("run did not finish")
-			}
-		}
-		x.runs[ck] = runID
+		x.finish(t, en, ck, runID)
+		x.runs[ck], x.cleanups[ck] = runID, c.ID
 	}
 	x.report, err = cleanup.NewPersonalData(cleanup.PersonalDataConfig{Store: e.cs, Reporter: e.conn, Orgs: e.conn,
 		Exporter: x.exp, Now: func() time.Time { return x.now }})
@@ -109,6 +99,23 @@ func newPrivacyEnv(t *testing.T, st *store.Store, users int) *privacyEnv {
 		t.Fatal(err)
 	}
 	return x
+}
+
+// finish steps a run until it is done.
+func (x *privacyEnv) finish(t *testing.T, en *cleanup.Engine, clientKey string, runID int64) {
+	t.Helper()
+	for i := 0; ; i++ {
+		res, err := en.Step(context.Background(), clientKey, runID, fmt.Sprintf("test/%d/%d", runID, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Done {
+			return
+		}
+		if i > 1000 {
+			t.Fatal("run did not finish")
+		}
+	}
 }
 
 // snapshot is everything a tenant's run shows: the run (counts), its rows
@@ -437,5 +444,49 @@ func TestPersonalDataRetryAfterAndUpdated(t *testing.T) {
 		if a.AccountID == v.AccountID && !a.UpdatedAt.After(last) {
 			t.Errorf("updatedAt %s after the refresh, reported %s before", a.UpdatedAt, last)
 		}
+	}
+}
+
+// TestPersonalDataDeferredWhileRunning: a closed account that a run under
+// way still works on (here: the admin who started it) is not erased while
+// the run runs: the report says deferred and changes nothing; the next
+// report after the run finished erases it.
+func TestPersonalDataDeferredWhileRunning(t *testing.T) {
+	ctx := cleanup.AsOperator(context.Background())
+	st := openStore(t, store.SQLite, t.TempDir()+"/t.db")
+	x := newPrivacyEnv(t, st, 120)
+	const admin = "557058:closing-admin"
+	runID, err := x.svc.StartRun(ctx, testClientKey, x.cleanups[testClientKey], true, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.cloud.CloseAccount(admin)
+	res, err := x.report.Report(ctx, testClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deferred != 1 || res.Closed != 0 {
+		t.Fatalf("report while the run is queued: %+v, want one deferred", res)
+	}
+	run, err := x.svc.GetRun(ctx, testClientKey, runID)
+	if err != nil || run.StartedBy != admin {
+		t.Fatalf("run started by %q (%v), want it kept while the run is under way", run.StartedBy, err)
+	}
+	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: x.cs, Connector: x.conn, Exporter: x.exp, Now: x.env.now,
+		StepBudget: time.Minute, LeaseFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.finish(t, en, testClientKey, runID)
+	res, err = x.report.Report(ctx, testClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deferred != 0 || res.Closed != 1 {
+		t.Fatalf("report after the run: %+v, want the account erased", res)
+	}
+	run, err = x.svc.GetRun(ctx, testClientKey, runID)
+	if err != nil || run.StartedBy != "" {
+		t.Errorf("run started by %q (%v) after the erasure", run.StartedBy, err)
 	}
 }
