@@ -47,7 +47,7 @@ type ExportFile struct {
 type RunExports struct {
 	RunID    int64
 	DryRun   bool
-	Finished bool         // the run has finished (exports exist only after that)
+	Finished bool         // the run has finished (exports exist only after that) and no erasure is regenerating its files
 	Files    []ExportFile // complete files only, in kind, group, part order
 }
 

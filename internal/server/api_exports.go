@@ -72,7 +72,9 @@ type runExportsJSON struct {
 	Bundle           *exportFileJSON  `json:"bundle"`
 	DryRun           bool             `json:"dryRun"`
 	// Pending is true until the run has finished (the run engine stores
-	// the files just before it marks the run finished).
+	// the files just before it marks the run finished), and while files
+	// are generated again after a closed account's personal data was
+	// erased or an updated account's refreshed.
 	Pending bool `json:"pending"`
 	// LinksExpireAt is when the download URLs stop working; list again
 	// for fresh ones.

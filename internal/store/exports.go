@@ -61,19 +61,23 @@ func scanExportFile(r rowScanner) (cleanup.ExportFile, error) {
 // RunExports lists the complete export files of one of the tenant's runs.
 // A run that does not exist or belongs to another tenant is a
 // cleanup.KindNotFound error; a run whose exports are not generated yet
-// has no files.
+// has no files. A run whose files are being generated again after a
+// personal data erasure or refresh reads as not finished.
 func (s *Store) RunExports(ctx context.Context, clientKey string, runID int64) (cleanup.RunExports, error) {
 	out := cleanup.RunExports{RunID: runID}
 	var finished sql.NullTime
-	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT dry_run, finished_at FROM runs WHERE id = ? AND client_key = ?`),
-		runID, clientKey).Scan(&out.DryRun, &finished)
+	var stale bool
+	err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT dry_run, finished_at, exports_stale FROM runs WHERE id = ? AND client_key = ?`),
+		runID, clientKey).Scan(&out.DryRun, &finished, &stale)
 	if errors.Is(err, sql.ErrNoRows) {
 		return out, &cleanup.Error{Kind: cleanup.KindNotFound, Message: "No such run."}
 	}
 	if err != nil {
 		return out, fmt.Errorf("store: read run %d: %w", runID, err)
 	}
-	out.Finished = finished.Valid
+	// Files an erasure deleted are being generated again: not finished
+	// until they are there (personal data reporting).
+	out.Finished = finished.Valid && !stale
 	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT `+exportFileColumns+` FROM export_files
 		WHERE client_key = ? AND run_id = ? AND complete
 		ORDER BY kind, group_name, group_id, part`), clientKey, runID)
