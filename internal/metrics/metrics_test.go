@@ -266,3 +266,24 @@ func BenchmarkWithLabelValues(b *testing.B) {
 		}
 	})
 }
+
+// TestPersonalDataCounters: personal data reporting's events are counted
+// by event; nothing is recorded for an empty batch.
+func TestPersonalDataCounters(t *testing.T) {
+	m := New(nil)
+	var rec cleanup.PersonalDataRecorder = m
+	rec.PersonalData("reported", 90)
+	rec.PersonalData("reported", 20)
+	rec.PersonalData("closed", 1)
+	rec.PersonalData("erased_rows", 3)
+	rec.PersonalData("updated", 0)
+	fams := scrape(t, m)
+	for _, c := range []struct {
+		event string
+		want  float64
+	}{{"reported", 110}, {"closed", 1}, {"erased_rows", 3}, {"updated", -1}} { // -1: no series
+		if got := value(fams, "usercleanup_personal_data_total", map[string]string{"event": c.event}); got != c.want {
+			t.Errorf("personal_data_total{event=%q} = %v, want %v", c.event, got, c.want)
+		}
+	}
+}
