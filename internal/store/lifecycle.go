@@ -155,6 +155,8 @@ var purgeSteps = []struct {
 	{"review_decisions", `DELETE FROM review_decisions WHERE (client_key, account_id) IN (SELECT client_key, account_id FROM review_decisions WHERE client_key = ? LIMIT ?)`, false},
 	{"snapshot_history", `DELETE FROM snapshot_history WHERE (client_key, day, product) IN (SELECT client_key, day, product FROM snapshot_history WHERE client_key = ? LIMIT ?)`, false},
 	{"cleanups", `DELETE FROM cleanups WHERE id IN (SELECT id FROM cleanups WHERE client_key = ? LIMIT ?)`, false},
+	{"personal_data_erasures", `DELETE FROM personal_data_erasures WHERE id IN (SELECT id FROM personal_data_erasures WHERE client_key = ? LIMIT ?)`, false},
+	{"personal_data_reports", `DELETE FROM personal_data_reports WHERE client_key IN (SELECT client_key FROM personal_data_reports WHERE client_key = ? LIMIT ?)`, false},
 }
 
 // PurgeTenant implements cleanup.LifecycleStore: one bounded delete per

@@ -12,18 +12,20 @@ import (
 // tenantTables are the tables holding a tenant's data, and how to count
 // a tenant's rows in each.
 var tenantTables = map[string]string{
-	"tenants":             `SELECT COUNT(*) FROM tenants WHERE client_key = ?`,
-	"tenant_settings":     `SELECT COUNT(*) FROM tenant_settings WHERE client_key = ?`,
-	"cleanups":            `SELECT COUNT(*) FROM cleanups WHERE client_key = ?`,
-	"runs":                `SELECT COUNT(*) FROM runs WHERE client_key = ?`,
-	"run_users":           `SELECT COUNT(*) FROM run_users WHERE client_key = ?`,
-	"run_follow_ups":      `SELECT COUNT(*) FROM run_follow_ups WHERE client_key = ?`,
-	"run_follow_up_users": `SELECT COUNT(*) FROM run_follow_up_users WHERE client_key = ?`,
-	"export_files":        `SELECT COUNT(*) FROM export_files WHERE client_key = ?`,
-	"export_chunks":       `SELECT COUNT(*) FROM export_chunks c JOIN export_files f ON f.id = c.file_id WHERE f.client_key = ?`,
-	"snapshots":           `SELECT COUNT(*) FROM snapshots WHERE client_key = ?`,
-	"snapshot_users":      `SELECT COUNT(*) FROM snapshot_users WHERE client_key = ?`,
-	"snapshot_history":    `SELECT COUNT(*) FROM snapshot_history WHERE client_key = ?`,
+	"tenants":                `SELECT COUNT(*) FROM tenants WHERE client_key = ?`,
+	"tenant_settings":        `SELECT COUNT(*) FROM tenant_settings WHERE client_key = ?`,
+	"cleanups":               `SELECT COUNT(*) FROM cleanups WHERE client_key = ?`,
+	"runs":                   `SELECT COUNT(*) FROM runs WHERE client_key = ?`,
+	"run_users":              `SELECT COUNT(*) FROM run_users WHERE client_key = ?`,
+	"run_follow_ups":         `SELECT COUNT(*) FROM run_follow_ups WHERE client_key = ?`,
+	"run_follow_up_users":    `SELECT COUNT(*) FROM run_follow_up_users WHERE client_key = ?`,
+	"export_files":           `SELECT COUNT(*) FROM export_files WHERE client_key = ?`,
+	"export_chunks":          `SELECT COUNT(*) FROM export_chunks c JOIN export_files f ON f.id = c.file_id WHERE f.client_key = ?`,
+	"snapshots":              `SELECT COUNT(*) FROM snapshots WHERE client_key = ?`,
+	"snapshot_users":         `SELECT COUNT(*) FROM snapshot_users WHERE client_key = ?`,
+	"snapshot_history":       `SELECT COUNT(*) FROM snapshot_history WHERE client_key = ?`,
+	"personal_data_reports":  `SELECT COUNT(*) FROM personal_data_reports WHERE client_key = ?`,
+	"personal_data_erasures": `SELECT COUNT(*) FROM personal_data_erasures WHERE client_key = ?`,
 }
 
 func countRows(t *testing.T, s *Store, clientKey string) (map[string]int64, int64) {
@@ -88,6 +90,14 @@ func seedTenantData(t *testing.T, s *Store, clientKey string) (queued, running, 
 		t.Fatal(err)
 	}
 	seedSnapshot(t, s, clientKey, 5)
+	// Personal data reporting: the site's cycle and an erasure's audit entry.
+	if err := cs.ReportDone(ctx, clientKey, exportT0, exportT0.Add(7*24*time.Hour), 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Exec(`INSERT INTO personal_data_erasures (client_key, tombstone, run_rows, warnings, runs, erased_at) VALUES (?, ?, 1, 0, 0, ?)`,
+		clientKey, "closed-account-000000000000", exportT0).Error; err != nil {
+		t.Fatal(err)
+	}
 	return queued, running, finished
 }
 
