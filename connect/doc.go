@@ -31,7 +31,10 @@
 //
 // The app signs its calls to the product with HS256 and the sharedSecret,
 // iss = the app key, and a qsh relative to the tenant's baseUrl
-// (SignRequest, Transport, NewClient).
+// (SignRequest, Transport, NewClient). Calls to Atlassian's platform APIs
+// for apps that are not on the site (the personal data reporting API on
+// api.atlassian.com) carry the same token with the qsh of their own path
+// (SignAppRequest).
 //
 // # Request flow
 //

@@ -187,3 +187,32 @@ func TestSignRequestOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestSignAppRequest: a request to an Atlassian platform API for apps
+// (the personal data reporting API) carries the installation's token: HS256
+// with its shared secret, iss = app key, and the qsh of the request's own
+// path, whatever the tenant's context path (/wiki).
+func TestSignAppRequest(t *testing.T) {
+	tn := &connect.Tenant{BaseURL: "https://acme.atlassian.net/wiki", SharedSecret: "s-0123456789abcdef"}
+	if err := connect.SignAppRequest(httptest.NewRequest(http.MethodPost, "https://api.atlassian.com/app/report-accounts/", nil),
+		&connect.Tenant{}, "app", testNow); !errors.Is(err, connect.ErrUnknownTenant) {
+		t.Errorf("no shared secret: %v", err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "https://api.atlassian.com/app/report-accounts/", nil)
+	if err := connect.SignAppRequest(req, tn, "com.example.app", testNow); err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimPrefix(req.Header.Get("Authorization"), "JWT ")
+	claims := jwt.MapClaims{}
+	if _, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return []byte("s-0123456789abcdef"), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(func() time.Time { return testNow })); err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	want, err := connect.QueryStringHash(http.MethodPost, "/app/report-accounts/", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims["iss"] != "com.example.app" || claims["qsh"] != want {
+		t.Errorf("claims %v, want iss com.example.app and qsh %s", claims, want)
+	}
+}
