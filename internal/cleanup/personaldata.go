@@ -47,6 +47,10 @@ const ClosedAccountName = "closed account"
 // account's (a tombstone): a random suffix, never derived from the id.
 const ClosedAccountPrefix = "closed-account-"
 
+// ClosedAccountMessage is why a restore does not restore a row erased for
+// a closed account.
+const ClosedAccountMessage = "the account was closed and its personal data erased: not restored"
+
 // Statuses the personal data reporting API answers per account.
 const (
 	ReportedClosed  = "closed"

@@ -154,6 +154,8 @@ func planRestoreRow(orig AffectedUser, action string, origID int64, u OrgUser, f
 	switch {
 	case earlier != 0:
 		return notRestored(fmt.Sprintf("already restored by run #%d", earlier))
+	case strings.HasPrefix(orig.AccountID, ClosedAccountPrefix):
+		return notRestored(ClosedAccountMessage)
 	case !found:
 		return notRestored("no longer in the organization (removed since by someone else): not restored")
 	case action == ActionReactivate:

@@ -129,8 +129,12 @@ type snapshot struct {
 
 func (x *privacyEnv) snapshot(t *testing.T, clientKey string) snapshot {
 	t.Helper()
+	return x.snapshotRun(t, clientKey, x.runs[clientKey])
+}
+
+func (x *privacyEnv) snapshotRun(t *testing.T, clientKey string, runID int64) snapshot {
+	t.Helper()
 	ctx := context.Background()
-	runID := x.runs[clientKey]
 	run, err := x.svc.GetRun(ctx, clientKey, runID)
 	if err != nil {
 		t.Fatal(err)
@@ -488,5 +492,51 @@ func TestPersonalDataDeferredWhileRunning(t *testing.T) {
 	run, err = x.svc.GetRun(ctx, testClientKey, runID)
 	if err != nil || run.StartedBy != "" {
 		t.Errorf("run started by %q (%v) after the erasure", run.StartedBy, err)
+	}
+}
+
+// TestPersonalDataRestores: a closed account that a restore was limited
+// to, and whose rows a restore copied (with a bulk-add file), is erased
+// from the restore too: its rows, its bulk-add file and its list of
+// selected accounts.
+func TestPersonalDataRestores(t *testing.T) {
+	ctx := cleanup.AsOperator(context.Background())
+	st := openStore(t, store.SQLite, t.TempDir()+"/t.db")
+	x := newPrivacyEnv(t, st, 240)
+	v := x.victim(t, x.snapshot(t, testClientKey))
+	en, err := cleanup.NewEngine(cleanup.EngineConfig{Store: x.cs, Connector: x.conn, Exporter: x.exp, Now: x.env.now,
+		StepBudget: time.Minute, LeaseFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID, err := x.svc.StartRun(ctx, testClientKey, x.cleanups[testClientKey], false, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.finish(t, en, testClientKey, runID)
+	restoreID, err := x.svc.StartRestore(ctx, testClientKey, runID, cleanup.RestoreInput{DryRun: true, AccountIDs: []string{v.AccountID}}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.finish(t, en, testClientKey, restoreID)
+	before := x.snapshotRun(t, testClientKey, restoreID)
+	if len(before.contains(v.Email)) == 0 {
+		t.Fatalf("the restore does not show the account: the test proves nothing (%d rows, files %v)", len(before.rows), len(before.files))
+	}
+	x.cloud.CloseAccount(v.AccountID)
+	if _, err := x.report.Report(ctx, testClientKey); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{runID, restoreID} {
+		if where := x.snapshotRun(t, testClientKey, id).contains(v.AccountID, v.Name, v.Email); len(where) > 0 {
+			t.Errorf("run %d still shows the account:\n%s", id, strings.Join(where, "\n"))
+		}
+	}
+	var raw string
+	if err := st.SQLDB().QueryRow(`SELECT restore_accounts FROM runs WHERE id = ?`, restoreID).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(raw, v.AccountID) || !strings.Contains(raw, cleanup.ClosedAccountPrefix) {
+		t.Errorf("restore_accounts = %s, want the tombstone in place of the account", raw)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -70,6 +71,29 @@ func (c *CleanupStore) PersonalDataAccounts(ctx context.Context, clientKey strin
 			return nil, fmt.Errorf("store: personal data accounts: %w", err)
 		}
 	}
+	// The accounts a restore was limited to (runs.restore_accounts).
+	var restores []struct {
+		RestoreAccounts string
+		CreatedAt       time.Time
+	}
+	if err := c.s.db.WithContext(ctx).Raw(`SELECT restore_accounts, created_at FROM runs WHERE client_key = ? AND restore_accounts <> ''`,
+		clientKey).Scan(&restores).Error; err != nil {
+		return nil, fmt.Errorf("store: personal data accounts: %w", err)
+	}
+	for _, r := range restores {
+		ids, err := decodeAccounts(r.RestoreAccounts)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if strings.HasPrefix(id, cleanup.ClosedAccountPrefix) {
+				continue
+			}
+			if cur, ok := latest[id]; !ok || r.CreatedAt.After(cur) {
+				latest[id] = r.CreatedAt
+			}
+		}
+	}
 	out := make([]cleanup.ReportedAccount, 0, len(latest))
 	for id, at := range latest {
 		out = append(out, cleanup.ReportedAccount{AccountID: id, UpdatedAt: at.UTC()})
@@ -95,6 +119,15 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 			OR EXISTS (SELECT 1 FROM run_users u WHERE u.run_id = r.id AND u.account_id = ?))`,
 			clientKey, accountID, accountID).Scan(&busy).Error; err != nil {
 			return err
+		}
+		restores, err := restoresNaming(tx, clientKey, accountID)
+		if err != nil {
+			return err
+		}
+		for _, r := range restores {
+			if r.FinishedAt == nil {
+				busy++
+			}
 		}
 		if busy > 0 {
 			er.Deferred = true
@@ -127,6 +160,21 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 			return res.Error
 		}
 		er.Runs = int(res.RowsAffected)
+		for _, r := range restores {
+			ids, err := decodeAccounts(r.RestoreAccounts)
+			if err != nil {
+				return err
+			}
+			for i := range ids {
+				if ids[i] == accountID {
+					ids[i] = tombstone
+				}
+			}
+			if err := tx.Exec(`UPDATE runs SET restore_accounts = ?, updated_at = ? WHERE id = ?`, encodeAccounts(ids), at, r.ID).Error; err != nil {
+				return err
+			}
+			er.Runs++
+		}
 		// The files carry the erased data: they go now, in this
 		// transaction, and are generated again from the tombstoned rows.
 		if err := c.markStale(tx, clientKey, er.StaleRuns); err != nil {
@@ -142,6 +190,38 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 		return cleanup.Erasure{}, fmt.Errorf("store: erase personal data: %w", err)
 	}
 	return er, nil
+}
+
+// restoreRun is a restore that names accounts.
+type restoreRun struct {
+	ID              int64
+	RestoreAccounts string
+	FinishedAt      *time.Time
+}
+
+// restoresNaming returns the tenant's restores limited to accounts that
+// name the account.
+func restoresNaming(tx *gorm.DB, clientKey, accountID string) ([]restoreRun, error) {
+	var all []restoreRun
+	// Restores limited to accounts are few: the JSON decides.
+	if err := tx.Raw(`SELECT id, restore_accounts, finished_at FROM runs WHERE client_key = ? AND restore_accounts <> ''`,
+		clientKey).Scan(&all).Error; err != nil {
+		return nil, err
+	}
+	var out []restoreRun
+	for _, r := range all {
+		ids, err := decodeAccounts(r.RestoreAccounts)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if id == accountID {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // RefreshPersonalData implements cleanup.PersonalDataStore. The e-mail key
