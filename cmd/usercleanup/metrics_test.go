@@ -257,3 +257,25 @@ func TestMetricsAndLogsEndToEnd(t *testing.T) {
 		t.Log("no River producer line in the debug log (fine if the run was short)")
 	}
 }
+
+// TestOutgoingAPIs: outgoing requests are labelled by the API they call;
+// the personal data reporting API shares api.atlassian.com with the
+// Organizations API but has its own label.
+func TestOutgoingAPIs(t *testing.T) {
+	jcfg, err := loadJobsConfig(envFunc(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	classify := outgoingAPIs(&config{}, jcfg, forgeConfig{})
+	for url, want := range map[string]string{
+		"https://api.atlassian.com/app/report-accounts/":                             "atlassian_privacy",
+		"https://api.atlassian.com/admin/v1/orgs/o-1":                                "atlassian_org",
+		"https://graph.microsoft.com/v1.0/groups":                                    "graph",
+		"https://acme.atlassian.net/rest/api/3/group/member?groupId=1&maxResults=50": "atlassian_site",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if got := classify(req); got != want {
+			t.Errorf("%s: %q, want %q", url, got, want)
+		}
+	}
+}
