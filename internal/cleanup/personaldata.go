@@ -20,8 +20,11 @@ import (
 //
 // This app stores, per tenant, the account ids, names and e-mail addresses
 // of the users its runs matched (run rows), of the users it warned
-// (warnings), the account id of the admin who started a run by hand, and
-// export files built from the run rows. Erasing a closed account replaces
+// (warnings) and of the organization's users in the licence snapshots
+// (the dashboard and users screen), the account ids of the admins who
+// started runs and snapshots by hand or decided review marks, the
+// accounts a restore was limited to, and export files built from the run
+// rows. Erasing a closed account replaces
 // its name with ClosedAccountName, its e-mail address with nothing and its
 // account id with a random tombstone (the same within one erasure, so the
 // rows of one account in a run stay distinct from another's) everywhere,
@@ -85,7 +88,10 @@ type Erasure struct {
 	Tombstone string // the account id that replaced the account's
 	RunRows   int    // run rows tombstoned
 	Warnings  int    // warnings tombstoned
-	Runs      int    // runs whose "started by" was the account
+	Runs      int    // runs whose "started by" was the account, or restores limited to it
+	// OtherRows are the licence snapshots' users, the snapshots it started
+	// and the review decisions (about it or made by it) tombstoned.
+	OtherRows int
 	// StaleRuns are the finished runs whose export files were deleted to
 	// be generated again from the tombstoned rows.
 	StaleRuns []int64
@@ -307,11 +313,11 @@ func (p *PersonalData) erase(ctx context.Context, clientKey, accountID string, r
 	}
 	res.Closed++
 	p.rec.PersonalData("closed", 1)
-	p.rec.PersonalData("erased_rows", er.RunRows+er.Warnings)
+	p.rec.PersonalData("erased_rows", er.RunRows+er.Warnings+er.OtherRows)
 	// The audit entry is the store's (personal_data_erasures); the log
 	// line carries the same, never the account id.
 	p.log.InfoContext(ctx, "closed account erased", "client_key", clientKey, "tombstone", er.Tombstone,
-		"run_rows", er.RunRows, "warnings", er.Warnings, "runs", er.Runs, "stale_exports", len(er.StaleRuns))
+		"run_rows", er.RunRows, "warnings", er.Warnings, "runs", er.Runs, "other_rows", er.OtherRows, "stale_exports", len(er.StaleRuns))
 	return nil
 }
 

@@ -66,6 +66,13 @@ func (c *CleanupStore) PersonalDataAccounts(ctx context.Context, clientKey strin
 			WHERE r.client_key = ? AND u.erased_at IS NULL`,
 		`SELECT account_id, created_at, profile_at FROM warnings WHERE client_key = ? AND erased_at IS NULL`,
 		`SELECT started_by, created_at, NULL FROM runs WHERE client_key = ? AND started_by <> ''`,
+		// The licence snapshots: the organization's users, and who asked.
+		`SELECT u.account_id, s.queued_at, s.finished_at FROM snapshot_users u JOIN snapshots s ON s.id = u.snapshot_id
+			WHERE u.client_key = ? AND u.account_id NOT LIKE '` + cleanup.ClosedAccountPrefix + `%'`,
+		`SELECT started_by, queued_at, NULL FROM snapshots WHERE client_key = ? AND started_by <> ''`,
+		// Review decisions: about whom, and by whom.
+		`SELECT account_id, decided_at, NULL FROM review_decisions WHERE client_key = ? AND account_id NOT LIKE '` + cleanup.ClosedAccountPrefix + `%'`,
+		`SELECT decided_by, decided_at, NULL FROM review_decisions WHERE client_key = ? AND decided_by <> ''`,
 	} {
 		if err := add(q); err != nil {
 			return nil, fmt.Errorf("store: personal data accounts: %w", err)
@@ -160,6 +167,24 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 			return res.Error
 		}
 		er.Runs = int(res.RowsAffected)
+		other := 0
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`UPDATE snapshot_users SET account_id = ?, name = ?, sort_name = ?, email = '', search = ? WHERE client_key = ? AND account_id = ?`,
+				[]any{tombstone, cleanup.ClosedAccountName, cleanup.ClosedAccountName, cleanup.ClosedAccountName, clientKey, accountID}},
+			{`UPDATE snapshots SET started_by = '' WHERE client_key = ? AND started_by = ?`, []any{clientKey, accountID}},
+			{`UPDATE review_decisions SET account_id = ? WHERE client_key = ? AND account_id = ?`, []any{tombstone, clientKey, accountID}},
+			{`UPDATE review_decisions SET decided_by = '' WHERE client_key = ? AND decided_by = ?`, []any{clientKey, accountID}},
+		} {
+			res := tx.Exec(q.sql, q.args...)
+			if res.Error != nil {
+				return res.Error
+			}
+			other += int(res.RowsAffected)
+		}
+		er.OtherRows = other
 		for _, r := range restores {
 			ids, err := decodeAccounts(r.RestoreAccounts)
 			if err != nil {
@@ -180,11 +205,11 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 		if err := c.markStale(tx, clientKey, er.StaleRuns); err != nil {
 			return err
 		}
-		if er.RunRows+er.Warnings+er.Runs == 0 {
+		if er.RunRows+er.Warnings+er.Runs+er.OtherRows == 0 {
 			return nil
 		}
-		return tx.Exec(`INSERT INTO personal_data_erasures (client_key, tombstone, run_rows, warnings, runs, erased_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			clientKey, tombstone, er.RunRows, er.Warnings, er.Runs, at).Error
+		return tx.Exec(`INSERT INTO personal_data_erasures (client_key, tombstone, run_rows, warnings, runs, other_rows, erased_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			clientKey, tombstone, er.RunRows, er.Warnings, er.Runs, er.OtherRows, at).Error
 	})
 	if err != nil {
 		return cleanup.Erasure{}, fmt.Errorf("store: erase personal data: %w", err)
@@ -247,6 +272,12 @@ func (c *CleanupStore) RefreshPersonalData(ctx context.Context, clientKey, accou
 		n = res.RowsAffected
 		res = tx.Exec(`UPDATE warnings SET name = ?, email = ?, profile_at = ?, updated_at = ?
 			WHERE client_key = ? AND account_id = ? AND erased_at IS NULL`, name, email, at, at, clientKey, accountID)
+		if res.Error != nil {
+			return res.Error
+		}
+		n += res.RowsAffected
+		res = tx.Exec(`UPDATE snapshot_users SET name = ?, sort_name = ?, email = ?, search = ? WHERE client_key = ? AND account_id = ?`,
+			name, strings.ToLower(name), strings.ToLower(email), strings.ToLower(name+"\n"+email), clientKey, accountID)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -327,13 +358,14 @@ type Erasure struct {
 	RunRows   int
 	Warnings  int
 	Runs      int
+	OtherRows int
 	ErasedAt  time.Time
 }
 
 // Erasures returns a tenant's erasure audit entries, oldest first.
 func (c *CleanupStore) Erasures(ctx context.Context, clientKey string) ([]Erasure, error) {
 	var out []Erasure
-	err := c.s.db.WithContext(ctx).Raw(`SELECT tombstone, run_rows, warnings, runs, erased_at FROM personal_data_erasures
+	err := c.s.db.WithContext(ctx).Raw(`SELECT tombstone, run_rows, warnings, runs, other_rows, erased_at FROM personal_data_erasures
 		WHERE client_key = ? ORDER BY id`, clientKey).Scan(&out).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fmt.Errorf("store: erasures: %w", err)

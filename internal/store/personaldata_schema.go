@@ -1,6 +1,6 @@
 package store
 
-// migrationPersonalData is schema version 11: what personal data
+// migrationPersonalData is schema version 12: what personal data
 // reporting (Atlassian's personal data reporting API) needs.
 //
 //   - run_users.erased_at and warnings.erased_at mark rows whose account
@@ -16,7 +16,9 @@ package store
 //     last reported and when it reports next.
 //   - personal_data_erasures is the audit of erasures: one row per closed
 //     account erased from a tenant, with the tombstone that replaced it
-//     and how many rows changed, never the erased data.
+//     and how many rows changed (run rows, warnings, runs, and other rows:
+//     licence snapshot users, snapshots and review decisions), never the
+//     erased data.
 //
 // The covering index of the Entra pass gains erased_at, so the pass still
 // reads the index alone while it leaves erased rows out of the files.
@@ -46,6 +48,7 @@ CREATE TABLE personal_data_erasures (
 	run_rows INTEGER NOT NULL,
 	warnings INTEGER NOT NULL,
 	runs INTEGER NOT NULL,
+	other_rows INTEGER NOT NULL DEFAULT 0,
 	erased_at DATETIME NOT NULL
 );
 CREATE INDEX personal_data_erasures_client ON personal_data_erasures (client_key, id);
@@ -75,9 +78,10 @@ CREATE TABLE personal_data_erasures (
 	run_rows BIGINT NOT NULL,
 	warnings BIGINT NOT NULL,
 	runs BIGINT NOT NULL,
+	other_rows BIGINT NOT NULL DEFAULT 0,
 	erased_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX personal_data_erasures_client ON personal_data_erasures (client_key, id);
 `
-	return Migration{Version: 11, Name: "personal data reporting", SQLite: sqlite, Postgres: postgres}
+	return Migration{Version: 12, Name: "personal data reporting", SQLite: sqlite, Postgres: postgres}
 }

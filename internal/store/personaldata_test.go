@@ -10,8 +10,10 @@ import (
 )
 
 // TestErasePersonalDataWarningsAndMessages: erasing a closed account
-// tombstones its warnings too (name, e-mail, account id) and removes its
-// address and name from row messages and the mail server's answers; the
+// tombstones its warnings, licence snapshot users and review decisions
+// too (name, e-mail, account id), clears it as the admin who started a
+// snapshot or decided a review, and removes its address and name from row
+// messages and the mail server's answers; the
 // same account at another tenant, and the erased tenant's other accounts,
 // keep everything; the audit entry counts what changed.
 func TestErasePersonalDataWarningsAndMessages(t *testing.T) {
@@ -36,19 +38,44 @@ func TestErasePersonalDataWarningsAndMessages(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+				// A licence snapshot the account started, listing it; a
+				// review decision about it, and one it made.
+				var snapID int64
+				if err := s.db.Raw(`INSERT INTO snapshots (client_key, status, trigger, started_by, queued_at, finished_at, updated_at)
+					VALUES (?, 'succeeded', 'manual', ?, ?, ?, ?) RETURNING id`, ck, acc, exportT0, exportT0, exportT0).Scan(&snapID).Error; err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range []struct{ id, name, email string }{{acc, name, email}, {"557058:other", "Bo Other", "bo@example.com"}} {
+					if err := s.db.Exec(`INSERT INTO snapshot_users (snapshot_id, client_key, account_id, name, sort_name, email, search, band, band_order)
+						VALUES (?, ?, ?, ?, ?, ?, ?, 'inactive', 2)`, snapID, ck, a.id, a.name, strings.ToLower(a.name), a.email,
+						strings.ToLower(a.name+"\n"+a.email)).Error; err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.db.Exec(`INSERT INTO review_decisions (client_key, account_id, run_id, state, decided_by, decided_at) VALUES (?, ?, 1, 'approved', ?, ?), (?, ?, 1, 'dismissed', ?, ?)`,
+					ck, acc, "557058:other", exportT0, ck, "557058:other", acc, exportT0).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			accounts, err := cs.PersonalDataAccounts(ctx, "ck-a")
+			if err != nil || len(accounts) != 2 || accounts[0].AccountID != acc {
+				t.Fatalf("reported %+v, %v: want the two accounts", accounts, err)
 			}
 			er, err := cs.ErasePersonalData(ctx, "ck-a", acc, "closed-account-0123456789ab", exportT0.Add(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if er.Deferred || er.RunRows != 1 || er.Warnings != 1 {
-				t.Fatalf("erasure %+v, want one row and one warning", er)
+			if er.Deferred || er.RunRows != 1 || er.Warnings != 1 || er.OtherRows != 4 {
+				t.Fatalf("erasure %+v, want one row, one warning, a snapshot user, a snapshot and two review decisions", er)
 			}
 			dump := func(ck string) string {
 				var b strings.Builder
 				for _, q := range []string{
 					`SELECT account_id || '|' || name || '|' || email || '|' || email_key || '|' || message FROM run_users WHERE client_key = ? ORDER BY id`,
 					`SELECT account_id || '|' || name || '|' || email || '|' || message || '|' || email_message FROM warnings WHERE client_key = ? ORDER BY id`,
+					`SELECT account_id || '|' || name || '|' || sort_name || '|' || email || '|' || search FROM snapshot_users WHERE client_key = ? ORDER BY id`,
+					`SELECT started_by FROM snapshots WHERE client_key = ?`,
+					`SELECT account_id || '|' || decided_by FROM review_decisions WHERE client_key = ? ORDER BY state`,
 				} {
 					var lines []string
 					if err := s.db.Raw(q, ck).Scan(&lines).Error; err != nil {
@@ -67,12 +94,15 @@ func TestErasePersonalDataWarningsAndMessages(t *testing.T) {
 					t.Errorf("ck-b lost %q:\n%s", needle, other)
 				}
 			}
-			if !strings.Contains(a, "bo@example.com") || strings.Count(a, "closed-account-0123456789ab|"+cleanup.ClosedAccountName) != 2 {
+			if !strings.Contains(a, "bo@example.com") || strings.Count(a, "closed-account-0123456789ab|"+cleanup.ClosedAccountName) != 3 {
 				t.Errorf("ck-a after the erasure:\n%s", a)
 			}
 			erasures, err := cs.Erasures(ctx, "ck-a")
-			if err != nil || len(erasures) != 1 || erasures[0].RunRows != 1 || erasures[0].Warnings != 1 {
+			if err != nil || len(erasures) != 1 || erasures[0].RunRows != 1 || erasures[0].Warnings != 1 || erasures[0].OtherRows != 4 {
 				t.Errorf("audit %+v, %v", erasures, err)
+			}
+			if accounts, err := cs.PersonalDataAccounts(ctx, "ck-a"); err != nil || len(accounts) != 1 || accounts[0].AccountID != "557058:other" {
+				t.Errorf("reported after the erasure: %+v, %v", accounts, err)
 			}
 			if e, _ := cs.Erasures(ctx, "ck-b"); len(e) != 0 {
 				t.Errorf("ck-b has audit entries %+v", e)
