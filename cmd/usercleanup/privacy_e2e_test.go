@@ -41,6 +41,14 @@ func everything(t *testing.T, api *apiClient, runID int64) map[string][]byte {
 			break
 		}
 	}
+	// The users screen (the latest licence snapshot), every page.
+	for page := 1; page < 100; page++ {
+		b := raw(fmt.Sprintf("/users?perPage=200&page=%d", page))
+		out[fmt.Sprintf("users-screen-%d", page)] = b
+		if bytes.Contains(b, []byte(`"items":[]`)) || bytes.Contains(b, []byte(`"items":null`)) {
+			break
+		}
+	}
 	var list struct {
 		IdentityProvider []struct{ FileName, DownloadURL string }
 		Audit            []struct{ FileName, DownloadURL string }
@@ -177,11 +185,31 @@ func personalDataEndToEnd(t *testing.T, databaseURL string) {
 		t.Fatalf("run %s: %s", run.Status, run.Error)
 	}
 
+	// A licence snapshot: the users screen lists the whole organization.
+	var snap struct{ SnapshotID int64 }
+	if code := api.do(http.MethodPost, "/snapshots", nil, &snap); code != http.StatusAccepted {
+		t.Fatalf("refresh snapshot: %d", code)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		var st struct{ Status string }
+		if code := api.do(http.MethodGet, fmt.Sprintf("/snapshots/%d", snap.SnapshotID), nil, &st); code != http.StatusOK {
+			t.Fatalf("snapshot: %d", code)
+		}
+		if st.Status == cleanup.SnapshotSucceeded {
+			break
+		}
+		if st.Status == cleanup.SnapshotFailed || time.Now().After(deadline) {
+			t.Fatalf("snapshot %s", st.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// The victim: a person the run exported to the Entra file.
 	before := everything(t, api, run.ID)
 	var victim atlassiantest.User
 	for _, u := range inactiveMembers(cloud.Users(), synced.ID, time.Now()) {
-		if usableUPN(u.Email) && len(u.Name) > 3 && len(find(before, u.Email)) > 0 {
+		if usableUPN(u.Email) && len(u.Name) > 3 && len(find(before, u.Email)) > 0 &&
+			len(find(map[string][]byte{"users": before["users-screen-1"], "users2": before["users-screen-2"]}, u.AccountID)) > 0 {
 			victim = u
 			break
 		}
