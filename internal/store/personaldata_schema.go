@@ -1,6 +1,6 @@
 package store
 
-// migrationPersonalData is schema version 12: what personal data
+// migrationPersonalData is schema version 13: what personal data
 // reporting (Atlassian's personal data reporting API) needs.
 //
 //   - run_users.erased_at and warnings.erased_at mark rows whose account
@@ -83,5 +83,5 @@ CREATE TABLE personal_data_erasures (
 );
 CREATE INDEX personal_data_erasures_client ON personal_data_erasures (client_key, id);
 `
-	return Migration{Version: 12, Name: "personal data reporting", SQLite: sqlite, Postgres: postgres}
+	return Migration{Version: 13, Name: "personal data reporting", SQLite: sqlite, Postgres: postgres}
 }
