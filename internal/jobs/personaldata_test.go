@@ -156,14 +156,23 @@ func (x *privacyEnv) snapshotRun(t *testing.T, clientKey string, runID int64) sn
 	}
 	files := map[string][]byte{}
 	for _, f := range list.Files {
-		rc, err := x.st.OpenExportFile(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		_ = rc.Close()
-		if err != nil {
-			t.Fatal(err)
+		var b []byte
+		if f.Streamed { // the audit files: produced from the rows at download
+			var buf bytes.Buffer
+			if _, err := idpexport.WriteAudit(ctx, x.st, f, &buf); err != nil {
+				t.Fatal(err)
+			}
+			b = buf.Bytes()
+		} else {
+			rc, err := x.st.OpenExportFile(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err = io.ReadAll(rc)
+			_ = rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		files[f.Kind+"/"+f.FileName] = b
 		if f.Kind == cleanup.ExportKindBundle {

@@ -140,9 +140,11 @@ func (c *CleanupStore) ErasePersonalData(ctx context.Context, clientKey, account
 			er.Deferred = true
 			return nil
 		}
-		// The finished runs whose stored files carry the account.
+		// The finished runs whose stored files carry the account (streamed
+		// audit files are produced from the rows when read: the tombstone
+		// reaches them without a regeneration).
 		if err := tx.Raw(`SELECT DISTINCT u.run_id FROM run_users u JOIN runs r ON r.id = u.run_id
-			WHERE r.client_key = ? AND u.account_id = ? AND EXISTS (SELECT 1 FROM export_files f WHERE f.run_id = u.run_id)
+			WHERE r.client_key = ? AND u.account_id = ? AND EXISTS (SELECT 1 FROM export_files f WHERE f.run_id = u.run_id AND NOT f.streamed)
 			ORDER BY u.run_id`, clientKey, accountID).Scan(&er.StaleRuns).Error; err != nil {
 			return err
 		}
@@ -260,7 +262,7 @@ func (c *CleanupStore) RefreshPersonalData(ctx context.Context, clientKey, accou
 		var stale []int64
 		if err := tx.Raw(`SELECT DISTINCT u.run_id FROM run_users u JOIN runs r ON r.id = u.run_id
 			WHERE r.client_key = ? AND u.account_id = ? AND u.erased_at IS NULL AND r.finished_at IS NOT NULL
-			AND EXISTS (SELECT 1 FROM export_files f WHERE f.run_id = u.run_id) ORDER BY u.run_id`, clientKey, accountID).Scan(&stale).Error; err != nil {
+			AND EXISTS (SELECT 1 FROM export_files f WHERE f.run_id = u.run_id AND NOT f.streamed) ORDER BY u.run_id`, clientKey, accountID).Scan(&stale).Error; err != nil {
 			return err
 		}
 		res := tx.Exec(`UPDATE run_users SET name = ?, email = ?, email_key = ?, profile_at = ?, updated_at = ?
