@@ -191,13 +191,19 @@ func (c failingConnector) Org(ctx context.Context, clientKey string) (cleanup.Or
 // committed, the chains at different pages) and checks that the resumed run evaluates exactly the users
 // of an uninterrupted one-chain run: no page skipped, none counted twice.
 func TestEvaluationChainsResume(t *testing.T) {
+	// A commit holds at most one batch: as many pages as there are chains
+	// (8 here). With 300 users (about 40 pages of 7) the pages of a loaded
+	// machine could coalesce into fewer than 10 commits, so failAfter 10
+	// was never reached; 1,000 users are about 130 pages, at least 17
+	// commits however they coalesce.
+	const users = 1000
 	d := chainDefinition()
-	ref := chainWorld(300)
+	ref := chainWorld(users)
 	one := dryRun(t, ref, ref.chainEngine(t, 1, nil), d)
 	wantRows := rowKeys(ref.store, one.ID)
 	for _, failAfter := range []int{1, 3, 6, 10} {
 		t.Run(fmt.Sprint(failAfter), func(t *testing.T) {
-			w := chainWorld(300)
+			w := chainWorld(users)
 			org := &failingOrg{failAfter: failAfter, commits: func() int { return len(w.store.Commits()) }}
 			en := w.chainEngine(t, 8, failingConnector{Connector: w.dir.Connector(), org: org})
 			id := w.store.AddRun(cleanup.Run{ClientKey: tenant, CleanupName: d.Name, Definition: d, Settings: w.settings, DryRun: true})
