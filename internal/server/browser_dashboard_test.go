@@ -254,7 +254,7 @@ func TestBrowserUsers(t *testing.T) {
 	waitJS(t, f, "2 selected", `document.getElementById('selected-count').textContent === '2 users selected' && !document.getElementById('bulk-remove').disabled`)
 	act(t, f, "dry run", press(chromedp.ID("bulk-dry-run")))
 	waitProgress(t, f, "the dry run", `b.dataset.status === 'succeeded' && b.textContent.startsWith('Dry run')`)
-	if evalJS[bool](t, f, `document.getElementById('confirm-dialog').open`) {
+	if evalJS[bool](t, f, `!!document.getElementById('confirm-dialog')?.open`) {
 		t.Error("a dry run asked for confirmation")
 	}
 	if calls := e.cloud.Calls(); len(calls) != 0 {
@@ -265,29 +265,29 @@ func TestBrowserUsers(t *testing.T) {
 	before := runs.Total
 
 	act(t, f, "remove", press(chromedp.ID("bulk-remove")))
-	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open`)
-	if got := evalJS[string](t, f, `document.getElementById('confirm-title').textContent + ' | ' + document.getElementById('confirm-yes').textContent`); got != "Remove product access for 2 users? | Remove product access for 2 users" {
+	waitJS(t, f, "confirmation", `!!document.getElementById('confirm-dialog')?.open`)
+	if got := evalJS[string](t, f, `document.getElementById('confirm-dialog-title').textContent + ' | ' + document.getElementById('confirm-yes').textContent`); got != "Remove product access for 2 users? | Remove product access for 2 users" {
 		t.Errorf("confirmation says %q", got)
 	}
 	if got := evalJS[string](t, f, `document.activeElement.id`); got != "confirm-no" {
 		t.Errorf("focus in the confirmation is on %q, want Cancel", got)
 	}
 	act(t, f, "cancel", press(chromedp.ID("confirm-no")))
-	waitJS(t, f, "dialog closed", `!document.getElementById('confirm-dialog').open`)
+	waitJS(t, f, "dialog closed", `!document.getElementById('confirm-dialog')`)
 	e.apiGet(t, p, "/runs", &runs)
 	if runs.Total != before {
 		t.Fatalf("Cancel started a run: %d runs, had %d", runs.Total, before)
 	}
 	act(t, f, "remove, then Escape", press(chromedp.ID("bulk-remove")))
-	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open`)
+	waitJS(t, f, "confirmation", `!!document.getElementById('confirm-dialog')?.open`)
 	act(t, f, "escape", chromedp.KeyEvent(kb.Escape))
-	waitJS(t, f, "dialog closed by Escape", `!document.getElementById('confirm-dialog').open`)
+	waitJS(t, f, "dialog closed by Escape", `!document.getElementById('confirm-dialog')`)
 	e.apiGet(t, p, "/runs", &runs)
 	if runs.Total != before {
 		t.Fatalf("Escape started a run: %d runs, had %d", runs.Total, before)
 	}
 	act(t, f, "remove again", press(chromedp.ID("bulk-remove")))
-	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open`)
+	waitJS(t, f, "confirmation", `!!document.getElementById('confirm-dialog')?.open`)
 	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
 	waitProgress(t, f, "the run", `b.dataset.status === 'succeeded' && !b.textContent.startsWith('Dry run')`)
 	waitJS(t, f, "selection cleared", `document.getElementById('selected-count').textContent === 'No user selected'`)
@@ -315,7 +315,7 @@ func TestBrowserUsers(t *testing.T) {
 	// Add to exceptions: confirmed, the settings hold the account.
 	act(t, f, "select "+picked[0], press(chromedp.CSS(`#users-table tr[data-account="`+picked[0]+`"] input.uc-select`)))
 	act(t, f, "add to exceptions", press(chromedp.ID("bulk-exceptions")))
-	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open && document.getElementById('confirm-title').textContent === 'Add 1 user to the exceptions?'`)
+	waitJS(t, f, "confirmation", `!!document.getElementById('confirm-dialog')?.open && document.getElementById('confirm-dialog-title').textContent === 'Add 1 user to the exceptions?'`)
 	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
 	waitJS(t, ctx, "flag", `[...document.querySelectorAll('#host-flags .host-flag')].some(el => el.textContent.includes('Added to the exceptions'))`)
 	var set cleanup.Settings
@@ -417,7 +417,7 @@ func TestBrowserReviewList(t *testing.T) {
 
 	act(t, f, "select "+dismissed, press(chromedp.CSS(`#users-table tr[data-account="`+dismissed+`"] input.uc-select`)))
 	act(t, f, "dismiss", press(chromedp.ID("review-dismiss")))
-	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open && document.getElementById('confirm-title').textContent === 'Dismiss 1 user from the review list?'`)
+	waitJS(t, f, "confirmation", `!!document.getElementById('confirm-dialog')?.open && document.getElementById('confirm-dialog-title').textContent === 'Dismiss 1 user from the review list?'`)
 	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
 	waitJS(t, f, "one fewer", fmt.Sprintf(`document.getElementById('users-status').textContent.startsWith('%d user') && !document.querySelector('#users-table tr[data-account="%s"]')`, marked.Total-1, dismissed))
 	if calls := e.cloud.Calls(); len(calls) != 0 {
@@ -426,7 +426,7 @@ func TestBrowserReviewList(t *testing.T) {
 
 	act(t, f, "select "+approved, press(chromedp.CSS(`#users-table tr[data-account="`+approved+`"] input.uc-select`)))
 	act(t, f, "approve", press(chromedp.ID("review-approve")))
-	waitJS(t, f, "confirmation", `document.getElementById('confirm-dialog').open && document.getElementById('confirm-title').textContent === 'Approve the removal for 1 user?'`)
+	waitJS(t, f, "confirmation", `!!document.getElementById('confirm-dialog')?.open && document.getElementById('confirm-dialog-title').textContent === 'Approve the removal for 1 user?'`)
 	act(t, f, "confirm", press(chromedp.ID("confirm-yes")))
 	waitProgress(t, f, "the approval run", `b.dataset.status === 'succeeded'`)
 	if got := evalJS[string](t, f, `document.querySelector('#bulk-progress .uc-progress strong').textContent`); got != "Review approved: Quarterly review, 1 user" {

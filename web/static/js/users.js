@@ -12,6 +12,7 @@
 // and the count (confirmAction).
 import { api, h, listOf, stateMessage, formatDate, flag, ifMatch } from './api.js';
 import { loadLabels, label, countText } from './labels.js';
+import { openModal } from './modal.js';
 
 const $ = (id) => document.getElementById(id);
 const BANDS = ['active', 'low-usage', 'inactive', 'never-active'];
@@ -154,7 +155,7 @@ async function approve() {
   const ids = [...selected.keys()];
   if (!await confirmAction('Approve the removal for ' + usersText(ids.length) + '?',
     'Runs the removal of the cleanup that marked them (remove product access in its licensing groups) for exactly these users, as a run in History, and takes them off the review list.',
-    'Approve the removal for ' + usersText(ids.length))) return;
+    'Approve the removal for ' + usersText(ids.length), 'warning')) return;
   try {
     const r = await api('POST', '/reviews/approve', { accountIds: ids, dryRun: false });
     clearSelection();
@@ -183,35 +184,20 @@ async function dismiss() {
 function usersText(n) { return n === 1 ? '1 user' : n + ' users'; }
 
 /**
- * confirmAction asks the admin to confirm an action in a modal dialog and
- * resolves true on confirm, false on cancel (Escape too). It is the one
- * place the users screen asks.
+ * confirmAction asks the admin to confirm an action in the pages' shared
+ * modal (modal.js: focus trapped, Escape cancels, focus returns to the
+ * button that opened it) and resolves true on confirm, false on Cancel or
+ * Escape. It is the one place the users screen asks. tone is the confirm
+ * button's ('warning' for actions that take access away).
  */
-export function confirmAction(title, body, yes) {
-  const dlg = $('confirm-dialog');
-  $('confirm-title').textContent = title;
-  $('confirm-body').textContent = body;
-  $('confirm-yes').textContent = yes;
-  return new Promise((resolve) => {
-    const yesBtn = $('confirm-yes'); const noBtn = $('confirm-no');
-    // Settled by the buttons (and Escape) directly, not by the dialog's
-    // asynchronous close event, which could reach the next question.
-    const finish = (v) => {
-      yesBtn.removeEventListener('click', onYes);
-      noBtn.removeEventListener('click', onNo);
-      dlg.removeEventListener('cancel', onCancel);
-      if (dlg.open) dlg.close();
-      resolve(v);
-    };
-    const onYes = () => finish(true);
-    const onNo = () => finish(false);
-    const onCancel = (ev) => { ev.preventDefault(); finish(false); };
-    yesBtn.addEventListener('click', onYes);
-    noBtn.addEventListener('click', onNo);
-    dlg.addEventListener('cancel', onCancel);
-    dlg.showModal();
-    noBtn.focus();
-  });
+export function confirmAction(title, body, yes, tone = 'primary') {
+  return openModal({
+    id: 'confirm-dialog', role: 'alertdialog', title, body: [body],
+    buttons: [
+      { label: 'Cancel', value: false, tone: 'subtle', id: 'confirm-no' },
+      { label: yes, value: true, tone, id: 'confirm-yes' },
+    ],
+  }).then((v) => v === true);
 }
 
 async function removeAccess(dryRun) {
@@ -219,7 +205,7 @@ async function removeAccess(dryRun) {
   const what = label('action', 'remove-product-access');
   if (!dryRun && !await confirmAction(what + ' for ' + usersText(ids.length) + '?',
     'Removes ' + usersText(ids.length) + ' from every licensing group they are in (synced groups through the identity provider, as a cleanup would). Admins and exceptions are skipped. It runs as a run in History, with its audit log.',
-    what + ' for ' + usersText(ids.length))) return;
+    what + ' for ' + usersText(ids.length), 'warning')) return;
   try {
     const r = await api('POST', '/users/actions', { action: 'remove-product-access', accountIds: ids, dryRun });
     if (!dryRun) clearSelection();
