@@ -41,17 +41,30 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 	if err := st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner, []string{ActionIdPExport}, OutcomeExported, ""); err != nil {
 		return false, storeErr("settle export rows", err)
 	}
+	return s.applyPending(ctx, actedActions(), s.verifyInDoubt, s.nextAfterApply)
+}
+
+// applyPending acts on the run's pending rows of the given actions, a batch
+// at a time: rows an earlier attempt may have acted on are checked first
+// (verify), the others are marked attempted before acting, and each batch's
+// outcomes are committed with the chunk's end. It is the one loop of the
+// removal (applyRun) and of the restore (applyRestore); done moves the run
+// on when no row is pending. It returns true when it ended the chunk.
+func (s *step) applyPending(ctx context.Context, actions []string,
+	verify func(context.Context, OrgDirectory, []PendingRow) ([]RowOutcome, []PendingRow, error),
+	done func(context.Context) (bool, error)) (bool, error) {
+	st := s.e.cfg.Store
 	var (
 		org  OrgDirectory
 		site SiteDirectory
 	)
 	for {
-		rows, err := st.PendingRows(ctx, s.run.ClientKey, s.run.ID, actedActions(), s.e.cfg.ApplyBatch)
+		rows, err := st.PendingRows(ctx, s.run.ClientKey, s.run.ID, actions, s.e.cfg.ApplyBatch)
 		if err != nil {
 			return false, storeErr("read pending rows", err)
 		}
 		if len(rows) == 0 {
-			return s.nextAfterApply(ctx)
+			return done(ctx)
 		}
 		if org == nil {
 			if org, err = s.e.cfg.Connector.Org(ctx, s.run.ClientKey); err != nil {
@@ -61,7 +74,7 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 				return false, err
 			}
 		}
-		outcomes, todo, err := s.verifyInDoubt(ctx, org, rows)
+		outcomes, todo, err := verify(ctx, org, rows)
 		if err != nil {
 			return false, err
 		}

@@ -148,57 +148,9 @@ func (s *step) applyRestore(ctx context.Context) (bool, error) {
 	if err := st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner, []string{ActionIdPAddExport}, OutcomeExported, ""); err != nil {
 		return false, storeErr("settle export rows", err)
 	}
-	var (
-		org  OrgDirectory
-		site SiteDirectory
-	)
-	for {
-		rows, err := st.PendingRows(ctx, s.run.ClientKey, s.run.ID, restoreActedActions(), s.e.cfg.ApplyBatch)
-		if err != nil {
-			return false, storeErr("read pending rows", err)
-		}
-		if len(rows) == 0 {
-			return s.endPhase(ctx, PhaseExport)
-		}
-		if org == nil {
-			if org, err = s.e.cfg.Connector.Org(ctx, s.run.ClientKey); err != nil {
-				return false, err
-			}
-			if site, err = s.e.cfg.Connector.Site(ctx, s.run.ClientKey); err != nil {
-				return false, err
-			}
-		}
-		outcomes, todo, err := s.verifyRestoreInDoubt(ctx, org, rows)
-		if err != nil {
-			return false, err
-		}
-		var mark []int64
-		for _, r := range todo {
-			if r.AttemptedAt == nil {
-				mark = append(mark, r.ID)
-			}
-		}
-		if len(mark) > 0 {
-			if err := st.MarkAttempted(ctx, s.run.ClientKey, s.run.ID, s.owner, mark, s.e.now().UTC()); err != nil {
-				return false, storeErr("mark rows attempted", err)
-			}
-		}
-		acted, actErr := s.act(ctx, org, site, todo)
-		outcomes = append(outcomes, acted...)
-		c := Commit{Outcomes: outcomes}
-		if actErr == nil {
-			c.EndChunk = s.expired()
-		}
-		if err := s.commit(ctx, c); err != nil {
-			return false, err
-		}
-		if actErr != nil {
-			return false, actErr
-		}
-		if c.EndChunk {
-			return true, nil
-		}
-	}
+	return s.applyPending(ctx, restoreActedActions(), s.verifyRestoreInDoubt, func(ctx context.Context) (bool, error) {
+		return s.endPhase(ctx, PhaseExport)
+	})
 }
 
 // verifyRestoreInDoubt checks the Atlassian rows an earlier attempt may

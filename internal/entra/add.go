@@ -35,20 +35,9 @@ func (c *Client) AddMembers(ctx context.Context, groupID string, objectIDs []str
 	if gid == "" {
 		return nil, cleanup.Invalid("group", "a group object ID is required")
 	}
-	var uniq []string
-	index := map[string]int{}
-	for i, id := range objectIDs {
-		k := strings.ToLower(strings.TrimSpace(id))
-		if k == "" {
-			return nil, cleanup.Invalid("object_ids", "entry %d is empty", i+1)
-		}
-		if strings.ContainsAny(k, "/?#\\ \t\r\n") {
-			return nil, cleanup.Invalid("object_ids", "entry %d is not an object ID", i+1)
-		}
-		if _, ok := index[k]; !ok {
-			index[k] = len(uniq)
-			uniq = append(uniq, strings.TrimSpace(id))
-		}
+	uniq, index, err := memberIDs(objectIDs)
+	if err != nil {
+		return nil, err
 	}
 	if len(objectIDs) == 0 {
 		return []cleanup.AddResult{}, nil
@@ -62,7 +51,7 @@ func (c *Client) AddMembers(ctx context.Context, groupID string, objectIDs []str
 		for i, id := range uniq {
 			results[i] = &cleanup.AddResult{ObjectID: id, Outcome: cleanup.MemberFailed, Message: reason}
 		}
-		return addsInInputOrder(objectIDs, index, results), nil
+		return inInputOrder(objectIDs, index, results, addWithID), nil
 	}
 	reqs := make([]*abs.RequestInformation, len(uniq))
 	for i, id := range uniq {
@@ -78,7 +67,7 @@ func (c *Client) AddMembers(ctx context.Context, groupID string, objectIDs []str
 	err = c.runBatch(ctx, "add members to group "+g.ID, reqs, true, func(i int, r subResult) {
 		results[i] = addResult(uniq[i], g, r)
 	})
-	out := addsInInputOrder(objectIDs, index, results)
+	out := inInputOrder(objectIDs, index, results, addWithID)
 	added, failed := 0, 0
 	for _, r := range out {
 		switch r.Outcome {
@@ -93,18 +82,9 @@ func (c *Client) AddMembers(ctx context.Context, groupID string, objectIDs []str
 	return out, err
 }
 
-// addsInInputOrder expands results of unique ids to the input order,
-// leaving out ids without a result.
-func addsInInputOrder(ids []string, index map[string]int, res []*cleanup.AddResult) []cleanup.AddResult {
-	out := make([]cleanup.AddResult, 0, len(ids))
-	for _, id := range ids {
-		if r := res[index[strings.ToLower(strings.TrimSpace(id))]]; r != nil {
-			rr := *r
-			rr.ObjectID = id
-			out = append(out, rr)
-		}
-	}
-	return out
+func addWithID(r cleanup.AddResult, id string) cleanup.AddResult {
+	r.ObjectID = id
+	return r
 }
 
 // alreadyExists is the start of Graph's message when a reference to add

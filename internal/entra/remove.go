@@ -31,20 +31,9 @@ func (c *Client) RemoveMembers(ctx context.Context, groupID string, objectIDs []
 	if gid == "" {
 		return nil, cleanup.Invalid("group", "a group object ID is required")
 	}
-	var uniq []string
-	index := map[string]int{} // lower-cased id → position in uniq
-	for i, id := range objectIDs {
-		k := strings.ToLower(strings.TrimSpace(id))
-		if k == "" {
-			return nil, cleanup.Invalid("object_ids", "entry %d is empty", i+1)
-		}
-		if strings.ContainsAny(k, "/?#\\ \t\r\n") {
-			return nil, cleanup.Invalid("object_ids", "entry %d is not an object ID", i+1)
-		}
-		if _, ok := index[k]; !ok {
-			index[k] = len(uniq)
-			uniq = append(uniq, strings.TrimSpace(id))
-		}
+	uniq, index, err := memberIDs(objectIDs)
+	if err != nil {
+		return nil, err
 	}
 	if len(objectIDs) == 0 {
 		return []cleanup.RemovalResult{}, nil
@@ -59,7 +48,7 @@ func (c *Client) RemoveMembers(ctx context.Context, groupID string, objectIDs []
 			results[i] = &cleanup.RemovalResult{ObjectID: id, Outcome: cleanup.RemovalFailed, Message: reason}
 		}
 		c.log.InfoContext(ctx, "entra group cannot be changed", slog.String("group", g.ID), slog.String("reason", reason))
-		return inInputOrder(objectIDs, index, results), nil
+		return inInputOrder(objectIDs, index, results, removalWithID), nil
 	}
 
 	reqs := make([]*abs.RequestInformation, len(uniq))
@@ -73,7 +62,7 @@ func (c *Client) RemoveMembers(ctx context.Context, groupID string, objectIDs []
 	err = c.runBatch(ctx, "remove members from group "+g.ID, reqs, true, func(i int, r subResult) {
 		results[i] = removalResult(uniq[i], g, r)
 	})
-	out := inInputOrder(objectIDs, index, results)
+	out := inInputOrder(objectIDs, index, results, removalWithID)
 	removed, failed := 0, 0
 	for _, r := range out {
 		switch r.Outcome {
@@ -88,18 +77,42 @@ func (c *Client) RemoveMembers(ctx context.Context, groupID string, objectIDs []
 	return out, err
 }
 
-// inInputOrder expands results of unique ids to the input order, leaving
-// out ids without a result.
-func inInputOrder(ids []string, index map[string]int, res []*cleanup.RemovalResult) []cleanup.RemovalResult {
-	out := make([]cleanup.RemovalResult, 0, len(ids))
+// memberIDs checks the object IDs of a member change and de-duplicates
+// them case-insensitively: uniq in first-seen order (trimmed), index maps
+// each lower-cased id to its place in uniq.
+func memberIDs(objectIDs []string) (uniq []string, index map[string]int, err error) {
+	index = make(map[string]int, len(objectIDs))
+	for i, id := range objectIDs {
+		k := strings.ToLower(strings.TrimSpace(id))
+		if k == "" {
+			return nil, nil, cleanup.Invalid("object_ids", "entry %d is empty", i+1)
+		}
+		if strings.ContainsAny(k, "/?#\\ \t\r\n") {
+			return nil, nil, cleanup.Invalid("object_ids", "entry %d is not an object ID", i+1)
+		}
+		if _, ok := index[k]; !ok {
+			index[k] = len(uniq)
+			uniq = append(uniq, strings.TrimSpace(id))
+		}
+	}
+	return uniq, index, nil
+}
+
+// inInputOrder expands the results of unique ids (memberIDs) to the input
+// order, each under the id as given, leaving out ids without a result.
+func inInputOrder[T any](ids []string, index map[string]int, res []*T, withID func(T, string) T) []T {
+	out := make([]T, 0, len(ids))
 	for _, id := range ids {
 		if r := res[index[strings.ToLower(strings.TrimSpace(id))]]; r != nil {
-			rr := *r
-			rr.ObjectID = id
-			out = append(out, rr)
+			out = append(out, withID(*r, id))
 		}
 	}
 	return out
+}
+
+func removalWithID(r cleanup.RemovalResult, id string) cleanup.RemovalResult {
+	r.ObjectID = id
+	return r
 }
 
 // removalResult interprets the answer to one DELETE …/$ref.
