@@ -420,36 +420,7 @@ func (c *Cloud) disable(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"key": "bad.request", "message": "Malformed request body."})
 		return
 	}
-	accountID := r.PathValue("accountId")
-	c.mu.Lock()
-	call := Call{Service: "user-management", Method: r.Method, Path: r.URL.Path, AccountID: accountID, Status: http.StatusNoContent}
-	var errBody any
-	ui, ok := c.byID[accountID]
-	switch {
-	case !ok:
-		call.Status, call.Result = http.StatusNotFound, "not-found"
-		errBody = map[string]string{"key": "not.found", "message": "User not found."}
-	case !c.users[ui].managed:
-		call.Status, call.Result = http.StatusForbidden, "forbidden"
-		errBody = map[string]any{"key": "forbidden.action", "message": "The account is not managed by your organization."}
-	case c.users[ui].source == cleanup.SourceSynced:
-		call.Status, call.Result = http.StatusForbidden, "externally-managed"
-		errBody = map[string]any{"key": "forbidden.action",
-			"message": "The action is restricted because the user is managed by an external directory.",
-			"reason":  map[string]string{"key": "externalDirectory.scim"}}
-	case c.users[ui].status == cleanup.StatusDeactivated:
-		call.Result = "already-deactivated"
-	default:
-		c.users[ui].status = cleanup.StatusDeactivated
-		call.Result = "deactivated"
-	}
-	c.calls = append(c.calls, call)
-	c.mu.Unlock()
-	if errBody != nil {
-		writeJSON(w, call.Status, errBody)
-		return
-	}
-	w.WriteHeader(call.Status)
+	c.setLifecycle(w, r, cleanup.StatusDeactivated, "already-deactivated", "deactivated")
 }
 
 // enable is the User management API's POST
@@ -458,6 +429,14 @@ func (c *Cloud) disable(w http.ResponseWriter, r *http.Request) {
 // treats it as done, like disable of a deactivated one); the same 404 and
 // 403 answers as disable.
 func (c *Cloud) enable(w http.ResponseWriter, r *http.Request) {
+	c.setLifecycle(w, r, cleanup.StatusActive, "already-active", "reactivated")
+}
+
+// setLifecycle answers a lifecycle call (disable, enable) for the account
+// of the path: 404 for an unknown account, 403 for one the organization
+// does not manage or an external directory (SCIM) manages, otherwise 204,
+// the account now in status to (already: it was; done: it changed).
+func (c *Cloud) setLifecycle(w http.ResponseWriter, r *http.Request, to, already, done string) {
 	accountID := r.PathValue("accountId")
 	c.mu.Lock()
 	call := Call{Service: "user-management", Method: r.Method, Path: r.URL.Path, AccountID: accountID, Status: http.StatusNoContent}
@@ -475,11 +454,11 @@ func (c *Cloud) enable(w http.ResponseWriter, r *http.Request) {
 		errBody = map[string]any{"key": "forbidden.action",
 			"message": "The action is restricted because the user is managed by an external directory.",
 			"reason":  map[string]string{"key": "externalDirectory.scim"}}
-	case c.users[ui].status == cleanup.StatusActive:
-		call.Result = "already-active"
+	case c.users[ui].status == to:
+		call.Result = already
 	default:
-		c.users[ui].status = cleanup.StatusActive
-		call.Result = "reactivated"
+		c.users[ui].status = to
+		call.Result = done
 	}
 	c.calls = append(c.calls, call)
 	c.mu.Unlock()

@@ -353,14 +353,18 @@ func (s *Server) throttleWrite() (time.Duration, bool) {
 	return s.writeLog[0].Add(s.window).Sub(now), false
 }
 
-func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
-	gid, uid := r.PathValue("group"), r.PathValue("user")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// writableGroup answers for a write to group gid's members what comes
+// before the member itself, in Graph's order: an injected failure, the write
+// throttle (429 with Retry-After and x-ms-throttle-scope), the app's roles
+// (403), an unknown group (404) and a group that cannot be changed (400
+// on-premises synced; 403 dynamic, mail-enabled or, without
+// RoleManagement.ReadWrite.Directory, role-assignable). It returns nil when
+// it has answered. s.mu must be held.
+func (s *Server) writableGroup(w http.ResponseWriter, r *http.Request, gid string) *group {
 	if s.failWrites > 0 {
 		s.failWrites--
 		graphError(w, s.failStatus, "ServiceUnavailable", "The service is temporarily unavailable.")
-		return
+		return nil
 	}
 	if wait, ok := s.throttleWrite(); !ok {
 		s.stats.Throttled++
@@ -368,23 +372,34 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.FormatFloat(secs, 'f', 3, 64))
 		w.Header().Set("x-ms-throttle-scope", "Tenant_Application/Write/"+s.opts.TenantID+"/"+s.opts.ClientID)
 		graphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
-		return
+		return nil
 	}
 	if !s.hasRole(r, writeGroupRoles...) {
 		denied(w)
-		return
+		return nil
 	}
 	g := s.groupOr404(w, gid)
 	if g == nil {
-		return
+		return nil
 	}
 	switch {
 	case g.Flags.OnPremSynced:
 		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
-		return
+		return nil
 	case g.Flags.Dynamic, g.Flags.MailEnabled && !g.Flags.Unified,
 		g.Flags.RoleAssignable && !s.hasRole(r, RoleRoleManagementReadWrite):
 		denied(w)
+		return nil
+	}
+	return g
+}
+
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
+	gid, uid := r.PathValue("group"), r.PathValue("user")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.writableGroup(w, r, gid)
+	if g == nil {
 		return
 	}
 	i := slices.Index(g.members, uid)
@@ -434,34 +449,8 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failWrites > 0 {
-		s.failWrites--
-		graphError(w, s.failStatus, "ServiceUnavailable", "The service is temporarily unavailable.")
-		return
-	}
-	if wait, ok := s.throttleWrite(); !ok {
-		s.stats.Throttled++
-		secs := max(wait.Seconds(), 0.001)
-		w.Header().Set("Retry-After", strconv.FormatFloat(secs, 'f', 3, 64))
-		w.Header().Set("x-ms-throttle-scope", "Tenant_Application/Write/"+s.opts.TenantID+"/"+s.opts.ClientID)
-		graphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
-		return
-	}
-	if !s.hasRole(r, writeGroupRoles...) {
-		denied(w)
-		return
-	}
-	g := s.groupOr404(w, gid)
+	g := s.writableGroup(w, r, gid)
 	if g == nil {
-		return
-	}
-	switch {
-	case g.Flags.OnPremSynced:
-		graphError(w, http.StatusBadRequest, "Request_BadRequest", "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.")
-		return
-	case g.Flags.Dynamic, g.Flags.MailEnabled && !g.Flags.Unified,
-		g.Flags.RoleAssignable && !s.hasRole(r, RoleRoleManagementReadWrite):
-		denied(w)
 		return
 	}
 	if s.users[uid] == nil {
