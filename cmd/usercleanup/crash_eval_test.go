@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -24,21 +22,7 @@ func TestCrashResumeEvaluation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	dbs := []struct {
-		name string
-		url  func(t *testing.T) string
-	}{{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "app.db") }}}
-	if u := os.Getenv("TEST_POSTGRES_URL"); u != "" {
-		dbs = append(dbs, struct {
-			name string
-			url  func(t *testing.T) string
-		}{"postgres", func(t *testing.T) string { return postgresSchemaURL(t, u) }})
-	} else {
-		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant skipped")
-	}
-	for _, db := range dbs {
-		t.Run(db.name, func(t *testing.T) { crashResumeEvaluation(t, db.url(t)) })
-	}
+	onEachDatabase(t, crashResumeEvaluation)
 }
 
 func crashResumeEvaluation(t *testing.T, databaseURL string) {

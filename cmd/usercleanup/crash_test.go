@@ -292,21 +292,7 @@ func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	dbs := []struct {
-		name string
-		url  func(t *testing.T) string
-	}{{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "app.db") }}}
-	if u := os.Getenv("TEST_POSTGRES_URL"); u != "" {
-		dbs = append(dbs, struct {
-			name string
-			url  func(t *testing.T) string
-		}{"postgres", func(t *testing.T) string { return postgresSchemaURL(t, u) }})
-	} else {
-		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant skipped")
-	}
-	for _, db := range dbs {
-		t.Run(db.name, func(t *testing.T) { crashResume(t, db.url(t)) })
-	}
+	onEachDatabase(t, crashResume)
 }
 
 func crashResume(t *testing.T, databaseURL string) {
@@ -436,6 +422,18 @@ func crashResume(t *testing.T, databaseURL string) {
 	if final.Counts.RemovedInAtlassian != len(wantRemovals) {
 		t.Errorf("counts say %d removed, want %d", final.Counts.RemovedInAtlassian, len(wantRemovals))
 	}
+}
+
+// onEachDatabase runs fn as a subtest on a new SQLite file and, when
+// TEST_POSTGRES_URL is set, on a new PostgreSQL schema.
+func onEachDatabase(t *testing.T, fn func(t *testing.T, databaseURL string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "sqlite://"+filepath.Join(t.TempDir(), "app.db")) })
+	u := os.Getenv("TEST_POSTGRES_URL")
+	if u == "" {
+		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant skipped")
+		return
+	}
+	t.Run("postgres", func(t *testing.T) { fn(t, postgresSchemaURL(t, u)) })
 }
 
 // postgresSchemaURL creates a schema dropped when the test ends and returns

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -135,21 +133,7 @@ func TestPersonalDataEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	dbs := []struct {
-		name string
-		url  func(t *testing.T) string
-	}{{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "app.db") }}}
-	if u := os.Getenv("TEST_POSTGRES_URL"); u != "" {
-		dbs = append(dbs, struct {
-			name string
-			url  func(t *testing.T) string
-		}{"postgres", func(t *testing.T) string { return postgresSchemaURL(t, u) }})
-	} else {
-		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant skipped")
-	}
-	for _, db := range dbs {
-		t.Run(db.name, func(t *testing.T) { personalDataEndToEnd(t, db.url(t)) })
-	}
+	onEachDatabase(t, personalDataEndToEnd)
 }
 
 func personalDataEndToEnd(t *testing.T, databaseURL string) {

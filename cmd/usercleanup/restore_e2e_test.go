@@ -6,8 +6,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,19 +40,7 @@ func TestRestoreEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the server")
 	}
-	dbs := map[string]func(t *testing.T) string{
-		"sqlite": func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "app.db") },
-	}
-	if u := os.Getenv("TEST_POSTGRES_URL"); u != "" {
-		dbs["postgres"] = func(t *testing.T) string { return postgresSchemaURL(t, u) }
-	} else {
-		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant skipped")
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		if open, ok := dbs[name]; ok {
-			t.Run(name, func(t *testing.T) { restoreEndToEnd(t, open(t)) })
-		}
-	}
+	onEachDatabase(t, restoreEndToEnd)
 }
 
 // restoreApp is the running app of the restore test and its fakes.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -52,19 +50,7 @@ func TestWarnBeforeRemoving(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the server")
 	}
-	dbs := map[string]func(t *testing.T) string{
-		"sqlite": func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "app.db") },
-	}
-	if u := os.Getenv("TEST_POSTGRES_URL"); u != "" {
-		dbs["postgres"] = func(t *testing.T) string { return postgresSchemaURL(t, u) }
-	} else {
-		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant skipped")
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		if open, ok := dbs[name]; ok {
-			t.Run(name, func(t *testing.T) { warnBeforeRemoving(t, open(t)) })
-		}
-	}
+	onEachDatabase(t, warnBeforeRemoving)
 }
 
 // warnEnv is the running app of the warnings test.
