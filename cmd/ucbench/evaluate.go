@@ -7,17 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"time"
 
-	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/idpexport"
-	"github.com/example/usercleanup/internal/store"
 )
 
 // evaluateTargetMiB is the peak resident memory the evaluate benchmark
@@ -56,41 +53,12 @@ func runEvaluate(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cloud.Close()
 	seeded := time.Since(seedStart)
 
-	dir, err := os.MkdirTemp("", "ucbench-evaluate-")
+	bt, ctx, err := newBenchTenant(ctx, "evaluate", cloud)
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	cipher, err := store.NewCipher(make([]byte, store.KeySize))
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(dir, "bench.db"), Cipher: cipher})
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	defer st.Close()
-	const clientKey, appKey = "bench-tenant", "com.example.usercleanup"
-	if err := st.SaveTenant(ctx, cloud.Site(connect.Jira).Install(appKey, clientKey, "bench-shared-secret-0123456789")); err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	cs := st.Cleanups(nil)
-	conn := &atlassian.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
-		HTTPClient: cloud.HTTPClient(), OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(),
-	}}
-	svc, err := cleanup.NewService(cs, conn, nil, nil)
-	if err != nil {
-		return err
-	}
-	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
-	in.OrgID = cloud.OrgID()
-	in.IdentityProvider.Provider = cleanup.ProviderEntra
-	key := cleanup.Secret("test-org-api-key")
-	in.APIKey = &key
-	ctx = cleanup.AsOperator(ctx) // the benchmark sets the tenant up itself
-	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
-		return fmt.Errorf("evaluate: settings: %w", err)
-	}
+	defer bt.Close()
+	st, cs, conn, svc, clientKey := bt.store, bt.cleanups, bt.conn, bt.svc, bt.clientKey
 	d := cleanup.DefaultDefinition()
 	d.Name, d.Action, d.Manual, d.DaysInactive = "bench", cleanup.ActionRemoveProductAccess, true, *days
 	d.IncludeNeverActive = true

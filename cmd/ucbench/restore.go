@@ -6,17 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/example/usercleanup/connect"
-	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/atlassian/atlassiantest"
 	"github.com/example/usercleanup/internal/cleanup"
 	"github.com/example/usercleanup/internal/idpexport"
-	"github.com/example/usercleanup/internal/store"
 )
 
 // runRestore seeds a fake organization, runs a remove-product-access
@@ -43,41 +38,12 @@ func runRestore(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	cloud := atlassiantest.New(atlassiantest.Options{Seed: *seed, Users: *users})
 	defer cloud.Close()
-	dir, err := os.MkdirTemp("", "ucbench-restore-")
+	bt, ctx, err := newBenchTenant(ctx, "restore", cloud)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	cipher, err := store.NewCipher(make([]byte, store.KeySize))
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(dir, "bench.db"), Cipher: cipher})
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	defer st.Close()
-	const clientKey, appKey = "bench-tenant", "com.example.usercleanup"
-	if err := st.SaveTenant(ctx, cloud.Site(connect.Jira).Install(appKey, clientKey, "bench-shared-secret-0123456789")); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	cs := st.Cleanups(nil)
-	conn := &atlassian.Connector{Tenants: st, Credentials: cs, Atlassian: atlassian.Options{
-		HTTPClient: cloud.HTTPClient(), OrgAPIURL: cloud.APIURL(), UserMgmtURL: cloud.APIURL(),
-	}}
-	svc, err := cleanup.NewService(cs, conn, nil, nil)
-	if err != nil {
-		return err
-	}
-	in := cleanup.SettingsInput{Settings: cleanup.DefaultSettings()}
-	in.OrgID = cloud.OrgID()
-	in.IdentityProvider.Provider = cleanup.ProviderEntra
-	key := cleanup.Secret("test-org-api-key")
-	in.APIKey = &key
-	ctx = cleanup.AsOperator(ctx) // the benchmark sets the tenant up itself
-	if _, err := svc.SaveSettings(ctx, clientKey, in); err != nil {
-		return fmt.Errorf("restore: settings: %w", err)
-	}
+	defer bt.Close()
+	st, cs, conn, svc, clientKey := bt.store, bt.cleanups, bt.conn, bt.svc, bt.clientKey
 	managed, _ := cloud.GroupByName(atlassiantest.GroupJiraSoftware)
 	synced, _ := cloud.GroupByName(atlassiantest.GroupEntraJira)
 	d := cleanup.DefaultDefinition()
