@@ -132,14 +132,39 @@ func (c *CleanupStore) UninstalledTenants(ctx context.Context, before time.Time,
 	return keys, nil
 }
 
+// purgeStep is one bounded DELETE of a purge: at most its limit of rows
+// of table, the limit being exportChunkBatch for chunk steps and the batch
+// otherwise.
+type purgeStep struct {
+	table string
+	sql   string
+	chunk bool
+}
+
+// runPurgeSteps runs the first step of steps that still finds rows for
+// arg and reports whether it deleted any: a purge deletes one bounded
+// batch per call, in the steps' order.
+func runPurgeSteps(db *gorm.DB, steps []purgeStep, arg any, batch int) (bool, error) {
+	for _, step := range steps {
+		limit := batch
+		if step.chunk {
+			limit = exportChunkBatch
+		}
+		res := db.Exec(step.sql, arg, limit)
+		if res.Error != nil {
+			return false, fmt.Errorf("store: purge %s: %w", step.table, res.Error)
+		}
+		if res.RowsAffected > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // purgeSteps are the bounded deletes of PurgeTenant, in order: each step
 // deletes at most its limit of rows of the tenant (the first argument,
 // twice where the statement needs it).
-var purgeSteps = []struct {
-	table string
-	sql   string
-	chunk bool // limit exportChunkBatch instead of the batch
-}{
+var purgeSteps = []purgeStep{
 	{"export_chunks", `DELETE FROM export_chunks WHERE (file_id, seq) IN (SELECT c.file_id, c.seq FROM export_chunks c
 		JOIN export_files f ON f.id = c.file_id WHERE f.client_key = ? LIMIT ?)`, true},
 	{"export_files", `DELETE FROM export_files WHERE id IN (SELECT id FROM export_files WHERE client_key = ? LIMIT ?)`, false},
@@ -171,18 +196,8 @@ func (c *CleanupStore) PurgeTenant(ctx context.Context, clientKey string, batch 
 	if st != cleanup.TenantUninstalled {
 		return true, nil
 	}
-	for _, step := range purgeSteps {
-		limit := batch
-		if step.chunk {
-			limit = exportChunkBatch
-		}
-		res := db.Exec(step.sql, clientKey, limit)
-		if res.Error != nil {
-			return false, fmt.Errorf("store: purge %s: %w", step.table, res.Error)
-		}
-		if res.RowsAffected > 0 {
-			return false, nil
-		}
+	if deleted, err := runPurgeSteps(db, purgeSteps, clientKey, batch); err != nil || deleted {
+		return false, err
 	}
 	err = c.s.changeTenant(ctx, clientKey, func(tx *gorm.DB) error {
 		return tx.Where("client_key = ? AND uninstalled_at IS NOT NULL", clientKey).Delete(&tenantRow{}).Error
@@ -211,11 +226,7 @@ func (c *CleanupStore) TenantsWithRunsBefore(ctx context.Context, before time.Ti
 // historySteps are the bounded deletes of PurgeRunsBefore for one run (the
 // argument, twice where the statement needs it), in order: what refers
 // to the run goes before it.
-var historySteps = []struct {
-	table string
-	sql   string
-	chunk bool // limit exportChunkBatch instead of the batch
-}{
+var historySteps = []purgeStep{
 	{"export_chunks", `DELETE FROM export_chunks WHERE (file_id, seq) IN (SELECT c.file_id, c.seq FROM export_chunks c
 		JOIN export_files f ON f.id = c.file_id WHERE f.run_id = ? LIMIT ?)`, true},
 	{"export_files", `DELETE FROM export_files WHERE id IN (SELECT id FROM export_files WHERE run_id = ? LIMIT ?)`, false},
@@ -240,18 +251,8 @@ func (c *CleanupStore) PurgeRunsBefore(ctx context.Context, clientKey string, be
 		return 0, true, nil
 	}
 	id := ids[0]
-	for _, step := range historySteps {
-		limit := batch
-		if step.chunk {
-			limit = exportChunkBatch
-		}
-		res := db.Exec(step.sql, id, limit)
-		if res.Error != nil {
-			return 0, false, fmt.Errorf("store: purge history %s: %w", step.table, res.Error)
-		}
-		if res.RowsAffected > 0 {
-			return 0, false, nil
-		}
+	if deleted, err := runPurgeSteps(db, historySteps, id, batch); err != nil || deleted {
+		return 0, false, err
 	}
 	// Warnings are the cleanup's state, not the run's (an open warning
 	// outlives the run that sent it): they stay, naming the run's id.
