@@ -47,13 +47,37 @@ func everything(t *testing.T, api *apiClient, runID int64) map[string][]byte {
 			break
 		}
 	}
+	// The files are listed, then downloaded; when the erasure regenerates
+	// them in between, the old links answer 404 (the files they named are
+	// gone), and the listing is read again.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		files, ok := exportDownloads(t, api, runID, deadline)
+		if ok {
+			for name, b := range files {
+				out[name] = b
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the exports kept changing while they were downloaded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// exportDownloads lists a run's exports once they are not pending and
+// downloads each (a ZIP also as its files decompressed, "zip:" + name);
+// false when a file listed was gone (404) by the time it was downloaded.
+func exportDownloads(t *testing.T, api *apiClient, runID int64, deadline time.Time) (map[string][]byte, bool) {
+	t.Helper()
+	out := map[string][]byte{}
 	var list struct {
 		IdentityProvider []struct{ FileName, DownloadURL string }
 		Audit            []struct{ FileName, DownloadURL string }
 		Bundle           *struct{ FileName, DownloadURL string }
 		Pending          bool
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if code := api.do(http.MethodGet, fmt.Sprintf("/runs/%d/exports", runID), nil, &list); code != http.StatusOK {
 			t.Fatalf("exports: %d", code)
@@ -66,24 +90,27 @@ func everything(t *testing.T, api *apiClient, runID int64) map[string][]byte {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	get := func(url string) []byte {
+	get := func(url string) ([]byte, int) {
 		resp, err := http.Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("download %s: %d", url, resp.StatusCode)
 		}
-		return b
+		return b, resp.StatusCode
 	}
 	files := append(list.IdentityProvider, list.Audit...)
 	if list.Bundle != nil {
 		files = append(files, *list.Bundle)
 	}
 	for _, f := range files {
-		b := get(f.DownloadURL)
+		b, code := get(f.DownloadURL)
+		if code == http.StatusNotFound {
+			return nil, false
+		}
 		out[f.FileName] = b
 		if strings.HasSuffix(f.FileName, ".zip") {
 			zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
@@ -98,7 +125,7 @@ func everything(t *testing.T, api *apiClient, runID int64) map[string][]byte {
 			}
 		}
 	}
-	return out
+	return out, true
 }
 
 // rawBody keeps a response body as it came.
