@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,11 +77,15 @@ func (f *fakeAdmins) grantSystem(clientKey, accountID string) {
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	discard atomic.Bool // benchmarks: drop what is written
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
+	if b.discard.Load() {
+		return len(p), nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
@@ -102,6 +107,11 @@ type env struct {
 	admins *fakeAdmins
 	logs   *syncBuffer
 	now    time.Time
+	// level is the log's level (debug unless a benchmark sets another).
+	level *slog.LevelVar
+	// handler is the server itself, for benchmarks that call it without
+	// a network in between.
+	handler http.Handler
 }
 
 func newEnv(t testing.TB) *env {
@@ -123,7 +133,9 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := &slog.LevelVar{}
+	level.Set(slog.LevelDebug)
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
 	st, err := store.Open(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(t.TempDir(), "app.db"), Cipher: cipher, Logger: log, Now: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +145,7 @@ func newEnv(t testing.TB) *env {
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	e := &env{URL: base, apps: map[connect.Product]connect.App{}, keys: ks, store: st,
-		admins: &fakeAdmins{admins: map[string]bool{}}, logs: logs, now: now}
+		admins: &fakeAdmins{admins: map[string]bool{}}, logs: logs, now: now, level: level}
 
 	var apps []connect.App
 	descriptors := map[connect.Product][]byte{}
@@ -167,6 +179,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = srv
+	e.handler = srv
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return e
