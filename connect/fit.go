@@ -211,10 +211,10 @@ func parseFIT(raw string) (*parsedFIT, error) {
 	}
 	p := &parsedFIT{signingInput: parts[0] + "." + parts[1]}
 	var err error
-	if _, err = decodeSegment(nil, parts[0], &p.header); err != nil {
+	if _, err = decodeSegment(nil, []byte(parts[0]), &p.header); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrMalformedToken, err)
 	}
-	if _, err = decodeSegment(nil, parts[1], &p.claims); err != nil {
+	if _, err = decodeSegment(nil, []byte(parts[1]), &p.claims); err != nil {
 		return nil, fmt.Errorf("%w: claims: %w", ErrMalformedToken, err)
 	}
 	if p.signature, err = base64.RawURLEncoding.DecodeString(parts[2]); err != nil {

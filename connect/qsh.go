@@ -212,11 +212,23 @@ func appendCanonicalQuery(dst []byte, rawQuery string) ([]byte, error) {
 // unescapeQuery decodes like a servlet container: "+" is a space, %XX is a
 // byte. Unlike url.ParseQuery it keeps ";" as an ordinary character.
 func unescapeQuery(s string) (string, error) {
-	v, err := url.QueryUnescape(s)
+	v, err := queryUnescape(s)
 	if err != nil {
 		return "", fmt.Errorf("%w: bad query escape: %w", ErrMalformedRequest, err)
 	}
 	return v, nil
+}
+
+// queryUnescape is url.QueryUnescape, which returns s itself when s holds
+// no "%" and no "+"; it finds that out byte by byte, while IndexByte is
+// vectorised. Every page load decodes its jwt parameter (hundreds of
+// bytes, never escaped) twice, for TokenFromRequest and for the qsh: that
+// walk was a quarter of Verify (BenchmarkVerifyPageRequest, about 1.8 µs).
+func queryUnescape(s string) (string, error) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
 }
 
 // unreserved reports whether c is in RFC 3986's unreserved set.

@@ -188,3 +188,18 @@ func FuzzCanonicalRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQueryUnescape: the shortcut of queryUnescape changes nothing: it
+// returns what url.QueryUnescape returns, error included.
+func FuzzQueryUnescape(f *testing.F) {
+	for _, s := range []string{"", "jwt", "eyJhbGciOiJIUzI1NiJ9.e30.sig-_", "a+b", "%41", "%zz", "%", "caf%C3%A9", "ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotErr := queryUnescape(s)
+		want, wantErr := url.QueryUnescape(s)
+		if got != want || (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("queryUnescape(%q) = %q, %v; url.QueryUnescape: %q, %v", s, got, gotErr, want, wantErr)
+		}
+	})
+}

@@ -1,6 +1,8 @@
 package connect
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -72,6 +74,7 @@ type parsedToken struct {
 	claims       tokenClaims
 	times        [3]numericDate // exp, nbf, iat when decodeClaims's fast path read them
 	signingInput string
+	signed       []byte // signingInput's bytes, for the HMAC
 	signature    []byte
 }
 
@@ -88,25 +91,29 @@ func parseToken(raw string) (*parsedToken, error) {
 	if !ok || strings.Contains(s, ".") {
 		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformedToken)
 	}
-	p := &parsedToken{signingInput: raw[:len(h)+1+len(c)]}
-	// One buffer holds the decoded header, claims and signature.
+	// One buffer (one allocation) holds the token's bytes, followed by the
+	// decoded header, claims and signature: the HMAC and the base64
+	// decoder read bytes, and converting each segment would copy it.
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, enc.DecodedLen(len(h))+enc.DecodedLen(len(c))+enc.DecodedLen(len(s)))
+	buf := make([]byte, len(raw), len(raw)+enc.DecodedLen(len(h))+enc.DecodedLen(len(c))+enc.DecodedLen(len(s)))
+	copy(buf, raw)
+	hb, cb, sb := buf[:len(h)], buf[len(h)+1:len(h)+1+len(c)], buf[len(h)+1+len(c)+1:]
+	p := &parsedToken{signingInput: raw[:len(h)+1+len(c)], signed: buf[:len(h)+1+len(c)]}
 	var err error
 	if known, ok := knownHeader(h); ok {
 		p.header = known // fast path for the headers products send
-	} else if buf, err = decodeSegment(buf, h, &p.header); err != nil {
+	} else if buf, err = decodeSegment(buf, hb, &p.header); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrMalformedToken, err)
 	}
 	start := len(buf)
-	if buf, err = enc.AppendDecode(buf, []byte(c)); err != nil {
+	if buf, err = enc.AppendDecode(buf, cb); err != nil {
 		return nil, fmt.Errorf("%w: claims: base64: %w", ErrMalformedToken, err)
 	}
 	if err := decodeClaims(buf[start:], &p.claims, &p.times); err != nil {
 		return nil, fmt.Errorf("%w: claims: json: %w", ErrMalformedToken, err)
 	}
 	start = len(buf)
-	if buf, err = enc.AppendDecode(buf, []byte(s)); err != nil {
+	if buf, err = enc.AppendDecode(buf, sb); err != nil {
 		return nil, fmt.Errorf("%w: signature encoding", ErrMalformedToken)
 	}
 	p.signature = buf[start:]
@@ -114,9 +121,9 @@ func parseToken(raw string) (*parsedToken, error) {
 }
 
 // decodeSegment base64url-decodes seg onto buf and JSON-decodes it into v.
-func decodeSegment(buf []byte, seg string, v any) ([]byte, error) {
+func decodeSegment(buf, seg []byte, v any) ([]byte, error) {
 	start := len(buf)
-	buf, err := base64.RawURLEncoding.AppendDecode(buf, []byte(seg))
+	buf, err := base64.RawURLEncoding.AppendDecode(buf, seg)
 	if err != nil {
 		return buf, fmt.Errorf("base64: %w", err)
 	}
@@ -126,16 +133,18 @@ func decodeSegment(buf []byte, seg string, v any) ([]byte, error) {
 	return buf, nil
 }
 
-// verifyHS256 checks the HMAC-SHA256 signature in constant time. The
-// algorithm is pinned: the header must say exactly "HS256".
-func (p *parsedToken) verifyHS256(secret Secret) error {
+// verifyHS256 checks the HMAC-SHA256 signature in constant time, with a
+// keyed HMAC state from macs. The algorithm
+// is pinned: the header must say exactly "HS256".
+func (p *parsedToken) verifyHS256(secret Secret, macs *macPools) error {
 	if p.header.Alg != jwt.SigningMethodHS256.Alg() {
 		return fmt.Errorf("%w: %q", ErrBadAlgorithm, p.header.Alg)
 	}
 	if secret == "" {
 		return ErrBadSignature
 	}
-	if err := jwt.SigningMethodHS256.Verify(p.signingInput, p.signature, []byte(secret.Reveal())); err != nil {
+	var sum [sha256.Size]byte
+	if !hmac.Equal(p.signature, macs.sum(secret, p.signed, sum[:0])) {
 		return ErrBadSignature
 	}
 	return nil

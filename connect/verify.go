@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -58,6 +57,8 @@ type Verifier struct {
 	Store  TenantStore
 	Now    func() time.Time // nil: time.Now
 	Leeway time.Duration    // 0: DefaultLeeway; negative: none; at most MaxLeeway
+
+	macs macPools // keyed HMAC states of the tenants' secrets
 }
 
 // TokenFromRequest extracts the JWT from the "jwt" query parameter or from
@@ -90,14 +91,14 @@ func tokenAndSource(r *http.Request) (string, bool, error) {
 		if !mayBeJWTName(rawName) {
 			continue
 		}
-		name, err := url.QueryUnescape(rawName)
+		name, err := queryUnescape(rawName)
 		if err != nil || name != "jwt" {
 			continue
 		}
 		if inQuery {
 			return "", false, ErrDuplicateToken
 		}
-		v, err := url.QueryUnescape(rawValue)
+		v, err := queryUnescape(rawValue)
 		if err != nil {
 			return "", false, fmt.Errorf("%w: bad jwt escape", ErrMalformedRequest)
 		}
@@ -177,7 +178,7 @@ func (v *Verifier) Verify(r *http.Request, app App, policy QSHPolicy) (*Auth, er
 		}
 		return nil, fmt.Errorf("connect: load tenant: %w", err)
 	}
-	if err := tok.verifyHS256(tenant.SharedSecret); err != nil {
+	if err := tok.verifyHS256(tenant.SharedSecret, &v.macs); err != nil {
 		return nil, err
 	}
 	if tenant.ClientKey != tok.claims.Issuer {
