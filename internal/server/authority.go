@@ -59,10 +59,18 @@ func (s *Server) isOrgAdmin(ctx context.Context, a *connect.Auth) (bool, error) 
 }
 
 // withAuthority puts the request's cleanup.Authority on its context, so
-// the cleanup service can ask before an organization-wide action.
-func (s *Server) withAuthority(c echo.Context, a *connect.Auth) {
-	ctx := cleanup.WithAuthority(c.Request().Context(), authority{s: s, a: a})
-	c.SetRequest(c.Request().WithContext(ctx))
+// the cleanup service can ask before an organization-wide action. It runs
+// after requireAdmin, on the API routes.
+func (s *Server) withAuthority(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, ok := connect.AuthFrom(c.Request().Context())
+		if !ok {
+			return &authError{err: connect.ErrNoToken}
+		}
+		ctx := cleanup.WithAuthority(c.Request().Context(), authority{s: s, a: a})
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
 }
 
 // meResponse identifies the caller of the API and says what it may do.

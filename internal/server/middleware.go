@@ -281,7 +281,6 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		if !admin {
 			return errNotAdmin
 		}
-		s.withAuthority(c, a)
 		return next(c)
 	}
 }
