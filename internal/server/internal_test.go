@@ -208,6 +208,40 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
+// TestFixedHeaders: the prepared headers give exactly the header map
+// Header.Set gives, and a later Add to a response never reaches the
+// prepared values other responses share.
+func TestFixedHeaders(t *testing.T) {
+	for _, m := range []map[string]string{
+		securityHeaders("https://connect-cdn.atl-paas.net/all.js", nil, true),
+		securityHeaders("http://127.0.0.1/all.js", []string{"http://127.0.0.1:1"}, false),
+		{"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"},
+		{"x-lower-case": "v"},
+	} {
+		prepared := fixedHeaders(m)
+		want := http.Header{}
+		for k, v := range m {
+			want.Set(k, v)
+		}
+		got := http.Header{}
+		setFixed(got, prepared)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("headers (-Header.Set +setFixed):\n%s", diff)
+		}
+		for k := range got {
+			got.Add(k, "added")
+		}
+		again := http.Header{}
+		setFixed(again, prepared)
+		if diff := cmp.Diff(want, again); diff != "" {
+			t.Errorf("an Add changed the prepared headers (-want +got):\n%s", diff)
+		}
+	}
+	if http.CanonicalHeaderKey(headerRequestID) != headerRequestID {
+		t.Errorf("%q is not canonical: it is assigned without Header.Set", headerRequestID)
+	}
+}
+
 type errChecker struct{ err error }
 
 func (c errChecker) IsAdmin(context.Context, *connect.Tenant, string) (bool, error) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -37,7 +38,7 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Set(keyRequestID, id)
-		c.Response().Header().Set(headerRequestID, id)
+		c.Response().Header()[headerRequestID] = []string{id} // the key is canonical: no Set
 		return next(c)
 	}
 }
@@ -180,22 +181,54 @@ func securityHeaders(hostScriptURL string, frameAncestors []string, https bool) 
 	return h
 }
 
+// fixedHeader is a response header whose value never changes, prepared
+// once: its key in canonical form and its value as the one-element slice
+// http.Header holds. Header.Set canonicalises the key and allocates that
+// slice on every call; assigning the prepared slice does neither. The
+// slice has no spare capacity, so a later Header.Add copies it rather than
+// writing into the shared array, and nothing writes to the element.
+type fixedHeader struct {
+	key   string
+	value []string
+}
+
+// fixedHeaders prepares the headers of m, in a fixed order.
+func fixedHeaders(m map[string]string) []fixedHeader {
+	out := make([]fixedHeader, 0, len(m))
+	for k, v := range m {
+		out = append(out, fixedHeader{key: http.CanonicalHeaderKey(k), value: []string{v}[:1:1]})
+	}
+	slices.SortFunc(out, func(a, b fixedHeader) int { return strings.Compare(a.key, b.key) })
+	return out
+}
+
+// setFixed sets the headers on h, as h.Set(key, value) would for each.
+func setFixed(h http.Header, headers []fixedHeader) {
+	for _, f := range headers {
+		h[f.key] = f.value
+	}
+}
+
 func (s *Server) setSecurityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Response().Header()
-		for k, v := range s.secHeaders {
-			h.Set(k, v)
-		}
+		setFixed(c.Response().Header(), s.secHeaders)
 		return next(c)
 	}
+}
+
+// noStoreHeaders mark a response as not cacheable.
+func noStoreHeaders() []fixedHeader {
+	return fixedHeaders(map[string]string{
+		"Cache-Control": "no-cache, no-store, must-revalidate",
+		"Pragma":        "no-cache",
+	})
 }
 
 // noStore marks responses as not cacheable: the descriptor, lifecycle,
 // pages and API (Atlassian's security scanner checks for both directives).
 func (s *Server) noStore(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-cache, no-store, must-revalidate")
-		c.Response().Header().Set("Pragma", "no-cache")
+		setFixed(c.Response().Header(), s.noStoreHeaders)
 		return next(c)
 	}
 }

@@ -329,10 +329,18 @@ func (s *Server) render(c echo.Context, status int, page string, data pageData) 
 	return writeHTML(c, status, []byte(s.pages.assets.rewrite(buf.String())))
 }
 
-// writeHTML sends a complete HTML body with its length.
+// writeHTML sends a complete HTML body with its length, as c.HTMLBlob
+// would, but sets the headers by their canonical keys: Header.Set
+// canonicalises a key on every call, and this runs on every page load.
 func writeHTML(c echo.Context, status int, body []byte) error {
-	c.Response().Header().Set("Content-Length", strconv.Itoa(len(body)))
-	return c.HTMLBlob(status, body)
+	h := c.Response().Header()
+	h[echo.HeaderContentLength] = []string{strconv.Itoa(len(body))}
+	if h.Get(echo.HeaderContentType) == "" {
+		h[echo.HeaderContentType] = []string{echo.MIMETextHTMLCharsetUTF8}
+	}
+	c.Response().WriteHeader(status)
+	_, err := c.Response().Write(body)
+	return err
 }
 
 // page serves an admin page (or dialog) for an authenticated admin: the

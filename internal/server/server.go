@@ -132,15 +132,16 @@ type Config struct {
 
 // Server is the HTTP handler of the app.
 type Server struct {
-	echo       *echo.Echo
-	cfg        Config
-	log        *slog.Logger
-	now        func() time.Time
-	pages      *renderer
-	admins     *adminCache
-	secHeaders map[string]string
-	https      bool
-	metrics    *routeMetrics // nil without Config.Metrics
+	echo           *echo.Echo
+	cfg            Config
+	log            *slog.Logger
+	now            func() time.Time
+	pages          *renderer
+	admins         *adminCache
+	secHeaders     []fixedHeader // on every response
+	noStoreHeaders []fixedHeader
+	https          bool
+	metrics        *routeMetrics // nil without Config.Metrics
 }
 
 // New validates cfg and builds the server with all routes.
@@ -196,7 +197,8 @@ func New(cfg Config) (*Server, error) {
 		admins: newAdminCache(cfg.Admin, cfg.AdminCacheTTL, cfg.AdminCacheSize, now),
 		https:  base.Scheme == "https",
 	}
-	s.secHeaders = securityHeaders(cfg.HostScriptURL, cfg.FrameAncestors, s.https)
+	s.secHeaders = fixedHeaders(securityHeaders(cfg.HostScriptURL, cfg.FrameAncestors, s.https))
+	s.noStoreHeaders = noStoreHeaders()
 
 	e := echo.New()
 	e.HideBanner = true
