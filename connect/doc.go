@@ -73,7 +73,9 @@
 //     chosen: HS256 for product tokens, RS256 for signed installs. "none",
 //     other HMAC sizes and the HS256-with-the-RSA-public-key confusion are
 //     ErrBadAlgorithm.
-//  3. The tenant is looked up by iss and the HMAC checked in constant time;
+//  3. The tenant is looked up by iss and the HMAC checked in constant time
+//     (the Verifier keeps keyed HMAC states per shared secret, as secret
+//     as the secret itself and made only for tenants the store returned);
 //     only an authenticated token learns whether the tenant belongs to
 //     another app. An uninstalled tenant's shared secret is forgotten
 //     (TenantStore.MarkUninstalled), so none of its tokens verifies.
