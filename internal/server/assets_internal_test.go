@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -99,7 +100,16 @@ func TestPagePreparation(t *testing.T) {
 				t.Fatal(err)
 			}
 			sh := r.shells[connect.Jira]["page.html"]
-			got := string(sh.write(&pageData{SiteURL: `https://x.atlassian.net/"><script>`, AccountID: "acc"}))
+			values := make([]string, len(sh.slots))
+			n := sh.fill(&pageData{SiteURL: `https://x.atlassian.net/"><script>`, AccountID: "acc"}, values)
+			var buf bytes.Buffer
+			if err := sh.writeTo(&buf, values); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.String()
+			if n != len(got) {
+				t.Errorf("fill says %d bytes, the page has %d", n, len(got))
+			}
 			module := as.url("pages/jira/page.js")
 			want := `<html><head><link rel="stylesheet" href="/static/` + as.hashed["app.css"] + `"></head><body data-api="/jira/api">` +
 				`<script type="module" src="` + module + `" data-uc-page data-uc-site-url="https://x.atlassian.net/&#34;&gt;&lt;script&gt;"></script>` +
