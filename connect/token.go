@@ -134,8 +134,8 @@ func decodeSegment(buf, seg []byte, v any) ([]byte, error) {
 }
 
 // verifyHS256 checks the HMAC-SHA256 signature in constant time, with a
-// keyed HMAC state from macs. The algorithm
-// is pinned: the header must say exactly "HS256".
+// keyed HMAC state from macs. The algorithm is pinned: the header must say
+// exactly "HS256".
 func (p *parsedToken) verifyHS256(secret Secret, macs *macPools) error {
 	if p.header.Alg != jwt.SigningMethodHS256.Alg() {
 		return fmt.Errorf("%w: %q", ErrBadAlgorithm, p.header.Alg)
