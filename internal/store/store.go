@@ -207,6 +207,12 @@ func sqliteDSN(path string) string {
 	// Deleted and overwritten content is zeroed, not left in free space:
 	// scrubbed secrets and deleted history do not linger in the file.
 	q.Add("_pragma", "secure_delete(1)")
+	// Checkpoint the write-ahead log at 10,000 pages (about 40 MiB)
+	// rather than SQLite's 1,000: a run's commits change many of the same
+	// index pages again and again, and a checkpoint copies each changed
+	// page once however often it changed since the last one. Commits of a
+	// large evaluation cost about 15% less CPU (BenchmarkCommitRows).
+	q.Add("_pragma", "wal_autocheckpoint(10000)")
 	q.Set("_txlock", "immediate")
 	return path + "?" + q.Encode()
 }
