@@ -20,19 +20,12 @@ func (s *step) apply(ctx context.Context) (bool, error) {
 	st := s.e.cfg.Store
 	if s.run.DryRun {
 		// Nothing changes in a dry run, but its identity-provider files are
-		// generated (a preview the admin may upload): those rows are
-		// exported, every other planned action skipped. Rows a protection
-		// rule skipped are not pending and stay as they are.
-		err := st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner,
-			[]string{ActionRemoveProductAccess, ActionDeactivate, ActionIdPRemove},
-			OutcomeSkipped, "dry run, nothing changed: ")
-		if err != nil {
-			return false, storeErr("settle dry-run rows", err)
-		}
-		err = st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner, []string{ActionIdPExport},
-			OutcomeExported, "dry run (the file is a preview): ")
-		if err != nil {
-			return false, storeErr("settle dry-run export rows", err)
+		// generated (dryrun.go). Rows a protection rule skipped are not
+		// pending and stay as they are; a dry run's evaluation commits its
+		// rows settled already, so this settles only rows an earlier
+		// version committed pending.
+		if err := s.settleStored(ctx, dryRunRules(actedActions(), ActionIdPExport)); err != nil {
+			return false, err
 		}
 		return s.nextAfterApply(ctx)
 	}

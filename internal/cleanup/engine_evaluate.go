@@ -98,6 +98,7 @@ func (s *step) evaluateChains(ctx context.Context, org OrgDirectory, ev *Evaluat
 	// seen keeps the step from evaluating an account twice when it moved
 	// between chains during the step (claim status or groups changed).
 	seen := map[string]struct{}{}
+	dryRun := dryRunRules(actedActions(), ActionIdPExport)
 	batch := make([]fetchedPage, 0, len(st.Chains))
 	for {
 		batch = batch[:0]
@@ -140,6 +141,9 @@ func (s *step) evaluateChains(ctx context.Context, org OrgDirectory, ev *Evaluat
 			r, w, err := s.planWarnings(ctx, users, r) // engine_warn.go
 			if err != nil {
 				return false, err
+			}
+			if s.run.DryRun {
+				settleInMemory(dryRun, r) // dryrun.go
 			}
 			rows, warnings = append(rows, r...), append(warnings, w...)
 			counts.Add(c)

@@ -135,13 +135,8 @@ func searchAccounts(ctx context.Context, org OrgDirectory, ids []string) (map[st
 func (s *step) applyRestore(ctx context.Context) (bool, error) {
 	st := s.e.cfg.Store
 	if s.run.DryRun {
-		if err := st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner, restoreActedActions(),
-			OutcomeSkipped, "dry run, nothing changed: "); err != nil {
-			return false, storeErr("settle dry-run rows", err)
-		}
-		if err := st.SettleRows(ctx, s.run.ClientKey, s.run.ID, s.owner, []string{ActionIdPAddExport},
-			OutcomeExported, "dry run (the file is a preview): "); err != nil {
-			return false, storeErr("settle dry-run export rows", err)
+		if err := s.settleStored(ctx, dryRunRules(restoreActedActions(), ActionIdPAddExport)); err != nil {
+			return false, err
 		}
 		return s.endPhase(ctx, PhaseExport)
 	}

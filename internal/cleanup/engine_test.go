@@ -162,8 +162,9 @@ func (r *recordingExporter) GenerateRunExports(_ context.Context, _ string, runI
 }
 
 // TestEngineEvaluatePhase: the groups are classified once and snapshotted,
-// each page of the user search is committed with its rows, counts and the
-// next cursor, and the last page moves the run to apply.
+// each page of the user search is committed with its rows (a dry run's
+// settled already), counts and the next cursor, and the last page moves
+// the run to apply.
 func TestEngineEvaluatePhase(t *testing.T) {
 	w := newWorld()
 	d := cleanup.DefaultDefinition()
@@ -185,6 +186,15 @@ func TestEngineEvaluatePhase(t *testing.T) {
 	last := `chains/v1:{"chains":[{"claim":"managed","bucket":0,"done":true},{"claim":"unmanaged","bucket":0,"done":true}]}|apply`
 	if len(cursors) < 3 || cursors[len(cursors)-1] != last || !slices.Contains(cursors, `chains/v1:{"chains":[{"claim":"managed","bucket":0,"cursor":"4"},{"claim":"unmanaged","bucket":0,"done":true}]}|`) {
 		t.Errorf("evaluation commits (cursor|phase):\n%s", strings.Join(cursors, "\n"))
+	}
+	// A dry run's rows are committed settled (dryrun.go): the apply
+	// phase has nothing left to update.
+	for _, c := range w.store.Commits() {
+		for _, r := range c.Rows {
+			if r.Outcome == cleanup.OutcomePending {
+				t.Errorf("dry run committed %s %s pending", r.AccountID, r.Action)
+			}
+		}
 	}
 	run, _ := w.store.Run(id)
 	if run.StartedAt == nil || len(run.Groups) != 3 || run.Counts.Evaluated != 5 {
