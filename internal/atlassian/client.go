@@ -25,7 +25,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -154,13 +153,12 @@ type caller struct {
 	service string              // "Jira", "Confluence", "Organizations API": for messages
 	auth    func(*http.Request) // adds credentials (nil when the transport signs)
 	sem     chan struct{}       // bounds requests in flight
-	mu      sync.Mutex          // guards next and gap
-	next    time.Time           // the next request may start at
-	gap     time.Duration       // spacing while near the limit; 0 = none
+	pace    *pacer              // spaces requests while near the limit (pacer.go)
 }
 
 func newCaller(hc *http.Client, o Options, service string, auth func(*http.Request)) *caller {
-	return &caller{hc: hc, o: o, service: service, auth: auth, sem: make(chan struct{}, o.MaxConcurrency)}
+	return &caller{hc: hc, o: o, service: service, auth: auth, sem: make(chan struct{}, o.MaxConcurrency),
+		pace: &pacer{now: o.Now, sleep: o.Sleep}}
 }
 
 // call describes one API call.
@@ -299,7 +297,7 @@ func (cl *caller) once(ctx context.Context, c call, payload []byte) (response, h
 		return response{}, nil, ctx.Err()
 	}
 	defer func() { <-cl.sem }()
-	if err := cl.waitPace(ctx); err != nil {
+	if err := cl.pace.wait(ctx); err != nil {
 		return response{}, nil, err
 	}
 	var body io.Reader
@@ -349,24 +347,6 @@ func scrubURLError(err error) error {
 	return err
 }
 
-// waitPace delays the request while the server said we are near its limit.
-func (cl *caller) waitPace(ctx context.Context) error {
-	cl.mu.Lock()
-	now := cl.o.Now()
-	start := now
-	if cl.gap > 0 && cl.next.After(now) {
-		start = cl.next
-	}
-	if cl.gap > 0 {
-		cl.next = start.Add(cl.gap)
-	}
-	cl.mu.Unlock()
-	if d := start.Sub(now); d > 0 {
-		return cl.o.Sleep(ctx, d)
-	}
-	return nil
-}
-
 // updatePace reads the rate-limit headers of any response. When the server
 // says we are near its limit (X-RateLimit-NearLimit, or less than a fifth of
 // X-RateLimit-Limit remaining) requests are spaced at the server's refill
@@ -392,9 +372,7 @@ func (cl *caller) updatePace(h http.Header) {
 		}
 		gap = min(gap, 5*time.Second)
 	}
-	cl.mu.Lock()
-	cl.gap = gap
-	cl.mu.Unlock()
+	cl.pace.setGap(gap)
 }
 
 // retryWait returns how long the server asked us to wait: Retry-After

@@ -154,8 +154,8 @@ func TestUpdatePace(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cl.updatePace(tc.hdr)
-			if cl.gap != tc.want {
-				t.Errorf("gap = %v, want %v", cl.gap, tc.want)
+			if cl.pace.gap != tc.want {
+				t.Errorf("gap = %v, want %v", cl.pace.gap, tc.want)
 			}
 		})
 	}

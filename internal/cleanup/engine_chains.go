@@ -1,6 +1,7 @@
 package cleanup
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -152,4 +153,41 @@ func (st *evalChains) owns(i int, u OrgUser) bool {
 		}
 	}
 	return first < 0 || first == c.Bucket
+}
+
+// size estimates how many users chain i reads: the members of its
+// bucket's groups (an account in two of them counted twice), 0 for a
+// chain over the whole search. Both claim halves of a bucket get the
+// bucket's size, as the API does not say how its members split. The
+// chains' requests are prioritised by it (WithRequestPriority).
+func (st *evalChains) size(i int, groups []GroupInfo) int {
+	n := 0
+	for _, id := range st.Chains[i].Groups {
+		for _, g := range groups {
+			if g.ID == id {
+				n += g.MemberCount
+				break
+			}
+		}
+	}
+	return n
+}
+
+// requestPriorityKey is the context key of RequestPriority.
+type requestPriorityKey struct{}
+
+// WithRequestPriority marks the requests made with ctx: when a directory
+// must space its requests (near a rate limit), those of higher priority
+// go first. Evaluation gives each cursor chain the estimated size of its
+// part of the search, so the longest chains, which bound the run, are not
+// slowed down by the short ones.
+func WithRequestPriority(ctx context.Context, p int) context.Context {
+	return context.WithValue(ctx, requestPriorityKey{}, p)
+}
+
+// RequestPriorityOf returns the priority WithRequestPriority set, 0 when
+// none.
+func RequestPriorityOf(ctx context.Context) int {
+	p, _ := ctx.Value(requestPriorityKey{}).(int)
+	return p
 }

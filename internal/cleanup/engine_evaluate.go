@@ -78,8 +78,9 @@ func (s *step) evaluateChains(ctx context.Context, org OrgDirectory, ev *Evaluat
 			continue
 		}
 		cq := st.query(i, q)
+		cctx := WithRequestPriority(ctx, st.size(i, s.run.Groups))
 		wg.Go(func() {
-			err := org.FollowUsers(ctx, cq, c.Cursor, func(p UserPage) error {
+			err := org.FollowUsers(cctx, cq, c.Cursor, func(p UserPage) error {
 				select {
 				case pages <- fetchedPage{chain: i, page: p}:
 					return nil
