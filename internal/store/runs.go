@@ -308,6 +308,15 @@ func (c *CleanupStore) loadRun(db *gorm.DB, clientKey string, id int64) (cleanup
 	return r.domain(true)
 }
 
+// runCountsSQL counts a run's rows by action and outcome (arguments: the
+// run twice and the tenant). The tenant is checked on the run, once, so
+// the count reads the (run_id, action, outcome, …) index alone instead of
+// every row for its client_key: on a run of 50,000 rows it took a large
+// share of the last step's time, and every progress poll pays it.
+const runCountsSQL = `SELECT action, outcome, COUNT(*) AS n FROM run_users
+WHERE run_id = ? AND EXISTS (SELECT 1 FROM runs WHERE id = ? AND client_key = ?)
+GROUP BY action, outcome`
+
 // rowCounts recomputes the outcome counters of a run from its rows and
 // keeps the evaluation counters of base.
 func rowCounts(db *gorm.DB, clientKey string, runID int64, base cleanup.RunCounts) (cleanup.RunCounts, error) {
@@ -316,8 +325,7 @@ func rowCounts(db *gorm.DB, clientKey string, runID int64, base cleanup.RunCount
 		Outcome string
 		N       int
 	}
-	err := db.Raw(`SELECT action, outcome, COUNT(*) AS n FROM run_users WHERE client_key = ? AND run_id = ? GROUP BY action, outcome`, clientKey, runID).
-		Scan(&groups).Error
+	err := db.Raw(runCountsSQL, runID, runID, clientKey).Scan(&groups).Error
 	if err != nil {
 		return cleanup.RunCounts{}, fmt.Errorf("store: count run rows: %w", err)
 	}
