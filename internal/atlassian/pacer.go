@@ -2,6 +2,7 @@ package atlassian
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -13,7 +14,8 @@ import (
 // rate limit: requests start at least gap apart (gap 0: no spacing).
 //
 // When several requests wait, the one of highest priority
-// (cleanup.RequestPriorityOf its context) takes the next start; equal
+// (cleanup.RequestPriorityOf its context) takes the next start; a request
+// without a priority goes before every one with a priority, and equal
 // priorities go in arrival order. A run's evaluation follows several cursor
 // chains at once and gives the longer ones a higher priority: a chain is
 // sequential, so at the rate limit the run ends when its longest chain
@@ -79,7 +81,11 @@ func (p *pacer) wait(ctx context.Context) error {
 		p.mu.Unlock()
 		return nil
 	}
-	w := &paceWaiter{priority: cleanup.RequestPriorityOf(ctx), arrival: p.arrivals, turn: make(chan struct{}, 1)}
+	priority, ok := cleanup.RequestPriorityOf(ctx)
+	if !ok {
+		priority = math.MaxInt
+	}
+	w := &paceWaiter{priority: priority, arrival: p.arrivals, turn: make(chan struct{}, 1)}
 	p.arrivals++
 	i, _ := slices.BinarySearchFunc(p.line, w, func(o, w *paceWaiter) int {
 		if o.before(w) {

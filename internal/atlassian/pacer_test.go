@@ -28,9 +28,9 @@ func queued(t *testing.T, p *pacer, n int) {
 }
 
 // TestPacerPriority: while pacing, waiting requests start in order of
-// priority (equal priorities in arrival order), never faster than one a
-// gap, even when a higher priority arrives after a lower one is first in
-// line.
+// priority (those without one first, equal priorities in arrival order),
+// never faster than one a gap, even when a higher priority arrives after a
+// lower one is first in line.
 func TestPacerPriority(t *testing.T) {
 	const gap = 20 * time.Millisecond
 	p := &pacer{now: time.Now, sleep: sleepCtx}
@@ -41,9 +41,12 @@ func TestPacerPriority(t *testing.T) {
 		name string
 		at   time.Time
 	}
-	starts := make(chan start, 4)
+	starts := make(chan start, 5)
 	launch := func(name string, priority int) {
-		ctx := cleanup.WithRequestPriority(context.Background(), priority)
+		ctx := context.Background()
+		if priority >= 0 {
+			ctx = cleanup.WithRequestPriority(ctx, priority)
+		}
 		go func() {
 			if err := p.wait(ctx); err != nil {
 				t.Errorf("%s: %v", name, err)
@@ -59,8 +62,10 @@ func TestPacerPriority(t *testing.T) {
 	queued(t, p, 3)
 	launch("middle, later", 10)
 	queued(t, p, 4)
+	launch("none", -1) // e.g. an admin's page while a run evaluates
+	queued(t, p, 5)
 	var order []string
-	for i := range 4 {
+	for i := range 5 {
 		s := <-starts
 		// A late wake-up may bring the next start closer, but the k-th
 		// start is never before the first plus k gaps.
@@ -69,7 +74,7 @@ func TestPacerPriority(t *testing.T) {
 		}
 		order = append(order, s.name)
 	}
-	want := []string{"high", "middle", "middle, later", "low"}
+	want := []string{"none", "high", "middle", "middle, later", "low"}
 	for i := range want {
 		if order[i] != want[i] {
 			t.Fatalf("start order %q, want %q", order, want)

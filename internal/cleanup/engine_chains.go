@@ -178,16 +178,18 @@ type requestPriorityKey struct{}
 
 // WithRequestPriority marks the requests made with ctx: when a directory
 // must space its requests (near a rate limit), those of higher priority
-// go first. Evaluation gives each cursor chain the estimated size of its
-// part of the search, so the longest chains, which bound the run, are not
-// slowed down by the short ones.
+// go first, and requests without one (an admin's page, any other job) go
+// before all that have one. Evaluation gives each cursor chain the
+// estimated size of its part of the search, so the longest chains, which
+// bound the run, are not slowed down by the short ones, and the run's
+// requests never hold up anything else.
 func WithRequestPriority(ctx context.Context, p int) context.Context {
 	return context.WithValue(ctx, requestPriorityKey{}, p)
 }
 
-// RequestPriorityOf returns the priority WithRequestPriority set, 0 when
-// none.
-func RequestPriorityOf(ctx context.Context) int {
-	p, _ := ctx.Value(requestPriorityKey{}).(int)
-	return p
+// RequestPriorityOf returns the priority WithRequestPriority set and
+// whether one was set.
+func RequestPriorityOf(ctx context.Context) (int, bool) {
+	p, ok := ctx.Value(requestPriorityKey{}).(int)
+	return p, ok
 }

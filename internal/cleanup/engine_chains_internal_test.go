@@ -28,10 +28,10 @@ func TestChainSizes(t *testing.T) {
 		t.Errorf("a chain over the whole search: size %d, want 0", n)
 	}
 	ctx := WithRequestPriority(context.Background(), 105)
-	if p := RequestPriorityOf(ctx); p != 105 {
-		t.Errorf("priority %d, want 105", p)
+	if p, ok := RequestPriorityOf(ctx); p != 105 || !ok {
+		t.Errorf("priority %d, %v, want 105", p, ok)
 	}
-	if p := RequestPriorityOf(context.Background()); p != 0 {
-		t.Errorf("priority without one %d, want 0", p)
+	if _, ok := RequestPriorityOf(context.Background()); ok {
+		t.Errorf("a priority where none was set")
 	}
 }
