@@ -339,11 +339,15 @@ func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int)
 	c.lastID, c.maxID = first.Int64-1, last.Int64
 	// The row's warning (cleanups with warnings) comes with it: its dates
 	// and e-mail outcome are columns of the audit.
-	stmt, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT u.id, u.account_id, u.name, u.email, u.account_type, u.product, u.group_id,
+	query := `SELECT u.id, u.account_id, u.name, u.email, u.account_type, u.product, u.group_id,
 		u.group_name, u.group_synced, u.identity_provider, u.last_active, u.reason, u.action, u.outcome, u.message, u.created_at, u.updated_at,
 		w.warned_at, w.removal_date, w.state, w.email_status, w.email_message
 		FROM run_users u LEFT JOIN warnings w ON w.id = u.warning_id
-		WHERE u.id > ? AND u.id <= ? AND `+strings.Replace(s.runIDTerm(), "run_id", "u.run_id", 1)+` = ? AND u.client_key = ? ORDER BY u.id LIMIT ?`))
+		WHERE u.id > ? AND u.id <= ? AND ` + strings.Replace(s.runIDTerm(), "run_id", "u.run_id", 1) + ` = ? AND u.client_key = ? ORDER BY u.id LIMIT ?`
+	if s.driver == SQLite {
+		return s.sqliteAuditRows(c, query)
+	}
+	stmt, err := s.sqlDB.PrepareContext(ctx, s.rebind(query))
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare audit rows: %w", err)
 	}

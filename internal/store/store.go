@@ -47,6 +47,10 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	// readers are the SQLite connections of the export's bulk reads
+	// (sqliteread.go); nil on PostgreSQL.
+	readers *sqliteReaders
+
 	// tenants caches GetTenant (tenantcache.go); stopListener stops the
 	// PostgreSQL listener that keeps it in step with other instances.
 	tenants      *tenantCache
@@ -120,6 +124,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	configurePool(sqlDB, cfg.Driver)
 	s := &Store{db: db, sqlDB: sqlDB, driver: cfg.Driver, cipher: cfg.Cipher, log: log, now: now,
 		tenants: newTenantCache(tenantCacheTTLLocal)}
+	if cfg.Driver == SQLite {
+		s.readers = &sqliteReaders{path: cfg.DSN}
+	}
 	if err := s.migrate(ctx, migrations()); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -324,6 +331,9 @@ func (s *Store) Ready(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.stopListener != nil {
 		s.stopListener()
+	}
+	if s.readers != nil {
+		s.readers.close()
 	}
 	return s.sqlDB.Close()
 }

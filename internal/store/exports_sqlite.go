@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/example/usercleanup/internal/cleanup"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The export's reads on SQLite through a reader connection of the store's
+// pool (sqliteread.go): the same queries, batches and results as through
+// database/sql, without the driver's per-cell cost.
+
+// sqliteAuditRows opens c's reads on a reader connection: query (the
+// audit rows' keyset batch, see AuditRows) is prepared once and re-run
+// for every batch.
+func (s *Store) sqliteAuditRows(c *auditCursor, query string) (cleanup.AuditCursor, error) {
+	r, err := s.readers.get()
+	if err != nil {
+		return nil, fmt.Errorf("store: audit rows of run %d: %w", c.run.ID, err)
+	}
+	st, err := r.prepare(query)
+	if err != nil {
+		s.readers.put(r)
+		return nil, fmt.Errorf("store: prepare audit rows: %w", err)
+	}
+	if err := st.bind(c.lastID, c.maxID, c.run.ID, c.run.ClientKey, c.batch); err != nil {
+		st.close()
+		s.readers.put(r)
+		return nil, fmt.Errorf("store: prepare audit rows: %w", err)
+	}
+	return &sqliteAuditCursor{auditCursor: c, r: r, st: st}, nil
+}
+
+// sqliteAuditCursor is an auditCursor reading through a reader connection.
+type sqliteAuditCursor struct {
+	*auditCursor
+	r      *sqliteReader
+	st     *sqliteStmt
+	inside bool // a batch is being read (the statement is not reset)
+}
+
+// Next implements cleanup.AuditCursor.
+func (c *sqliteAuditCursor) Next(ctx context.Context, users []cleanup.AffectedUser) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for n < len(users) && !c.done {
+		if !c.inside {
+			// The next batch: after the last row read.
+			if err := c.st.reset(); err != nil {
+				return n, fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, err)
+			}
+			if err := c.st.bind(c.lastID); err != nil {
+				return n, fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, err)
+			}
+			c.inside, c.inRows = true, 0
+		}
+		ok, err := c.st.step()
+		if err != nil {
+			return n, fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, err)
+		}
+		if !ok {
+			c.inside = false
+			c.done = c.inRows < c.batch
+			continue
+		}
+		u := &users[n]
+		if err := c.sc.scanSQLite(c.st, u); err != nil {
+			return n, fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, err)
+		}
+		c.lastID = u.ID
+		c.inRows++
+		n++
+	}
+	return n, nil
+}
+
+// Close implements cleanup.AuditCursor.
+func (c *sqliteAuditCursor) Close() error {
+	if c.st != nil {
+		c.st.close()
+		c.s.readers.put(c.r)
+		c.st, c.r = nil, nil
+	}
+	return nil
+}
+
+// scanSQLite reads the current row of st (the columns of AuditRows'
+// query) into u, converting each column as the driver and database/sql
+// do for the database/sql path (scan).
+func (sc *auditScanner) scanSQLite(st *sqliteStmt, u *cleanup.AffectedUser) error {
+	u.ID = st.int64(0)
+	u.RunID, u.DryRun = sc.runID, sc.dryRun
+	u.AccountID = string(st.text(1))
+	u.Name = string(st.text(2))
+	u.Email = string(st.text(3))
+	u.AccountType = sc.str(st.text(4))
+	u.Product = sc.str(st.text(5))
+	u.GroupID = sc.str(st.text(6))
+	u.GroupName = sc.str(st.text(7))
+	var err error
+	if u.GroupSynced, err = sqliteBool(st, 8); err != nil {
+		return fmt.Errorf("row %d: group_synced: %w", u.ID, err)
+	}
+	u.IdentityProvider = sc.str(st.text(9))
+	if err := sc.lastActive(st.text(10), u.LastActive); err != nil {
+		return fmt.Errorf("row %d: last_active: %w", u.ID, err)
+	}
+	u.Reason = sc.str(st.text(11))
+	u.Action = sc.str(st.text(12))
+	u.Outcome = sc.str(st.text(13))
+	u.Message = sc.str(st.text(14))
+	if u.CreatedAt, err = sqliteTime(st, 15); err != nil {
+		return fmt.Errorf("row %d: created_at: %w", u.ID, err)
+	}
+	if u.UpdatedAt, err = sqliteTime(st, 16); err != nil {
+		return fmt.Errorf("row %d: updated_at: %w", u.ID, err)
+	}
+	u.Warning = nil
+	if !st.isNull(17) { // the row has a warning
+		w := &cleanup.RowWarning{State: sc.str(st.text(19)), EmailStatus: sc.str(st.text(20)), EmailMessage: string(st.text(21))}
+		if w.WarnedAt, err = sqliteTime(st, 17); err != nil {
+			return fmt.Errorf("row %d: warned_at: %w", u.ID, err)
+		}
+		if !st.isNull(18) {
+			if w.RemovalDate, err = sqliteTime(st, 18); err != nil {
+				return fmt.Errorf("row %d: removal_date: %w", u.ID, err)
+			}
+		}
+		u.Warning = w
+	}
+	return nil
+}
+
+// sqliteTime reads a DATETIME column as UTC (a NULL column is an error,
+// as scanning NULL into a time.Time is).
+func sqliteTime(st *sqliteStmt, i int) (time.Time, error) {
+	if t := st.columnType(i); t != sqlite3.SQLITE_TEXT {
+		return time.Time{}, fmt.Errorf("store: column type %d is not a time", t)
+	}
+	t, err := parseSQLiteTime(st.text(i))
+	return t.UTC(), err
+}
+
+// sqliteBool reads a BOOLEAN column as database/sql converts the driver's
+// value: the integers 1 and 0, or text strconv.ParseBool accepts.
+func sqliteBool(st *sqliteStmt, i int) (bool, error) {
+	switch st.columnType(i) {
+	case sqlite3.SQLITE_INTEGER:
+		switch v := st.int64(i); v {
+		case 0, 1:
+			return v == 1, nil
+		default:
+			return false, fmt.Errorf("store: %d is not a boolean", v)
+		}
+	case sqlite3.SQLITE_TEXT:
+		return strconv.ParseBool(string(st.text(i)))
+	default:
+		return false, fmt.Errorf("store: column type %d is not a boolean", st.columnType(i))
+	}
+}

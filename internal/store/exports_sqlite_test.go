@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/usercleanup/internal/cleanup"
+)
+
+// readAudit reads all of a run's audit rows through AuditRows in small
+// batches, returning what was read before an error.
+func readAudit(t *testing.T, ctx context.Context, s *Store, run cleanup.ExportRun) ([]cleanup.AffectedUser, error) {
+	t.Helper()
+	c, err := s.AuditRows(ctx, run, 3)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var all []cleanup.AffectedUser
+	users := make([]cleanup.AffectedUser, 2)
+	for {
+		for i := range users {
+			users[i].LastActive = map[string]time.Time{}
+		}
+		n, err := c.Next(ctx, users)
+		for _, u := range users[:n] {
+			u.LastActive = maps.Clone(u.LastActive)
+			all = append(all, u)
+		}
+		if err != nil || n == 0 {
+			return all, err
+		}
+	}
+}
+
+// TestSQLiteAuditRowsFailLoudly: on SQLite the audit rows are read past
+// database/sql; a stored value the driver would refuse is an error there
+// too (never a row with a zero time or a silently short read), and a
+// cancelled context stops the read.
+func TestSQLiteAuditRowsFailLoudly(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, goldenConfig(sqliteConfig(t)))
+	runID := seedGoldenRun(t, s)
+	run, err := s.ExportRun(ctx, "tenant-golden", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := readAudit(t, ctx, s, run)
+	if err != nil || len(all) != len(awkwardRun()) {
+		t.Fatalf("read %d rows, %v; want %d", len(all), err, len(awkwardRun()))
+	}
+	warned := 0
+	for _, u := range all {
+		if u.CreatedAt.IsZero() || u.CreatedAt.Location() != time.UTC {
+			t.Errorf("row %d: created %v, want a UTC time", u.ID, u.CreatedAt)
+		}
+		if u.Warning != nil {
+			warned++
+		}
+	}
+	if warned != len(goldenWarnings) {
+		t.Errorf("%d rows with a warning, want %d", warned, len(goldenWarnings))
+	}
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := readAudit(t, cancelled, s, run); !errors.Is(err, context.Canceled) {
+		t.Errorf("read with a cancelled context: %v, want context.Canceled", err)
+	}
+
+	for _, bad := range []struct{ column, value string }{
+		{"updated_at", "'not a time'"},
+		{"created_at", "12345"},
+		{"group_synced", "7"},
+		{"last_active", `'{"jira":"soon"}'`},
+	} {
+		t.Run(bad.column, func(t *testing.T) {
+			victim := all[len(all)/2].ID
+			var old string
+			if err := s.sqlDB.QueryRowContext(ctx, `SELECT quote(`+bad.column+`) FROM run_users WHERE id = ?`, victim).Scan(&old); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.sqlDB.ExecContext(ctx, `UPDATE run_users SET `+bad.column+` = `+bad.value+` WHERE id = ?`, victim); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if _, err := s.sqlDB.ExecContext(ctx, `UPDATE run_users SET `+bad.column+` = `+old+` WHERE id = ?`, victim); err != nil {
+					t.Fatal(err)
+				}
+			})
+			got, err := readAudit(t, ctx, s, run)
+			if err == nil || !strings.Contains(err.Error(), bad.column) {
+				t.Fatalf("read %d rows, error %v; want an error naming %s", len(got), err, bad.column)
+			}
+			for _, u := range got {
+				if u.ID >= victim {
+					t.Errorf("row %d returned at or after the bad row %d", u.ID, victim)
+				}
+			}
+		})
+	}
+}
+
+// TestSQLiteReadersClosedWithStore: the store's reader connections close
+// with it; a cursor opened after Close fails instead of reopening one.
+func TestSQLiteReadersClosedWithStore(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, goldenConfig(sqliteConfig(t)))
+	runID := seedGoldenRun(t, s)
+	run, err := s.ExportRun(ctx, "tenant-golden", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAudit(t, ctx, s, run); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.readers.idle); n != 1 {
+		t.Fatalf("%d idle readers after one read, want 1 (reused)", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.readers.idle) != 0 {
+		t.Errorf("idle readers left open after Close")
+	}
+	if _, err := s.AuditRows(ctx, run, 10); err == nil {
+		t.Errorf("AuditRows after Close succeeded")
+	}
+}
