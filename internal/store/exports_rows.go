@@ -220,9 +220,32 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 	case c.started:
 		q, args = c.next, append(args, c.lastGroup, c.lastKey, c.lastID)
 	}
-	rows, err := c.s.sqlDB.QueryContext(ctx, q, append(args, c.batch)...)
+	args = append(args, c.batch)
+	var err error
+	if c.s.readers != nil {
+		if err := ctx.Err(); err != nil {
+			return buf, err
+		}
+		buf, err = c.readSQLite(q, args, buf)
+	} else {
+		buf, err = c.read(ctx, q, args, buf)
+	}
 	if err != nil {
 		return buf, fmt.Errorf("store: read export rows of run %d: %w", c.run.ID, err)
+	}
+	c.started, c.skip = true, false
+	c.done = len(buf) < c.batch
+	if n := len(buf); n > 0 {
+		c.lastGroup, c.lastID = buf[n-1].GroupID, buf[n-1].ID
+	}
+	return buf, nil
+}
+
+// read appends the rows of one batch query through database/sql.
+func (c *memberCursor) read(ctx context.Context, q string, args []any, buf []cleanup.ExportMember) ([]cleanup.ExportMember, error) {
+	rows, err := c.s.sqlDB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return buf, err
 	}
 	defer rows.Close()
 	var (
@@ -234,7 +257,7 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 	)
 	for rows.Next() {
 		if err := rows.Scan(&id, &grp, &em, &ek, &erased); err != nil {
-			return buf, fmt.Errorf("store: read export rows of run %d: %w", c.run.ID, err)
+			return buf, err
 		}
 		if string(grp) != group { // no allocation unless the group changes
 			group = string(grp)
@@ -242,15 +265,7 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 		buf = append(buf, cleanup.ExportMember{ID: id, GroupID: group, Email: string(em), Erased: erased})
 		c.lastKey = string(ek)
 	}
-	if err := rows.Err(); err != nil {
-		return buf, fmt.Errorf("store: read export rows of run %d: %w", c.run.ID, err)
-	}
-	c.started, c.skip = true, false
-	c.done = len(buf) < c.batch
-	if n := len(buf); n > 0 {
-		c.lastGroup, c.lastID = buf[n-1].GroupID, buf[n-1].ID
-	}
-	return buf, nil
+	return buf, rows.Err()
 }
 
 // SkipGroup implements cleanup.ExportMemberCursor.

@@ -164,3 +164,47 @@ func sqliteBool(st *sqliteStmt, i int) (bool, error) {
 		return false, fmt.Errorf("store: column type %d is not a boolean", st.columnType(i))
 	}
 }
+
+// readSQLite appends the rows of one Entra batch query (memberCursor.Next)
+// read on a reader connection, converting its columns as read does.
+func (c *memberCursor) readSQLite(q string, args []any, buf []cleanup.ExportMember) ([]cleanup.ExportMember, error) {
+	r, err := c.s.readers.get()
+	if err != nil {
+		return buf, err
+	}
+	defer c.s.readers.put(r)
+	st, err := r.prepare(q)
+	if err != nil {
+		return buf, err
+	}
+	defer st.close()
+	if err := st.bind(args...); err != nil {
+		return buf, err
+	}
+	var (
+		group   string
+		lastKey []byte // the last row's e-mail key, copied out of SQLite's memory
+	)
+	for {
+		ok, err := st.step()
+		if err != nil {
+			return buf, err
+		}
+		if !ok {
+			break
+		}
+		if grp := st.text(1); string(grp) != group { // no allocation unless the group changes
+			group = string(grp)
+		}
+		erased, err := sqliteBool(st, 4)
+		if err != nil {
+			return buf, fmt.Errorf("row %d: erased: %w", st.int64(0), err)
+		}
+		buf = append(buf, cleanup.ExportMember{ID: st.int64(0), GroupID: group, Email: string(st.text(2)), Erased: erased})
+		lastKey = append(lastKey[:0], st.text(3)...)
+	}
+	if len(buf) > 0 {
+		c.lastKey = string(lastKey)
+	}
+	return buf, nil
+}
