@@ -1,14 +1,17 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
+	gocmp "github.com/google/go-cmp/cmp"
 )
 
 // readAudit reads all of a run's audit rows through AuditRows in small
@@ -129,5 +132,74 @@ func TestSQLiteReadersClosedWithStore(t *testing.T) {
 	}
 	if _, err := s.AuditRows(ctx, run, 10); err == nil {
 		t.Errorf("AuditRows after Close succeeded")
+	}
+}
+
+// TestExportMembersReadsAllInOrder: the Entra pass's cursor returns every
+// idp-export row once, in (group, e-mail key, id) byte order, across
+// batches, with the erased flag of the rows erased for a closed account,
+// on every backend (SQLite reads it past database/sql).
+func TestExportMembersReadsAllInOrder(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openStore(t, goldenConfig(b.config(t)))
+			runID := seedGoldenRun(t, s)
+			run, err := s.ExportRun(ctx, "tenant-golden", runID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.sqlDB.ExecContext(ctx, s.rebind(`UPDATE run_users SET erased_at = ? WHERE run_id = ? AND email = ?`),
+				exportT0, runID, "zoe@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			var want []cleanup.ExportMember
+			rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, group_id, email, email_key, erased_at IS NOT NULL FROM run_users
+				WHERE run_id = ? AND action = ? AND outcome = ?`), runID, run.EntraAction(), cleanup.OutcomeExported)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := map[int64]string{}
+			for rows.Next() {
+				var m cleanup.ExportMember
+				var key string
+				if err := rows.Scan(&m.ID, &m.GroupID, &m.Email, &key, &m.Erased); err != nil {
+					t.Fatal(err)
+				}
+				keys[m.ID] = key
+				want = append(want, m)
+			}
+			rows.Close()
+			slices.SortFunc(want, func(a, b cleanup.ExportMember) int {
+				return cmp.Or(strings.Compare(a.GroupID, b.GroupID), strings.Compare(keys[a.ID], keys[b.ID]), cmp.Compare(a.ID, b.ID))
+			})
+			c, err := s.ExportMembers(ctx, run, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []cleanup.ExportMember
+			for {
+				batch, err := c.Next(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(batch) == 0 {
+					break
+				}
+				got = append(got, batch...)
+			}
+			if diff := gocmp.Diff(want, got); diff != "" {
+				t.Errorf("ExportMembers (-want +got):\n%s", diff)
+			}
+			erased := 0
+			for _, m := range got {
+				if m.Erased {
+					erased++
+				}
+			}
+			if erased != 1 || len(got) < 5 {
+				t.Errorf("%d rows, %d erased; want at least 5 rows, 1 erased", len(got), erased)
+			}
+		})
 	}
 }
