@@ -360,7 +360,7 @@ func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int)
 		FROM run_users u LEFT JOIN warnings w ON w.id = u.warning_id
 		WHERE u.id > ? AND u.id <= ? AND ` + strings.Replace(s.runIDTerm(), "run_id", "u.run_id", 1) + ` = ? AND u.client_key = ? ORDER BY u.id LIMIT ?`
 	if s.driver == SQLite {
-		return s.sqliteAuditRows(c, query)
+		return s.sqliteAuditRows(ctx, c, query)
 	}
 	stmt, err := s.sqlDB.PrepareContext(ctx, s.rebind(query))
 	if err != nil {

@@ -121,8 +121,30 @@ func TestSQLiteReadersClosedWithStore(t *testing.T) {
 	if _, err := readAudit(t, ctx, s, run); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(s.readers.idle); n != 1 {
-		t.Fatalf("%d idle readers after one read, want 1 (reused)", n)
+	if n := len(s.readers.idle); n != auditReadWorkers {
+		t.Fatalf("%d idle readers after one read, want %d (one per worker, back in the pool)", n, auditReadWorkers)
+	}
+	if _, err := readAudit(t, ctx, s, run); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.readers.idle); n != auditReadWorkers {
+		t.Fatalf("%d idle readers after two reads, want %d (reused)", n, auditReadWorkers)
+	}
+	// A download that stops early: Close stops the workers that are
+	// still reading ahead and gets their connections back.
+	c, err := s.AuditRows(ctx, run, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := []cleanup.AffectedUser{{LastActive: map[string]time.Time{}}}
+	if n, err := c.Next(ctx, one); n != 1 || err != nil {
+		t.Fatalf("Next = %d, %v; want one row", n, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.readers.idle); n != auditReadWorkers {
+		t.Fatalf("%d idle readers after a cursor closed early, want %d", n, auditReadWorkers)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
