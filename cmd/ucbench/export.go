@@ -137,9 +137,10 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	exp := idpexport.NewExporter(st, idpexport.ExporterConfig{BatchSize: *batch, ChunkSize: *chunk, Logger: log})
-	start := time.Now()
+	loadBefore := loadAverage()
+	start, cpuStart := time.Now(), processCPU()
 	err = exp.GenerateRunExports(ctx, exportBenchClientKey, runID)
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpuStart
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -175,6 +176,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		kind    string
 		bytes   int64
 		elapsed time.Duration
+		cpu     time.Duration
 		hwm     int64
 	}
 	var downloads []download
@@ -194,7 +196,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		runtime.GC()
 		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-		start := time.Now()
+		start, cpuStart := time.Now(), processCPU()
 		a, err := idpexport.OpenAudit(ctx, st, f, *batch)
 		if err != nil {
 			return err
@@ -206,7 +208,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("export: download %s: %w", f.FileName, err)
 		}
-		d := download{kind: f.Kind, bytes: n, elapsed: time.Since(start)}
+		d := download{kind: f.Kind, bytes: n, elapsed: time.Since(start), cpu: processCPU() - cpuStart}
 		if d.hwm, err = peakRSS(); err != nil {
 			return err
 		}
@@ -219,12 +221,14 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 
 	rate := float64(*rows) / elapsed.Seconds()
 	fmt.Fprintf(stdout, "database                %s\n", *db)
+	fmt.Fprintf(stdout, "load average            %s before the export step, %s after the downloads\n", loadBefore, loadAverage())
 	fmt.Fprintf(stdout, "rows / groups           %d / %d (seeded in %s)\n", *rows, *groups, seeded.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "files                   %d Entra (%d rows, %.1f MiB), bundle %.1f MiB stored; audit CSV %.1f MiB, audit JSON %.1f MiB streamed\n",
 		entraFiles, entraRows, mib(sizes[cleanup.ExportKindEntra]), mib(sizes[cleanup.ExportKindBundle]),
 		mib(sizes[cleanup.ExportKindAuditCSV]), mib(sizes[cleanup.ExportKindAuditJSON]))
 	fmt.Fprintf(stdout, "export step             %s for %.1f MiB stored\n", elapsed.Round(time.Millisecond), mib(bytes))
 	fmt.Fprintf(stdout, "throughput              %.0f rows/s (target >= %d: %s)\n", rate, exportTargetRowsPerSec, verdict(rate >= exportTargetRowsPerSec))
+	fmt.Fprintf(stdout, "CPU (this process)      %s: %.0f rows per CPU-second%s\n", cpu.Round(time.Millisecond), float64(*rows)/cpu.Seconds(), cpuNote(*db))
 	peakNote := ""
 	if !resetPeak {
 		peakNote = " (includes seeding: clear_refs unavailable)"
@@ -238,6 +242,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "download %-14s %s, %.1f MiB: %.0f rows/s (target >= %d: %s), peak %.1f MiB%s (target < %d MiB: %s)\n",
 			d.kind, d.elapsed.Round(time.Millisecond), mib(d.bytes), r, exportTargetRowsPerSec, verdict(r >= exportTargetRowsPerSec),
 			mib(d.hwm), peakNote, exportTargetMiB, verdict(d.hwm < exportTargetMiB<<20))
+		fmt.Fprintf(stdout, "  CPU (this process)    %s: %.0f rows per CPU-second%s\n", d.cpu.Round(time.Millisecond), float64(*rows)/d.cpu.Seconds(), cpuNote(*db))
 	}
 
 	if *floor {
@@ -258,6 +263,25 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// cpuNote says what the CPU figures leave out: on a shared machine they
+// depend less on the load than rows/s, but PostgreSQL's work is the
+// server's.
+func cpuNote(db string) string {
+	if db == "postgres" {
+		return " (without the PostgreSQL server's)"
+	}
+	return ""
+}
+
+// loadAverage is the 1-, 5- and 15-minute load average (Linux), or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
 
 // seedExportRun inserts a finished run and its rows with multi-row INSERTs.
 //
