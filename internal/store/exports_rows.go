@@ -338,7 +338,9 @@ func (s *Store) RecordExportNotes(ctx context.Context, run cleanup.ExportRun, no
 
 // AuditRows implements cleanup.ExportStore. The run's rows lie between its
 // first and last id; reading that id range in order walks the table once
-// instead of looking every row up from an index.
+// instead of looking every row up from an index. The range is read in
+// chunks by parallel workers (auditRowsCursor); batch bounds a chunk's
+// ids.
 func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int) (cleanup.AuditCursor, error) {
 	if batch <= 0 {
 		return nil, errors.New("store: audit rows: batch size must be positive")
@@ -347,11 +349,10 @@ func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int)
 	if err := s.sqlDB.QueryRowContext(ctx, s.rebind(`SELECT MIN(id), MAX(id) FROM run_users WHERE run_id = ?`), run.ID).Scan(&first, &last); err != nil {
 		return nil, fmt.Errorf("store: audit rows of run %d: %w", run.ID, err)
 	}
-	c := &auditCursor{s: s, run: run, batch: batch, sc: newAuditScanner(run.ID, run.DryRun), done: !first.Valid}
-	if c.done {
-		return c, nil
+	if !first.Valid {
+		return &auditRowsCursor{run: run}, nil // no rows
 	}
-	c.lastID, c.maxID = first.Int64-1, last.Int64
+	width := int64(min(batch, auditChunkIDs))
 	// The row's warning (cleanups with warnings) comes with it: its dates
 	// and e-mail outcome are columns of the audit.
 	query := `SELECT u.id, u.account_id, u.name, u.email, u.account_type, u.product, u.group_id,
@@ -359,72 +360,66 @@ func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int)
 		w.warned_at, w.removal_date, w.state, w.email_status, w.email_message
 		FROM run_users u LEFT JOIN warnings w ON w.id = u.warning_id
 		WHERE u.id > ? AND u.id <= ? AND ` + strings.Replace(s.runIDTerm(), "run_id", "u.run_id", 1) + ` = ? AND u.client_key = ? ORDER BY u.id LIMIT ?`
-	if s.driver == SQLite {
-		return s.sqliteAuditRows(ctx, c, query)
+	nChunks := int((last.Int64 - first.Int64 + width) / width)
+	workers := min(auditReadWorkers, nChunks)
+	// Every worker's statement is prepared before any starts, so a
+	// database that cannot be read is an error here, before a download
+	// sends a byte.
+	readers := make([]auditChunkReader, 0, workers)
+	for range workers {
+		var (
+			r   auditChunkReader
+			err error
+		)
+		if s.driver == SQLite {
+			r, err = s.sqliteChunkReader(run, query, width)
+		} else {
+			r, err = s.sqlChunkReader(ctx, run, query, width)
+		}
+		if err != nil {
+			for _, r := range readers {
+				r.close()
+			}
+			return nil, fmt.Errorf("store: audit rows of run %d: %w", run.ID, err)
+		}
+		readers = append(readers, r)
 	}
+	return startAuditRows(ctx, run, first.Int64, width, nChunks, readers), nil
+}
+
+// sqlChunkReader reads chunks through database/sql (PostgreSQL).
+type sqlChunkReader struct {
+	stmt *sql.Stmt
+	sc   *auditScanner
+	run  cleanup.ExportRun
+	max  int64
+}
+
+func (s *Store) sqlChunkReader(ctx context.Context, run cleanup.ExportRun, query string, width int64) (auditChunkReader, error) {
 	stmt, err := s.sqlDB.PrepareContext(ctx, s.rebind(query))
 	if err != nil {
-		return nil, fmt.Errorf("store: prepare audit rows: %w", err)
+		return nil, fmt.Errorf("prepare: %w", err)
 	}
-	c.stmt = stmt
-	return c, nil
+	return &sqlChunkReader{stmt: stmt, sc: newAuditScanner(run.ID, run.DryRun), run: run, max: width}, nil
 }
 
-// auditCursor reads a run's rows in id order: keyset batches of up to
-// batch rows, each one query handed out in the caller's smaller slices.
-type auditCursor struct {
-	s      *Store
-	run    cleanup.ExportRun
-	batch  int
-	sc     *auditScanner
-	stmt   *sql.Stmt
-	rows   *sql.Rows // the open batch, nil between batches
-	inRows int       // rows read from the open batch
-	lastID int64
-	maxID  int64
-	done   bool
-}
-
-// Next implements cleanup.AuditCursor.
-func (c *auditCursor) Next(ctx context.Context, users []cleanup.AffectedUser) (int, error) {
+func (r *sqlChunkReader) readChunk(ctx context.Context, after, upTo int64, users []cleanup.AffectedUser) (int, error) {
+	rows, err := r.stmt.QueryContext(ctx, after, upTo, r.run.ID, r.run.ClientKey, r.max)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
 	n := 0
-	for n < len(users) && !c.done {
-		if c.rows == nil {
-			rows, err := c.stmt.QueryContext(ctx, c.lastID, c.maxID, c.run.ID, c.run.ClientKey, c.batch)
-			if err != nil {
-				return n, fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, err)
-			}
-			c.rows, c.inRows = rows, 0
+	for rows.Next() {
+		if n == len(users) { // cannot happen: a chunk has at most width ids
+			return n, fmt.Errorf("more than %d rows between ids %d and %d", len(users), after, upTo)
 		}
-		if !c.rows.Next() {
-			err := c.rows.Err()
-			c.rows.Close()
-			c.rows = nil
-			if err != nil {
-				return n, fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, err)
-			}
-			c.done = c.inRows < c.batch
-			continue
+		if err := r.sc.scan(rows, &users[n]); err != nil {
+			return n, err
 		}
-		u := &users[n]
-		if err := c.sc.scan(c.rows, u); err != nil {
-			return n, fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, err)
-		}
-		c.lastID = u.ID
-		c.inRows++
 		n++
 	}
-	return n, nil
+	return n, rows.Err()
 }
 
-// Close implements cleanup.AuditCursor.
-func (c *auditCursor) Close() error {
-	if c.rows != nil {
-		c.rows.Close()
-		c.rows = nil
-	}
-	if c.stmt != nil {
-		return c.stmt.Close()
-	}
-	return nil
-}
+func (r *sqlChunkReader) close() { _ = r.stmt.Close() }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
@@ -15,212 +14,60 @@ import (
 // pool (sqliteread.go): the same queries, batches and results as through
 // database/sql, without the driver's per-cell cost.
 
-// Parallel reading of the audit rows on SQLite: the run's id range is cut
-// into chunks of at most auditChunkIDs ids, auditReadWorkers goroutines
-// read every auditReadWorkers-th chunk each on their own reader connection
-// (WAL lets readers run side by side), and Next hands the rows out strictly
-// in chunk order. With the driver out of the way reading a row (SQLite's
-// own work, mostly) still costs more than formatting it, and a download
-// has the machine's cores to itself more often than not.
-//
-// Memory is bounded: each worker fills at most auditChunksAhead chunks
-// ahead of Next. A failure of any worker is returned by Next when its
-// chunk comes up: the chunks before it were all handed out, none of its
-// rows or any later chunk's are. Close (or the context's end) stops every
-// worker.
-const (
-	auditReadWorkers = 2
-	auditChunkIDs    = 2048
-	auditChunksAhead = 2
-)
-
-// auditChunk is the rows of one id chunk, or the error reading it.
-type auditChunk struct {
-	users []cleanup.AffectedUser
-	n     int
-	err   error
+// sqliteChunkReader reads audit chunks (auditRowsCursor) on a reader
+// connection: the query, prepared once, is re-run per chunk.
+type sqliteChunkReader struct {
+	s  *Store
+	st *sqliteStmt
+	sc *auditScanner
 }
 
-// sqliteAuditCursor is an auditCursor reading in parallel through reader
-// connections.
-type sqliteAuditCursor struct {
-	run     cleanup.ExportRun
-	width   int64 // ids per chunk
-	first   int64 // the run's first id
-	nChunks int
-	filled  []chan *auditChunk // per worker: its chunks, in order
-	free    []chan *auditChunk // per worker: chunks Next is done with
-	next    int                // the chunk Next reads from
-	cur     *auditChunk        // the chunk being handed out, nil between chunks
-	pos     int                // the next row of cur
-	err     error              // the failure Next returned; it keeps returning it
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+func (s *Store) sqliteChunkReader(run cleanup.ExportRun, query string, width int64) (auditChunkReader, error) {
+	r, err := s.readers.get()
+	if err != nil {
+		return nil, err
+	}
+	st, err := r.prepare(query)
+	if err != nil {
+		s.readers.put(r)
+		return nil, err
+	}
+	// The run, tenant and limit stay bound; each chunk binds its ids.
+	if err := st.bind(int64(0), int64(0), run.ID, run.ClientKey, width); err != nil {
+		st.close()
+		s.readers.put(r)
+		return nil, err
+	}
+	return &sqliteChunkReader{s: s, st: st, sc: newAuditScanner(run.ID, run.DryRun)}, nil
 }
 
-// sqliteAuditRows starts the workers that read c's id range (AuditRows)
-// with query, the batch query re-run per chunk.
-func (s *Store) sqliteAuditRows(ctx context.Context, c *auditCursor, query string) (cleanup.AuditCursor, error) {
-	width := int64(min(c.batch, auditChunkIDs))
-	span := c.maxID - c.lastID
-	pc := &sqliteAuditCursor{run: c.run, width: width, first: c.lastID + 1, nChunks: int((span + width - 1) / width)}
-	workers := min(auditReadWorkers, pc.nChunks)
-	// Open every worker's statement before starting any, so a database
-	// that cannot be read is an error here, before a byte is sent.
-	stmts := make([]*sqliteStmt, 0, workers)
-	release := func() {
-		for _, st := range stmts {
-			r := st.r
-			st.close()
-			s.readers.put(r)
-		}
-	}
-	for range workers {
-		r, err := s.readers.get()
-		if err != nil {
-			release()
-			return nil, fmt.Errorf("store: audit rows of run %d: %w", c.run.ID, err)
-		}
-		st, err := r.prepare(query)
-		if err == nil {
-			err = st.bind(int64(0), int64(0), c.run.ID, c.run.ClientKey, width)
-			if err != nil {
-				st.close()
-			}
-		}
-		if err != nil {
-			s.readers.put(r)
-			release()
-			return nil, fmt.Errorf("store: prepare audit rows: %w", err)
-		}
-		stmts = append(stmts, st)
-	}
-	// The workers live until Close, not only as long as the caller's
-	// context: Close (or that context's end) stops them.
-	wctx, cancel := context.WithCancel(ctx)
-	pc.cancel = cancel
-	for range stmts {
-		filled, free := make(chan *auditChunk, auditChunksAhead), make(chan *auditChunk, auditChunksAhead)
-		for range auditChunksAhead {
-			free <- newAuditChunk(int(width))
-		}
-		pc.filled, pc.free = append(pc.filled, filled), append(pc.free, free)
-	}
-	for w, st := range stmts {
-		pc.wg.Add(1)
-		go func() {
-			defer pc.wg.Done()
-			defer s.readers.put(st.r)
-			defer st.close()
-			pc.work(wctx, w, workers, st, newAuditScanner(c.run.ID, c.run.DryRun))
-		}()
-	}
-	return pc, nil
-}
-
-func newAuditChunk(rows int) *auditChunk {
-	ch := &auditChunk{users: make([]cleanup.AffectedUser, rows)}
-	for i := range ch.users {
-		ch.users[i].LastActive = make(map[string]time.Time, 4)
-	}
-	return ch
-}
-
-// work reads chunks w, w+workers, w+2·workers … in order, until the last,
-// a failure, or the end of ctx.
-func (c *sqliteAuditCursor) work(ctx context.Context, w, workers int, st *sqliteStmt, sc *auditScanner) {
-	for k := w; k < c.nChunks; k += workers {
-		var ch *auditChunk
-		select {
-		case ch = <-c.free[w]:
-		case <-ctx.Done():
-			return
-		}
-		lo := c.first + int64(k)*c.width // ids lo ≤ id < lo+width
-		ch.n, ch.err = c.readChunk(st, sc, lo-1, lo-1+c.width, ch.users)
-		select {
-		case c.filled[w] <- ch:
-		case <-ctx.Done():
-			return
-		}
-		if ch.err != nil {
-			return
-		}
-	}
-}
-
-// readChunk reads the rows with after < id ≤ upTo into users.
-func (c *sqliteAuditCursor) readChunk(st *sqliteStmt, sc *auditScanner, after, upTo int64, users []cleanup.AffectedUser) (int, error) {
-	if err := st.reset(); err != nil {
+func (r *sqliteChunkReader) readChunk(ctx context.Context, after, upTo int64, users []cleanup.AffectedUser) (int, error) {
+	if err := r.st.reset(); err != nil {
 		return 0, err
 	}
-	if err := st.bind(after, upTo); err != nil {
+	if err := r.st.bind(after, upTo); err != nil {
 		return 0, err
 	}
 	n := 0
 	for {
-		ok, err := st.step()
+		ok, err := r.st.step()
 		if err != nil || !ok {
 			return n, err
 		}
 		if n == len(users) { // cannot happen: a chunk has at most width ids
 			return n, fmt.Errorf("more than %d rows between ids %d and %d", len(users), after, upTo)
 		}
-		if err := sc.scanSQLite(st, &users[n]); err != nil {
+		if err := r.sc.scanSQLite(r.st, &users[n]); err != nil {
 			return n, err
 		}
 		n++
 	}
 }
 
-// Next implements cleanup.AuditCursor.
-func (c *sqliteAuditCursor) Next(ctx context.Context, users []cleanup.AffectedUser) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n := 0
-	for n < len(users) {
-		if c.cur == nil {
-			if c.next == c.nChunks {
-				break
-			}
-			select {
-			case c.cur = <-c.filled[c.next%len(c.filled)]:
-			case <-ctx.Done():
-				c.err = ctx.Err()
-				return n, c.err
-			}
-			if c.cur.err != nil {
-				c.err = fmt.Errorf("store: read audit rows of run %d: %w", c.run.ID, c.cur.err)
-				return n, c.err
-			}
-			c.pos = 0
-		}
-		// Hand the rows over by swapping them with the caller's: the
-		// caller gets the filled row, the chunk the caller's memory.
-		for c.pos < c.cur.n && n < len(users) {
-			users[n], c.cur.users[c.pos] = c.cur.users[c.pos], users[n]
-			c.pos++
-			n++
-		}
-		if c.pos == c.cur.n {
-			c.free[c.next%len(c.free)] <- c.cur // never blocks: the chunk came from this worker
-			c.cur = nil
-			c.next++
-		}
-	}
-	return n, nil
-}
-
-// Close implements cleanup.AuditCursor: it stops the workers and waits
-// for them to give their connections back.
-func (c *sqliteAuditCursor) Close() error {
-	if c.cancel != nil {
-		c.cancel()
-		c.wg.Wait()
-		c.cancel = nil
-	}
-	return nil
+func (r *sqliteChunkReader) close() {
+	conn := r.st.r
+	r.st.close()
+	r.s.readers.put(conn)
 }
 
 // scanSQLite reads the current row of st (the columns of AuditRows'
