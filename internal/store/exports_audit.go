@@ -102,6 +102,9 @@ func (c *auditRowsCursor) work(ctx context.Context, w, workers int, r auditChunk
 		case <-ctx.Done():
 			return
 		}
+		if ctx.Err() != nil { // both cases of the select may have been ready
+			return
+		}
 		after := c.first - 1 + int64(k)*c.width
 		ch.n, ch.err = r.readChunk(ctx, after, after+c.width, ch.users)
 		select {
@@ -119,6 +122,10 @@ func (c *auditRowsCursor) work(ctx context.Context, w, workers int, r auditChunk
 func (c *auditRowsCursor) Next(ctx context.Context, users []cleanup.AffectedUser) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if err := ctx.Err(); err != nil {
+		c.err = err
+		return 0, err
 	}
 	n := 0
 	for n < len(users) {

@@ -374,7 +374,7 @@ func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int)
 		if s.driver == SQLite {
 			r, err = s.sqliteChunkReader(run, query, width)
 		} else {
-			r, err = s.sqlChunkReader(ctx, run, query, width)
+			r, err = s.pgxChunkReader(ctx, run, query, width)
 		}
 		if err != nil {
 			for _, r := range readers {
@@ -386,40 +386,3 @@ func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int)
 	}
 	return startAuditRows(ctx, run, first.Int64, width, nChunks, readers), nil
 }
-
-// sqlChunkReader reads chunks through database/sql (PostgreSQL).
-type sqlChunkReader struct {
-	stmt *sql.Stmt
-	sc   *auditScanner
-	run  cleanup.ExportRun
-	max  int64
-}
-
-func (s *Store) sqlChunkReader(ctx context.Context, run cleanup.ExportRun, query string, width int64) (auditChunkReader, error) {
-	stmt, err := s.sqlDB.PrepareContext(ctx, s.rebind(query))
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	return &sqlChunkReader{stmt: stmt, sc: newAuditScanner(run.ID, run.DryRun), run: run, max: width}, nil
-}
-
-func (r *sqlChunkReader) readChunk(ctx context.Context, after, upTo int64, users []cleanup.AffectedUser) (int, error) {
-	rows, err := r.stmt.QueryContext(ctx, after, upTo, r.run.ID, r.run.ClientKey, r.max)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		if n == len(users) { // cannot happen: a chunk has at most width ids
-			return n, fmt.Errorf("more than %d rows between ids %d and %d", len(users), after, upTo)
-		}
-		if err := r.sc.scan(rows, &users[n]); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, rows.Err()
-}
-
-func (r *sqlChunkReader) close() { _ = r.stmt.Close() }

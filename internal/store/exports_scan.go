@@ -1,47 +1,26 @@
 package store
 
 import (
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"time"
-
-	"github.com/example/usercleanup/internal/cleanup"
 )
 
 // maxInterned bounds the strings an auditScanner remembers.
 const maxInterned = 16 << 10
 
-// auditScanner turns run_users rows into cleanup.AffectedUser values for
-// the audit writers with few allocations: it scans into reused raw
-// buffers, shares the strings that repeat from row to row (product, group,
-// reason, action, outcome …) and fills the caller's AffectedUser and its
-// LastActive map in place.
+// auditScanner holds what reading a run's rows into cleanup.AffectedUser
+// values for the audit writers reuses from row to row (exports_sqlite.go
+// and exports_postgres.go fill the rows): the run, and the strings that
+// repeat (product, group, reason, action, outcome …), shared instead of
+// allocated per row.
 type auditScanner struct {
-	runID   int64
-	dryRun  bool
-	intern  map[string]string
-	raw     [13]sql.RawBytes
-	dest    []any
-	synced  bool
-	created time.Time
-	updated time.Time
-	id      int64
-	// the row's warning (LEFT JOIN: NULL without one)
-	warnedAt, removalDate            sql.NullTime
-	warnState, emailStatus, emailMsg sql.NullString
+	runID  int64
+	dryRun bool
+	intern map[string]string
 }
 
 func newAuditScanner(runID int64, dryRun bool) *auditScanner {
-	sc := &auditScanner{runID: runID, dryRun: dryRun, intern: make(map[string]string, 256)}
-	r := &sc.raw
-	// id, account_id, name, email, account_type, product, group_id,
-	// group_name, group_synced, identity_provider, last_active, reason,
-	// action, outcome, message, created_at, updated_at
-	sc.dest = []any{&sc.id, &r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &sc.synced, &r[7], &r[8],
-		&r[9], &r[10], &r[11], &r[12], &sc.created, &sc.updated,
-		&sc.warnedAt, &sc.removalDate, &sc.warnState, &sc.emailStatus, &sc.emailMsg}
-	return sc
+	return &auditScanner{runID: runID, dryRun: dryRun, intern: make(map[string]string, 256)}
 }
 
 // str returns b as a string, shared with earlier equal values.
@@ -57,41 +36,6 @@ func (sc *auditScanner) str(b []byte) string {
 		sc.intern[s] = s
 	}
 	return s
-}
-
-// scan reads the current row into u. u.LastActive must not be nil; it is
-// cleared and refilled.
-func (sc *auditScanner) scan(rows *sql.Rows, u *cleanup.AffectedUser) error {
-	if err := rows.Scan(sc.dest...); err != nil {
-		return err
-	}
-	r := &sc.raw
-	u.ID = sc.id
-	u.RunID, u.DryRun = sc.runID, sc.dryRun
-	u.AccountID = string(r[0])
-	u.Name = string(r[1])
-	u.Email = string(r[2])
-	u.AccountType = sc.str(r[3])
-	u.Product = sc.str(r[4])
-	u.GroupID = sc.str(r[5])
-	u.GroupName = sc.str(r[6])
-	u.GroupSynced = sc.synced
-	u.IdentityProvider = sc.str(r[7])
-	if err := sc.lastActive(r[8], u.LastActive); err != nil {
-		return fmt.Errorf("row %d: last_active: %w", sc.id, err)
-	}
-	u.Reason = sc.str(r[9])
-	u.Action = sc.str(r[10])
-	u.Outcome = sc.str(r[11])
-	u.Message = sc.str(r[12])
-	u.CreatedAt = sc.created.UTC()
-	u.UpdatedAt = sc.updated.UTC()
-	u.Warning = nil
-	if sc.warnedAt.Valid {
-		u.Warning = &cleanup.RowWarning{WarnedAt: sc.warnedAt.Time.UTC(), RemovalDate: sc.removalDate.Time.UTC(),
-			State: sc.warnState.String, EmailStatus: sc.emailStatus.String, EmailMessage: sc.emailMsg.String}
-	}
-	return nil
 }
 
 // lastActive fills m from the column's JSON object of product
