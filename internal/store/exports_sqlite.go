@@ -41,6 +41,8 @@ func (s *Store) sqliteChunkReader(run cleanup.ExportRun, query string, width int
 	return &sqliteChunkReader{s: s, st: st, sc: newAuditScanner(run.ID, run.DryRun)}, nil
 }
 
+// readChunk does not watch ctx: a chunk takes milliseconds, and the
+// cursor checks ctx between chunks.
 func (r *sqliteChunkReader) readChunk(ctx context.Context, after, upTo int64, users []cleanup.AffectedUser) (int, error) {
 	if err := r.st.reset(); err != nil {
 		return 0, err
@@ -72,7 +74,8 @@ func (r *sqliteChunkReader) close() {
 
 // scanSQLite reads the current row of st (the columns of AuditRows'
 // query) into u, converting each column as the driver and database/sql
-// do for the database/sql path (scan).
+// did before these reads went past them: a time the driver cannot parse
+// or a boolean other than 0 or 1 is an error, NULL text is "".
 func (sc *auditScanner) scanSQLite(st *sqliteStmt, u *cleanup.AffectedUser) error {
 	u.ID = st.int64(0)
 	u.RunID, u.DryRun = sc.runID, sc.dryRun
