@@ -55,6 +55,7 @@ func layers() map[string]layer {
 		"internal/mailer/mailertest":       {nil, "the in-process SMTP server of tests and the demo"},
 		"internal/jobs":                    {[]string{"internal/cleanup"}, "jobs run the domain through small interfaces the command wires"},
 		"internal/logging":                 {nil, "the server's log output"},
+		"internal/cputime":                 {nil, "the process's CPU time, for benchmarks"},
 		"internal/server":                  {[]string{"internal/cleanup", "internal/idpexport", "connect", "web"}, "the HTTP layer serves the domain; it builds no adapter"},
 		"internal/demo": {[]string{"internal/cleanup", "connect", "web", "connect/connecttest",
 			"internal/atlassian/atlassiantest", "internal/entra/entratest", "internal/mailer/mailertest"}, "the demo command's fake world and host page"},
@@ -63,7 +64,7 @@ func layers() map[string]layer {
 			"the command wires every adapter; the fakes only through internal/demo"},
 		"cmd/ucbench": {[]string{"", "connect", "connect/connecttest", "internal/server", "internal/cleanup", "internal/idpexport", "internal/atlassian",
 			"internal/atlassian/atlassiantest", "internal/entra", "internal/entra/entratest", "internal/store", "internal/jobs",
-			"internal/mailer", "internal/mailer/mailertest", "internal/logging"},
+			"internal/mailer", "internal/mailer/mailertest", "internal/logging", "internal/cputime"},
 			"a benchmark command: it wires adapters against the fakes on purpose"},
 	}
 }

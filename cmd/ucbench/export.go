@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/cputime"
 	"github.com/example/usercleanup/internal/idpexport"
 	"github.com/example/usercleanup/internal/store"
 )
@@ -138,9 +139,12 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	exp := idpexport.NewExporter(st, idpexport.ExporterConfig{BatchSize: *batch, ChunkSize: *chunk, Logger: log})
 	loadBefore := loadAverage()
-	start, cpuStart := time.Now(), processCPU()
+	cpuStart, _ := cputime.Process()
+	start := time.Now()
 	err = exp.GenerateRunExports(ctx, exportBenchClientKey, runID)
-	elapsed, cpu := time.Since(start), processCPU()-cpuStart
+	elapsed := time.Since(start)
+	cpuEnd, _ := cputime.Process()
+	cpu := cpuEnd - cpuStart
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -196,7 +200,8 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		runtime.GC()
 		_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-		start, cpuStart := time.Now(), processCPU()
+		cpuStart, _ := cputime.Process()
+		start := time.Now()
 		a, err := idpexport.OpenAudit(ctx, st, f, *batch)
 		if err != nil {
 			return err
@@ -208,7 +213,9 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("export: download %s: %w", f.FileName, err)
 		}
-		d := download{kind: f.Kind, bytes: n, elapsed: time.Since(start), cpu: processCPU() - cpuStart}
+		elapsed := time.Since(start)
+		cpuEnd, _ := cputime.Process()
+		d := download{kind: f.Kind, bytes: n, elapsed: elapsed, cpu: cpuEnd - cpuStart}
 		if d.hwm, err = peakRSS(); err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/connect/connecttest"
+	"github.com/example/usercleanup/internal/cputime"
 )
 
 // pageTarget is what the load generator needs to know of the app under
@@ -237,7 +238,7 @@ func loadRoute(ctx context.Context, client *http.Client, name string, next func(
 		defer close(cpuTaken)
 		select {
 		case <-time.After(time.Until(measureFrom)):
-			cpuFrom = processCPU()
+			cpuFrom, _ = cputime.Process()
 		case <-ctx.Done():
 		}
 	}()
@@ -291,7 +292,8 @@ func loadRoute(ctx context.Context, client *http.Client, name string, next func(
 	}
 	wg.Wait()
 	<-cpuTaken
-	res.cpu = processCPU() - cpuFrom
+	cpuTo, _ := cputime.Process()
+	res.cpu = cpuTo - cpuFrom
 	end := time.Now()
 	if end.After(stopAt) {
 		end = stopAt

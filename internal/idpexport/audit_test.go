@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/cputime"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -237,7 +238,7 @@ func benchRows(n int) []cleanup.AffectedUser {
 func BenchmarkAuditCSV(b *testing.B) {
 	rows := benchRows(4096)
 	b.ReportAllocs()
-	cpu, _ := processCPU()
+	cpu, _ := cputime.Process()
 	n := 0
 	for b.Loop() {
 		w, err := NewAuditCSVWriter(io.Discard)
@@ -260,7 +261,7 @@ func BenchmarkAuditCSV(b *testing.B) {
 func BenchmarkAuditJSON(b *testing.B) {
 	rows := benchRows(4096)
 	b.ReportAllocs()
-	cpu, _ := processCPU()
+	cpu, _ := cputime.Process()
 	n := 0
 	for b.Loop() {
 		w, err := NewAuditJSONWriter(io.Discard, AuditMeta{RunID: 42, GeneratedAt: t0})

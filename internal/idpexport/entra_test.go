@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/example/usercleanup/internal/cputime"
 	"io"
 	"strings"
 	"testing"
@@ -436,7 +437,7 @@ func BenchmarkEntraWriter(b *testing.B) {
 	}
 	open := func(int) (io.WriteCloser, error) { return discardCloser{io.Discard}, nil }
 	b.ReportAllocs()
-	cpu, _ := processCPU()
+	cpu, _ := cputime.Process()
 	b.ResetTimer()
 	rows := 0
 	for b.Loop() {
@@ -515,7 +516,7 @@ func BenchmarkEntraRun(b *testing.B) {
 	}
 	open := func(int) (io.WriteCloser, error) { return discardCloser{io.Discard}, nil }
 	b.ReportAllocs()
-	cpu, _ := processCPU()
+	cpu, _ := cputime.Process()
 	rows := 0
 	for b.Loop() {
 		for g := range groups {

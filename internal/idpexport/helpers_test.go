@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"github.com/example/usercleanup/internal/cputime"
 	"io"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func (s *memSink) open(part int) (io.WriteCloser, error) {
 // CPU-second of the whole process (GC included) since cpuStart.
 func reportRows(b *testing.B, rows int, cpuStart time.Duration) {
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	if now, ok := processCPU(); ok && now > cpuStart {
+	if now, ok := cputime.Process(); ok && now > cpuStart {
 		b.ReportMetric(float64(rows)/(now-cpuStart).Seconds(), "rows/cpu-s")
 	}
 }

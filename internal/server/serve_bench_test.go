@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/cputime"
 )
 
 // discardWriter is a ResponseWriter that keeps only the headers, so the
@@ -53,7 +54,7 @@ func benchServe(b *testing.B, e *env, u string) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu, _ := cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			r := httptest.NewRequest(http.MethodGet, u, nil)
@@ -62,5 +63,6 @@ func benchServe(b *testing.B, e *env, u string) {
 	})
 	// The process's CPU time per request (the garbage collector's
 	// included), steadier than ns/op on a shared machine.
-	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+	cpuEnd, _ := cputime.Process()
+	b.ReportMetric(float64(cpuEnd-cpu)/float64(b.N), "cpu-ns/op")
 }

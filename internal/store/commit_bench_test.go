@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/cputime"
 )
 
 var (
@@ -48,7 +49,7 @@ func BenchmarkCommitRows(b *testing.B) {
 					b.Fatal(err)
 				}
 				start := time.Now()
-				cpu0, cpuOK := processCPU()
+				cpu0, cpuOK := cputime.Process()
 				for done := 0; done < *commitRows; done += *commitSize {
 					rows := make([]cleanup.AffectedUser, 0, *commitSize)
 					for range min(*commitSize, *commitRows-done) {
@@ -70,7 +71,7 @@ func BenchmarkCommitRows(b *testing.B) {
 				took := time.Since(start)
 				b.ReportMetric(float64(took.Microseconds())/float64(*commitRows), "µs/row")
 				b.ReportMetric(float64(*commitRows)/took.Seconds(), "rows/s")
-				if cpu1, ok := processCPU(); ok && cpuOK {
+				if cpu1, ok := cputime.Process(); ok && cpuOK {
 					b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(*commitRows), "cpu-µs/row")
 				}
 			}
