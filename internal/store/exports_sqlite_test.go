@@ -40,6 +40,28 @@ func readAudit(t *testing.T, ctx context.Context, s *Store, run cleanup.ExportRu
 	}
 }
 
+// checkAuditRows checks what every read of the awkward run's audit rows
+// gives: the rows in id order, UTC creation times, and the golden run's
+// warnings on the rows that have one.
+func checkAuditRows(t *testing.T, all []cleanup.AffectedUser) {
+	t.Helper()
+	warned := 0
+	for i, u := range all {
+		if i > 0 && u.ID <= all[i-1].ID {
+			t.Errorf("row %d after row %d: not in id order", u.ID, all[i-1].ID)
+		}
+		if u.CreatedAt.IsZero() || u.CreatedAt.Location() != time.UTC {
+			t.Errorf("row %d: created %v, want a UTC time", u.ID, u.CreatedAt)
+		}
+		if u.Warning != nil {
+			warned++
+		}
+	}
+	if warned != len(goldenWarnings) {
+		t.Errorf("%d rows with a warning, want %d", warned, len(goldenWarnings))
+	}
+}
+
 // TestSQLiteAuditRowsFailLoudly: on SQLite the audit rows are read past
 // database/sql; a stored value the driver would refuse is an error there
 // too (never a row with a zero time or a silently short read), and a
@@ -56,18 +78,7 @@ func TestSQLiteAuditRowsFailLoudly(t *testing.T) {
 	if err != nil || len(all) != len(awkwardRun()) {
 		t.Fatalf("read %d rows, %v; want %d", len(all), err, len(awkwardRun()))
 	}
-	warned := 0
-	for _, u := range all {
-		if u.CreatedAt.IsZero() || u.CreatedAt.Location() != time.UTC {
-			t.Errorf("row %d: created %v, want a UTC time", u.ID, u.CreatedAt)
-		}
-		if u.Warning != nil {
-			warned++
-		}
-	}
-	if warned != len(goldenWarnings) {
-		t.Errorf("%d rows with a warning, want %d", warned, len(goldenWarnings))
-	}
+	checkAuditRows(t, all)
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -244,21 +255,7 @@ func TestAuditRowsOnEveryBackend(t *testing.T) {
 			if err != nil || len(all) != len(awkwardRun()) {
 				t.Fatalf("read %d rows, %v; want %d", len(all), err, len(awkwardRun()))
 			}
-			warned := 0
-			for i, u := range all {
-				if i > 0 && u.ID <= all[i-1].ID {
-					t.Errorf("row %d after row %d: not in id order", u.ID, all[i-1].ID)
-				}
-				if u.CreatedAt.IsZero() || u.CreatedAt.Location() != time.UTC {
-					t.Errorf("row %d: created %v, want a UTC time", u.ID, u.CreatedAt)
-				}
-				if u.Warning != nil {
-					warned++
-				}
-			}
-			if warned != len(goldenWarnings) {
-				t.Errorf("%d rows with a warning, want %d", warned, len(goldenWarnings))
-			}
+			checkAuditRows(t, all)
 
 			rctx, cancel := context.WithCancel(ctx)
 			defer cancel()
