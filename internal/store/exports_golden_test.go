@@ -120,6 +120,19 @@ func goldenConfig(cfg Config) Config {
 	return cfg
 }
 
+// openGoldenRun opens a store on cfg (goldenConfig applied) with the
+// golden run seeded, and returns the run as the exporter reads it.
+func openGoldenRun(t *testing.T, cfg Config) (*Store, cleanup.ExportRun) {
+	t.Helper()
+	s := openStore(t, goldenConfig(cfg))
+	runID := seedGoldenRun(t, s)
+	run, err := s.ExportRun(context.Background(), "tenant-golden", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, run
+}
+
 // TestAuditExportsGolden pins the bytes of the golden run's audit CSV,
 // audit JSON and ZIP bundle on every backend. The golden files were
 // written by the exporter that stored the audit files in the database
@@ -165,12 +178,7 @@ func TestStoredAuditFilesStillServed(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openStore(t, goldenConfig(b.config(t)))
-			runID := seedGoldenRun(t, s)
-			run, err := s.ExportRun(ctx, "tenant-golden", runID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, run := openGoldenRun(t, b.config(t))
 			// What the exporter of the previous version did: the audit
 			// files written into the store's chunks.
 			sink, err := s.ExportFiles(ctx, run, 100)
@@ -201,7 +209,7 @@ func TestStoredAuditFilesStillServed(t *testing.T) {
 			if err := s.CompleteExports(ctx, run); err != nil {
 				t.Fatal(err)
 			}
-			list, err := s.RunExports(ctx, "tenant-golden", runID)
+			list, err := s.RunExports(ctx, "tenant-golden", run.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -68,12 +68,7 @@ func checkAuditRows(t *testing.T, all []cleanup.AffectedUser) {
 // cancelled context stops the read.
 func TestSQLiteAuditRowsFailLoudly(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, goldenConfig(sqliteConfig(t)))
-	runID := seedGoldenRun(t, s)
-	run, err := s.ExportRun(ctx, "tenant-golden", runID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, run := openGoldenRun(t, sqliteConfig(t))
 	all, err := readAudit(t, ctx, s, run)
 	if err != nil || len(all) != len(awkwardRun()) {
 		t.Fatalf("read %d rows, %v; want %d", len(all), err, len(awkwardRun()))
@@ -123,12 +118,7 @@ func TestSQLiteAuditRowsFailLoudly(t *testing.T) {
 // with it; a cursor opened after Close fails instead of reopening one.
 func TestSQLiteReadersClosedWithStore(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, goldenConfig(sqliteConfig(t)))
-	runID := seedGoldenRun(t, s)
-	run, err := s.ExportRun(ctx, "tenant-golden", runID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, run := openGoldenRun(t, sqliteConfig(t))
 	if _, err := readAudit(t, ctx, s, run); err != nil {
 		t.Fatal(err)
 	}
@@ -176,19 +166,14 @@ func TestExportMembersReadsAllInOrder(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openStore(t, goldenConfig(b.config(t)))
-			runID := seedGoldenRun(t, s)
-			run, err := s.ExportRun(ctx, "tenant-golden", runID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, run := openGoldenRun(t, b.config(t))
 			if _, err := s.sqlDB.ExecContext(ctx, s.rebind(`UPDATE run_users SET erased_at = ? WHERE run_id = ? AND email = ?`),
-				exportT0, runID, "zoe@example.com"); err != nil {
+				exportT0, run.ID, "zoe@example.com"); err != nil {
 				t.Fatal(err)
 			}
 			var want []cleanup.ExportMember
 			rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, group_id, email, email_key, erased_at IS NOT NULL FROM run_users
-				WHERE run_id = ? AND action = ? AND outcome = ?`), runID, run.EntraAction(), cleanup.OutcomeExported)
+				WHERE run_id = ? AND action = ? AND outcome = ?`), run.ID, run.EntraAction(), cleanup.OutcomeExported)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,12 +230,7 @@ func TestAuditRowsOnEveryBackend(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := openStore(t, goldenConfig(b.config(t)))
-			runID := seedGoldenRun(t, s)
-			run, err := s.ExportRun(ctx, "tenant-golden", runID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, run := openGoldenRun(t, b.config(t))
 			all, err := readAudit(t, ctx, s, run)
 			if err != nil || len(all) != len(awkwardRun()) {
 				t.Fatalf("read %d rows, %v; want %d", len(all), err, len(awkwardRun()))
