@@ -113,10 +113,32 @@ func (s *step) nextAfterApply(ctx context.Context) (bool, error) {
 // one bulk user search: a membership (or account) already gone is done. It
 // returns those outcomes and the rows still to act on.
 func (s *step) verifyInDoubt(ctx context.Context, org OrgDirectory, rows []PendingRow) ([]RowOutcome, []PendingRow, error) {
+	return verifyAttempted(ctx, org, rows, ActionIdPRemove, func(r PendingRow, u OrgUser, found bool) (RowOutcome, bool) {
+		switch {
+		case !found:
+			return RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: the account is no longer in the organization"}, true
+		case r.Action == ActionDeactivate && u.Status == StatusDeactivated:
+			return RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: already deactivated"}, true
+		case r.Action == ActionRemoveProductAccess && !slices.Contains(u.GroupIDs, r.GroupID):
+			return RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: already removed from the group"}, true
+		}
+		return RowOutcome{}, false
+	})
+}
+
+// verifyAttempted is the check after a restart of the removal and of the
+// restore: the accounts of the rows an earlier attempt may have acted on
+// (AttemptedAt set; rows of the identity provider's action, idpAction,
+// are checked against the group's members by their own path) are read
+// with one user search, and settled judges each such row by what the
+// organization holds now (found false: the account is gone). It returns
+// the settled outcomes and the rows still to act on, in row order.
+func verifyAttempted(ctx context.Context, org OrgDirectory, rows []PendingRow, idpAction string,
+	settled func(r PendingRow, u OrgUser, found bool) (RowOutcome, bool)) ([]RowOutcome, []PendingRow, error) {
 	var ids []string
 	seen := map[string]bool{}
 	for _, r := range rows {
-		if r.AttemptedAt != nil && r.Action != ActionIdPRemove && !seen[r.AccountID] {
+		if r.AttemptedAt != nil && r.Action != idpAction && !seen[r.AccountID] {
 			seen[r.AccountID] = true
 			ids = append(ids, r.AccountID)
 		}
@@ -124,20 +146,9 @@ func (s *step) verifyInDoubt(ctx context.Context, org OrgDirectory, rows []Pendi
 	if len(ids) == 0 {
 		return nil, rows, nil
 	}
-	users := make(map[string]OrgUser, len(ids))
-	cursor := ""
-	for {
-		page, err := org.SearchUsers(ctx, UserQuery{AccountIDs: ids}, cursor)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, u := range page.Users {
-			users[u.AccountID] = u
-		}
-		if page.Next == "" {
-			break
-		}
-		cursor = page.Next
+	users, err := searchAccounts(ctx, org, ids)
+	if err != nil {
+		return nil, nil, err
 	}
 	var done []RowOutcome
 	var todo []PendingRow
@@ -146,15 +157,10 @@ func (s *step) verifyInDoubt(ctx context.Context, org OrgDirectory, rows []Pendi
 			todo = append(todo, r)
 			continue
 		}
-		u, ok := users[r.AccountID]
-		switch {
-		case !ok:
-			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: the account is no longer in the organization"})
-		case r.Action == ActionDeactivate && u.Status == StatusDeactivated:
-			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: already deactivated"})
-		case r.Action == ActionRemoveProductAccess && !slices.Contains(u.GroupIDs, r.GroupID):
-			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: already removed from the group"})
-		default:
+		u, found := users[r.AccountID]
+		if o, ok := settled(r, u, found); ok {
+			done = append(done, o)
+		} else {
 			todo = append(todo, r)
 		}
 	}

@@ -153,42 +153,18 @@ func (s *step) applyRestore(ctx context.Context) (bool, error) {
 // (or active again) is done. Identity-provider rows are checked against
 // the group's members by addInIdP.
 func (s *step) verifyRestoreInDoubt(ctx context.Context, org OrgDirectory, rows []PendingRow) ([]RowOutcome, []PendingRow, error) {
-	var ids []string
-	seen := map[string]bool{}
-	for _, r := range rows {
-		if r.AttemptedAt != nil && r.Action != ActionIdPAdd && !seen[r.AccountID] {
-			seen[r.AccountID] = true
-			ids = append(ids, r.AccountID)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, rows, nil
-	}
-	users, err := searchAccounts(ctx, org, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	var done []RowOutcome
-	var todo []PendingRow
-	for _, r := range rows {
-		if r.AttemptedAt == nil || !seen[r.AccountID] {
-			todo = append(todo, r)
-			continue
-		}
-		u, ok := users[r.AccountID]
+	return verifyAttempted(ctx, org, rows, ActionIdPAdd, func(r PendingRow, u OrgUser, found bool) (RowOutcome, bool) {
 		switch {
-		case !ok:
-			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeNotRestored, Message: "no longer in the organization (removed since by someone else): not restored"})
+		case !found:
+			return RowOutcome{ID: r.ID, Outcome: OutcomeNotRestored, Message: "no longer in the organization (removed since by someone else): not restored"}, true
 		case r.Action == ActionReactivate && u.Status == StatusActive && r.PriorStatus != StatusSuspended,
 			r.Action == ActionReactivate && u.Status == StatusSuspended && r.PriorStatus == StatusSuspended:
-			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: reactivated"})
+			return RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: reactivated"}, true
 		case r.Action == ActionRestoreGroup && slices.Contains(u.GroupIDs, r.GroupID):
-			done = append(done, RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: re-added to the group"})
-		default:
-			todo = append(todo, r)
+			return RowOutcome{ID: r.ID, Outcome: OutcomeDone, Message: "verified after a restart: re-added to the group"}, true
 		}
-	}
-	return done, todo, nil
+		return RowOutcome{}, false
+	})
 }
 
 // restoreOne re-adds one user to an Atlassian-managed group or reactivates
