@@ -3,7 +3,6 @@ package entra
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -31,60 +30,25 @@ import (
 // The result has one entry per element of objectIDs, in the same order;
 // on error the results known so far come with it (adding is idempotent).
 func (c *Client) AddMembers(ctx context.Context, groupID string, objectIDs []string) ([]cleanup.AddResult, error) {
-	gid := strings.TrimSpace(groupID)
-	if gid == "" {
-		return nil, cleanup.Invalid("group", "a group object ID is required")
-	}
-	uniq, index, err := memberIDs(objectIDs)
-	if err != nil {
-		return nil, err
-	}
-	if len(objectIDs) == 0 {
-		return []cleanup.AddResult{}, nil
-	}
-	g, err := c.groupByID(ctx, gid)
-	if err != nil {
-		return nil, err
-	}
-	results := make([]*cleanup.AddResult, len(uniq))
-	if reason := g.ChangeBlocker(); reason != "" {
-		for i, id := range uniq {
-			results[i] = &cleanup.AddResult{ObjectID: id, Outcome: cleanup.MemberFailed, Message: reason}
-		}
-		return inInputOrder(objectIDs, index, results, addWithID), nil
-	}
-	reqs := make([]*abs.RequestInformation, len(uniq))
-	for i, id := range uniq {
-		ref := models.NewReferenceCreate()
-		odataID := c.cfg.GraphURL + "/v1.0/directoryObjects/" + id
-		ref.SetOdataId(&odataID)
-		ri, err := c.graph.Groups().ByGroupId(g.ID).Members().Ref().ToPostRequestInformation(ctx, ref, nil)
-		if err != nil {
-			return nil, fmt.Errorf("build add request: %w", err)
-		}
-		reqs[i] = ri
-	}
-	err = c.runBatch(ctx, "add members to group "+g.ID, reqs, true, func(i int, r subResult) {
-		results[i] = addResult(uniq[i], g, r)
+	res, err := c.changeMembers(ctx, groupID, objectIDs, memberChange{
+		op: "add members to group", logMsg: "entra members added", changedKey: "added",
+		changed: cleanup.MemberAdded, failed: cleanup.MemberFailed,
+		request: func(ctx context.Context, groupID, id string) (*abs.RequestInformation, error) {
+			ref := models.NewReferenceCreate()
+			odataID := c.cfg.GraphURL + "/v1.0/directoryObjects/" + id
+			ref.SetOdataId(&odataID)
+			return c.graph.Groups().ByGroupId(groupID).Members().Ref().ToPostRequestInformation(ctx, ref, nil)
+		},
+		result: addResult,
 	})
-	out := inInputOrder(objectIDs, index, results, addWithID)
-	added, failed := 0, 0
-	for _, r := range out {
-		switch r.Outcome {
-		case cleanup.MemberAdded:
-			added++
-		case cleanup.MemberFailed:
-			failed++
-		}
+	if res == nil {
+		return nil, err
 	}
-	c.log.InfoContext(ctx, "entra members added", slog.String("group", g.ID), slog.Int("requested", len(uniq)),
-		slog.Int("added", added), slog.Int("failed", failed), slog.Int("reported", len(out)), slog.Any("error", err))
+	out := make([]cleanup.AddResult, len(res))
+	for i, r := range res {
+		out[i] = cleanup.AddResult(r)
+	}
 	return out, err
-}
-
-func addWithID(r cleanup.AddResult, id string) cleanup.AddResult {
-	r.ObjectID = id
-	return r
 }
 
 // alreadyExists is the start of Graph's message when a reference to add
@@ -92,8 +56,8 @@ func addWithID(r cleanup.AddResult, id string) cleanup.AddResult {
 const alreadyExists = "One or more added object references already exist"
 
 // addResult interprets the answer to one POST …/members/$ref.
-func addResult(id string, g cleanup.IdPGroup, r subResult) *cleanup.AddResult {
-	res := &cleanup.AddResult{ObjectID: id, Outcome: cleanup.MemberFailed}
+func addResult(id string, g cleanup.IdPGroup, r subResult) memberResult {
+	res := memberResult{ObjectID: id, Outcome: cleanup.MemberFailed}
 	ge := r.graphErr()
 	detail := ""
 	if ge.Code != "" || ge.Message != "" {
