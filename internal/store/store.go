@@ -207,8 +207,11 @@ func (s *Store) truncateWAL(ctx context.Context) {
 // instead of failing to upgrade a read lock.
 func sqliteDSN(path string) string {
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
+	// The busy timeout first: the pragmas run in this order when a
+	// connection opens, and switching a fresh file to WAL takes a lock that
+	// another process or connection opening it at the same moment may hold.
 	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	// Deleted and overwritten content is zeroed, not left in free space:
