@@ -290,7 +290,10 @@ func loadAverage() string {
 	return "?"
 }
 
-// seedExportRun inserts a finished run and its rows with multi-row INSERTs.
+// seedExportRun inserts a finished run and its rows: 500-row INSERTs on
+// PostgreSQL, one prepared single-row INSERT per row on SQLite, whose driver
+// binds a statement's parameters in time quadratic in their number (a
+// 500-row statement made the seed of a million rows take minutes).
 //
 // It is long because it writes the seed's SQL for both databases inline,
 // one statement after the other, as the floor measurement reads it.
@@ -314,7 +317,10 @@ func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows i
 		return 0, fmt.Errorf("seed run: %w", err)
 	}
 
-	const perStmt = 500
+	perStmt := 500
+	if !pg {
+		perStmt = 1
+	}
 	const cols = 18
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO run_users (" + exportBenchColumns + ") VALUES ")
