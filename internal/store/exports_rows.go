@@ -110,40 +110,59 @@ func (s *Store) CompleteExports(ctx context.Context, run cleanup.ExportRun) erro
 // run_users of a run all belong to its tenant, and leaving client_key out
 // of the Entra pass keeps its queries on the covering index.
 
-// ExportGroups implements cleanup.ExportStore.
+// ExportGroups implements cleanup.ExportStore. It skips through the
+// covering index of the Entra pass: one probe per group reads the group's
+// first row in Entra order (its name and identity provider) and the next
+// probe starts after that group, so it reads one row per group, not every
+// row of the run.
 func (s *Store) ExportGroups(ctx context.Context, run cleanup.ExportRun) ([]cleanup.ExportGroup, error) {
-	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT DISTINCT group_id FROM run_users`+s.membersIndex()+` WHERE run_id = ? AND action = ? AND outcome = ?`),
-		run.ID, run.EntraAction(), cleanup.OutcomeExported)
+	firstSQL, nextSQL := s.exportGroupsSQL()
+	first, err := s.sqlDB.PrepareContext(ctx, firstSQL)
 	if err != nil {
 		return nil, fmt.Errorf("store: export groups of run %d: %w", run.ID, err)
 	}
+	defer first.Close()
+	next, err := s.sqlDB.PrepareContext(ctx, nextSQL)
+	if err != nil {
+		return nil, fmt.Errorf("store: export groups of run %d: %w", run.ID, err)
+	}
+	defer next.Close()
 	var list []cleanup.ExportGroup
-	for rows.Next() {
+	for {
 		var g cleanup.ExportGroup
-		if err := rows.Scan(&g.ID); err != nil {
-			rows.Close()
+		var row *sql.Row
+		if len(list) == 0 {
+			row = first.QueryRowContext(ctx, run.ID, run.EntraAction(), cleanup.OutcomeExported)
+		} else {
+			row = next.QueryRowContext(ctx, run.ID, run.EntraAction(), cleanup.OutcomeExported, list[len(list)-1].ID)
+		}
+		switch err := row.Scan(&g.ID, &g.Name, &g.IdentityProvider); {
+		case errors.Is(err, sql.ErrNoRows):
+			return list, nil
+		case err != nil:
 			return nil, fmt.Errorf("store: export groups of run %d: %w", run.ID, err)
 		}
 		list = append(list, g)
 	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return nil, fmt.Errorf("store: export groups of run %d: %w", run.ID, err)
-	}
-	one, err := s.sqlDB.PrepareContext(ctx, s.rebind(`SELECT group_name, identity_provider FROM run_users`+s.membersIndex()+`
-		WHERE run_id = ? AND action = ? AND outcome = ? AND group_id = ? ORDER BY email_key`+s.collate()+`, id LIMIT 1`))
-	if err != nil {
-		return nil, fmt.Errorf("store: export groups of run %d: %w", run.ID, err)
-	}
-	defer one.Close()
-	for i := range list {
-		g := &list[i]
-		if err := one.QueryRowContext(ctx, run.ID, run.EntraAction(), cleanup.OutcomeExported, g.ID).Scan(&g.Name, &g.IdentityProvider); err != nil {
-			return nil, fmt.Errorf("store: export group %q of run %d: %w", g.ID, run.ID, err)
-		}
-	}
-	return list, nil
+}
+
+// exportGroupsSQL returns ExportGroups' probes: the first group's first
+// row, and the first row of the group after a given one. group_id is
+// compared in the index's collation, or PostgreSQL cannot use the index
+// for it and scans the run instead.
+func (s *Store) exportGroupsSQL() (first, next string) {
+	collate := s.collate()
+	const columns = `SELECT group_id, group_name, identity_provider FROM run_users`
+	where := ` WHERE run_id = ? AND action = ? AND outcome = ?`
+	order := ` ORDER BY group_id` + collate + `, email_key` + collate + `, id LIMIT 1`
+	return s.rebind(columns + s.membersIndex() + where + order),
+		s.rebind(columns + s.membersIndex() + where + ` AND group_id` + collate + ` > ?` + order)
+}
+
+// groupMembersSQL is GroupExportMembers' query.
+func (s *Store) groupMembersSQL() string {
+	return s.rebind(`SELECT id, email, erased_at IS NOT NULL FROM run_users WHERE run_id = ? AND action = ? AND outcome = ? AND group_id` +
+		s.collate() + ` = ? ORDER BY id`)
 }
 
 // collate is the collation that makes PostgreSQL compare bytes, as the
@@ -275,8 +294,7 @@ func (c *memberCursor) SkipGroup(groupID string) {
 
 // GroupExportMembers implements cleanup.ExportStore.
 func (s *Store) GroupExportMembers(ctx context.Context, run cleanup.ExportRun, groupID string) ([]cleanup.ExportMember, error) {
-	rows, err := s.sqlDB.QueryContext(ctx, s.rebind(`SELECT id, email, erased_at IS NOT NULL FROM run_users WHERE run_id = ? AND action = ? AND outcome = ? AND group_id = ? ORDER BY id`),
-		run.ID, run.EntraAction(), cleanup.OutcomeExported, groupID)
+	rows, err := s.sqlDB.QueryContext(ctx, s.groupMembersSQL(), run.ID, run.EntraAction(), cleanup.OutcomeExported, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("store: read export group %q of run %d: %w", groupID, run.ID, err)
 	}
