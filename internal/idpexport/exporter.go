@@ -182,7 +182,7 @@ func (g *generation) writeBundle(ctx context.Context) error {
 	for _, f := range g.entra {
 		bf := BundleFile{
 			Name: f.FileName, GroupName: f.IdPGroup, EntraGroupID: found[f.GroupID],
-			Part: f.Part, Parts: f.Parts, Rows: int(f.Rows), SHA256: f.SHA256,
+			Part: f.Part, Parts: f.Parts, Rows: int(f.Rows), SHA256: f.SHA256, Size: f.Size,
 			Open: func() (io.ReadCloser, error) { return g.sink.Open(ctx, f.ID) },
 		}
 		if cleanup.IsObjectID(f.IdPGroup) {
