@@ -354,6 +354,10 @@ func (s *Store) RecordExportNotes(ctx context.Context, run cleanup.ExportRun, no
 	return nil
 }
 
+// warnedRowsSQL asks whether any row of a run is linked to a warning; the
+// partial index run_users_warned answers it without reading the run.
+const warnedRowsSQL = `SELECT EXISTS (SELECT 1 FROM run_users WHERE run_id = ? AND warning_id IS NOT NULL)`
+
 // AuditRows implements cleanup.ExportStore. The run's rows lie between its
 // first and last id; reading that id range in order walks the table once
 // instead of looking every row up from an index. The range is read in
@@ -372,11 +376,23 @@ func (s *Store) AuditRows(ctx context.Context, run cleanup.ExportRun, batch int)
 	}
 	width := int64(min(batch, auditChunkIDs))
 	// The row's warning (cleanups with warnings) comes with it: its dates
-	// and e-mail outcome are columns of the audit.
+	// and e-mail outcome are columns of the audit. A run none of whose rows
+	// has a warning (run_users_warned says so at once) is read without the
+	// join, its warning columns NULL (of the join's types) as the join
+	// would leave them.
+	var warned bool
+	if err := s.sqlDB.QueryRowContext(ctx, s.rebind(warnedRowsSQL), run.ID).Scan(&warned); err != nil {
+		return nil, fmt.Errorf("store: audit rows of run %d: %w", run.ID, err)
+	}
+	warningColumns, from := `CAST(NULL AS TIMESTAMPTZ), CAST(NULL AS TIMESTAMPTZ), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT)`, `run_users u`
+	if warned {
+		warningColumns = `w.warned_at, w.removal_date, w.state, w.email_status, w.email_message`
+		from = `run_users u LEFT JOIN warnings w ON w.id = u.warning_id`
+	}
 	query := `SELECT u.id, u.account_id, u.name, u.email, u.account_type, u.product, u.group_id,
 		u.group_name, u.group_synced, u.identity_provider, u.last_active, u.reason, u.action, u.outcome, u.message, u.created_at, u.updated_at,
-		w.warned_at, w.removal_date, w.state, w.email_status, w.email_message
-		FROM run_users u LEFT JOIN warnings w ON w.id = u.warning_id
+		` + warningColumns + `
+		FROM ` + from + `
 		WHERE u.id > ? AND u.id <= ? AND ` + strings.Replace(s.runIDTerm(), "run_id", "u.run_id", 1) + ` = ? AND u.client_key = ? ORDER BY u.id LIMIT ?`
 	nChunks := int((last.Int64 - first.Int64 + width) / width)
 	workers := min(auditReadWorkers, nChunks)

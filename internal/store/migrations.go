@@ -56,5 +56,5 @@ CREATE INDEX tenants_cloud_id ON tenants (cloud_id);
 		migrationCleanupTables(),
 		migrationExportFiles(),
 	}, migrationRiver()...), migrationFollowUps(), migrationScrubPayloads(), migrationWarnings(), migrationEmailRounds(), migrationRestores(),
-		migrationSnapshots(), migrationStreamedExports(), migrationPersonalData(), migrationRunUserIndexes())
+		migrationSnapshots(), migrationStreamedExports(), migrationPersonalData(), migrationRunUserIndexes(), migrationWarnedRows())
 }

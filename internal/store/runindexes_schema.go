@@ -34,3 +34,15 @@ CREATE UNIQUE INDEX run_users_key ON run_users (account_id, run_id, group_id, ac
 `
 	return Migration{Version: 14, Name: "cheaper run row indexes", SQLite: both, Postgres: both}
 }
+
+// migrationWarnedRows is schema version 15: a partial index of the rows
+// linked to a warning (cleanups that warn users first), which answers at
+// once whether a run has any. An audit download of a run that has none
+// reads its rows without joining the warnings table (see AuditRows): on
+// SQLite that join cost about a fifth of a download's CPU even for rows
+// without a warning. The index holds only the linked rows, so writing
+// the others costs nothing more.
+func migrationWarnedRows() Migration {
+	const both = `CREATE INDEX run_users_warned ON run_users (run_id) WHERE warning_id IS NOT NULL;`
+	return Migration{Version: 15, Name: "index of rows with a warning", SQLite: both, Postgres: both}
+}

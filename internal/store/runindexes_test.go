@@ -19,6 +19,7 @@ func TestRunUserIndexesServeLookups(t *testing.T) {
 		{"rows of a run by account", `SELECT id FROM run_users WHERE client_key = ? AND run_id = ? AND account_id IN (?, ?)`, "run_users_key"},
 		{"open review marks", openReviewSQL, "run_users_review"},
 		{"run counts", runCountsSQL, "COVERING INDEX run_users_export_members"},
+		{"rows with a warning", warnedRowsSQL, "run_users_warned"},
 		{"Entra pass", `SELECT id, email FROM run_users` + s.membersIndex() + ` WHERE run_id = ? AND action = ? AND outcome = ? ORDER BY group_id, email_key, id`, "run_users_export_members"},
 	} {
 		rows, err := s.sqlDB.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+tc.query, "a", "b", "c", "d")
