@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -194,21 +195,33 @@ func (s stmtSink) put(fileID int64, seq int, data []byte) ([]byte, error) {
 }
 
 // asyncSink stores chunks on a goroutine of its own, so that reading rows
-// and formatting them overlap with writing the previous chunk. At most max
-// buffers exist; put waits for a free one, which bounds memory. The first
-// error is kept and returned by every later call.
+// and formatting them overlap with writing the previous chunk. Several
+// producers (the Entra pass's workers) may put, sync and release at once.
+//
+// Memory is bounded without counting buffers: a producer holds one buffer
+// per open file, at most queued chunks wait in jobs (put blocks when it is
+// full) and one is being stored; put takes a free buffer or makes one, so
+// no more buffers exist than are in use at the busiest moment: open files
+// + queued + 1. A producer never waits for a buffer, only for room in the
+// queue, which the goroutine empties whatever the producers hold, so no
+// set of producers can wait on each other.
+//
+// The first error is kept and returned by every later call.
 type asyncSink struct {
-	ctx       context.Context
-	insert    *sql.Stmt
-	size      int
-	max       int
-	allocated int // buffers made; only the producer touches it
-	jobs      chan chunkJob
-	free      chan []byte
-	done      chan struct{}
-	closed    bool // only the producer touches it
-	mu        sync.Mutex
-	err       error
+	ctx    context.Context
+	insert *sql.Stmt
+	size   int
+	jobs   chan chunkJob
+	free   chan []byte // buffers to reuse; one that finds it full is left to the GC
+	done   chan struct{}
+
+	// sending is held shared while a producer sends on jobs and
+	// exclusively by close, so nothing is sent on the closed channel.
+	sending sync.RWMutex
+	closed  bool // guarded by sending
+
+	mu  sync.Mutex
+	err error
 }
 
 type chunkJob struct {
@@ -218,9 +231,12 @@ type chunkJob struct {
 	barrier chan struct{} // set: no data, closed when every earlier job is done
 }
 
-func newAsyncSink(ctx context.Context, insert *sql.Stmt, size, maxBuffers int) *asyncSink {
-	a := &asyncSink{ctx: ctx, insert: insert, size: size, max: maxBuffers,
-		jobs: make(chan chunkJob, maxBuffers), free: make(chan []byte, maxBuffers), done: make(chan struct{})}
+// errSinkClosed is returned by a put or sync after close.
+var errSinkClosed = errors.New("store: export sink closed")
+
+func newAsyncSink(ctx context.Context, insert *sql.Stmt, size, queued int) *asyncSink {
+	a := &asyncSink{ctx: ctx, insert: insert, size: size,
+		jobs: make(chan chunkJob, queued), free: make(chan []byte, queued+1), done: make(chan struct{})}
 	go a.run()
 	return a
 }
@@ -234,12 +250,10 @@ func (a *asyncSink) run() {
 		}
 		if a.failed() == nil {
 			if _, err := a.insert.ExecContext(a.ctx, j.fileID, j.seq, j.data); err != nil {
-				a.mu.Lock()
-				a.err = fmt.Errorf("store: write chunk %d of export file %d: %w", j.seq, j.fileID, err)
-				a.mu.Unlock()
+				a.fail(fmt.Errorf("store: write chunk %d of export file %d: %w", j.seq, j.fileID, err))
 			}
 		}
-		a.free <- j.data[:0]
+		a.release(j.data)
 	}
 }
 
@@ -249,23 +263,43 @@ func (a *asyncSink) failed() error {
 	return a.err
 }
 
+// fail keeps err unless an error was kept already.
+func (a *asyncSink) fail(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		a.err = err
+	}
+}
+
 func (a *asyncSink) buffer() []byte {
 	select {
 	case b := <-a.free:
 		return b
 	default:
-	}
-	if a.allocated < a.max {
-		a.allocated++
 		return make([]byte, 0, a.size)
 	}
-	return <-a.free
 }
 
 func (a *asyncSink) release(buf []byte) {
-	if buf != nil {
-		a.free <- buf[:0] // never blocks: at most max buffers exist
+	if buf == nil {
+		return
 	}
+	select {
+	case a.free <- buf[:0]:
+	default: // enough buffers are waiting to be reused
+	}
+}
+
+// send queues a job unless the sink is closed.
+func (a *asyncSink) send(j chunkJob) error {
+	a.sending.RLock()
+	defer a.sending.RUnlock()
+	if a.closed {
+		return errSinkClosed
+	}
+	a.jobs <- j
+	return nil
 }
 
 func (a *asyncSink) put(fileID int64, seq int, data []byte) ([]byte, error) {
@@ -273,14 +307,19 @@ func (a *asyncSink) put(fileID int64, seq int, data []byte) ([]byte, error) {
 		a.release(data)
 		return nil, err
 	}
-	a.jobs <- chunkJob{fileID: fileID, seq: seq, data: data}
+	if err := a.send(chunkJob{fileID: fileID, seq: seq, data: data}); err != nil {
+		a.release(data)
+		return nil, err
+	}
 	return a.buffer(), nil
 }
 
-// sync waits until every chunk put so far is stored.
+// sync waits until every chunk put so far (by any producer) is stored.
 func (a *asyncSink) sync() error {
 	b := make(chan struct{})
-	a.jobs <- chunkJob{barrier: b}
+	if err := a.send(chunkJob{barrier: b}); err != nil {
+		return cmp.Or(a.failed(), err)
+	}
 	<-b
 	return a.failed()
 }
@@ -288,11 +327,13 @@ func (a *asyncSink) sync() error {
 // close stores the pending chunks and stops the goroutine. Later calls
 // only report the error.
 func (a *asyncSink) close() error {
+	a.sending.Lock()
 	if !a.closed {
 		a.closed = true
 		close(a.jobs)
-		<-a.done
 	}
+	a.sending.Unlock()
+	<-a.done
 	return a.failed()
 }
 
@@ -375,9 +416,9 @@ func (w *chunkWriter) FileID() int64 { return w.fileID }
 // Size is the number of bytes written so far.
 func (w *chunkWriter) Size() int64 { return w.size }
 
-// exportBuffers is the number of chunk buffers of a generation: one per
-// file open at a time (at most two) plus chunks waiting to be stored.
-const exportBuffers = 4
+// exportQueuedChunks is the number of chunks of a generation that may wait
+// to be stored; the producers' open files hold one buffer each besides.
+const exportQueuedChunks = 4
 
 // ExportFiles implements cleanup.ExportStore: the sink stores chunks on a
 // goroutine of its own (asyncSink), so formatting overlaps with storing.
@@ -389,7 +430,7 @@ func (s *Store) ExportFiles(ctx context.Context, run cleanup.ExportRun, chunkSiz
 	if err != nil {
 		return nil, fmt.Errorf("store: prepare export: %w", err)
 	}
-	return &fileSink{s: s, run: run, insert: insert, chunks: newAsyncSink(ctx, insert, chunkSize, exportBuffers)}, nil
+	return &fileSink{s: s, run: run, insert: insert, chunks: newAsyncSink(ctx, insert, chunkSize, exportQueuedChunks)}, nil
 }
 
 // fileSink is the cleanup.ExportFileSink of one generation.
