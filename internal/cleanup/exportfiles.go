@@ -98,6 +98,16 @@ type ExportGroup struct {
 	IdentityProvider string
 }
 
+// GroupRange is a contiguous range of group ids in byte order: from From
+// (inclusive) up to To (exclusive); an empty To has no upper bound, so the
+// zero value holds every group. Ranges that follow each other (one's To is
+// the next one's From) cover the ids between them without a gap, so a row
+// of a group nobody listed still falls into one of them.
+type GroupRange struct {
+	From string
+	To   string
+}
+
 // ExportMember is one row an identity-provider file may carry: action
 // ExportRun.EntraAction with outcome OutcomeExported.
 type ExportMember struct {
@@ -135,16 +145,19 @@ type ExportStore interface {
 	// ExportGroups lists the groups that have ExportMember rows, in group
 	// id order, each with the name and provider of its first row by e-mail.
 	ExportGroups(ctx context.Context, run ExportRun) ([]ExportGroup, error)
-	// ExportMembers opens a cursor over the run's ExportMember rows in
-	// byte order of group id, then e-mail key (the e-mail trimmed and
-	// lower-cased), then id, read in batches of up to batch rows.
-	ExportMembers(ctx context.Context, run ExportRun, batch int) (ExportMemberCursor, error)
+	// ExportMembers opens a cursor over the run's ExportMember rows whose
+	// group id lies in groups, in byte order of group id, then e-mail key
+	// (the e-mail trimmed and lower-cased), then id, read in batches of up
+	// to batch rows. Cursors over disjoint ranges may be read at the same
+	// time.
+	ExportMembers(ctx context.Context, run ExportRun, groups GroupRange, batch int) (ExportMemberCursor, error)
 	// GroupExportMembers returns one group's ExportMember rows in id order.
 	GroupExportMembers(ctx context.Context, run ExportRun, groupID string) ([]ExportMember, error)
 	// AuditRows opens a cursor over all the run's rows in id order, read
 	// in batches of up to batch rows.
 	AuditRows(ctx context.Context, run ExportRun, batch int) (AuditCursor, error)
-	// RecordExportNotes writes the notes in one transaction.
+	// RecordExportNotes writes the notes in one transaction. Calls for
+	// different rows may run at the same time.
 	RecordExportNotes(ctx context.Context, run ExportRun, notes []ExportNote) error
 	// ManualRows returns up to limit of the run's rows that need manual
 	// action (outcome manual), in id order, and how many there are.
@@ -182,7 +195,9 @@ type AuditCursor interface {
 }
 
 // ExportFileSink stores the files of one generation. Files stay invisible
-// until ExportStore.CompleteExports.
+// until ExportStore.CompleteExports. Create, Finish, Drop and Sync may be
+// called from several goroutines at once (each writing its own files);
+// Close comes after all of them.
 type ExportFileSink interface {
 	// Create records an incomplete file (the sink sets its tenant, run,
 	// dry-run flag and creation time) and returns a writer of its bytes.

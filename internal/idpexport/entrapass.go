@@ -1,10 +1,15 @@
 package idpexport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/example/usercleanup/internal/cleanup"
 )
@@ -43,16 +48,19 @@ func CheckMember(m cleanup.ExportMember) (id string, note cleanup.ExportNote) {
 // entraGroup is one group of a run's Entra files.
 type entraGroup struct {
 	cleanup.ExportGroup
+	order    int // position in the run's group list (group id order)
 	naming   FileNames
-	idpGroup string // the identity-provider group the files are for
+	idpGroup string      // the identity-provider group the files are for
+	started  atomic.Bool // a worker began writing it
 }
 
-// entraGroups lists the run's groups with unique file names and the
-// identity-provider group each maps to.
-func (g *generation) entraGroups(ctx context.Context) (map[string]*entraGroup, error) {
+// entraGroups lists the run's groups in group id order with unique file
+// names and the identity-provider group each maps to, and indexes them by
+// id.
+func (g *generation) entraGroups(ctx context.Context) ([]*entraGroup, map[string]*entraGroup, error) {
 	list, err := g.e.store.ExportGroups(ctx, g.run)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	refs := make([]GroupRef, len(list))
 	for i, gr := range list {
@@ -62,64 +70,173 @@ func (g *generation) entraGroups(ctx context.Context) (map[string]*entraGroup, e
 	for i := range names {
 		names[i].Add = g.run.Restore
 	}
-	out := make(map[string]*entraGroup, len(list))
+	ordered := make([]*entraGroup, len(list))
+	byID := make(map[string]*entraGroup, len(list))
 	for i, gr := range list {
 		if gr.IdentityProvider == "" {
 			gr.IdentityProvider = cleanup.ProviderEntra
 		}
-		out[gr.ID] = &entraGroup{ExportGroup: gr, naming: names[i],
+		ordered[i] = &entraGroup{ExportGroup: gr, order: i, naming: names[i],
 			idpGroup: g.run.Settings.IdentityProvider.IdPGroup(gr.ID, gr.Name)}
+		byID[gr.ID] = ordered[i]
 	}
-	return out, nil
+	return ordered, byID, nil
 }
 
-// entraPass writes the Entra files of every group from the rows in Entra
-// order (group, then e-mail key): one EntraWriter per group at a time.
+// maxDefaultEntraWorkers caps the default number of Entra pass workers.
+//
+// Why at least two, even on one core: on PostgreSQL the pass mostly waits
+// for the server (each batch is tens of milliseconds of index scan), and
+// on SQLite it waits for the chunks and notes to be written; a second
+// worker formats and stores its groups in that time. Why at most four:
+// each worker holds a database connection while it reads (a SQLite reader,
+// a PostgreSQL backend shared with the app's requests and jobs), a batch
+// of rows and a chunk buffer, and beyond a few workers the single writer
+// (SQLite's lock, the sink's one storing goroutine) is the limit, not the
+// reading.
+const maxDefaultEntraWorkers = 4
+
+// defaultEntraWorkers is the number of Entra pass workers when the
+// configuration does not say: one per core the process may use, between 2
+// and maxDefaultEntraWorkers.
+func defaultEntraWorkers() int {
+	return min(max(runtime.GOMAXPROCS(0), 2), maxDefaultEntraWorkers)
+}
+
+// entraRangesPerWorker is how many group ranges the pass splits the run's
+// groups into per worker. Group sizes are not known in advance (counting
+// them would read every row), so more ranges than workers let a worker
+// that drew small groups take more ranges while another writes a big one.
+// Each range costs one keyset query at least, whatever its number of
+// groups, so there are not many more.
+const entraRangesPerWorker = 4
+
+// groupRanges splits the run's groups (in group id order) into contiguous
+// ranges of about equal numbers of groups: one range for one worker,
+// otherwise up to entraRangesPerWorker per worker. The first range starts
+// at the lowest id and the last has no upper bound, and each ends where
+// the next begins, so together they hold every row of the pass, even one
+// of a group added after the list was read (which the pass then reports).
+func groupRanges(groups []*entraGroup, workers int) []cleanup.GroupRange {
+	n := 1
+	if workers > 1 {
+		n = min(len(groups), workers*entraRangesPerWorker)
+	}
+	out := make([]cleanup.GroupRange, n)
+	for i := range out {
+		if i > 0 {
+			out[i].From = groups[i*len(groups)/n].ID
+		}
+		if i < n-1 {
+			out[i].To = groups[(i+1)*len(groups)/n].ID
+		}
+	}
+	return out
+}
+
+// entraPass is one worker of the Entra pass: it takes group ranges from a
+// shared queue and writes the files of each range's groups from the rows
+// in Entra order (group, then e-mail key), one EntraWriter at a time. A
+// group is written by one worker only, so its bytes do not depend on how
+// many workers there are.
 type entraPass struct {
 	g      *generation
-	groups map[string]*entraGroup
+	groups map[string]*entraGroup // shared, read only
 	cursor cleanup.ExportMemberCursor
 	cur    *entraGroup
 	writer *EntraWriter
 	parts  []cleanup.ExportFileWriter // of the current group
 	notes  []cleanup.ExportNote       // of the current batch
+	files  []cleanup.ExportFile       // written by this worker
 	total  int64
 }
 
-// writeEntraFiles writes the Entra files of every group and returns the
-// number of members written.
+// writeEntraFiles writes the Entra files of every group on several
+// workers (ExporterConfig.EntraWorkers), collects them into g.entra in
+// group then part order, as one worker would write them, and returns the
+// number of members written. The first worker's error cancels the others
+// and is returned once all have stopped.
 func (g *generation) writeEntraFiles(ctx context.Context) (int64, error) {
-	groups, err := g.entraGroups(ctx)
-	if err != nil || len(groups) == 0 {
+	list, groups, err := g.entraGroups(ctx)
+	if err != nil || len(list) == 0 {
 		return 0, err
 	}
-	cursor, err := g.e.store.ExportMembers(ctx, g.run, g.e.batch)
-	if err != nil {
-		return 0, err
+	ranges := groupRanges(list, g.e.entraWorkers)
+	queue := make(chan cleanup.GroupRange, len(ranges))
+	for _, r := range ranges {
+		queue <- r
 	}
-	p := &entraPass{g: g, groups: groups, cursor: cursor}
+	close(queue)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	passes := make([]*entraPass, min(g.e.entraWorkers, len(ranges)))
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+	)
+	for i := range passes {
+		p := &entraPass{g: g, groups: groups}
+		passes[i] = p
+		wg.Go(func() {
+			if err := p.run(ctx, queue); err != nil {
+				failed.Store(true)
+				cancel(err) // only the first cause is kept
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() {
+		return 0, context.Cause(ctx)
+	}
+	var total int64
+	for _, p := range passes {
+		g.entra = append(g.entra, p.files...)
+		total += p.total
+	}
+	slices.SortFunc(g.entra, func(a, b cleanup.ExportFile) int {
+		return cmp.Or(cmp.Compare(groups[a.GroupID].order, groups[b.GroupID].order), cmp.Compare(a.Part, b.Part))
+	})
+	return total, nil
+}
+
+// run writes the groups of the ranges it takes from queue until the queue
+// is empty or ctx is done.
+func (p *entraPass) run(ctx context.Context, queue <-chan cleanup.GroupRange) error {
 	defer p.abandon()
-	buf := make([]cleanup.ExportMember, 0, g.e.batch)
-	for {
-		if buf, err = cursor.Next(ctx, buf); err != nil {
-			return 0, err
+	buf := make([]cleanup.ExportMember, 0, p.g.e.batch)
+	for r := range queue {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if len(buf) == 0 {
-			break
+		cursor, err := p.g.e.store.ExportMembers(ctx, p.g.run, r, p.g.e.batch)
+		if err != nil {
+			return err
 		}
-		if err := p.batch(ctx, buf); err != nil {
-			return 0, err
+		p.cursor = cursor
+		for {
+			if buf, err = cursor.Next(ctx, buf); err != nil {
+				return err
+			}
+			if len(buf) == 0 {
+				break
+			}
+			if err := p.batch(ctx, buf); err != nil {
+				return err
+			}
+			// Notes are recorded between batches, with no query open.
+			if err := p.g.e.store.RecordExportNotes(ctx, p.g.run, p.notes); err != nil {
+				return err
+			}
+			p.notes = p.notes[:0]
 		}
-		// Notes are recorded between batches, with no query open.
-		if err := g.e.store.RecordExportNotes(ctx, g.run, p.notes); err != nil {
-			return 0, err
+		// A range holds whole groups: its last one is complete.
+		if err := p.finishGroup(ctx); err != nil {
+			return err
 		}
-		p.notes = p.notes[:0]
+		p.cur = nil
 	}
-	if err := p.finishGroup(ctx); err != nil {
-		return 0, err
-	}
-	return p.total, nil
+	return nil
 }
 
 // batch writes one batch of rows.
@@ -157,8 +274,13 @@ func (p *entraPass) batch(ctx context.Context, rows []cleanup.ExportMember) erro
 	return nil
 }
 
-// startGroup opens the writer of a group.
+// startGroup opens the writer of a group. A group whose rows come a
+// second time (a store that broke the order, or ranges that overlap) is an
+// error, not a second set of files with the same names.
 func (p *entraPass) startGroup(ctx context.Context, gr *entraGroup) error {
+	if gr.started.Swap(true) {
+		return fmt.Errorf("idpexport: export group %q of run %d: its rows were read twice", gr.ID, p.g.run.ID)
+	}
 	p.cur = gr
 	w, err := NewEntraWriter(p.openPart(ctx, gr), gr.naming, p.g.opts)
 	p.writer = w
@@ -212,7 +334,7 @@ func (p *entraPass) recordParts(ctx context.Context, written []Part) error {
 		if err := p.g.sink.Finish(ctx, f, part.FileName, len(written), int64(part.Rows)); err != nil {
 			return err
 		}
-		p.g.entra = append(p.g.entra, cleanup.ExportFile{
+		p.files = append(p.files, cleanup.ExportFile{
 			ID: f.FileID(), Kind: p.g.run.EntraKind(), IdentityProvider: gr.IdentityProvider, GroupID: gr.ID,
 			GroupName: gr.Name, IdPGroup: gr.idpGroup, Part: part.Part, Parts: len(written),
 			FileName: part.FileName, Rows: int64(part.Rows), Size: part.Bytes, SHA256: part.SHA256,
@@ -268,9 +390,15 @@ func (p *entraPass) rewriteSorted(ctx context.Context) error {
 	return nil
 }
 
-// abandon finishes a writer left open by an error.
+// abandon finishes a writer left open by an error and closes its parts,
+// which gives their chunk buffers back to the sink.
 func (p *entraPass) abandon() {
 	if p.writer != nil {
 		_, _ = p.writer.Finish()
+		p.writer = nil
 	}
+	for _, f := range p.parts {
+		_ = f.Close()
+	}
+	p.parts = nil
 }

@@ -21,7 +21,11 @@ type ExporterConfig struct {
 	BatchSize int
 	// ChunkSize is the size of the stored chunks (0: the store's default).
 	ChunkSize int
-	Logger    *slog.Logger // nil: discard
+	// EntraWorkers is the number of workers that write the Entra files,
+	// each whole groups at a time (0: one per core, between 2 and 4; see
+	// maxDefaultEntraWorkers). The files are the same for any number.
+	EntraWorkers int
+	Logger       *slog.Logger // nil: discard
 }
 
 // Exporter generates and stores the export files of finished runs: one
@@ -38,7 +42,11 @@ type ExporterConfig struct {
 // file is for, file names and parts); the cleanup.ExportStore reads the
 // rows in the orders the files need and stores the bytes. Generation
 // streams: rows are read in batches straight through the writers into the
-// store's sink, so memory does not grow with the number of rows. It happens
+// store's sink, so memory does not grow with the number of rows. The Entra
+// files are written by a few workers at once, each whole groups from its
+// own ranges of group ids, so reading, formatting and storing overlap
+// across cores and connections; the files are the same for any number of
+// workers. It happens
 // once per run: when the run already has complete files, GenerateRunExports
 // does nothing. Files become visible only when all of them are written; the
 // files of an attempt that failed are deleted by the next attempt. Two
@@ -49,19 +57,23 @@ type ExporterConfig struct {
 // (settings refuse the "objectId" identifier until run rows carry the
 // users' Entra object ids).
 type Exporter struct {
-	store cleanup.ExportStore
-	batch int
-	chunk int
-	log   *slog.Logger
+	store        cleanup.ExportStore
+	batch        int
+	chunk        int
+	entraWorkers int
+	log          *slog.Logger
 }
 
 var _ cleanup.Exporter = (*Exporter)(nil)
 
 // NewExporter returns an Exporter that reads and writes through store.
 func NewExporter(store cleanup.ExportStore, cfg ExporterConfig) *Exporter {
-	e := &Exporter{store: store, batch: cfg.BatchSize, chunk: cfg.ChunkSize, log: cfg.Logger}
+	e := &Exporter{store: store, batch: cfg.BatchSize, chunk: cfg.ChunkSize, entraWorkers: cfg.EntraWorkers, log: cfg.Logger}
 	if e.batch <= 0 {
 		e.batch = DefaultBatchSize
+	}
+	if e.entraWorkers <= 0 {
+		e.entraWorkers = defaultEntraWorkers()
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -75,7 +87,7 @@ type generation struct {
 	run   cleanup.ExportRun
 	opts  EntraOptions
 	sink  cleanup.ExportFileSink
-	entra []cleanup.ExportFile // the Entra files written, for the bundle
+	entra []cleanup.ExportFile // the Entra files written, in group then part order, for the bundle
 }
 
 // GenerateRunExports implements cleanup.Exporter.

@@ -33,6 +33,9 @@ type memExportStore struct {
 	notes    []cleanup.ExportNote
 	failOn   string // a method that fails ("AuditRows", …)
 	queries  int    // ExportMembers batches read
+	// delay is how long each batch takes to read, so that the Entra
+	// pass's workers take turns as they do on a database.
+	delay time.Duration
 }
 
 type memStoredFile struct {
@@ -116,8 +119,14 @@ func (m *memExportStore) ExportGroups(context.Context, cleanup.ExportRun) ([]cle
 	return out, m.fail("ExportGroups")
 }
 
-func (m *memExportStore) ExportMembers(_ context.Context, _ cleanup.ExportRun, batch int) (cleanup.ExportMemberCursor, error) {
-	return &memMemberCursor{m: m, rows: m.members(), batch: batch}, m.fail("ExportMembers")
+func (m *memExportStore) ExportMembers(_ context.Context, _ cleanup.ExportRun, groups cleanup.GroupRange, batch int) (cleanup.ExportMemberCursor, error) {
+	var rows []cleanup.ExportMember
+	for _, mem := range m.members() {
+		if mem.GroupID >= groups.From && (groups.To == "" || mem.GroupID < groups.To) {
+			rows = append(rows, mem)
+		}
+	}
+	return &memMemberCursor{m: m, rows: rows, batch: batch}, m.fail("ExportMembers")
 }
 
 type memMemberCursor struct {
@@ -128,7 +137,10 @@ type memMemberCursor struct {
 }
 
 func (c *memMemberCursor) Next(_ context.Context, buf []cleanup.ExportMember) ([]cleanup.ExportMember, error) {
+	c.m.mu.Lock()
 	c.m.queries++
+	c.m.mu.Unlock()
+	time.Sleep(c.m.delay)
 	n := min(c.batch, len(c.rows)-c.pos)
 	buf = append(buf[:0], c.rows[c.pos:c.pos+n]...)
 	c.pos += n

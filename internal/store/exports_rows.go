@@ -195,28 +195,45 @@ func (s *Store) runIDTerm() string {
 }
 
 // ExportMembers implements cleanup.ExportStore: keyset batches in
-// (group_id, email_key, id) order.
-func (s *Store) ExportMembers(ctx context.Context, run cleanup.ExportRun, batch int) (cleanup.ExportMemberCursor, error) {
+// (group_id, email_key, id) order, within the group range. Every bound on
+// group_id is compared in the index's collation, so each batch is one
+// ordered range of run_users_export_members on both databases.
+func (s *Store) ExportMembers(ctx context.Context, run cleanup.ExportRun, groups cleanup.GroupRange, batch int) (cleanup.ExportMemberCursor, error) {
 	if batch <= 0 {
 		return nil, errors.New("store: export members: batch size must be positive")
 	}
-	collate := s.collate()
-	const columns = `SELECT id, group_id, email, email_key, erased_at IS NOT NULL FROM run_users`
-	where := ` WHERE run_id = ? AND action = ? AND outcome = ?`
-	order := ` ORDER BY group_id` + collate + `, email_key` + collate + `, id LIMIT ?`
-	return &memberCursor{
-		s: s, run: run, batch: batch,
-		first: s.rebind(columns + s.membersIndex() + where + order),
-		next: s.rebind(columns + s.membersIndex() + where +
-			` AND (group_id` + collate + `, email_key` + collate + `, id) > (?, ?, ?)` + order),
-		after: s.rebind(columns + s.membersIndex() + where + ` AND group_id` + collate + ` > ?` + order),
-	}, nil
+	if groups.To != "" && groups.To <= groups.From {
+		return nil, fmt.Errorf("store: export members: empty group range [%q, %q)", groups.From, groups.To)
+	}
+	first, next, after := s.exportMembersSQL(groups.To != "")
+	return &memberCursor{s: s, run: run, groups: groups, batch: batch, first: first, next: next, after: after}, nil
 }
 
-// memberCursor is the keyset position of the Entra pass.
+// exportMembersSQL returns the Entra pass's batch queries: the first batch
+// of a range (from its first group on), the batch after a row (keyset),
+// and the batch after a group (SkipGroup). bounded adds the range's upper
+// bound. Their parameters: run, action, outcome, then the query's start
+// (From; group, e-mail key, id; group), then the upper bound when bounded,
+// then the limit.
+func (s *Store) exportMembersSQL(bounded bool) (first, next, after string) {
+	collate := s.collate()
+	const columns = `SELECT id, group_id, email, email_key, erased_at IS NOT NULL FROM run_users`
+	where := columns + s.membersIndex() + ` WHERE run_id = ? AND action = ? AND outcome = ?`
+	end := ` ORDER BY group_id` + collate + `, email_key` + collate + `, id LIMIT ?`
+	if bounded {
+		end = ` AND group_id` + collate + ` < ?` + end
+	}
+	return s.rebind(where + ` AND group_id` + collate + ` >= ?` + end),
+		s.rebind(where + ` AND (group_id` + collate + `, email_key` + collate + `, id) > (?, ?, ?)` + end),
+		s.rebind(where + ` AND group_id` + collate + ` > ?` + end)
+}
+
+// memberCursor is the keyset position of the Entra pass in one group
+// range.
 type memberCursor struct {
 	s                  *Store
 	run                cleanup.ExportRun
+	groups             cleanup.GroupRange
 	batch              int
 	first, next, after string
 	started, done      bool
@@ -238,6 +255,11 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 		q, args = c.after, append(args, c.lastGroup)
 	case c.started:
 		q, args = c.next, append(args, c.lastGroup, c.lastKey, c.lastID)
+	default:
+		args = append(args, c.groups.From)
+	}
+	if c.groups.To != "" {
+		args = append(args, c.groups.To)
 	}
 	args = append(args, c.batch)
 	var err error

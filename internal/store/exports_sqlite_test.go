@@ -161,7 +161,8 @@ func TestSQLiteReadersClosedWithStore(t *testing.T) {
 // TestExportMembersReadsAllInOrder: the Entra pass's cursor returns every
 // idp-export row once, in (group, e-mail key, id) byte order, across
 // batches, with the erased flag of the rows erased for a closed account,
-// on every backend (SQLite reads it past database/sql).
+// on every backend (SQLite reads it past database/sql); a group range
+// holds exactly the rows of its groups.
 func TestExportMembersReadsAllInOrder(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -191,23 +192,43 @@ func TestExportMembersReadsAllInOrder(t *testing.T) {
 			slices.SortFunc(want, func(a, b cleanup.ExportMember) int {
 				return cmp.Or(strings.Compare(a.GroupID, b.GroupID), strings.Compare(keys[a.ID], keys[b.ID]), cmp.Compare(a.ID, b.ID))
 			})
-			c, err := s.ExportMembers(ctx, run, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []cleanup.ExportMember
-			for {
-				batch, err := c.Next(ctx, nil)
+			read := func(r cleanup.GroupRange) []cleanup.ExportMember {
+				t.Helper()
+				c, err := s.ExportMembers(ctx, run, r, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(batch) == 0 {
-					break
+				var got []cleanup.ExportMember
+				for {
+					batch, err := c.Next(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(batch) == 0 {
+						return got
+					}
+					got = append(got, batch...)
 				}
-				got = append(got, batch...)
 			}
+			got := read(cleanup.GroupRange{})
 			if diff := gocmp.Diff(want, got); diff != "" {
 				t.Errorf("ExportMembers (-want +got):\n%s", diff)
+			}
+			// A range holds its groups' rows only, in the same order:
+			// ranges that meet read every row once between them.
+			for _, r := range []cleanup.GroupRange{{To: "g-d"}, {From: "g-d"}, {From: "g-conf", To: "g-jira"}, {From: "g-jira", To: "g-jiraa"}, {From: "g-k"}} {
+				var inRange []cleanup.ExportMember
+				for _, m := range want {
+					if m.GroupID >= r.From && (r.To == "" || m.GroupID < r.To) {
+						inRange = append(inRange, m)
+					}
+				}
+				if diff := gocmp.Diff(inRange, read(r)); diff != "" {
+					t.Errorf("ExportMembers(%+v) (-want +got):\n%s", r, diff)
+				}
+			}
+			if _, err := s.ExportMembers(ctx, run, cleanup.GroupRange{From: "g-jira", To: "g-conf"}, 2); err == nil {
+				t.Error("ExportMembers of an empty range: no error")
 			}
 			erased := 0
 			for _, m := range got {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,9 +45,10 @@ func TestRunUserIndexesServeLookups(t *testing.T) {
 }
 
 // TestEntraGroupQueriesUseTheIndex: the probes that find a run's export
-// groups read run_users_export_members in order, and the one after a group
-// compares group_id in the index's collation, so both databases answer it
-// from the index
+// groups, and the Entra pass's batches within a range of groups, read
+// run_users_export_members in order, and every bound on group_id is
+// compared in the index's collation, so both databases answer it from the
+// index
 // (on PostgreSQL a plain "group_id = ?" cannot use the index's
 // COLLATE "C" column: each of the 100 group probes of a million-row run
 // scanned the table, 19 s in all). PostgreSQL's plans are read with
@@ -71,12 +73,25 @@ func TestEntraGroupQueriesUseTheIndex(t *testing.T) {
 				}
 			}
 			first, next := s.exportGroupsSQL()
+			rangeFirst, rangeNext, rangeAfter := s.exportMembersSQL(true)
+			openFirst, openNext, openAfter := s.exportMembersSQL(false)
+			base := []any{int64(1), "idp-export", "exported"}
+			with := func(args ...any) []any { return append(slices.Clone(base), args...) }
 			for _, tc := range []struct {
 				name, query string
 				args        []any
+				groupCond   bool // PostgreSQL must apply a group_id bound in the index
+				upperBound  bool // the index range must end at the group range's end
 			}{
-				{"first group", first, []any{int64(1), "idp-export", "exported"}},
-				{"next group", next, []any{int64(1), "idp-export", "exported", "group-1"}},
+				{"first group", first, base, false, false},
+				{"next group", next, with("group-1"), true, false},
+				// The Entra pass's batches in a range of groups.
+				{"range: first batch", rangeFirst, with("group-1", "group-5", 100), true, true},
+				{"range: next batch", rangeNext, with("group-2", "a@x.com", int64(7), "group-5", 100), true, true},
+				{"range: after a group", rangeAfter, with("group-2", "group-5", 100), true, true},
+				{"last range: first batch", openFirst, with("group-5", 100), true, false},
+				{"last range: next batch", openNext, with("group-6", "a@x.com", int64(7), 100), true, false},
+				{"last range: after a group", openAfter, with("group-6", 100), true, false},
 			} {
 				rows, err := conn.QueryContext(ctx, explain+tc.query, tc.args...)
 				if err != nil {
@@ -103,9 +118,15 @@ func TestEntraGroupQueriesUseTheIndex(t *testing.T) {
 					if !strings.Contains(got, "run_users_export_members") || strings.Contains(got, "TEMP B-TREE") {
 						t.Errorf("%s: plan %q does not read run_users_export_members in order", tc.name, got)
 					}
+					if tc.upperBound && !strings.Contains(got, "group_id<?") {
+						t.Errorf("%s: plan %q does not end the index range at the group range's end", tc.name, got)
+					}
 				case Postgres:
-					if !strings.Contains(got, "run_users_export_members") || tc.name == "next group" && !indexCondOn(plan, "group_id") {
+					if !strings.Contains(got, "run_users_export_members") || tc.groupCond && !indexCondOn(plan, "group_id") {
 						t.Errorf("%s: plan %q does not use run_users_export_members for group_id", tc.name, got)
+					}
+					if filterOn(plan, "group_id") {
+						t.Errorf("%s: plan %q filters group_id after the index: the scan would not stop at the range's end", tc.name, got)
 					}
 					if strings.Contains(got, "Sort") {
 						t.Errorf("%s: plan %q sorts", tc.name, got)
@@ -114,6 +135,18 @@ func TestEntraGroupQueriesUseTheIndex(t *testing.T) {
 			}
 		})
 	}
+}
+
+// filterOn reports whether a PostgreSQL plan filters the rows an index
+// returned on column: a bound that is not an index condition does not
+// stop the scan.
+func filterOn(plan []string, column string) bool {
+	for _, line := range plan {
+		if strings.Contains(line, "Filter:") && strings.Contains(line, column) {
+			return true
+		}
+	}
+	return false
 }
 
 // indexCondOn reports whether a PostgreSQL plan has an index condition on
