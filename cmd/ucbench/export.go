@@ -61,6 +61,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	pgURL := fs.String("postgres-url", os.Getenv("TEST_POSTGRES_URL"), "PostgreSQL URL for --db postgres (a temporary schema is created and dropped)")
 	batch := fs.Int("batch", idpexport.DefaultBatchSize, "rows per keyset query")
 	chunk := fs.Int("chunk", store.DefaultExportChunkSize, "stored chunk size in bytes")
+	entraWorkers := fs.Int("entra-workers", 0, "workers of the Entra pass (0: the exporter's default)")
 	maxRows := fs.Int("max-rows-per-file", cleanup.DefaultMaxRowsPerFile, "Entra rows per file before splitting")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the export step to this file")
 	downloadProfile := fs.String("download-cpuprofile", "", "write a CPU profile of the audit downloads to this file")
@@ -68,8 +69,8 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *rows <= 0 || *groups <= 0 || *groups > *rows || *batch <= 0 || *chunk <= 0 || *maxRows <= 0 {
-		return errors.New("export: --rows, --groups, --batch, --chunk and --max-rows-per-file must be positive and --groups at most --rows")
+	if *rows <= 0 || *groups <= 0 || *groups > *rows || *batch <= 0 || *chunk <= 0 || *maxRows <= 0 || *entraWorkers < 0 {
+		return errors.New("export: --rows, --groups, --batch, --chunk and --max-rows-per-file must be positive, --groups at most --rows, --entra-workers not negative")
 	}
 
 	key := make([]byte, store.KeySize)
@@ -137,7 +138,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	exp := idpexport.NewExporter(st, idpexport.ExporterConfig{BatchSize: *batch, ChunkSize: *chunk, Logger: log})
+	exp := idpexport.NewExporter(st, idpexport.ExporterConfig{BatchSize: *batch, ChunkSize: *chunk, EntraWorkers: *entraWorkers, Logger: log})
 	loadBefore := loadAverage()
 	cpuStart, _ := cputime.Process()
 	start := time.Now()

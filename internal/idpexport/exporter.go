@@ -151,7 +151,7 @@ func (g *generation) generate(ctx context.Context) error {
 		return err
 	}
 	g.e.log.InfoContext(ctx, "run exports generated", "client_key", g.run.ClientKey, "run_id", g.run.ID,
-		"entra_files", len(g.entra), "entra_rows", entraRows, "audit_rows", auditRows,
+		"entra_files", len(g.entra), "entra_rows", entraRows, "entra_workers", g.e.entraWorkers, "audit_rows", auditRows,
 		"entra_duration", entraDone.Sub(start).Round(time.Millisecond).String(),
 		"audit_duration", auditDone.Sub(entraDone).Round(time.Millisecond).String(),
 		"bundle_duration", bundleDone.Sub(auditDone).Round(time.Millisecond).String(),
