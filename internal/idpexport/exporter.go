@@ -130,12 +130,25 @@ func (e *Exporter) GenerateRunExports(ctx context.Context, clientKey string, run
 // generate writes every file, then makes them visible.
 func (g *generation) generate(ctx context.Context) error {
 	start := time.Now()
+	ctx, cancel := context.WithCancel(ctx)
+	count := g.countRows(ctx) // auditpass.go
+	defer func() {
+		cancel()
+		if count != nil {
+			<-count // the count's goroutine does not outlive the call
+		}
+	}()
 	entraRows, err := g.writeEntraFiles(ctx)
 	if err != nil {
 		return err
 	}
 	entraDone := time.Now()
-	auditRows, err := g.recordAudit(ctx) // auditpass.go: streamed at download
+	c := <-count
+	count = nil
+	if c.err != nil {
+		return c.err
+	}
+	auditRows, err := g.recordAudit(ctx, c.n) // auditpass.go: streamed at download
 	if err != nil {
 		return err
 	}

@@ -204,23 +204,28 @@ func TestExporterRewritesUnsortedGroup(t *testing.T) {
 }
 
 // TestExporterFailureLeavesNothing: a failed generation deletes what it
-// wrote, shows nothing, and the next attempt succeeds.
+// wrote, shows nothing, and the next attempt succeeds; this holds for the
+// row count too, which runs beside the Entra pass.
 func TestExporterFailureLeavesNothing(t *testing.T) {
-	m := newMemExportStore(testRun(), []cleanup.AffectedUser{row("g1", "G1", "a@x.com")})
-	m.failOn = "RecordStreamedFile" // after the Entra files
-	err := NewExporter(m, ExporterConfig{}).GenerateRunExports(context.Background(), "tenant-a", 42)
-	if !errors.Is(err, errMemStore) {
-		t.Fatalf("err = %v, want the store's failure", err)
-	}
-	if len(m.files) != 0 || m.complete {
-		t.Errorf("after a failure: %d files left, complete=%v", len(m.files), m.complete)
-	}
-	m.failOn = ""
-	if err := NewExporter(m, ExporterConfig{}).GenerateRunExports(context.Background(), "tenant-a", 42); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(m.visible()); n != 4 {
-		t.Errorf("retry: %d files, want Entra, audit CSV and JSON, bundle", n)
+	for _, method := range []string{"RecordStreamedFile", "RowCount"} {
+		t.Run(method, func(t *testing.T) {
+			m := newMemExportStore(testRun(), []cleanup.AffectedUser{row("g1", "G1", "a@x.com")})
+			m.failOn = method // both after the Entra files are written
+			err := NewExporter(m, ExporterConfig{}).GenerateRunExports(context.Background(), "tenant-a", 42)
+			if !errors.Is(err, errMemStore) || !strings.Contains(err.Error(), method) {
+				t.Fatalf("err = %v, want the store's failure in %s", err, method)
+			}
+			if len(m.files) != 0 || m.complete {
+				t.Errorf("after a failure: %d files left, complete=%v", len(m.files), m.complete)
+			}
+			m.failOn = ""
+			if err := NewExporter(m, ExporterConfig{}).GenerateRunExports(context.Background(), "tenant-a", 42); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(m.visible()); n != 4 {
+				t.Errorf("retry: %d files, want Entra, audit CSV and JSON, bundle", n)
+			}
+		})
 	}
 }
 
