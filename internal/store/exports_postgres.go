@@ -159,3 +159,63 @@ func (r *pgxChunkReader) scan(cols *pgxAuditColumns, v [][]byte, u *cleanup.Affe
 	}
 	return nil
 }
+
+// readPostgres appends the rows of one Entra batch query (memberCursor.Next)
+// read with pgx itself, for the reason pgxChunkReader gives: through
+// database/sql every cell was converted, boxed and copied, about 40% of our
+// CPU in the Entra pass. Only the e-mail (and the group id when it
+// changes) becomes a Go string; the last row's e-mail key is kept for the
+// next batch's keyset.
+func (c *memberCursor) readPostgres(ctx context.Context, q string, args []any, buf []cleanup.ExportMember) ([]cleanup.ExportMember, error) {
+	conn, err := c.s.sqlDB.Conn(ctx)
+	if err != nil {
+		return buf, err
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("unexpected PostgreSQL driver connection %T", dc)
+		}
+		rows, err := pc.Conn().Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		fds := rows.FieldDescriptions()
+		if len(fds) != 5 {
+			return fmt.Errorf("export rows: %d columns, want 5", len(fds))
+		}
+		var (
+			id      int64
+			erased  bool
+			group   string
+			lastKey []byte
+		)
+		m := pc.Conn().TypeMap()
+		idPlan := m.PlanScan(fds[0].DataTypeOID, fds[0].Format, &id)
+		erasedPlan := m.PlanScan(fds[4].DataTypeOID, fds[4].Format, &erased)
+		for rows.Next() {
+			v := rows.RawValues()
+			if err := idPlan.Scan(v[0], &id); err != nil {
+				return fmt.Errorf("id: %w", err)
+			}
+			if err := erasedPlan.Scan(v[4], &erased); err != nil {
+				return fmt.Errorf("row %d: erased: %w", id, err)
+			}
+			if string(v[1]) != group { // no allocation unless the group changes
+				group = string(v[1])
+			}
+			buf = append(buf, cleanup.ExportMember{ID: id, GroupID: group, Email: string(v[2]), Erased: erased})
+			lastKey = append(lastKey[:0], v[3]...)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if lastKey != nil {
+			c.lastKey = string(lastKey)
+		}
+		return nil
+	})
+	return buf, err
+}

@@ -269,7 +269,7 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 		}
 		buf, err = c.readSQLite(q, args, buf)
 	} else {
-		buf, err = c.read(ctx, q, args, buf)
+		buf, err = c.readPostgres(ctx, q, args, buf) // exports_postgres.go
 	}
 	if err != nil {
 		return buf, fmt.Errorf("store: read export rows of run %d: %w", c.run.ID, err)
@@ -280,33 +280,6 @@ func (c *memberCursor) Next(ctx context.Context, buf []cleanup.ExportMember) ([]
 		c.lastGroup, c.lastID = buf[n-1].GroupID, buf[n-1].ID
 	}
 	return buf, nil
-}
-
-// read appends the rows of one batch query through database/sql.
-func (c *memberCursor) read(ctx context.Context, q string, args []any, buf []cleanup.ExportMember) ([]cleanup.ExportMember, error) {
-	rows, err := c.s.sqlDB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return buf, err
-	}
-	defer rows.Close()
-	var (
-		id      int64
-		grp, em sql.RawBytes
-		ek      sql.RawBytes
-		erased  bool
-		group   string
-	)
-	for rows.Next() {
-		if err := rows.Scan(&id, &grp, &em, &ek, &erased); err != nil {
-			return buf, err
-		}
-		if string(grp) != group { // no allocation unless the group changes
-			group = string(grp)
-		}
-		buf = append(buf, cleanup.ExportMember{ID: id, GroupID: group, Email: string(em), Erased: erased})
-		c.lastKey = string(ek)
-	}
-	return buf, rows.Err()
 }
 
 // SkipGroup implements cleanup.ExportMemberCursor.
