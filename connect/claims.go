@@ -149,18 +149,30 @@ func fastClaims(s string, c *tokenClaims, times *[3]numericDate) bool {
 		default: // aud, or a claim name in another case
 			return false
 		}
-		i = skipSpace(s, j)
-		if i == len(s) {
+		var more bool
+		if i, more, ok = afterMember(s, j, '}'); !ok {
 			return false
 		}
-		switch s[i] {
-		case ',':
-			i = skipSpace(s, i+1)
-		case '}':
-			return skipSpace(s, i+1) == len(s)
-		default:
-			return false
+		if !more {
+			return skipSpace(s, i) == len(s)
 		}
+	}
+}
+
+// afterMember reads what follows an object member or array element ending
+// at i: a comma, after which more follow (next is the start of the next
+// one), or closing (next is the index after it).
+func afterMember(s string, i int, closing byte) (next int, more, ok bool) {
+	i = skipSpace(s, i)
+	switch {
+	case i == len(s):
+		return i, false, false
+	case s[i] == ',':
+		return skipSpace(s, i+1), true, true
+	case s[i] == closing:
+		return i + 1, false, true
+	default:
+		return i, false, false
 	}
 }
 
@@ -219,17 +231,9 @@ func skipValue(s string, i, depth int) (int, bool) {
 			if i, ok = skipValue(s, skipSpace(s, i+1), depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(s, i)
-			if i == len(s) {
-				return i, false
-			}
-			switch s[i] {
-			case ',':
-				i = skipSpace(s, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return i, false
+			var more bool
+			if i, more, ok = afterMember(s, i, '}'); !ok || !more {
+				return i, ok
 			}
 		}
 	case c == '[':
@@ -241,21 +245,12 @@ func skipValue(s string, i, depth int) (int, bool) {
 			return i + 1, true
 		}
 		for {
-			var ok bool
+			var ok, more bool
 			if i, ok = skipValue(s, i, depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(s, i)
-			if i == len(s) {
-				return i, false
-			}
-			switch s[i] {
-			case ',':
-				i = skipSpace(s, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return i, false
+			if i, more, ok = afterMember(s, i, ']'); !ok || !more {
+				return i, ok
 			}
 		}
 	case c == '-' || '0' <= c && c <= '9':
