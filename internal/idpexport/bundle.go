@@ -162,7 +162,7 @@ func writeBundle(w io.Writer, files []BundleFile, info BundleInfo, workers int, 
 		}
 		if c != nil {
 			_, err = ew.Write(c.raw)
-			results.done(i)
+			results.done()
 			if err != nil {
 				return fmt.Errorf("idpexport: writing bundle: %w", err)
 			}
@@ -265,8 +265,8 @@ func (r *aheadResults) wait(i int) *aheadFile {
 	return <-r.files[i]
 }
 
-// done frees the memory slot of file i, written now.
-func (r *aheadResults) done(int) { <-r.slots }
+// done frees the memory slot of the file just written.
+func (r *aheadResults) done() { <-r.slots }
 
 // stop ends the deflating early (after an error) and waits for the
 // workers, so that none outlives the bundle.
