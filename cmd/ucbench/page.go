@@ -44,14 +44,21 @@ type pageResult struct {
 	latencies []time.Duration // sorted
 	bytes     int64
 	cpu       time.Duration // this process's CPU time (user+system) while measuring
+	serverCPU time.Duration // the server process's, when it is known (serverPID)
 }
 
 // cpuPerRequest is the process's CPU time per measured request.
-func (r pageResult) cpuPerRequest() time.Duration {
+func (r pageResult) cpuPerRequest() time.Duration { return r.perRequest(r.cpu) }
+
+// serverCPUPerRequest is the server process's CPU time per measured
+// request, or 0 when it is not known.
+func (r pageResult) serverCPUPerRequest() time.Duration { return r.perRequest(r.serverCPU) }
+
+func (r pageResult) perRequest(d time.Duration) time.Duration {
 	if r.requests == 0 {
 		return 0
 	}
-	return r.cpu / time.Duration(r.requests)
+	return d / time.Duration(r.requests)
 }
 
 func (r pageResult) rate() float64 {
@@ -71,22 +78,27 @@ func (r pageResult) quantile(q float64) time.Duration {
 
 // runPage loads an authenticated admin page with a fresh page JWT per
 // request from keep-alive clients, then the unauthenticated descriptor
-// route the same way, and prints both.
+// route the same way, once with the page's query and a fresh token (which
+// it ignores) and once plain, and prints the three. The middle one shows
+// what the load generator's token and the longer URL cost by themselves:
+// an authenticated page cannot be faster than that.
 func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("page", flag.ContinueOnError)
 	clients := fs.Int("clients", 32, "concurrent keep-alive clients")
 	duration := fs.Duration("duration", 10*time.Second, "how long each route is loaded")
 	warmup := fs.Duration("warmup", 2*time.Second, "load before measuring each route")
-	db := fs.String("db", "sqlite", "in-process server's database: sqlite or postgres (TEST_POSTGRES_URL)")
-	logLevel := fs.String("log-level", "info", "in-process server's LOG_LEVEL (its JSON log goes to a temporary file)")
-	directLog := fs.Bool("direct-log", false, "in-process server: write each log record straight to the file instead of batching them (for comparison)")
-	base := fs.String("base", "", "external target: the app's baseUrl (e.g. http://127.0.0.1:3000); empty: start our server in-process")
+	db := fs.String("db", "sqlite", "our server's database: sqlite or postgres (TEST_POSTGRES_URL)")
+	logLevel := fs.String("log-level", "info", "our server's LOG_LEVEL (its JSON log goes to a temporary file)")
+	directLog := fs.Bool("direct-log", false, "our server: write each log record straight to the file instead of batching them (for comparison)")
+	inProcess := fs.Bool("in-process", false, "run our server inside this process instead of a process of its own (flatters it: no cross-process wake-ups)")
+	base := fs.String("base", "", "external target: the app's baseUrl (e.g. http://127.0.0.1:3000); empty: start our server")
+	serverPID := fs.Int("server-pid", 0, "external target: the server's process ID, to report its CPU time per request (Linux)")
 	page := fs.String("page", "/admin/settings", "external target: the page's path relative to -base")
 	descriptor := fs.String("descriptor", "/atlassian-connect.json", "external target: the descriptor's path relative to -base")
 	clientKey := fs.String("client-key", "", "external target: the installed tenant's clientKey (token iss)")
 	secret := fs.String("secret", "", "external target: the tenant's shared secret (HS256 key)")
 	account := fs.String("account", "557058:bench-admin", "external target: the acting user's account ID (token sub)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the page phase (load generator and in-process server) to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the load generator, and the server with -in-process) during the page phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,18 +109,24 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	var target pageTarget
 	label := ""
 	cpuScope := "the load generator only"
-	if *base == "" {
+	switch {
+	case *base == "" && *inProcess:
 		self, err := startPageServer(ctx, *db, *logLevel, *directLog)
 		if err != nil {
 			return fmt.Errorf("page: %w", err)
 		}
 		defer self.close()
-		target, label = self.target, "in-process server, "+*db+", LOG_LEVEL="+*logLevel
+		target, label = self.target, "our server in this process, "+*db+", LOG_LEVEL="+*logLevel
 		cpuScope = "load generator and server"
-		if *directLog {
-			label += " (log written directly)"
+	case *base == "":
+		child, err := startPageChild(ctx, *db, *logLevel, *directLog)
+		if err != nil {
+			return fmt.Errorf("page: %w", err)
 		}
-	} else {
+		defer child.stop()
+		target, label = child.target, "our server in a process of its own, "+*db+", LOG_LEVEL="+*logLevel
+		*serverPID = child.pid()
+	default:
 		if *clientKey == "" || *secret == "" {
 			return errors.New("page: an external -base needs -client-key and -secret")
 		}
@@ -123,6 +141,14 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		label = "external target " + target.appBase
 	}
+	if *base == "" && *directLog {
+		label += " (log written directly)"
+	}
+	if *serverPID != 0 {
+		if _, ok := cputime.Of(*serverPID); !ok {
+			return fmt.Errorf("page: cannot read the CPU time of process %d", *serverPID)
+		}
+	}
 
 	transport := &http.Transport{
 		Proxy:               nil,
@@ -136,16 +162,21 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	client := &http.Client{Transport: transport, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	pageURL := target.appBase + target.page + "?" + target.query
 	app := connect.App{BaseURL: target.appBase}
-	pageReq := func() (string, error) {
-		tok, err := connecttest.PageToken(target.tenant, app, http.MethodGet, pageURL, target.accountID, time.Now(), 3*time.Minute)
-		if err != nil {
-			return "", err
+	// withToken returns the URL u with a fresh page token for it, as the
+	// product makes one for every page load.
+	withToken := func(u string) func() (string, error) {
+		return func() (string, error) {
+			tok, err := connecttest.PageToken(target.tenant, app, http.MethodGet, u, target.accountID, time.Now(), 3*time.Minute)
+			if err != nil {
+				return "", err
+			}
+			return connecttest.WithJWT(u, tok), nil
 		}
-		return connecttest.WithJWT(pageURL, tok), nil
 	}
+	pageReq := withToken(target.appBase + target.page + "?" + target.query)
 	descURL := target.appBase + target.descriptor
+	descTokenReq := withToken(descURL + "?" + target.query)
 	descReq := func() (string, error) { return descURL, nil }
 
 	// A first request of each kind says at once whether the target is
@@ -177,36 +208,52 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
 	}
-	pageRes := loadRoute(ctx, client, "authenticated page", pageReq, *clients, *warmup, *duration)
+	pageRes := loadRoute(ctx, client, "authenticated page", pageReq, *clients, *warmup, *duration, *serverPID)
 	if stopProfile != nil {
 		stopProfile()
 	}
-	descRes := loadRoute(ctx, client, "descriptor", descReq, *clients, *warmup, *duration)
+	descTokenRes := loadRoute(ctx, client, "descriptor + token", descTokenReq, *clients, *warmup, *duration, *serverPID)
+	descRes := loadRoute(ctx, client, "descriptor", descReq, *clients, *warmup, *duration, *serverPID)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%-20s %10s %9s %9s %9s %8s %9s %7s\n", "route", "req/s", "p50", "p99", "max", "bytes", "cpu/req", "errors")
-	for _, r := range []pageResult{pageRes, descRes} {
+	results := []pageResult{pageRes, descTokenRes, descRes}
+	fmt.Fprintf(stdout, "%-20s %10s %9s %9s %9s %8s %9s %10s %7s\n", "route", "req/s", "p50", "p99", "max", "bytes", "cpu/req", "server/req", "errors")
+	failed := false
+	for _, r := range results {
 		var size int64
 		if r.requests > 0 {
 			size = r.bytes / int64(r.requests)
 		}
-		fmt.Fprintf(stdout, "%-20s %10.0f %9s %9s %9s %8d %9s %7d\n", r.name, r.rate(),
+		server := "-"
+		if *serverPID != 0 {
+			server = r.serverCPUPerRequest().Round(100 * time.Nanosecond).String()
+		}
+		fmt.Fprintf(stdout, "%-20s %10.0f %9s %9s %9s %8d %9s %10s %7d\n", r.name, r.rate(),
 			roundDur(r.quantile(0.50)), roundDur(r.quantile(0.99)), roundDur(r.quantile(1)), size,
-			r.cpuPerRequest().Round(100*time.Nanosecond), r.errors)
+			r.cpuPerRequest().Round(100*time.Nanosecond), server, r.errors)
 		if r.firstErr != "" {
 			fmt.Fprintf(stdout, "  first error: %s\n", r.firstErr)
 		}
+		failed = failed || r.errors > 0
 	}
 	if descRes.rate() > 0 {
 		fmt.Fprintf(stdout, "page / descriptor: %.2f× (req/s)", pageRes.rate()/descRes.rate())
-		if *base == "" && pageRes.cpuPerRequest() > 0 {
+		if *serverPID != 0 && pageRes.serverCPUPerRequest() > 0 {
+			fmt.Fprintf(stdout, ", %.2f× (server CPU per request)", float64(descRes.serverCPUPerRequest())/float64(pageRes.serverCPUPerRequest()))
+		} else if *inProcess && *base == "" && pageRes.cpuPerRequest() > 0 {
 			fmt.Fprintf(stdout, ", %.2f× (CPU per request)", float64(descRes.cpuPerRequest())/float64(pageRes.cpuPerRequest()))
 		}
 		fmt.Fprintln(stdout)
+		fmt.Fprintf(stdout, "descriptor + token / descriptor: %.2f× (req/s): the load generator's token and longer URL alone, nothing verified\n",
+			descTokenRes.rate()/descRes.rate())
 	}
-	fmt.Fprintf(stdout, "cpu/req: CPU time of this process (%s) per request while measuring\n", cpuScope)
-	if pageRes.errors > 0 || descRes.errors > 0 {
+	fmt.Fprintf(stdout, "cpu/req: CPU time of this process (%s) per request while measuring", cpuScope)
+	if *serverPID != 0 {
+		fmt.Fprintf(stdout, "; server/req: the server process's (/proc, 10 ms steps)")
+	}
+	fmt.Fprintln(stdout)
+	if failed {
 		return errors.New("page: some requests failed")
 	}
 	return nil
@@ -223,7 +270,7 @@ func roundDur(d time.Duration) time.Duration {
 
 // loadRoute runs clients loops of next+fetch for warmup, then measures
 // for duration.
-func loadRoute(ctx context.Context, client *http.Client, name string, next func() (string, error), clients int, warmup, duration time.Duration) pageResult {
+func loadRoute(ctx context.Context, client *http.Client, name string, next func() (string, error), clients int, warmup, duration time.Duration, serverPID int) pageResult {
 	res := pageResult{name: name}
 	var (
 		mu sync.Mutex
@@ -232,13 +279,21 @@ func loadRoute(ctx context.Context, client *http.Client, name string, next func(
 	start := time.Now()
 	measureFrom := start.Add(warmup)
 	stopAt := measureFrom.Add(duration)
-	var cpuFrom time.Duration
+	var cpuFrom, serverFrom time.Duration
+	serverCPU := func() time.Duration {
+		if serverPID == 0 {
+			return 0
+		}
+		d, _ := cputime.Of(serverPID)
+		return d
+	}
 	cpuTaken := make(chan struct{})
 	go func() {
 		defer close(cpuTaken)
 		select {
 		case <-time.After(time.Until(measureFrom)):
 			cpuFrom, _ = cputime.Process()
+			serverFrom = serverCPU()
 		case <-ctx.Done():
 		}
 	}()
@@ -294,6 +349,7 @@ func loadRoute(ctx context.Context, client *http.Client, name string, next func(
 	<-cpuTaken
 	cpuTo, _ := cputime.Process()
 	res.cpu = cpuTo - cpuFrom
+	res.serverCPU = serverCPU() - serverFrom
 	end := time.Now()
 	if end.After(stopAt) {
 		end = stopAt

@@ -1,4 +1,5 @@
-// Package cputime reads the CPU time the process has used. Benchmarks
-// report their work per CPU-second with it: on a machine shared with other
-// work, CPU time per operation moves much less than wall time.
+// Package cputime reads the CPU time the process, or on Linux another
+// process, has used. Benchmarks report their work per CPU-second with it:
+// on a machine shared with other work, CPU time per operation moves much
+// less than wall time.
 package cputime
