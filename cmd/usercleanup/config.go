@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/heapfloor"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -48,6 +49,9 @@ type config struct {
 	// MetricsAddr is the listen address of GET /metrics (METRICS_ADDR);
 	// empty: no metrics.
 	MetricsAddr string
+	// HeapFloor is the heap size below which the garbage collector does
+	// not run (HEAP_FLOOR; internal/heapfloor), in bytes; 0: none.
+	HeapFloor int64
 }
 
 // databaseConfig says which database to use.
@@ -159,6 +163,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if err := checkHTTPURL(c.HostScriptURL); err != nil && !strings.HasPrefix(c.HostScriptURL, "/") {
 		errs = append(errs, badVar("HOST_SCRIPT_URL", "%v", err))
 	}
+
+	floor, err := heapfloor.FromEnv(getenv("HEAP_FLOOR"), getenv("GOGC"))
+	if err != nil {
+		errs = append(errs, badVar("HEAP_FLOOR", "%v", err))
+	}
+	c.HeapFloor = floor
 
 	level, err := parseLevel(getenv("LOG_LEVEL"))
 	if err != nil {
@@ -337,7 +347,15 @@ func (c *config) logAttrs(keySource string) []any {
 		slog.String("host_script_url", c.HostScriptURL),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("metrics_addr", cmp.Or(c.MetricsAddr, "off")),
+		slog.String("heap_floor", heapFloorString(c.HeapFloor)),
 	}
+}
+
+func heapFloorString(b int64) string {
+	if b <= 0 {
+		return "off"
+	}
+	return strconv.FormatInt(b>>20, 10) + "MiB"
 }
 
 // prepareStorage creates the SQLite folder (checking that it is writable)

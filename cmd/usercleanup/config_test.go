@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/heapfloor"
 	"github.com/example/usercleanup/internal/store"
 )
 
@@ -36,13 +38,14 @@ func TestLoadConfig(t *testing.T) {
 			AppKey:          "com.example.usercleanup",
 			InstallKeysURLs: connect.DefaultInstallKeyURLs(), AllowedHosts: connect.DefaultAllowedHosts(),
 			HostScriptURL: defaultHostScriptURL, LogLevel: slog.LevelInfo,
+			HeapFloor: heapfloor.Default,
 		}},
 		{"everything set", map[string]string{
 			"ADDR": "127.0.0.1:9000", "BASE_URL": "https://cleanup.example.com/", "DATABASE_URL": "postgresql://u:p@db:5432/uc",
 			"APP_KEY": "com.acme.cleanup", "ENCRYPTION_KEY": keyB64,
 			"CONNECT_INSTALL_KEYS_URLS": "https://keys.example.com/, https://127.0.0.1:9999",
 			"CONNECT_ALLOWED_HOSTS":     "*.atlassian.net, Jira.Example.com", "HOST_SCRIPT_URL": "/static/bridge.js", "LOG_LEVEL": "DEBUG",
-			"METRICS_ADDR": "127.0.0.1:9090",
+			"METRICS_ADDR": "127.0.0.1:9090", "HEAP_FLOOR": "128MiB",
 		}, &config{
 			Addr: "127.0.0.1:9000", BaseURL: "https://cleanup.example.com",
 			Database: databaseConfig{Driver: store.Postgres, DSN: "postgresql://u:p@db:5432/uc"},
@@ -50,7 +53,7 @@ func TestLoadConfig(t *testing.T) {
 			InstallKeysURLs: []string{"https://keys.example.com", "https://127.0.0.1:9999"},
 			AllowedHosts:    []string{"*.atlassian.net", "jira.example.com"},
 			HostScriptURL:   "/static/bridge.js", LogLevel: slog.LevelDebug,
-			MetricsAddr: "127.0.0.1:9090",
+			MetricsAddr: "127.0.0.1:9090", HeapFloor: 128 << 20,
 		}},
 		{"metrics off", map[string]string{"METRICS_ADDR": "off"}, nil},
 		{"sqlite url", map[string]string{"DATABASE_URL": "sqlite:///var/lib/uc/app.db", "ENCRYPTION_KEY": keyB64}, nil},
@@ -122,6 +125,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL", ""},
 		{"bad metrics addr", map[string]string{"METRICS_ADDR": "9090"}, "METRICS_ADDR", ""},
 		{"metrics with the app", map[string]string{"ADDR": ":9000", "METRICS_ADDR": ":9000"}, "METRICS_ADDR", ""},
+		{"bad heap floor", map[string]string{"HEAP_FLOOR": "64MB"}, "HEAP_FLOOR", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,5 +179,33 @@ func TestPrepareStorageGeneratesKey(t *testing.T) {
 	}
 	if _, _, err := prepareStorage(cfg, log); err == nil {
 		t.Error("corrupt key file accepted")
+	}
+}
+
+// TestHeapFloorConfig: HEAP_FLOOR sets the floor, off turns it off, and a
+// GOGC chosen by the operator turns off the default one.
+func TestHeapFloorConfig(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want int64
+	}{
+		{nil, heapfloor.Default},
+		{map[string]string{"HEAP_FLOOR": "off"}, 0},
+		{map[string]string{"GOGC": "200"}, 0},
+		{map[string]string{"GOGC": "200", "HEAP_FLOOR": "32MiB"}, 32 << 20},
+	} {
+		c, err := loadConfig(envFunc(tc.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if c.HeapFloor != tc.want {
+			t.Errorf("%v: floor %d, want %d", tc.env, c.HeapFloor, tc.want)
+		}
+		if got, want := fmt.Sprint(c.logAttrs("")[len(c.logAttrs(""))-1]), "heap_floor="+heapFloorString(tc.want); got != want {
+			t.Errorf("%v: logged %s, want %s", tc.env, got, want)
+		}
+	}
+	if heapFloorString(0) != "off" || heapFloorString(64<<20) != "64MiB" {
+		t.Errorf("heapFloorString: %q, %q", heapFloorString(0), heapFloorString(64<<20))
 	}
 }

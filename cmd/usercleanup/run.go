@@ -22,6 +22,7 @@ import (
 	"github.com/example/usercleanup/connect"
 	"github.com/example/usercleanup/internal/atlassian"
 	"github.com/example/usercleanup/internal/cleanup"
+	"github.com/example/usercleanup/internal/heapfloor"
 	"github.com/example/usercleanup/internal/jobs"
 	"github.com/example/usercleanup/internal/logging"
 	"github.com/example/usercleanup/internal/metrics"
@@ -135,6 +136,10 @@ func formatHandler(w, out io.Writer, level slog.Level) slog.Handler {
 // serveOptions are settings only code can make, never the environment:
 // tests use them to reach local fakes.
 type serveOptions struct {
+	// heapFloor starts the HEAP_FLOOR (internal/heapfloor): serve does,
+	// tests that run several servers in one process do not, since the
+	// collector's setting is the process's.
+	heapFloor bool
 	// transport carries every outbound request; nil is Go's default
 	// transport (serve). Tests pass one that trusts their fakes' TLS
 	// certificate.
@@ -148,7 +153,7 @@ type serveOptions struct {
 // serve runs the HTTP server until ctx is done or SIGINT/SIGTERM arrives,
 // then drains it.
 func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
-	return serveWith(ctx, getenv, stderr, serveOptions{})
+	return serveWith(ctx, getenv, stderr, serveOptions{heapFloor: true})
 }
 
 func serveWith(ctx context.Context, getenv func(string) string, stderr io.Writer, opts serveOptions) error {
@@ -173,6 +178,9 @@ func serveWith(ctx context.Context, getenv func(string) string, stderr io.Writer
 	logOut := logging.NewWriter(stderr)
 	defer func() { _ = logOut.Close() }()
 	log := newServeLogger(stderr, logOut, cfg.LogLevel)
+	if opts.heapFloor {
+		defer heapfloor.Start(ctx, heapfloor.Config{Floor: cfg.HeapFloor, Logger: log})()
+	}
 
 	key, keySource, err := prepareStorage(cfg, log)
 	if err != nil {
