@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+
+	"github.com/example/usercleanup/internal/heapfloor"
 )
 
 // command is one benchmark.
@@ -40,12 +42,24 @@ func commands() map[string]command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	floor, err := heapfloor.FromEnv(os.Getenv("HEAP_FLOOR"), os.Getenv("GOGC"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ucbench: HEAP_FLOOR:", err)
+		os.Exit(2)
+	}
 	if os.Getenv(pageServerEnv) == "1" {
-		if err := runPageChild(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		if err := runPageChild(ctx, os.Args[1:], os.Stdin, os.Stdout, floor); err != nil {
 			fmt.Fprintln(os.Stderr, "ucbench page server:", err)
 			os.Exit(1)
 		}
 		return
+	}
+	// The benchmarks measure work the server does, so they run with its
+	// heap floor (HEAP_FLOOR, as serve reads it). Not page's load
+	// generator: it stands for the load test's own client, and its
+	// server process keeps the floor itself.
+	if len(os.Args) < 2 || os.Args[1] != "page" {
+		defer heapfloor.Start(ctx, heapfloor.Config{Floor: floor})()
 	}
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "ucbench:", err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/example/usercleanup/connect"
+	"github.com/example/usercleanup/internal/heapfloor"
 )
 
 // The page benchmark's server runs in a process of its own by default, as
@@ -47,8 +48,9 @@ type pageChildTarget struct {
 }
 
 // runPageChild is the child's main: args are its flags (-db, -log-level,
-// -direct-log), stdin is watched for its end.
-func runPageChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+// -direct-log), stdin is watched for its end. It keeps the heap floor as
+// serve does (floor bytes; 0: none).
+func runPageChild(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, floor int64) error {
 	fs := flag.NewFlagSet("page-server", flag.ContinueOnError)
 	db := fs.String("db", "sqlite", "database: sqlite or postgres (TEST_POSTGRES_URL)")
 	logLevel := fs.String("log-level", "info", "LOG_LEVEL of the server")
@@ -56,6 +58,7 @@ func runPageChild(ctx context.Context, args []string, stdin io.Reader, stdout io
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	defer heapfloor.Start(ctx, heapfloor.Config{Floor: floor})()
 	self, err := startPageServer(ctx, *db, *logLevel, *directLog)
 	if err != nil {
 		return err

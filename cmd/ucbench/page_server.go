@@ -150,7 +150,11 @@ func startPageServer(ctx context.Context, db, logLevel string, directLog bool) (
 		_ = ln.Close()
 		return nil, err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// The limits serve sets (cmd/usercleanup/run.go): with a read and a
+	// write timeout net/http sets a deadline on the connection for every
+	// request, which is part of a request's cost.
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	go func() { _ = hs.Serve(ln) }()
 	closers = append(closers, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/example/usercleanup/internal/heapfloor"
 )
 
 // TestMain lets this test binary be the page benchmark's server process,
@@ -15,7 +17,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv(pageServerEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-		err := runPageChild(ctx, os.Args[1:], os.Stdin, os.Stdout)
+		err := runPageChild(ctx, os.Args[1:], os.Stdin, os.Stdout, heapfloor.Default)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "ucbench page server:", err)
