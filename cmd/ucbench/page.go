@@ -80,8 +80,9 @@ func (r pageResult) quantile(q float64) time.Duration {
 // request from keep-alive clients, then the unauthenticated descriptor
 // route the same way, once with the page's query and a fresh token (which
 // it ignores) and once plain, and prints the three. The middle one shows
-// what the load generator's token and the longer URL cost by themselves:
-// an authenticated page cannot be faster than that.
+// what the load generator's token and the longer URL cost by themselves,
+// with nothing verified: about as close to the plain descriptor as any
+// authenticated page can come under this load.
 func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("page", flag.ContinueOnError)
 	clients := fs.Int("clients", 32, "concurrent keep-alive clients")
