@@ -33,7 +33,7 @@ import (
 )
 
 // Default is the floor when HEAP_FLOOR and GOGC are unset (FromEnv).
-const Default = 32 << 20
+const Default = 16 << 20
 
 // runtimeMinHeap is the runtime's smallest heap goal at GOGC=100 (its
 // defaultHeapMinimum), which it scales by GOGC/100: at GOGC=1500 no
