@@ -63,6 +63,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	chunk := fs.Int("chunk", store.DefaultExportChunkSize, "stored chunk size in bytes")
 	entraWorkers := fs.Int("entra-workers", 0, "workers of the Entra pass (0: the exporter's default)")
 	maxRows := fs.Int("max-rows-per-file", cleanup.DefaultMaxRowsPerFile, "Entra rows per file before splitting")
+	dryRunRows := fs.Bool("dry-run-rows", false, "seed the rows settled, as a dry run commits them; by default they are committed pending and then settled by one UPDATE, as a removal run's apply phase does (on PostgreSQL that leaves a dead version of every row)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the export step to this file")
 	downloadProfile := fs.String("download-cpuprofile", "", "write a CPU profile of the audit downloads to this file")
 	floor := fs.Bool("floor", true, "also time the database client dumping the same rows (sqlite3 or psql)")
@@ -115,7 +116,7 @@ func runExport(ctx context.Context, args []string, stdout io.Writer) error {
 	defer st.Close()
 
 	seedStart := time.Now()
-	runID, err := seedExportRun(ctx, st, *rows, *groups, *maxRows)
+	runID, err := seedExportRun(ctx, st, *rows, *groups, *maxRows, *dryRunRows)
 	if err != nil {
 		return err
 	}
@@ -294,11 +295,13 @@ func loadAverage() string {
 // seedExportRun inserts a finished run and its rows: 500-row INSERTs on
 // PostgreSQL, one prepared single-row INSERT per row on SQLite, whose driver
 // binds a statement's parameters in time quadratic in their number (a
-// 500-row statement made the seed of a million rows take minutes).
+// 500-row statement made the seed of a million rows take minutes). Unless
+// dryRunRows, the rows are inserted pending and settled afterwards, as a
+// removal run's are.
 //
 // It is long because it writes the seed's SQL for both databases inline,
 // one statement after the other, as the floor measurement reads it.
-func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows int) (int64, error) {
+func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows int, dryRunRows bool) (int64, error) {
 	db := st.SQLDB()
 	pg := st.Driver() == store.Postgres
 	settings := cleanup.DefaultSettings()
@@ -353,6 +356,10 @@ func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows i
 		_, err := tx.ExecContext(ctx, rebind(pg, q), args...)
 		return err
 	}
+	outcome := cleanup.OutcomePending
+	if dryRunRows {
+		outcome = cleanup.OutcomeExported
+	}
 	n := 0
 	for i := 0; i < rows; i++ {
 		g := i % groups
@@ -363,7 +370,7 @@ func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows i
 		args = append(args, runID, exportBenchClientKey, fmt.Sprintf("557058:%08x", i), fmt.Sprintf("User %d", i), email,
 			"atlassian", "jira-software", fmt.Sprintf("group-%03d", g), fmt.Sprintf("Entra Group %03d", g),
 			true, cleanup.ProviderEntra, lastActive, fmt.Sprintf("inactive for %d days", 90+i%400),
-			cleanup.ActionIdPExport, cleanup.OutcomeExported, strings.ToLower(email), now, now)
+			cleanup.ActionIdPExport, outcome, strings.ToLower(email), now, now)
 		n++
 		if n == perStmt {
 			if err := flush(n); err != nil {
@@ -379,6 +386,14 @@ func seedExportRun(ctx context.Context, st *store.Store, rows, groups, maxRows i
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
+	}
+	if !dryRunRows {
+		// What the apply phase's SettleRows does with a removal run's
+		// export rows: one UPDATE in its own transaction.
+		if _, err := db.ExecContext(ctx, rebind(pg, `UPDATE run_users SET outcome = ?, updated_at = ? WHERE run_id = ? AND action = ? AND outcome = ?`),
+			cleanup.OutcomeExported, now, runID, cleanup.ActionIdPExport, cleanup.OutcomePending); err != nil {
+			return 0, fmt.Errorf("settle rows: %w", err)
+		}
 	}
 	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
 		return 0, fmt.Errorf("analyze: %w", err)
