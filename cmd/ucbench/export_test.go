@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -13,11 +14,20 @@ func TestExportSmall(t *testing.T) {
 	if os.Getenv("TEST_POSTGRES_URL") != "" {
 		dbs = append(dbs, "postgres")
 	}
-	for _, db := range dbs {
-		t.Run(db, func(t *testing.T) {
+	// Both seeds: rows settled by an UPDATE (a removal run's) and rows
+	// inserted settled (a dry run's) must all reach the Entra files.
+	for _, tc := range []struct{ name, db, seed string }{
+		{"sqlite", "sqlite", "--dry-run-rows=false"}, {"sqlite dry-run rows", "sqlite", "--dry-run-rows"},
+		{"postgres", "postgres", "--dry-run-rows=false"}, {"postgres dry-run rows", "postgres", "--dry-run-rows"},
+	} {
+		if !slices.Contains(dbs, tc.db) {
+			continue
+		}
+		db := tc.db
+		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			err := run(context.Background(), []string{"export", "--rows", "700", "--groups", "7", "--db", db,
-				"--max-rows-per-file", "40", "--batch", "64", "--floor=false"}, &out, &out)
+				"--max-rows-per-file", "40", "--batch", "64", "--floor=false", tc.seed}, &out, &out)
 			if err != nil {
 				t.Fatalf("export: %v\n%s", err, out.String())
 			}
