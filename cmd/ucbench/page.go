@@ -126,7 +126,9 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer child.stop()
 		target, label = child.target, "our server in a process of its own, "+*db+", LOG_LEVEL="+*logLevel
-		*serverPID = child.pid()
+		if _, ok := cputime.Of(child.pid()); ok { // Linux only: elsewhere the column shows "-"
+			*serverPID = child.pid()
+		}
 	default:
 		if *clientKey == "" || *secret == "" {
 			return errors.New("page: an external -base needs -client-key and -secret")
@@ -145,7 +147,7 @@ func runPage(ctx context.Context, args []string, stdout io.Writer) error {
 	if *base == "" && *directLog {
 		label += " (log written directly)"
 	}
-	if *serverPID != 0 {
+	if *serverPID != 0 && *base != "" {
 		if _, ok := cputime.Of(*serverPID); !ok {
 			return fmt.Errorf("page: cannot read the CPU time of process %d", *serverPID)
 		}

@@ -186,7 +186,8 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// suffix is ": <stderr>" for an error message, or nothing.
+// suffix is "; its stderr: <what it holds>" for an error message, or
+// nothing when it is empty.
 func (t *tailBuffer) suffix() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

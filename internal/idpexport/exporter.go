@@ -46,12 +46,11 @@ type ExporterConfig struct {
 // files are written by a few workers at once, each whole groups from its
 // own ranges of group ids, so reading, formatting and storing overlap
 // across cores and connections; the files are the same for any number of
-// workers. It happens
-// once per run: when the run already has complete files, GenerateRunExports
-// does nothing. Files become visible only when all of them are written; the
-// files of an attempt that failed are deleted by the next attempt. Two
-// attempts for the same run must not overlap (the run engine's lease
-// ensures it).
+// workers. It happens once per run: when the run already has complete
+// files, GenerateRunExports does nothing. Files become visible only when
+// all of them are written; the files of an attempt that failed are
+// deleted by the next attempt. Two attempts for the same run must not
+// overlap (the run engine's lease ensures it).
 //
 // The Entra files list the rows' e-mail addresses as user principal names
 // (settings refuse the "objectId" identifier until run rows carry the
