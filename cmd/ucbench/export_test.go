@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"testing"
@@ -45,6 +46,29 @@ func TestExportSmall(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExportFloorFirst checks that --floor-first times the floor before the
+// step and says so, and that the default times it after.
+func TestExportFloorFirst(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Skip("sqlite3 is not installed: the floor cannot be measured")
+	}
+	for _, tc := range []struct{ flag, when string }{{"--floor-first", "before the step"}, {"--floor-first=false", "after the step"}} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"export", "--rows", "300", "--groups", "3", "--batch", "64", tc.flag}, &out, &out)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.flag, err, out.String())
+		}
+		for _, re := range []string{
+			`floor \(sqlite3 CSV dump\)\s+\S+ for the Entra read \(Entra order, ` + tc.when + `\): \d+ rows/s; the export step takes \d+\.\d\dx the floor`,
+			`floor \(sqlite3 CSV dump\)\s+\S+ for the audit read \(id order, ` + tc.when + `\): \d+ rows/s; download audit-csv takes`,
+		} {
+			if !regexp.MustCompile(re).MatchString(out.String()) {
+				t.Errorf("%s: output lacks %s:\n%s", tc.flag, re, out.String())
+			}
+		}
 	}
 }
 
