@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,6 +174,27 @@ func (p *process) kill(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.done
+	p.done <- nil
+}
+
+// stop sends SIGTERM and waits for the clean shutdown, which writes out
+// every log line (the log writer batches them); a process still running
+// after timeout is killed and the test fails.
+func (p *process) stop(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM, want a clean exit", err)
+		}
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("serve still running %s after SIGTERM", timeout)
+	}
 	p.done <- nil
 }
 
