@@ -16,10 +16,12 @@ func TestExportSmall(t *testing.T) {
 		dbs = append(dbs, "postgres")
 	}
 	// Both seeds: rows settled by an UPDATE (a removal run's) and rows
-	// inserted settled (a dry run's) must all reach the Entra files.
-	for _, tc := range []struct{ name, db, seed string }{
+	// inserted settled (a dry run's) must all reach the Entra files, also
+	// after a vacuum on PostgreSQL (which reads the index alone then).
+	for _, tc := range []struct{ name, db, flag string }{
 		{"sqlite", "sqlite", "--dry-run-rows=false"}, {"sqlite dry-run rows", "sqlite", "--dry-run-rows"},
 		{"postgres", "postgres", "--dry-run-rows=false"}, {"postgres dry-run rows", "postgres", "--dry-run-rows"},
+		{"postgres vacuumed", "postgres", "--vacuum-first"},
 	} {
 		if !slices.Contains(dbs, tc.db) {
 			continue
@@ -28,7 +30,7 @@ func TestExportSmall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			err := run(context.Background(), []string{"export", "--rows", "700", "--groups", "7", "--db", db,
-				"--max-rows-per-file", "40", "--batch", "64", "--floor=false", tc.seed}, &out, &out)
+				"--max-rows-per-file", "40", "--batch", "64", "--floor=false", tc.flag}, &out, &out)
 			if err != nil {
 				t.Fatalf("export: %v\n%s", err, out.String())
 			}
@@ -44,6 +46,10 @@ func TestExportSmall(t *testing.T) {
 				if !regexp.MustCompile(re).MatchString(out.String()) {
 					t.Errorf("output lacks %s:\n%s", re, out.String())
 				}
+			}
+			vacuum := regexp.MustCompile(`vacuum before the step\s+\S+ \(VACUUM run_users`).MatchString(out.String())
+			if want := tc.flag == "--vacuum-first"; vacuum != want {
+				t.Errorf("vacuum line shown: %v, want %v:\n%s", vacuum, want, out.String())
 			}
 		})
 	}
@@ -78,6 +84,7 @@ func TestExportRejectsBadFlags(t *testing.T) {
 		{"export", "--rows", "10", "--groups", "11"},
 		{"export", "--db", "mysql", "--rows", "1"},
 		{"export", "--batch", "-1"},
+		{"export", "--db", "sqlite", "--vacuum-first", "--rows", "1"},
 	} {
 		var out bytes.Buffer
 		if err := run(context.Background(), args, &out, &out); err == nil {
