@@ -6,10 +6,10 @@
 // live heap between requests is about 2 MiB, so while it serves pages it
 // collects every 3 MiB of garbage: about 30 times a second at 15,000
 // requests/s, each cycle costing CPU on both cores and a share of every
-// request's latency. A floor of a few tens of MiB is little for a server
-// and makes collections rare: in this package's test, 512 MiB of
-// short-lived garbage takes 8 collections with a 64 MiB floor and 160
-// without.
+// request's latency. A floor of some MiB (16 by default, Default) is
+// little for a server and makes collections rare: in this package's test,
+// 512 MiB of short-lived garbage takes 8 collections with a 64 MiB floor
+// and about 160 without.
 //
 // Go has no setting for a floor (GOMEMLIMIT is a ceiling), so Start
 // adjusts GOGC after every collection: the next one starts at twice the
